@@ -1,0 +1,1 @@
+"""Judgement on measured numbers: health, thresholds, comparisons."""

@@ -1,0 +1,121 @@
+"""The executor contract every backend implements (local modes and Dask alike).
+
+An executor takes a lazy stream of :class:`Task` and yields one :class:`TaskResult`
+per task, as tasks finish, never holding more than ``max_in_flight`` pending. Closing
+the result generator (``close()``, or leaving the ``for`` loop) cancels what is in
+flight, so Ctrl-C never waits for a hung agent.
+"""
+
+from __future__ import annotations
+
+import os
+import traceback as tb
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from agentperf.workload.adapters import AgentRef
+from agentperf.workload.spec import ExecutionSettings
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """One input and its position in the input stream."""
+
+    index: int
+    input: Any
+
+
+@dataclass(frozen=True, slots=True)
+class TaskError:
+    """Why a task failed; plain strings so it crosses process boundaries."""
+
+    type: str
+    message: str
+    traceback: str = ""
+
+    @classmethod
+    def from_exception(cls, exc: BaseException) -> TaskError:
+        return cls(type=type(exc).__name__, message=str(exc),
+                   traceback="".join(tb.format_exception(type(exc), exc, exc.__traceback__)))
+
+
+TIMEOUT_ERROR = "Timeout"
+WORKER_DIED_ERROR = "WorkerDied"
+
+
+@dataclass(slots=True)
+class TaskResult:
+    """The outcome of one task.
+
+    ``latency_s`` is the wall time of the last attempt, measured where the agent ran;
+    ``cpu_s`` is that attempt's thread CPU time when the backend can measure it.
+    """
+
+    index: int
+    ok: bool
+    output: Any = None
+    error: TaskError | None = None
+    latency_s: float = 0.0
+    cpu_s: float | None = None
+    attempts: int = 1
+    timed_out: bool = False
+    worker: str | None = None
+    cache_hit: bool = False
+    saved_s: float = 0.0  # on a cache hit: the latency the original call took
+
+
+@dataclass(frozen=True)
+class ExecutorInfo:
+    """What the executor decided, for the summary (``auto`` says why it picked a mode)."""
+
+    mode: str
+    workers: int
+    max_in_flight: int
+    chunk_size: int = 1
+    reason: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Executor(Protocol):
+    """A backend that runs tasks. Use as a context manager; ``run`` may be called once."""
+
+    info: ExecutorInfo
+
+    def run(self, tasks: Iterable[Task]) -> Iterator[TaskResult]: ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Executor: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
+def default_workers(mode: str) -> int:
+    cpus = os.cpu_count() or 1
+    if mode == "processes":
+        return cpus
+    if mode == "threads":
+        return min(32, cpus * 4)
+    if mode == "asyncio":
+        return 100
+    return 1
+
+
+def default_max_in_flight(mode: str, workers: int) -> int:
+    return max(workers * 2, workers + 8) if mode != "sequential" else 1
+
+
+__all__ = [
+    "TIMEOUT_ERROR",
+    "WORKER_DIED_ERROR",
+    "AgentRef",
+    "ExecutionSettings",
+    "Executor",
+    "ExecutorInfo",
+    "Task",
+    "TaskError",
+    "TaskResult",
+    "default_max_in_flight",
+    "default_workers",
+]

@@ -1,0 +1,1 @@
+"""Numbers: statistics, streaming histograms, time series and samplers."""

@@ -1,0 +1,1 @@
+"""Commands as pipelines: workload -> execution -> measure -> analysis, returning data."""

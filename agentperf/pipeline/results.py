@@ -1,0 +1,59 @@
+"""The result object of a run-batch, rendered by every reporter in ``report/``.
+
+Plain dataclasses of JSON-able fields, so ``dataclasses.asdict`` is the JSON form.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from agentperf.analysis.health import HealthReport
+from agentperf.errors import ExitCode
+from agentperf.execution.base import ExecutorInfo
+from agentperf.measure.histogram import LatencySummary
+
+
+@dataclass
+class FailureGroup:
+    """Failures of one exception type, with one example message."""
+
+    type: str
+    count: int
+    example: str
+
+
+@dataclass
+class BatchResult:
+    """Everything a run-batch measured and concluded."""
+
+    name: str
+    source: str | None
+    executor: ExecutorInfo
+    total: int
+    succeeded: int
+    failed: int
+    timed_out: int
+    failures: list[FailureGroup]
+    wall_s: float
+    throughput_per_s: float
+    latency: LatencySummary
+    latency_buckets: list[tuple[float, float, int]]
+    cpu_time_s: float | None
+    health: HealthReport
+    exit_code: ExitCode
+    exit_reason: str
+    started_at: str
+    agentperf_version: str
+    interrupted: bool = False
+    aborted: str | None = None
+    output_path: str | None = None
+    cache: Any = None  # agentperf.cache stats dataclass, when the cache is on
+    system: Any = None  # agentperf.measure.sampler summary, when sampled
+    thresholds: list[Any] = field(default_factory=list)  # analysis.thresholds results
+    context: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def error_rate(self) -> float:
+        return self.failed / self.total if self.total else 0.0

@@ -1,0 +1,251 @@
+"""The workload spec: a YAML file, or a bare dotted path, validated before anything runs."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from agentperf.errors import SpecError
+from agentperf.workload.adapters import AgentAdapter, AgentRef
+from agentperf.workload.inputs import InputSource, from_file
+
+MODES = ("auto", "sequential", "threads", "processes", "asyncio", "dask")
+TOP_LEVEL_KEYS = {
+    "name": str, "agent": str, "version": str, "call": str, "init": dict, "inputs": object,
+    "context": dict, "execution": dict, "cache": dict, "thresholds": dict, "health": dict,
+    "max_error_rate": (int, float), "output": str, "repeat": int,
+}
+EXECUTION_KEYS = {
+    "mode": str, "workers": int, "max_in_flight": int, "timeout_s": (int, float),
+    "retries": int, "backoff_s": (int, float), "chunk_size": int, "scheduler": str,
+}
+INPUT_KEYS = {"file": str, "format": str, "generator": str, "args": dict, "repeat": int}
+
+
+@dataclass(frozen=True)
+class ExecutionSettings:
+    """How a workload runs; shared by every executor backend."""
+
+    mode: str = "auto"
+    workers: int | None = None
+    max_in_flight: int | None = None
+    timeout_s: float | None = None
+    retries: int = 0
+    backoff_s: float = 0.05
+    chunk_size: int | None = None
+    scheduler: str | None = None
+
+    def with_overrides(self, **overrides: Any) -> ExecutionSettings:
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+
+@dataclass(frozen=True)
+class WorkloadSpec:
+    """A validated workload: agent recipe, inputs, context and settings.
+
+    ``cache``, ``thresholds`` and ``health`` stay raw mappings here; their own modules
+    validate them (with :meth:`line_of` for line numbers) before the run starts.
+    """
+
+    name: str
+    agent: AgentRef
+    inputs: InputSource
+    execution: ExecutionSettings = field(default_factory=ExecutionSettings)
+    cache: Mapping[str, Any] = field(default_factory=dict)
+    thresholds: Mapping[str, Any] = field(default_factory=dict)
+    health: Mapping[str, Any] = field(default_factory=dict)
+    max_error_rate: float | None = None
+    output: Path | None = None
+    source: str | None = None
+    base_dir: Path = field(default_factory=Path.cwd)
+    lines: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def context(self) -> Mapping[str, Any]:
+        return self.agent.context
+
+    def line_of(self, key_path: str) -> int | None:
+        """The YAML line of a dotted key path such as ``cache.ttl`` (None when unknown)."""
+        return self.lines.get(key_path)
+
+    def error(self, message: str, key: str) -> SpecError:
+        return SpecError(message, source=self.source, key=key, line=self.line_of(key))
+
+    def build_agent(self) -> AgentAdapter:
+        return self.agent.build()
+
+
+def load_workload(reference: str, *, inputs: Sequence[str] = (), inputs_file: str | None = None,
+                  cwd: Path | None = None) -> WorkloadSpec:
+    """Load a YAML spec file or a bare dotted path; raise :class:`SpecError` on bad input."""
+    cwd = (cwd or Path.cwd()).resolve()
+    path = Path(reference)
+    if path.suffix.lower() in (".yaml", ".yml") or (path.exists() and path.is_file()):
+        if not path.is_file():
+            raise SpecError(f"spec file not found: {reference}")
+        spec = load_spec_file(path)
+        if inputs or inputs_file:
+            spec = replace(spec, inputs=_cli_inputs(inputs, inputs_file, cwd))
+        return spec
+    agent = AgentRef(target=reference, search_paths=(str(cwd),), source=None)
+    agent.build()  # import now: a bad dotted path is a usage error before anything runs
+    name = reference.rpartition(":")[2] or reference
+    return WorkloadSpec(name=name, agent=agent, inputs=_cli_inputs(inputs, inputs_file, cwd),
+                        base_dir=cwd)
+
+
+def _cli_inputs(inputs: Sequence[str], inputs_file: str | None, cwd: Path) -> InputSource:
+    if inputs_file:
+        return from_file((cwd / inputs_file).resolve(), source="--inputs", key="--inputs")
+    if not inputs:
+        return InputSource(kind="none")
+    items = []
+    for raw in inputs:
+        try:
+            items.append(json.loads(raw))
+        except json.JSONDecodeError:
+            items.append(raw)  # a bare word is a string input, as a shell user means it
+    return InputSource(kind="inline", items=tuple(items))
+
+
+def load_spec_file(path: Path) -> WorkloadSpec:
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SpecError(f"cannot read spec: {exc.strerror}", source=source) from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        raise SpecError(f"invalid YAML: {exc.problem}", source=source,
+                        line=mark.line + 1 if mark else None,
+                        column=mark.column + 1 if mark else None) from None
+    if not isinstance(data, dict):
+        raise SpecError("a spec must be a mapping with at least an 'agent' key", source=source)
+    lines = _key_lines(node)
+    base_dir = path.resolve().parent
+
+    def fail(message: str, key: str) -> SpecError:
+        return SpecError(message, source=source, key=key, line=lines.get(key))
+
+    _check_keys(data, TOP_LEVEL_KEYS, "", fail)
+    if "agent" not in data:
+        raise fail("missing required key 'agent' (a dotted path like 'pkg.module:Agent')", "agent")
+    execution = _execution(data.get("execution") or {}, fail)
+    search_paths = (str(base_dir), str(Path.cwd()))
+    agent = AgentRef(target=data["agent"], init=data.get("init") or {}, call=data.get("call"),
+                     context=data.get("context") or {}, search_paths=search_paths,
+                     source=source, version=data.get("version"))
+    try:
+        agent.build()
+    except SpecError as exc:
+        raise SpecError(str(exc).removeprefix(f"{source}: agent: "), source=source, key="agent",
+                        line=lines.get("agent")) from None
+    inputs = _inputs(data.get("inputs"), base_dir, search_paths, fail, source,
+                     repeat=data.get("repeat", 1))
+    max_error_rate = data.get("max_error_rate")
+    if max_error_rate is not None and not 0 <= max_error_rate <= 1:
+        raise fail("must be a fraction between 0 and 1", "max_error_rate")
+    output = data.get("output")
+    return WorkloadSpec(
+        name=data.get("name") or path.stem, agent=agent, inputs=inputs, execution=execution,
+        cache=data.get("cache") or {}, thresholds=data.get("thresholds") or {},
+        health=data.get("health") or {}, max_error_rate=max_error_rate,
+        output=(base_dir / output) if output else None, source=source, base_dir=base_dir,
+        lines=lines,
+    )
+
+
+def _execution(data: dict[str, Any], fail: Any) -> ExecutionSettings:
+    _check_keys(data, EXECUTION_KEYS, "execution", fail)
+    mode = data.get("mode", "auto")
+    if mode not in MODES:
+        raise fail(f"unknown mode '{mode}' (expected one of {', '.join(MODES)})",
+                   "execution.mode")
+    for key in ("workers", "max_in_flight", "chunk_size"):
+        if key in data and data[key] < 1:
+            raise fail("must be at least 1", f"execution.{key}")
+    for key in ("retries", "timeout_s", "backoff_s"):
+        if key in data and data[key] < 0:
+            raise fail("must not be negative", f"execution.{key}")
+    return ExecutionSettings(**data)
+
+
+def _inputs(raw: Any, base_dir: Path, search_paths: tuple[str, ...], fail: Any, source: str,
+            repeat: int = 1) -> InputSource:
+    if raw is None:
+        return InputSource(kind="none", repeat=repeat)
+    if isinstance(raw, list):
+        return InputSource(kind="inline", items=tuple(raw), repeat=repeat)
+    if isinstance(raw, str):
+        raw = {"file": raw}
+    if not isinstance(raw, dict):
+        raise fail("expected a list, a file path, or a mapping with 'file' or 'generator'",
+                   "inputs")
+    _check_keys(raw, INPUT_KEYS, "inputs", fail)
+    repeat = raw.get("repeat", repeat)
+    if "file" in raw:
+        file_path = (base_dir / raw["file"]).resolve()
+        if not file_path.is_file():
+            raise fail(f"input file not found: {file_path}", "inputs.file")
+        src = from_file(file_path, raw.get("format"), source=source)
+        return replace(src, repeat=repeat)
+    if "generator" in raw:
+        from agentperf.workload.loader import resolve
+
+        try:
+            resolve(raw["generator"], search_paths=search_paths)
+        except SpecError as exc:
+            raise fail(str(exc), "inputs.generator") from None
+        return InputSource(kind="generator", generator=raw["generator"],
+                           generator_args=raw.get("args") or {}, search_paths=search_paths,
+                           repeat=repeat)
+    raise fail("needs 'file' or 'generator'", "inputs")
+
+
+def _check_keys(data: Mapping[str, Any], schema: Mapping[str, Any], prefix: str, fail: Any) -> None:
+    for key, value in data.items():
+        path = f"{prefix}.{key}" if prefix else str(key)
+        if key not in schema:
+            close = difflib.get_close_matches(str(key), list(schema), n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise fail(f"unknown key{hint}; expected one of {', '.join(sorted(schema))}", path)
+        expected = schema[key]
+        if value is None or expected is object:
+            continue
+        types = expected if isinstance(expected, tuple) else (expected,)
+        if isinstance(value, bool) and bool not in types:
+            raise fail(f"expected {_type_names(types)}, got a boolean", path)
+        if not isinstance(value, types):
+            raise fail(f"expected {_type_names(types)}, got {type(value).__name__}", path)
+
+
+def _type_names(types: tuple[type, ...]) -> str:
+    names = {str: "a string", int: "an integer", float: "a number", dict: "a mapping",
+             list: "a list", bool: "a boolean"}
+    return " or ".join(names.get(t, t.__name__) for t in types)
+
+
+def _key_lines(node: yaml.Node | None, prefix: str = "") -> dict[str, int]:
+    """Map dotted key paths to 1-based YAML line numbers."""
+    lines: dict[str, int] = {}
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            path = f"{prefix}.{key_node.value}" if prefix else str(key_node.value)
+            lines[path] = key_node.start_mark.line + 1
+            lines.update(_key_lines(value_node, path))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            path = f"{prefix}[{i}]"
+            lines[path] = item.start_mark.line + 1
+            lines.update(_key_lines(item, path))
+    return lines
+
