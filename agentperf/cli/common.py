@@ -21,7 +21,8 @@ EXIT_CODES_HELP = (
 )
 
 DEBUG_OPTION = typer.Option(False, "--debug", help="Show full tracebacks for errors.")
-QUIET_OPTION = typer.Option(False, "--quiet", "-q", help="Print only the summary (or nothing with --json).")
+QUIET_OPTION = typer.Option(False, "--quiet", "-q",
+                            help="No progress output; print only the summary.")
 JSON_OPTION = typer.Option(False, "--json", help="Print a machine-readable JSON summary on stdout.")
 
 

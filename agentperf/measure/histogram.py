@@ -81,7 +81,8 @@ class LatencyHistogram:
         self._hist.add(other._hist)
         self._sum_us += other._sum_us
         if other._min_us is not None:
-            self._min_us = other._min_us if self._min_us is None else min(self._min_us, other._min_us)
+            mins = [m for m in (self._min_us, other._min_us) if m is not None]
+            self._min_us = min(mins)
         self._max_us = max(self._max_us, other._max_us)
 
     def buckets(self, count: int = 20) -> list[tuple[float, float, int]]:

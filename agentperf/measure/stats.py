@@ -89,8 +89,9 @@ def outlier_indices(values: Sequence[float], cutoff: float = MODIFIED_Z_OUTLIER)
     return [i for i, z in enumerate(modified_z_scores(values)) if abs(z) > cutoff]
 
 
-def bootstrap_ci(values: Sequence[float], *, statistic=statistics.median, confidence: float = 0.95,
-                 resamples: int = 2000, seed: int = 12345) -> tuple[float, float]:
+def bootstrap_ci(values: Sequence[float], *, statistic=statistics.median,
+                 confidence: float = 0.95, resamples: int = 2000,
+                 seed: int = 12345) -> tuple[float, float]:
     """Percentile bootstrap confidence interval of ``statistic`` (default: the median).
 
     Seeded so that the same samples always print the same interval.
@@ -103,7 +104,8 @@ def bootstrap_ci(values: Sequence[float], *, statistic=statistics.median, confid
     data = list(values)
     estimates = sorted(statistic(rng.choices(data, k=n)) for _ in range(resamples))
     alpha = (1 - confidence) / 2
-    return (_sorted_percentile(estimates, 100 * alpha), _sorted_percentile(estimates, 100 * (1 - alpha)))
+    return (_sorted_percentile(estimates, 100 * alpha),
+            _sorted_percentile(estimates, 100 * (1 - alpha)))
 
 
 def ratio_ci(base: Sequence[float], new: Sequence[float], *, confidence: float = 0.95,
@@ -184,7 +186,7 @@ def _exact_u_sf(u: int, n1: int, n2: int) -> float:
     prev = [[0] * (max_u + 1) for _ in range(n2 + 1)]
     for j in range(n2 + 1):
         prev[j][0] = 1
-    for i in range(1, n1 + 1):
+    for _i in range(1, n1 + 1):
         cur = [[0] * (max_u + 1) for _ in range(n2 + 1)]
         cur[0][0] = 1
         for j in range(1, n2 + 1):

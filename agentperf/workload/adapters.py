@@ -195,7 +195,7 @@ def _bind_context(method: Callable[..., Any], context: dict[str, Any],
 
 
 def _adapt_callable(fn: Any, context: dict[str, Any], label: str) -> AgentAdapter:
-    target = fn if inspect.isfunction(fn) or inspect.ismethod(fn) else getattr(fn, "__call__", fn)
+    target = _call_target(fn)
     is_async = inspect.iscoroutinefunction(target)
     arity = _positional_arity(target)
     if arity == 0:
@@ -234,9 +234,10 @@ def _positional_arity(fn: Any) -> int | None:
     for p in params.values():
         if p.kind is inspect.Parameter.VAR_POSITIONAL:
             return None
-        if p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD):
-            if p.default is inspect.Parameter.empty or count < 2:
-                count += 1
+        positional = p.kind in (inspect.Parameter.POSITIONAL_ONLY,
+                                inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        if positional and (p.default is inspect.Parameter.empty or count < 2):
+            count += 1
     return count
 
 
@@ -245,6 +246,11 @@ def takes_input(adapter: AgentAdapter) -> bool:
     target = adapter.agent
     if adapter.protocol != "callable":
         return True
-    fn = target if inspect.isfunction(target) or inspect.ismethod(target) else \
-        getattr(target, "__call__", target)
-    return _positional_arity(fn) != 0
+    return _positional_arity(_call_target(target)) != 0
+
+
+def _call_target(fn: Any) -> Any:
+    """The function a call runs: ``fn`` itself, or a callable instance's ``__call__``."""
+    if inspect.isfunction(fn) or inspect.ismethod(fn) or inspect.isbuiltin(fn):
+        return fn
+    return type(fn).__call__.__get__(fn) if callable(fn) else fn

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 from collections.abc import Iterable
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 from agentperf.errors import SpecError
@@ -20,10 +20,8 @@ def importable(paths: Iterable[str]):
         yield
     finally:
         for p in added:
-            try:
+            with suppress(ValueError):
                 sys.path.remove(p)
-            except ValueError:
-                pass
 
 
 def ensure_importable(paths: Iterable[str]) -> None:
@@ -55,7 +53,8 @@ def resolve(dotted: str, *, search_paths: Iterable[str] = (), source: str | None
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
             if exc.name and not module_name.startswith(exc.name) and exc.name != module_name:
-                raise SpecError(f"importing '{dotted}' failed: {exc}", source=source, key=key) from exc
+                raise SpecError(f"importing '{dotted}' failed: {exc}", source=source,
+                                key=key) from exc
             last_error = exc
             continue
         except Exception as exc:

@@ -14,6 +14,7 @@ import yaml
 from agentperf.errors import SpecError
 from agentperf.workload.adapters import AgentAdapter, AgentRef
 from agentperf.workload.inputs import InputSource, from_file
+from agentperf.workload.loader import resolve
 
 MODES = ("auto", "sequential", "threads", "processes", "asyncio", "dask")
 TOP_LEVEL_KEYS = {
@@ -94,7 +95,7 @@ def load_workload(reference: str, *, inputs: Sequence[str] = (), inputs_file: st
             spec = replace(spec, inputs=_cli_inputs(inputs, inputs_file, cwd))
         return spec
     agent = AgentRef(target=reference, search_paths=(str(cwd),), source=None)
-    agent.build()  # import now: a bad dotted path is a usage error before anything runs
+    _check_importable(agent, {})
     name = reference.rpartition(":")[2] or reference
     return WorkloadSpec(name=name, agent=agent, inputs=_cli_inputs(inputs, inputs_file, cwd),
                         base_dir=cwd)
@@ -144,11 +145,7 @@ def load_spec_file(path: Path) -> WorkloadSpec:
     agent = AgentRef(target=data["agent"], init=data.get("init") or {}, call=data.get("call"),
                      context=data.get("context") or {}, search_paths=search_paths,
                      source=source, version=data.get("version"))
-    try:
-        agent.build()
-    except SpecError as exc:
-        raise SpecError(str(exc).removeprefix(f"{source}: agent: "), source=source, key="agent",
-                        line=lines.get("agent")) from None
+    _check_importable(agent, lines)
     inputs = _inputs(data.get("inputs"), base_dir, search_paths, fail, source,
                      repeat=data.get("repeat", 1))
     max_error_rate = data.get("max_error_rate")
@@ -162,6 +159,15 @@ def load_spec_file(path: Path) -> WorkloadSpec:
         output=(base_dir / output) if output else None, source=source, base_dir=base_dir,
         lines=lines,
     )
+
+
+def _check_importable(agent: AgentRef, lines: Mapping[str, int]) -> None:
+    """Import the agent's dotted path now, so a typo is a usage error before anything runs."""
+    try:
+        resolve(agent.target, search_paths=agent.search_paths)
+    except SpecError as exc:
+        raise SpecError(str(exc), source=agent.source, key="agent",
+                        line=lines.get("agent")) from None
 
 
 def _execution(data: dict[str, Any], fail: Any) -> ExecutionSettings:
@@ -199,8 +205,6 @@ def _inputs(raw: Any, base_dir: Path, search_paths: tuple[str, ...], fail: Any, 
         src = from_file(file_path, raw.get("format"), source=source)
         return replace(src, repeat=repeat)
     if "generator" in raw:
-        from agentperf.workload.loader import resolve
-
         try:
             resolve(raw["generator"], search_paths=search_paths)
         except SpecError as exc:
