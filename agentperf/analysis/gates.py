@@ -1,0 +1,119 @@
+"""The exit code every command ends with, and the one-line reason a CI log shows for it.
+
+Precedence: interrupted (130) over a failed gate (1: threshold, regression, leak) over
+the workload's own failures (3) over success (0). A gate outranks workload failures
+because it is what the user asked CI to enforce; both reasons are still reported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from agentperf.analysis.thresholds import (
+    Progress,
+    Tally,
+    Threshold,
+    ThresholdResult,
+    check_abort,
+)
+from agentperf.errors import ExitCode
+
+
+def decide_exit_code(interrupted: bool, thresholds: Sequence[ThresholdResult], failed: int,
+                     total: int, max_error_rate: float | None = None, *,
+                     gate_failures: Sequence[str] = ()) -> tuple[ExitCode, str]:
+    """(exit code, reason). ``max_error_rate`` None means any failed task fails the run.
+
+    ``gate_failures`` are one-line reasons from other gates (a regression or a leak
+    found by bench or profile); they count like failed thresholds.
+    """
+    workload = _workload_failure(failed, total, max_error_rate)
+    if interrupted:
+        return ExitCode.INTERRUPTED, "interrupted: the report holds the tasks that finished"
+    broken = [_threshold_reason(t) for t in thresholds if not t.passed] + list(gate_failures)
+    if broken:
+        reason = "; ".join(broken)
+        if workload:
+            reason += f"; also {workload}"
+        count = len(broken)
+        return ExitCode.GATE_FAILED, f"{count} gate{'s' if count > 1 else ''} failed: {reason}"
+    if workload:
+        return ExitCode.WORKLOAD_FAILED, workload
+    return ExitCode.OK, _success(thresholds, failed, total)
+
+
+def _workload_failure(failed: int, total: int, max_error_rate: float | None) -> str:
+    if failed == 0:
+        return ""
+    rate = failed / total if total else 1.0
+    if max_error_rate is None:
+        return (f"{failed} of {total} tasks failed ({rate:.1%}); no failure is allowed "
+                "unless the spec sets max_error_rate")
+    if rate <= max_error_rate:
+        return ""
+    return (f"{failed} of {total} tasks failed ({rate:.1%}), "
+            f"above max_error_rate {max_error_rate:.1%}")
+
+
+def _threshold_reason(result: ThresholdResult) -> str:
+    reason = f"{result.metric} {result.expression} (observed {result.observed_text})"
+    return f"{reason} [{result.note}]" if result.note else reason
+
+
+def _success(thresholds: Sequence[ThresholdResult], failed: int, total: int) -> str:
+    parts = [f"{total - failed} of {total} tasks succeeded"]
+    if failed:
+        parts.append(f"{failed} failure{'s' if failed > 1 else ''} within max_error_rate")
+    if thresholds:
+        parts.append(f"all {len(thresholds)} thresholds passed")
+    return "; ".join(parts)
+
+
+def run_batch_values(*, latency: Any, done: int, failed: int, timed_out: int, elapsed_s: float,
+                     cache_hits: int | None = None, health_score: float | None = None,
+                     peak_memory: int | None = None) -> dict[str, Any]:
+    """The values ``RUN_BATCH_METRICS`` thresholds read, mid-run or at the end.
+
+    ``latency`` is best the ``LatencyHistogram`` (any p(N)); a ``LatencySummary`` gives
+    p50/p90/p95/p99. Rates are :class:`Tally` counts so an abort check can bound them.
+    Pass None for what was not measured (no cache, no sampler): a threshold on it fails
+    at the end with "not measured", and never aborts a run early.
+    """
+    return {
+        "latency": latency,
+        "error_rate": Tally(failed, done),
+        "failed": failed,
+        "timeouts": timed_out,
+        "throughput": done / elapsed_s if elapsed_s > 0 else None,
+        "cache_hit_rate": Tally(cache_hits, done) if cache_hits is not None else None,
+        "health_score": health_score,
+        "peak_memory": peak_memory,
+    }
+
+
+def abort_check(thresholds: Sequence[Threshold], *, cache_enabled: bool
+                ) -> Callable[[Any], str | None] | None:
+    """A run-batch ``should_abort`` callback for the ``abort_on_fail`` thresholds (None if none).
+
+    It takes the pipeline's progress snapshot (``done``, ``total``, ``failed``,
+    ``timed_out``, ``cache_hits``, ``elapsed_s``, ``latency`` histogram) and returns the
+    reason to stop, once an armed threshold can no longer pass.
+    """
+    armed = [t for t in thresholds if t.abort_on_fail]
+    if not armed:
+        return None
+
+    def check(progress: Any) -> str | None:
+        values = run_batch_values(
+            latency=progress.latency, done=progress.done, failed=progress.failed,
+            timed_out=progress.timed_out, elapsed_s=progress.elapsed_s,
+            cache_hits=progress.cache_hits if cache_enabled else None)
+        hit = check_abort(armed, values, Progress(progress.done, progress.total,
+                                                  progress.elapsed_s))
+        if hit is None:
+            return None
+        return (f"threshold {hit.metric} {hit.expression} can no longer pass "
+                f"(observed {hit.observed_text} after {progress.done} tasks)")
+
+    return check

@@ -1,0 +1,212 @@
+"""Rich renderables for a run-batch result: the terminal view and the HTML report's body.
+
+Each function takes the report document (``json_report.batch_document``), already
+redacted, so what the terminal shows is exactly what the files say.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from rich import box
+from rich.console import Console, Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from agentperf.analysis.thresholds import format_duration
+from agentperf.report.json_report import batch_document
+from agentperf.report.serialize import format_field, nested_tables, scalar_rows
+
+Doc = Mapping[str, Any]
+_BAR_WIDTH = 40
+_STATUS_STYLE = {"healthy": "green", "needs_attention": "yellow", "critical": "red"}
+
+
+def as_document(result: Any) -> Doc:
+    return result if isinstance(result, Mapping) else batch_document(result)
+
+
+def render_batch(console: Console, result: Any, *, quiet: bool = False) -> None:
+    """Print the run-batch report (quiet: the summary and the verdict only)."""
+    for renderable in batch_renderables(result, quiet=quiet):
+        console.print(renderable)
+
+
+def batch_renderables(result: Any, *, quiet: bool = False) -> list[RenderableType]:
+    doc = as_document(result)
+    if quiet:
+        return [summary_table(doc), verdict(doc)]
+    parts: list[RenderableType | None] = [
+        summary_table(doc), latency_table(doc), histogram_table(doc), failures_table(doc),
+        cache_tables(doc), system_table(doc), context_table(doc), thresholds_table(doc),
+        health_table(doc), recommendations(doc), warnings(doc), verdict(doc),
+    ]
+    return [p for p in parts if p is not None]
+
+
+def _table(title: str, *columns: str, numeric: tuple[int, ...] = ()) -> Table:
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAVY, title_style="bold")
+    for i, column in enumerate(columns):
+        table.add_column(column, justify="right" if i in numeric else "left")
+    return table
+
+
+def summary_table(doc: Doc) -> Table:
+    tasks, executor = doc["tasks"], doc["executor"]
+    table = _table(f"run-batch: {doc['name']}", "", "")
+    table.show_header = False
+    mode = (f"{executor['mode']}, {executor['workers']} workers, "
+            f"max {executor['max_in_flight']} in flight")
+    if executor.get("chunk_size", 1) > 1:
+        mode += f", chunks of {executor['chunk_size']}"
+    rows = [
+        ("spec", doc.get("source") or "-"),
+        ("executor", mode + (f" ({executor['reason']})" if executor.get("reason") else "")),
+        ("tasks", f"{tasks['total']:,} total, {tasks['succeeded']:,} succeeded, "
+                  f"{tasks['failed']:,} failed, {tasks['timed_out']:,} timed out"),
+        ("error rate", f"{tasks['error_rate']:.2%}"),
+        ("wall time", format_field("wall_s", tasks["wall_s"])),
+        ("throughput", format_field("throughput_per_s", tasks["throughput_per_s"])),
+        ("task CPU time", format_field("cpu_time_s", tasks["cpu_time_s"])),
+        ("started", doc["started_at"]),
+    ]
+    if doc.get("output_path"):
+        rows.append(("results file", doc["output_path"]))
+    for name, value in rows:
+        table.add_row(name, Text(str(value)))
+    return table
+
+
+def latency_table(doc: Doc) -> Table | None:
+    latency = doc["latency"]
+    if not latency["count"]:
+        return None
+    names = ("min", "mean", "p50", "p90", "p95", "p99", "max")
+    table = _table("Latency", "tasks", *names, numeric=tuple(range(len(names) + 1)))
+    table.add_row(f"{latency['count']:,}", *(format_duration(latency[f"{n}_s"]) for n in names))
+    return table
+
+
+def histogram_table(doc: Doc) -> Table | None:
+    buckets = doc["latency_histogram"]
+    if not buckets:
+        return None
+    peak = max(b["count"] for b in buckets) or 1
+    table = _table("Latency histogram", "from", "to", "tasks", "", numeric=(0, 1, 2))
+    for bucket in buckets:
+        bar = "█" * round(_BAR_WIDTH * bucket["count"] / peak)
+        table.add_row(format_duration(bucket["low_s"]), format_duration(bucket["high_s"]),
+                      f"{bucket['count']:,}", Text(bar, style="cyan"))
+    return table
+
+
+def failures_table(doc: Doc) -> Table | None:
+    if not doc["failures"]:
+        return None
+    table = _table("Failures by type", "type", "count", "example", numeric=(1,))
+    for group in doc["failures"]:
+        table.add_row(Text(group["type"]), f"{group['count']:,}", Text(group["example"]))
+    hidden = doc["tasks"]["failed"] - len(doc["failed_inputs"])
+    for item in doc["failed_inputs"][:10]:
+        table.add_row(Text(f"  input #{item['index']}"), Text(item["error_type"]),
+                      Text(item["message"]))
+    if doc["failed_inputs"] and hidden > 0:
+        table.caption = (f"{hidden:,} more failed input{'s are' if hidden > 1 else ' is'} "
+                         "in the results file")
+    return table
+
+
+def cache_tables(doc: Doc) -> RenderableType | None:
+    return _generic("Cache", doc.get("cache"))
+
+
+def system_table(doc: Doc) -> RenderableType | None:
+    return _generic("System", doc.get("system"))
+
+
+def context_table(doc: Doc) -> RenderableType | None:
+    context = doc.get("context") or {}
+    if not context:
+        return None
+    table = _table("Context", "key", "value")
+    for key, value in context.items():
+        table.add_row(Text(key), Text(str(value)))
+    return table
+
+
+def _generic(title: str, data: Mapping[str, Any] | None) -> RenderableType | None:
+    """Any stats dataclass: its scalar fields as rows, its per-name records as tables."""
+    if not data:
+        return None
+    parts: list[RenderableType] = []
+    rows = scalar_rows(data)
+    if rows:
+        table = _table(title, "", "")
+        table.show_header = False
+        for name, value in rows:
+            table.add_row(name, Text(value))
+        parts.append(table)
+    for sub_title, head, sub_rows in nested_tables(data):
+        table = _table(f"{title}: {sub_title}", *head, numeric=tuple(range(1, len(head))))
+        for row in sub_rows:
+            table.add_row(*(Text(cell) for cell in row))
+        parts.append(table)
+    return Group(*parts) if parts else None
+
+
+def thresholds_table(doc: Doc) -> Table | None:
+    if not doc["thresholds"]:
+        return None
+    table = _table("Thresholds", "metric", "threshold", "observed", "result", "note",
+                   numeric=(2,))
+    for item in doc["thresholds"]:
+        result = Text("PASS", style="green") if item["passed"] else Text("FAIL", style="bold red")
+        note = item["note"] + (" (abort on fail)" if item["abort_on_fail"] else "")
+        table.add_row(item["metric"], Text(item["expression"]), item["observed_text"], result,
+                      Text(note.strip()))
+    return table
+
+
+def health_table(doc: Doc) -> Table:
+    health = doc["health"]
+    style = _STATUS_STYLE.get(health["status"], "")
+    table = _table(f"Health {health['score']:g}/100 ({health['status']})", "rule", "measured",
+                   "limit", "points", "finding", numeric=(1, 2, 3))
+    table.title_style = f"bold {style}"
+    for finding in health["findings"]:
+        table.add_row(finding["rule"], finding["value_text"], finding["limit_text"],
+                      f"-{finding['points']:g}", Text(finding["message"]))
+    if not health["findings"]:
+        table.caption = "no rule fired"
+    return table
+
+
+def recommendations(doc: Doc) -> RenderableType | None:
+    items = doc["health"]["recommendations"]
+    if not items:
+        return None
+    text = Text("Recommendations\n", style="bold")
+    for i, item in enumerate(items, 1):
+        text.append(f"  {i}. {item}\n")
+    return text
+
+
+def warnings(doc: Doc) -> RenderableType | None:
+    if not doc["warnings"]:
+        return None
+    text = Text("Warnings\n", style="bold yellow")
+    for item in doc["warnings"]:
+        text.append(f"  - {item}\n")
+    return text
+
+
+def verdict(doc: Doc) -> Text:
+    result = doc["verdict"]
+    word, style = ("PASSED", "bold green") if result["passed"] else ("FAILED", "bold red")
+    if result["interrupted"]:
+        word, style = "INTERRUPTED", "bold yellow"
+    text = Text.assemble((word, style), f" (exit {result['exit_code']}): {result['reason']}")
+    if result["aborted"]:
+        text.append(f"\nstopped early: {result['aborted']}", style="yellow")
+    return text

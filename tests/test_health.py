@@ -1,0 +1,213 @@
+"""The health engine: every rule fires on its condition and stays quiet just outside it."""
+
+from __future__ import annotations
+
+import pytest
+
+from agentperf.analysis.health import (
+    RULE_IDS,
+    RULES,
+    CacheHealthInput,
+    HealthInput,
+    HealthLimits,
+    LeakSuspect,
+    MemoryHealthInput,
+    SystemHealthInput,
+    TaskHealthInput,
+    evaluate,
+    limits_from_mapping,
+    status_for,
+)
+from agentperf.errors import SpecError
+
+MB = 1024**2
+
+
+def tasks(**kw: object) -> HealthInput:
+    base: dict[str, object] = {"total": 1000, "mean_latency_s": 0.05, "p50_s": 0.05,
+                               "p99_s": 0.08}
+    return HealthInput(tasks=TaskHealthInput(**{**base, **kw}))  # type: ignore[arg-type]
+
+
+def system(**kw: object) -> HealthInput:
+    base: dict[str, object] = {"samples": 20, "cores": 4}
+    return HealthInput(system=SystemHealthInput(**{**base, **kw}))  # type: ignore[arg-type]
+
+
+def memory(**kw: object) -> HealthInput:
+    base: dict[str, object] = {"peak_bytes": 10 * MB}
+    return HealthInput(memory=MemoryHealthInput(**{**base, **kw}))  # type: ignore[arg-type]
+
+
+def cache(lookups: int, hit_rate: float, repeated: float) -> HealthInput:
+    return HealthInput(cache=CacheHealthInput(lookups, hit_rate, repeated))
+
+
+def threads(busy: float | None, **kw: object) -> HealthInput:
+    return HealthInput(tasks=TaskHealthInput(total=500, mean_latency_s=0.01, mode="threads",
+                                             workers=8, cores=4, cpu_cores_used=busy, **kw))
+
+
+#: rule id -> (input that fires it, input just inside the limit)
+CASES: dict[str, tuple[HealthInput, HealthInput]] = {
+    "cpu_high": (system(cpu_percent_mean=75), system(cpu_percent_mean=69)),
+    "memory_high": (system(memory_percent_max=90), system(memory_percent_max=74)),
+    "slow_agent": (tasks(mean_latency_s=6.0, p50_s=6.0, p99_s=7.0),
+                   tasks(mean_latency_s=4.9, p50_s=4.9, p99_s=5.0)),
+    "error_rate": (tasks(failed=50), tasks(failed=10)),
+    "timeouts": (tasks(failed=3, timed_out=3), tasks(failed=0)),
+    "tail_latency": (tasks(p50_s=0.05, p99_s=0.6), tasks(p50_s=0.05, p99_s=0.2)),
+    "cache_low_hit_rate": (cache(1000, 0.05, 0.5), cache(1000, 0.45, 0.5)),
+    "swap_in_use": (system(swap_used_bytes=500 * MB), system(swap_used_bytes=10 * MB)),
+    "memory_growth": (system(memory_growth_bytes_per_s=5 * MB, memory_growth_significant=True),
+                      system(memory_growth_bytes_per_s=5 * MB, memory_growth_significant=False)),
+    "threads_cpu_bound": (threads(0.97), threads(0.3)),
+    "io_bound_idle": (tasks(mode="threads", workers=4, cpu_per_wall=0.02, mean_latency_s=0.2,
+                            p50_s=0.2, p99_s=0.25),
+                      tasks(mode="threads", workers=4, cpu_per_wall=0.9, mean_latency_s=0.2,
+                            p50_s=0.2, p99_s=0.25)),
+    "dispatch_overhead": (tasks(mode="processes", workers=2, mean_latency_s=0.0001,
+                                p50_s=0.0001, p99_s=0.0002, wall_s=1.0),
+                          tasks(mode="processes", workers=2, mean_latency_s=0.0001,
+                                p50_s=0.0001, p99_s=0.0002, wall_s=0.06)),
+    "memory_peak": (memory(peak_bytes=2048 * MB), memory(peak_bytes=900 * MB)),
+    "leak_suspects": (memory(leak_suspects=(LeakSuspect("agent.py:12", 4096.0),)),
+                      memory(leak_suspects=())),
+    "transient_peak": (memory(transient_peak_bytes=300 * MB), memory(transient_peak_bytes=50 * MB)),
+}
+
+
+def test_every_rule_has_a_case() -> None:
+    assert set(CASES) == set(RULE_IDS)
+    assert len(RULES) == len(RULE_IDS)
+
+
+@pytest.mark.parametrize("rule", RULE_IDS)
+def test_rule_fires(rule: str) -> None:
+    report = evaluate(CASES[rule][0])
+    found = {f.rule: f for f in report.findings}
+    assert rule in found, report
+    finding = found[rule]
+    assert finding.points > 0
+    assert finding.recommendation and finding.message and finding.unit
+    assert report.score == pytest.approx(100 - sum(f.points for f in report.findings))
+
+
+@pytest.mark.parametrize("rule", RULE_IDS)
+def test_rule_stays_quiet(rule: str) -> None:
+    report = evaluate(CASES[rule][1])
+    assert rule not in {f.rule for f in report.findings}, report
+
+
+def test_cpu_tiers_cost_more_the_higher_they_go() -> None:
+    points = [evaluate(system(cpu_percent_mean=v)).findings[0].points for v in (75, 85, 95)]
+    assert points == [5, 10, 20]
+    assert evaluate(system(cpu_percent_mean=95)).findings[0].limit == 90
+
+
+def test_slow_agent_points_capped_at_fifteen() -> None:
+    finding = evaluate(tasks(mean_latency_s=100.0, p50_s=100.0, p99_s=101.0)).findings[0]
+    assert finding.rule == "slow_agent" and finding.points == 15
+
+
+def test_timeouts_and_errors_advise_separately() -> None:
+    rules = {f.rule for f in evaluate(tasks(failed=60, timed_out=10)).findings}
+    assert {"error_rate", "timeouts"} <= rules
+    only_timeouts = {f.rule for f in evaluate(tasks(failed=30, timed_out=30)).findings}
+    assert only_timeouts == {"timeouts"}
+
+
+def test_threads_cpu_bound_from_busiest_core_when_cpu_time_unknown() -> None:
+    data = HealthInput(tasks=TaskHealthInput(total=100, mode="threads", workers=8, cores=4),
+                       system=SystemHealthInput(samples=10, cores=4, cpu_percent_mean=27,
+                                                busiest_core_percent_mean=98))
+    assert "threads_cpu_bound" in {f.rule for f in evaluate(data).findings}
+    processes = HealthInput(tasks=TaskHealthInput(total=100, mode="processes", workers=4,
+                                                  cores=4, cpu_cores_used=3.9))
+    assert "threads_cpu_bound" not in {f.rule for f in evaluate(processes).findings}
+
+
+def test_gil_bound_threads_are_not_called_io_bound() -> None:
+    # 8 CPU-bound threads each get 1/8 of the one core the lock allows: a low share per task.
+    gil = tasks(mode="threads", workers=8, cpu_per_wall=0.12, mean_latency_s=0.2, cores=4)
+    assert "io_bound_idle" not in {f.rule for f in evaluate(gil).findings}
+    measured = tasks(mode="threads", workers=8, cpu_per_wall=0.12, cpu_cores_used=0.96, cores=4,
+                     mean_latency_s=0.2)
+    assert {f.rule for f in evaluate(measured).findings} == {"threads_cpu_bound"}
+
+
+def test_io_bound_stays_quiet_with_many_workers_or_busy_cpu() -> None:
+    many = tasks(mode="asyncio", workers=100, cpu_per_wall=0.01, mean_latency_s=0.2)
+    assert "io_bound_idle" not in {f.rule for f in evaluate(many).findings}
+    busy = HealthInput(tasks=TaskHealthInput(total=100, mode="threads", workers=2,
+                                             cpu_per_wall=0.05, mean_latency_s=0.2),
+                       system=SystemHealthInput(samples=5, cpu_percent_mean=80))
+    assert "io_bound_idle" not in {f.rule for f in evaluate(busy).findings}
+
+
+def test_dispatch_advice_mentions_chunking() -> None:
+    finding = evaluate(CASES["dispatch_overhead"][0]).findings[0]
+    assert "chunk_size" in finding.recommendation
+    assert finding.value < 0.5
+
+
+def test_leak_finding_names_the_top_site() -> None:
+    data = memory(leak_suspects=(LeakSuspect("a.py:1", 100.0), LeakSuspect("leaky.py:42", 8e3)))
+    finding = evaluate(data).findings[0]
+    assert "leaky.py:42" in finding.recommendation
+    assert finding.value == pytest.approx(8100.0)
+
+
+def test_status_bands_and_floor() -> None:
+    assert status_for(81) == "healthy"
+    assert status_for(80) == "needs_attention"
+    assert status_for(61) == "needs_attention"
+    assert status_for(60) == "critical"
+    worst = HealthInput(
+        tasks=TaskHealthInput(total=10, failed=10, timed_out=5, mean_latency_s=60),
+        system=SystemHealthInput(samples=9, cpu_percent_mean=99, memory_percent_max=99,
+                                 swap_used_bytes=10**10, memory_growth_bytes_per_s=1e7,
+                                 memory_growth_significant=True),
+        memory=MemoryHealthInput(peak_bytes=10**10, transient_peak_bytes=10**10,
+                                 leak_suspects=(LeakSuspect("x.py:1", 1e6),)))
+    report = evaluate(worst)
+    assert report.score == 0 and report.status == "critical"
+
+
+def test_nothing_measured_is_healthy() -> None:
+    report = evaluate(HealthInput())
+    assert (report.score, report.status, report.findings) == (100, "healthy", ())
+
+
+def err(message: str, key: str) -> SpecError:
+    return SpecError(message, source="w.yaml", key=key)
+
+
+def test_limits_from_spec_change_what_fires() -> None:
+    limits = limits_from_mapping({"cpu_percent": [50, 60, 70], "peak_memory_bytes": "512MB",
+                                  "slow_latency_s": "500ms", "disabled": ["tail_latency"],
+                                  "tail_latency_min_tasks": 10}, err)
+    assert limits.peak_memory_bytes == 512 * MB
+    assert limits.slow_latency_s == 0.5
+    assert evaluate(system(cpu_percent_mean=55), limits).findings[0].limit == 50
+    assert evaluate(memory(peak_bytes=600 * MB), limits).findings[0].rule == "memory_peak"
+    assert evaluate(CASES["tail_latency"][0], limits).findings == ()
+    assert evaluate(tasks(mean_latency_s=0.6, p50_s=0.6, p99_s=0.7), limits).findings[0].rule \
+        == "slow_agent"
+    assert limits_from_mapping({}, err) == HealthLimits()
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ({"cpu_precent": [1, 2, 3]}, "did you mean 'cpu_percent'"),
+    ({"cpu_percent": [1, 2]}, "expected a list of 3 numbers"),
+    ({"error_rate": "high"}, "expected a number"),
+    ({"peak_memory_bytes": "lots"}, "expected a size"),
+    ({"tail_latency_min_tasks": 2.5}, "whole number"),
+    ({"disabled": ["nope"]}, "unknown rule 'nope'"),
+    ({"slow_latency_s": True}, "expected a number"),
+])
+def test_bad_limits_are_spec_errors(raw: dict[str, object], expected: str) -> None:
+    with pytest.raises(SpecError) as info:
+        limits_from_mapping(raw, err)
+    assert expected in str(info.value)
+    assert str(info.value).startswith("w.yaml: health.")

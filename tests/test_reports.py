@@ -1,0 +1,430 @@
+"""Every report format from one BatchResult: schema-valid JSON, parseable JUnit, Markdown,
+self-contained HTML, the terminal view, redaction everywhere, files opened before the run."""
+
+from __future__ import annotations
+
+import functools
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, replace
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from rich.console import Console
+
+from agentperf.analysis.gates import decide_exit_code, run_batch_values
+from agentperf.analysis.health import HealthInput, TaskHealthInput, evaluate
+from agentperf.analysis.thresholds import RUN_BATCH_METRICS, evaluate_thresholds, parse_thresholds
+from agentperf.cache.stats import CacheStats, TierStats
+from agentperf.errors import AgentperfError, ExitCode, SpecError
+from agentperf.execution.base import ExecutorInfo
+from agentperf.measure.histogram import LatencyHistogram
+from agentperf.measure.sampler import BackgroundSampler
+from agentperf.pipeline.results import BatchResult, FailureGroup
+from agentperf.report.batch_console import render_batch
+from agentperf.report.exporters import STEP_SUMMARY_ENV, open_exporters
+from agentperf.report.html import render_html
+from agentperf.report.json_report import SCHEMA_VERSION, batch_document, load_schema, render_json
+from agentperf.report.junit import render_junit
+from agentperf.report.markdown import render_markdown
+from agentperf.report.redact import Redactor, is_secret_key
+
+API_KEY = "sk-live-abcdef123456"
+DB_PASSWORD = "hunter2hunter2"
+REDIS_PASSWORD = "s3cr3tRedisPw"
+SECRETS = (API_KEY, DB_PASSWORD, REDIS_PASSWORD, "tok-9f8e7d6c5b")
+
+
+@dataclass
+class FailedInput:  # one failed input, as the run-batch pipeline reports it
+    index: int
+    input: Any
+    error_type: str
+    message: str
+    timed_out: bool = False
+    attempts: int = 1
+
+
+@functools.lru_cache(maxsize=1)
+def sampled_system() -> Any:
+    """A real sampler summary of this process (psutil readings over a fraction of a second)."""
+    sampler = BackgroundSampler(interval_s=0.05)
+    sampler.start()
+    time.sleep(0.25)
+    return sampler.stop()
+
+
+def make_result(*, failed_inputs: int = 2, thresholds: bool = True) -> BatchResult:
+    hist = LatencyHistogram()
+    for i in range(400):
+        hist.record(0.02 + (i % 40) / 1000 + (1.5 if i % 50 == 0 else 0.0))
+    spec = {"latency": ["p(95) < 500ms", "max < 1s"], "error_rate": ["rate < 0.005"],
+            "throughput": ["> 50/s"]} if thresholds else {}
+    parsed = parse_thresholds(spec, [], metrics=RUN_BATCH_METRICS,
+                              error=lambda m, k: SpecError(m, key=k))
+    values = run_batch_values(latency=hist, done=400, failed=3, timed_out=1, elapsed_s=4.0)
+    results = evaluate_thresholds(parsed, values)
+    summary = hist.summary()
+    health = evaluate(HealthInput(tasks=TaskHealthInput(
+        total=400, failed=3, timed_out=1, mean_latency_s=summary.mean, p50_s=summary.p50,
+        p99_s=summary.p99, mode="threads", workers=8)))
+    code, reason = decide_exit_code(False, results, 3, 400, None)
+    result = BatchResult(
+        name="nightly|batch", source="workload.yaml",
+        executor=ExecutorInfo("threads", 8, 16, reason="I/O-bound agent"),
+        total=400, succeeded=397, failed=3, timed_out=1,
+        failures=[FailureGroup("ValueError", 2, f"bad prompt for key {API_KEY}"),
+                  FailureGroup("Timeout", 1, "no answer within 1s")],
+        wall_s=4.0, throughput_per_s=100.0, latency=summary, latency_buckets=hist.buckets(),
+        cpu_time_s=0.8, health=health, exit_code=code, exit_reason=reason,
+        started_at="2026-11-24T02:00:00+00:00", agentperf_version="0.1.0",
+        cache=CacheStats(
+            tiers=[TierStats("memory", "process memory", hits=30, misses=370, hit_rate=0.075,
+                             get_mean_s=2e-6, stored_bytes=4096),
+                   TierStats("redis", f"redis://:{REDIS_PASSWORD}@127.0.0.1:6379/0", hits=10,
+                             misses=360, hit_rate=0.027, get_mean_s=1.2e-4, errors=1)],
+            lookups=400, hits=40, misses=360, hit_rate=0.1, calls_avoided=40, time_saved_s=1.2,
+            skip_reasons={"TypeError": 2}, warnings=["redis tier lost once; retried"]),
+        system=sampled_system(),
+        thresholds=results,
+        context={"model": "gpt-4o", "max_tokens": 256, "api_key": API_KEY,
+                 "database": {"password": DB_PASSWORD}, "auth_token": "tok-9f8e7d6c5b"},
+        warnings=[f"redis tier unreachable at redis://user:{REDIS_PASSWORD}@10.0.0.5:6379"],
+    )
+    result.failed_inputs = [  # type: ignore[attr-defined]
+        FailedInput(i * 7, {"prompt": f"q{i}", "token": "tok-9f8e7d6c5b"}, "ValueError",
+                    f"bad prompt for key {API_KEY}\x00") for i in range(failed_inputs)]
+    return result
+
+
+def assert_no_secrets(text: str) -> None:
+    for secret in SECRETS:
+        assert secret not in text
+    assert "***" in text
+
+
+# --- JSON -----------------------------------------------------------------------------
+
+def test_json_report_validates_against_the_shipped_schema() -> None:
+    schema = load_schema()
+    jsonschema.Draft202012Validator.check_schema(schema)
+    doc = json.loads(render_json(make_result()))
+    jsonschema.validate(doc, schema, cls=jsonschema.Draft202012Validator)
+    assert doc["schema_version"] == SCHEMA_VERSION
+    assert doc["verdict"] == {"exit_code": 1, "status": "gate_failed", "passed": False,
+                              "reason": doc["verdict"]["reason"], "interrupted": False,
+                              "aborted": None}
+    assert doc["tasks"]["error_rate"] == pytest.approx(3 / 400)
+    assert [t["passed"] for t in doc["thresholds"]] == [True, False, False, True]
+    assert doc["thresholds"][1]["observed_text"].endswith("s")
+    assert doc["cache"]["tiers"][1]["hits"] == 10
+    assert doc["system"]["samples"] >= 1 and doc["system"]["process_rss_peak_bytes"] > 0
+    assert {f["rule"] for f in doc["health"]["findings"]} >= {"timeouts", "tail_latency"}
+    assert len(doc["latency_histogram"]) == 20
+    assert sum(b["count"] for b in doc["latency_histogram"]) == 400
+
+
+def test_schema_rejects_a_broken_document() -> None:
+    doc = batch_document(make_result())
+    validator = jsonschema.Draft202012Validator(load_schema())
+    for broken in ({**doc, "tasks": {**doc["tasks"], "failed": -1}},
+                   {k: v for k, v in doc.items() if k != "verdict"},
+                   {**doc, "schema_version": "2.0"},
+                   {**doc, "surprise": 1}):
+        assert list(validator.iter_errors(broken)), broken
+
+
+def test_json_report_of_an_interrupted_empty_run_is_valid() -> None:
+    empty = LatencyHistogram()
+    result = replace(make_result(failed_inputs=0, thresholds=False), total=0, succeeded=0,
+                     failed=0, timed_out=0, failures=[], latency=empty.summary(),
+                     latency_buckets=[], cache=None, system=None, interrupted=True,
+                     exit_code=ExitCode.INTERRUPTED, exit_reason="interrupted",
+                     wall_s=float("nan"))
+    doc = json.loads(render_json(result))
+    jsonschema.validate(doc, load_schema(), cls=jsonschema.Draft202012Validator)
+    assert doc["verdict"]["status"] == "interrupted" and doc["tasks"]["wall_s"] is None
+
+
+# --- JUnit ----------------------------------------------------------------------------
+
+def test_junit_has_one_testcase_per_threshold_and_failed_input() -> None:
+    root = ET.fromstring(render_junit(make_result(failed_inputs=2)))
+    assert root.tag == "testsuites"
+    suites = {s.get("name", "").rsplit(".", 1)[-1]: s for s in root.findall("testsuite")}
+    thresholds = suites["thresholds"].findall("testcase")
+    assert [c.get("name") for c in thresholds] == [
+        "latency: p(95) < 500ms", "latency: max < 1s", "error_rate: rate < 0.005",
+        "throughput: > 50/s"]
+    failed = [c for c in thresholds if c.find("failure") is not None]
+    assert [c.get("name") for c in failed] == ["latency: max < 1s", "error_rate: rate < 0.005"]
+    assert "observed" in failed[0].find("failure").get("message", "")
+    inputs = suites["inputs"].findall("testcase")
+    # two listed inputs, plus one testcase for the failure not listed one by one
+    assert [c.get("name") for c in inputs] == ["input #0", "input #7", "1 failed inputs not listed"]
+    assert inputs[0].find("failure").get("type") == "ValueError"
+    assert suites["inputs"].get("tests") == "3" and suites["inputs"].get("failures") == "3"
+    assert root.get("tests") == "7" and root.get("failures") == "5"
+
+
+def test_junit_without_failures_or_thresholds_is_an_empty_passing_suite() -> None:
+    result = replace(make_result(failed_inputs=0, thresholds=False), failed=0, failures=[],
+                     timed_out=0)
+    root = ET.fromstring(render_junit(result))
+    assert root.get("tests") == "0" and root.get("failures") == "0"
+
+
+# --- Markdown -------------------------------------------------------------------------
+
+def test_markdown_has_the_tables() -> None:
+    text = render_markdown(make_result())
+    assert text.startswith("## ❌ agentperf run-batch `nightly\\|batch`: FAILED (exit 1)")
+    for heading in ("### Summary", "### Latency", "### Thresholds", "### Health: ",
+                    "### Failures", "### Cache", "### System", "### Context", "### Warnings",
+                    "**Recommendations**"):
+        assert heading in text
+    assert "| latency | `max < 1s` |" in text and "❌ fail" in text and "✅ pass" in text
+    assert "| tasks | min | mean | p50 | p90 | p95 | p99 | max |" in text
+    assert "|  | memory | redis |" in text and "| hits | 30 | 10 |" in text
+    assert "| hit rate | 7.5% | 2.7% |" in text
+    assert "| skip reasons | TypeError: 2 |" in text
+    assert "| timeouts |" in text and "| tail_latency |" in text
+
+
+# --- HTML -----------------------------------------------------------------------------
+
+class _Collector(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def test_html_is_self_contained_with_tables_and_histogram(tmp_path: Path) -> None:
+    result = make_result()
+    page = tmp_path / "report.html"
+    page.write_text(render_html(result), encoding="utf-8")
+    parser = _Collector()
+    parser.feed(page.read_text(encoding="utf-8"))
+    text = "".join(parser.text)
+    assert parser.tags[0] == "html" and "svg" in parser.tags
+    assert parser.tags.count("rect") == len(result.latency_buckets)
+    assert not {"script", "link", "img", "iframe"} & set(parser.tags)
+    for title in ("run-batch: nightly|batch", "Latency", "Latency histogram", "Thresholds",
+                  "Health", "Failures by type", "Cache", "Recommendations"):
+        assert title in text
+    assert "p(95) < 500ms" in text and "FAIL" in text and "PASS" in text
+    assert "p50" in text and "p99" in text
+
+
+# --- terminal -------------------------------------------------------------------------
+
+def test_console_view_and_quiet_view() -> None:
+    console = Console(record=True, width=140, file=io.StringIO())
+    render_batch(console, make_result())
+    text = console.export_text()
+    for part in ("run-batch: nightly|batch", "Latency histogram", "Thresholds", "Health",
+                 "Cache: tiers", "FAILED (exit 1)", "input #7"):
+        assert part in text
+    assert_no_secrets(text)
+    quiet = Console(record=True, width=140, file=io.StringIO())
+    render_batch(quiet, make_result(), quiet=True)
+    short = quiet.export_text()
+    assert "FAILED (exit 1)" in short and "Thresholds" not in short
+
+
+# --- redaction ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("render", [render_json, render_markdown, render_html],
+                         ids=["json", "markdown", "html"])
+def test_secrets_are_redacted_in_every_format(render: Any) -> None:
+    text = render(make_result())
+    assert_no_secrets(text)
+    assert "gpt-4o" in text  # ordinary context stays readable
+    assert "127.0.0.1:6379" in text  # the URL stays, only its password goes
+
+
+def test_secrets_are_redacted_in_junit() -> None:
+    text = render_junit(make_result())
+    assert_no_secrets(text)
+    assert "bad prompt for key ***" in text
+
+
+def test_redaction_rules() -> None:
+    for name in ("api_key", "OPENAI_API_KEY", "apiKey", "password", "db_password",
+                 "auth_token", "secret", "client-secret", "Authorization"):
+        assert is_secret_key(name), name
+    for name in ("max_tokens", "key_fields", "model", "temperature", "keyboard", "author"):
+        assert not is_secret_key(name), name
+    redactor = Redactor.from_context({"nested": {"token": "abcd1234"}})
+    assert redactor.text("echo abcd1234 done") == "echo *** done"
+    assert redactor.text("https://h/x?api_key=zzz&page=2") == "https://h/x?api_key=***&page=2"
+    assert redactor.text("Authorization: Bearer eyJhbGciOiJIUzI1") == "Authorization: Bearer ***"
+    assert redactor.text("redis://:pw@h:1/0 and redis://h:1") == "redis://:***@h:1/0 and redis://h:1"
+    assert redactor.value({"password": {"a": 1, "b": [2, None]}}) == \
+        {"password": {"a": "***", "b": ["***", None]}}
+
+
+# --- files, opened before the run ------------------------------------------------------
+
+def test_report_files_are_created_before_the_run_and_written_after(tmp_path: Path) -> None:
+    paths = {"json": tmp_path / "reports" / "new" / "r.json", "markdown": tmp_path / "r.md",
+             "junit": tmp_path / "r.xml", "html": tmp_path / "r.html"}
+    with open_exporters(**paths, environ={}) as manager:
+        assert all(p.exists() and p.stat().st_size == 0 for p in paths.values())
+        written = manager.write(make_result())
+    assert sorted(written) == sorted(paths.values())
+    jsonschema.validate(json.loads(paths["json"].read_text()), load_schema(),
+                        cls=jsonschema.Draft202012Validator)
+    ET.parse(paths["junit"])
+    assert "### Thresholds" in paths["markdown"].read_text()
+    assert "<svg" in paths["html"].read_text()
+
+
+def test_bad_report_paths_fail_before_the_run(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    cases = [({"markdown": tmp_path / "file" / "sub" / "r.md"}, "--report-md",
+              "file is not a directory"),
+             ({"html": tmp_path}, "--report-html", "is a directory"),
+             ({"json": tmp_path / "same", "junit": tmp_path / "same"}, "--junit-xml",
+              "already used by --report-json")]
+    for paths, option, message in cases:
+        with pytest.raises(AgentperfError) as info:
+            open_exporters(**paths, environ={})
+        assert info.value.exit_code is ExitCode.USAGE
+        assert option in info.value.message and message in info.value.message
+
+
+def test_unopenable_file_fails_before_the_run(tmp_path: Path) -> None:
+    target = tmp_path / ("r" * 300 + ".md")  # longer than any file system allows
+    with pytest.raises(AgentperfError, match="cannot write") as info:
+        open_exporters(markdown=target, environ={})
+    assert info.value.exit_code is ExitCode.USAGE
+
+
+def test_github_step_summary_is_appended(tmp_path: Path) -> None:
+    summary = tmp_path / "step_summary.md"
+    summary.write_text("# earlier step\n")
+    env = {STEP_SUMMARY_ENV: str(summary)}
+    open_exporters(environ=env).write(make_result())
+    open_exporters(markdown=tmp_path / "r.md", environ=env).write(make_result())
+    text = summary.read_text()
+    assert text.startswith("# earlier step\n")
+    assert text.count("agentperf run-batch `nightly\\|batch`") == 2
+    assert_no_secrets(text)
+    open_exporters(environ=env, step_summary=False).write(make_result())
+    assert summary.read_text() == text
+
+
+def test_github_step_summary_taken_from_the_environment(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv(STEP_SUMMARY_ENV, str(summary))
+    open_exporters().write(make_result())
+    assert "### Health" in summary.read_text()
+
+
+def test_unwritable_step_summary_is_a_warning_not_a_failure(tmp_path: Path) -> None:
+    manager = open_exporters(json=tmp_path / "r.json",
+                             environ={STEP_SUMMARY_ENV: str(tmp_path / "no" / "summary.md")})
+    assert manager.warnings and STEP_SUMMARY_ENV in manager.warnings[0]
+    assert manager.write(make_result()) == [tmp_path / "r.json"]
+
+
+def test_an_aborted_run_says_why_in_every_format() -> None:
+    why = "threshold failed < 2 can no longer pass (observed 3 after 40 tasks)"
+    result = replace(make_result(), aborted=why)
+    assert json.loads(render_json(result))["verdict"]["aborted"] == why
+    assert f"**Stopped early:** {why}" in render_markdown(result)
+    assert "Stopped early: threshold failed &lt; 2" in render_html(result)
+    console = Console(record=True, width=200, file=io.StringIO())
+    render_batch(console, result, quiet=True)
+    assert f"stopped early: {why}" in console.export_text()
+
+
+# --- through the command line ----------------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[1]
+AGENT = f'''
+def work(x):
+    if x == "bad":
+        raise ValueError("rejected by the model, key {API_KEY}")
+    return x
+'''
+
+
+def run_cli(tmp_path: Path, spec: str, *args: str, env: dict[str, str] | None = None
+            ) -> subprocess.CompletedProcess[str]:
+    (tmp_path / "h3_report_agent.py").write_text(AGENT)
+    (tmp_path / "spec.yaml").write_text(spec)
+    full_env = {k: v for k, v in os.environ.items() if k != STEP_SUMMARY_ENV}
+    full_env.update({"PYTHONPATH": str(REPO), **(env or {})})
+    return subprocess.run([sys.executable, "-m", "agentperf", "run-batch", "spec.yaml",
+                           "--no-cache", "--sample-interval", "0", *args], cwd=tmp_path,
+                          env=full_env, capture_output=True, text=True, timeout=120,
+                          stdin=subprocess.DEVNULL)
+
+
+SPEC = f"""
+name: gated
+agent: h3_report_agent:work
+inputs: ["a", "bad", "b", "c"]
+context: {{model: m1, api_key: {API_KEY}}}
+max_error_rate: 0.5
+thresholds:
+  latency: ["p(95) < 10s"]
+  error_rate: ["rate < 0.01"]
+"""
+
+
+def test_cli_gate_fails_with_every_report_and_the_job_summary(tmp_path: Path) -> None:
+    summary = tmp_path / "summary.md"
+    proc = run_cli(tmp_path, SPEC, "-t", "throughput: > 0/s", "--report-json", "out/r.json",
+                   "--report-md", "out/r.md", "--junit-xml", "out/r.xml", "--report-html",
+                   "out/r.html", env={STEP_SUMMARY_ENV: str(summary)})
+    assert proc.returncode == 1, proc.stderr
+    assert "error_rate rate < 0.01 (observed 25.00%)" in proc.stdout
+    out = tmp_path / "out"
+    doc = json.loads((out / "r.json").read_text())
+    jsonschema.validate(doc, load_schema(), cls=jsonschema.Draft202012Validator)
+    assert [(t["metric"], t["passed"]) for t in doc["thresholds"]] == [
+        ("latency", True), ("error_rate", False), ("throughput", True)]
+    assert doc["verdict"]["exit_code"] == 1 and doc["tasks"]["failed"] == 1
+    cases = ET.parse(out / "r.xml").getroot().iter("testcase")
+    assert len(list(cases)) == 4  # three thresholds and the one failed input
+    assert "### Thresholds" in (out / "r.md").read_text()
+    assert "<svg" in (out / "r.html").read_text()
+    assert summary.read_text() == (out / "r.md").read_text() + "\n"
+    for text in [proc.stdout, summary.read_text()] + [p.read_text() for p in out.iterdir()]:
+        assert API_KEY not in text
+
+
+@pytest.mark.parametrize(("inputs", "code"), [
+    ('["a", "b"]', 0),
+    ('["a", "bad"]', 3),  # any failed input fails the run unless max_error_rate allows it
+])
+def test_cli_exit_codes_for_the_workload(tmp_path: Path, inputs: str, code: int) -> None:
+    proc = run_cli(tmp_path, f"agent: h3_report_agent:work\ninputs: {inputs}\n", "-q")
+    assert proc.returncode == code, proc.stderr
+
+
+def test_cli_bad_report_path_fails_before_the_run(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("")
+    proc = run_cli(tmp_path, SPEC, "--junit-xml", "afile/r.xml")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "error: --junit-xml afile/r.xml: afile is not a directory"]
