@@ -1,0 +1,273 @@
+"""The cache in front of an executor, for run-batch.
+
+``wrap`` reads the input lazily in windows, looks each window up with one round trip
+per tier (one MGET on Redis), yields hits at once and hands only misses to the
+executor. A key already running is not run again: its duplicates wait and are served
+from its result (single flight). The executor runs in a helper thread so the input can
+stay lazy while hits flow: a queue bounded by the window is all that is buffered.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import TYPE_CHECKING, Any
+
+from agentperf.cache.config import CacheConfig
+from agentperf.cache.factory import build_cache
+from agentperf.cache.keys import KeyBuilder, UnkeyableError
+from agentperf.cache.seen import SeenFilter
+from agentperf.cache.serializers import Entry, UnstorableError
+from agentperf.cache.stats import CacheStats
+from agentperf.cache.tiered import TieredCache
+from agentperf.execution.base import Task, TaskError, TaskResult
+from agentperf.workload.adapters import AgentRef
+
+if TYPE_CHECKING:
+    from agentperf.analysis.health import CacheHealthInput
+
+Execute = Callable[[Iterable[Task]], Iterator[TaskResult]]
+_POLL_S = 0.1
+_JOIN_S = 2.0
+#: Duplicates parked behind running keys, at most; past it a duplicate runs again. The
+#: feeder cannot block instead: it may run in the thread that delivers the results.
+MIN_WAITERS = 1024
+
+
+class BatchCache:
+    """A run's cache: open, ``wrap`` the executor, read ``stats()``; a context manager."""
+
+    def __init__(self, config: CacheConfig, cache: TieredCache, keys: KeyBuilder) -> None:
+        self.config = config
+        self.cache = cache
+        self.keys = keys
+        self._seen = SeenFilter()
+        self._repeats = 0
+
+    @classmethod
+    def open(cls, config: CacheConfig, agent: AgentRef) -> BatchCache:
+        keys = KeyBuilder(agent.target, version=agent.version, context=agent.context,
+                          key_fields=config.key_fields)
+        return cls(config, build_cache(config), keys)
+
+    def __enter__(self) -> BatchCache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.cache.close()
+
+    def clear(self) -> dict[str, int]:
+        """Empty every tier (``--cache-clear``); a tier that is down gets a warning."""
+        return self.cache.clear()
+
+    def stats(self) -> CacheStats:
+        return self.cache.stats()
+
+    def health_input(self) -> CacheHealthInput:
+        from agentperf.analysis.health import CacheHealthInput
+
+        stats = self.stats()
+        repeated = self._repeats / stats.lookups if stats.lookups else 0.0
+        return CacheHealthInput(lookups=stats.lookups, hit_rate=stats.hit_rate,
+                                repeated_fraction=repeated)
+
+    def wrap(self, tasks: Iterable[Task], execute: Execute) -> Iterator[TaskResult]:
+        """One result per task: hits from the cache, misses from ``execute`` (stored)."""
+        return _BatchRun(self, tasks, execute).results()
+
+    def _note_key(self, key: str) -> None:
+        if self._seen.check_and_add(key):
+            self._repeats += 1
+
+
+@dataclass
+class _Flight:
+    owner: int
+    waiters: list[tuple[Task, float]] = field(default_factory=list)
+
+
+class _BatchRun:
+    """One ``wrap`` call: the feeder (input side), the driver thread, the consumer."""
+
+    def __init__(self, owner: BatchCache, tasks: Iterable[Task], execute: Execute) -> None:
+        self.owner = owner
+        self.cache = owner.cache
+        self.counters = owner.cache.counters
+        self.tasks = tasks
+        self.execute = execute
+        self.window = owner.config.window
+        self.out: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=self.window * 2)
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.pending: dict[int, str] = {}  # task index -> key, for misses handed out
+        self.flights: dict[str, _Flight] = {}
+        self.waiting = 0
+        self.max_waiting = max(MIN_WAITERS, 4 * self.window)
+        self.recent: OrderedDict[str, TaskResult] = OrderedDict()
+
+    def results(self) -> Iterator[TaskResult]:
+        driver = threading.Thread(target=self._drive, name="agentperf-cache-driver",
+                                  daemon=True)
+        driver.start()
+        try:
+            while True:
+                kind, payload = self.out.get()
+                if kind == "done":
+                    return
+                if kind == "error":
+                    raise payload
+                yield payload
+        finally:
+            self.stop.set()
+            driver.join(_JOIN_S)
+
+    def _put(self, kind: str, payload: Any) -> None:
+        while not self.stop.is_set():
+            try:
+                self.out.put((kind, payload), timeout=_POLL_S)
+                return
+            except queue.Full:
+                continue
+
+    def _drive(self) -> None:
+        try:
+            results = self.execute(self._feed())
+            try:
+                for result in results:
+                    self._complete(result)
+                    if self.stop.is_set():
+                        break
+                else:
+                    self._orphans()
+            finally:
+                close = getattr(results, "close", None)
+                if close is not None:
+                    close()
+            self._put("done", None)
+        except BaseException as exc:  # the consumer re-raises it in the caller's thread
+            self._put("error", exc)
+
+    def _feed(self) -> Iterator[Task]:
+        tasks = iter(self.tasks)
+        while not self.stop.is_set():
+            window = list(islice(tasks, self.window))
+            if not window:
+                return
+            yield from self._route(window)
+
+    def _route(self, window: list[Task]) -> Iterator[Task]:
+        keyed: list[tuple[Task, str | None]] = []
+        for task in window:
+            try:
+                keyed.append((task, self.owner.keys.key(task.input)))
+            except UnkeyableError as exc:
+                self.counters.skip(exc.reason)
+                keyed.append((task, None))
+        keys = [k for _, k in keyed if k is not None]
+        start = time.perf_counter()
+        found = self.cache.get_many(keys) if keys else {}
+        lookup_s = (time.perf_counter() - start) / max(1, len(keys))
+        for task, key in keyed:
+            if self.stop.is_set():
+                return
+            if key is None:
+                yield task
+                continue
+            self.owner._note_key(key)
+            entry = found.get(key)
+            if entry is not None and (entry.ok or self.owner.config.cache_failures):
+                self._put("hit", self._hit(task, entry, lookup_s))
+            elif self._join_flight(task, key):
+                continue
+            else:
+                yield task
+
+    def _join_flight(self, task: Task, key: str) -> bool:
+        """Park ``task`` behind a running duplicate, or serve it from one just finished."""
+        now = time.perf_counter()
+        with self.lock:
+            flight = self.flights.get(key)
+            if flight is not None and self.waiting < self.max_waiting:
+                flight.waiters.append((task, now))
+                self.waiting += 1
+                return True
+            done = self.recent.get(key)
+            if done is None:
+                if flight is None:
+                    self.flights[key] = _Flight(owner=task.index)
+                self.pending[task.index] = key
+                return False
+        self._put("hit", self._shared(task, done, now))
+        return True
+
+    def _complete(self, result: TaskResult) -> None:
+        with self.lock:
+            key = self.pending.pop(result.index, None)
+            flight = None
+            if key is not None:
+                self.recent[key] = result
+                if len(self.recent) > 2 * self.window:
+                    self.recent.popitem(last=False)
+                if key in self.flights and self.flights[key].owner == result.index:
+                    flight = self.flights.pop(key)
+                    self.waiting -= len(flight.waiters)
+        self._put("result", result)
+        if key is not None:
+            self._store(key, result)
+        for task, parked in flight.waiters if flight else ():
+            self._put("hit", self._shared(task, result, parked))
+
+    def _orphans(self) -> None:
+        """Duplicates whose original never came back (an executor that dropped a task)
+        still get a result each: one result per input, always."""
+        with self.lock:
+            flights, self.flights = list(self.flights.values()), {}
+        error = TaskError(type="CacheError", message="the duplicate's original produced no result")
+        for flight in flights:
+            for task, parked in flight.waiters:
+                self._put("result", TaskResult(index=task.index, ok=False, error=error,
+                                               latency_s=time.perf_counter() - parked,
+                                               attempts=0))
+
+    def _store(self, key: str, result: TaskResult) -> None:
+        if result.ok:
+            entry = Entry(result.output, result.latency_s)
+        elif self.owner.config.cache_failures and result.error is not None:
+            entry = Entry({"type": result.error.type, "message": result.error.message},
+                          result.latency_s, ok=False)
+        else:
+            return
+        try:
+            self.cache.set(key, entry)
+        except UnstorableError as exc:
+            self.counters.skip(exc.reason)
+
+    def _hit(self, task: Task, entry: Entry, lookup_s: float) -> TaskResult:
+        self.counters.avoided(entry.latency_s)
+        if entry.ok:
+            return TaskResult(index=task.index, ok=True, output=entry.value, latency_s=lookup_s,
+                              attempts=0, cache_hit=True, saved_s=entry.latency_s)
+        error = TaskError(type=str(entry.value.get("type", "Error")),
+                          message=str(entry.value.get("message", "")))
+        return TaskResult(index=task.index, ok=False, error=error, latency_s=lookup_s,
+                          attempts=0, cache_hit=True, saved_s=entry.latency_s)
+
+    def _shared(self, task: Task, done: TaskResult, parked: float) -> TaskResult:
+        """A duplicate served from its original: a hit when it succeeded, else its failure."""
+        waited = time.perf_counter() - parked
+        with self.counters.lock:
+            self.counters.single_flight_waits += 1
+        if done.ok:
+            self.counters.avoided(done.latency_s)
+            return TaskResult(index=task.index, ok=True, output=done.output, latency_s=waited,
+                              attempts=0, cache_hit=True, saved_s=done.latency_s)
+        return TaskResult(index=task.index, ok=False, error=done.error, latency_s=waited,
+                          attempts=0, timed_out=done.timed_out)

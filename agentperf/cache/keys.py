@@ -1,0 +1,177 @@
+"""Deterministic cache keys: the same logical input gives the same key in every process.
+
+Python's ``hash`` changes with ``PYTHONHASHSEED`` and ``pickle``/``repr`` are not stable
+across versions, so inputs are written in a small canonical, type-tagged form (sorted
+mapping keys, ``repr`` floats, length-prefixed strings and bytes) and hashed with
+SHA-256. A value with no canonical form raises :class:`UnkeyableError` naming where it
+is, so a caller either reports it or skips the cache for that input, never guessing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import decimal
+import enum
+import hashlib
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import PurePath
+from typing import Any
+
+from agentperf.workload.adapters import NO_INPUT
+
+KEY_VERSION = b"agentperf-cache-key-v1\x00"
+
+
+class UnkeyableError(TypeError):
+    """An input with no canonical form; ``reason`` is short enough to count by."""
+
+    def __init__(self, where: str, type_name: str) -> None:
+        self.where = where
+        self.reason = f"unserializable {type_name}"
+        super().__init__(f"{where}: cannot build a cache key from a value of type {type_name} "
+                         "(use JSON-like data, dataclasses, enums or datetimes; or pass key=)")
+
+
+def canonical_bytes(value: Any) -> bytes:
+    """The canonical encoding of ``value``; raises :class:`UnkeyableError`."""
+    out: list[bytes] = []
+    _encode(value, out, "input")
+    return b"".join(out)
+
+
+def make_key(identity: str, value: Any, context: Mapping[str, Any] | None = None,
+             version: str | None = None) -> str:
+    """The SHA-256 hex key of an agent identity, its version, one input and its context fields."""
+    context = context or {}
+    return KeyBuilder(identity, version=version, context=context, key_fields=context).key(value)
+
+
+class KeyBuilder:
+    """Builds keys for one agent: its identity and the context fields that change answers."""
+
+    def __init__(self, identity: str, *, version: str | None = None,
+                 context: Mapping[str, Any] | None = None, key_fields: Iterable[str] = ()) -> None:
+        context = context or {}
+        self.identity = identity
+        self.version = version
+        self.fields = {name: context[name] for name in key_fields if name in context}
+        prefix = hashlib.sha256(KEY_VERSION)
+        prefix.update(canonical_bytes([identity, version]))
+        self._prefix = prefix
+
+    def key(self, value: Any) -> str:
+        digest = self._prefix.copy()
+        out: list[bytes] = []
+        _encode(value, out, "input")
+        _encode(self.fields, out, "context")
+        for chunk in out:
+            digest.update(chunk)
+        return digest.hexdigest()
+
+
+def _length(data: bytes) -> bytes:
+    return len(data).to_bytes(8, "big")
+
+
+def _encode_str(tag: bytes, text: str, out: list[bytes]) -> None:
+    data = text.encode("utf-8", "surrogatepass")
+    out.append(tag + _length(data) + data)
+
+
+def _encode(value: Any, out: list[bytes], where: str) -> None:
+    # Exact type checks first: bool is an int, and subclasses of str/int may carry meaning.
+    kind = type(value)
+    encoder = _SCALARS.get(kind)
+    if encoder is not None:
+        encoder(value, out)
+    elif kind is list or kind is tuple:
+        out.append((b"L" if kind is list else b"T") + len(value).to_bytes(8, "big"))
+        for i, item in enumerate(value):
+            _encode(item, out, f"{where}[{i}]")
+    elif isinstance(value, Mapping):
+        _encode_mapping(value, out, where)
+    elif isinstance(value, (set, frozenset)):
+        items = sorted(canonical_bytes_at(item, f"{where}{{}}") for item in value)
+        out.append(b"S" + len(items).to_bytes(8, "big"))
+        out.extend(items)
+    else:
+        _encode_other(value, out, where)
+
+
+def canonical_bytes_at(value: Any, where: str) -> bytes:
+    out: list[bytes] = []
+    _encode(value, out, where)
+    return b"".join(out)
+
+
+def _encode_mapping(value: Mapping[Any, Any], out: list[bytes], where: str) -> None:
+    entries = sorted(
+        (canonical_bytes_at(k, f"{where} key"), k) for k in value
+    )
+    out.append(b"D" + len(entries).to_bytes(8, "big"))
+    for encoded_key, key in entries:
+        out.append(encoded_key)
+        _encode(value[key], out, f"{where}[{key!r}]")
+
+
+def _encode_other(value: Any, out: list[bytes], where: str) -> None:
+    if value is NO_INPUT:
+        out.append(b"0")
+    elif isinstance(value, enum.Enum):
+        _encode_str(b"E", f"{type(value).__module__}.{type(value).__qualname__}", out)
+        _encode(value.value, out, where)
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        _encode_str(b"C", f"{type(value).__module__}.{type(value).__qualname__}", out)
+        fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+        _encode_mapping(fields, out, where)
+    elif hasattr(value, "model_dump") and callable(value.model_dump):  # pydantic v2 models
+        _encode_str(b"C", f"{type(value).__module__}.{type(value).__qualname__}", out)
+        _encode(value.model_dump(mode="python"), out, where)
+    elif isinstance(value, (dt.datetime, dt.date, dt.time)):
+        _encode_str(b"t", value.isoformat(), out)
+    elif isinstance(value, (str, int, float, bytes)):  # subclasses: encode the base value
+        _encode(_base_value(value), out, where)
+    else:
+        _encode_text_like(value, out, where)
+
+
+def _encode_text_like(value: Any, out: list[bytes], where: str) -> None:
+    text_types: tuple[type, ...] = (decimal.Decimal, uuid.UUID, PurePath, dt.timedelta)
+    if isinstance(value, text_types):
+        _encode_str(b"X" + type(value).__name__.encode()[:1], str(value), out)
+        return
+    raise UnkeyableError(where, type(value).__name__)
+
+
+def _base_value(value: Any) -> Any:
+    for base in (bool, int, float, str, bytes):
+        if isinstance(value, base):
+            return base(value)
+    return value
+
+
+def _encode_int(value: int, out: list[bytes]) -> None:
+    _encode_str(b"i", str(value), out)
+
+
+def _encode_float(value: float, out: list[bytes]) -> None:
+    _encode_str(b"f", repr(value), out)
+
+
+def _encode_bytes(value: bytes | bytearray | memoryview, out: list[bytes]) -> None:
+    data = bytes(value)
+    out.append(b"b" + _length(data) + data)
+
+
+_SCALARS: dict[type, Callable[[Any, list[bytes]], None]] = {
+    type(None): lambda v, out: out.append(b"N"),
+    bool: lambda v, out: out.append(b"B1" if v else b"B0"),
+    int: _encode_int,
+    float: _encode_float,
+    str: lambda v, out: _encode_str(b"s", v, out),
+    bytes: _encode_bytes,
+    bytearray: _encode_bytes,
+    memoryview: _encode_bytes,
+}
