@@ -1,0 +1,403 @@
+"""psutil sampling of the system and of a process tree, as rates and percents.
+
+Counters that only ever grow (CPU times, disk and network bytes, context switches)
+are turned into rates from the delta between two readings, so the first reading is
+only a baseline and is never recorded (psutil's own first ``cpu_percent`` is 0.0 for
+the same reason). CPU percents come from our own ``cpu_times`` deltas rather than
+``psutil.cpu_percent``, whose hidden module-level baseline two samplers would share.
+The watched process tree is read by :mod:`agentperf.measure.process_tree`.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import psutil
+
+from agentperf.analysis.health import SystemHealthInput
+from agentperf.measure.process_tree import ProcessSample, ProcessTree
+from agentperf.measure.timeseries import DEFAULT_HISTORY, SeriesSet
+
+#: Units of every metric name :meth:`Sample.metrics` produces (per-core ones are percents).
+UNITS: dict[str, str] = {
+    "cpu_percent": "%", "cpu_busiest_core_percent": "%", "load_1m": "", "load_5m": "",
+    "load_15m": "", "memory_percent": "%", "memory_available_bytes": "B",
+    "memory_used_bytes": "B", "swap_used_bytes": "B", "swap_percent": "%",
+    "disk_read_bytes_per_s": "B/s", "disk_write_bytes_per_s": "B/s",
+    "disk_read_ops_per_s": "/s", "disk_write_ops_per_s": "/s",
+    "net_sent_bytes_per_s": "B/s", "net_recv_bytes_per_s": "B/s",
+    "process_cpu_percent": "%", "process_rss_bytes": "B", "process_threads": "",
+    "process_open_files": "", "process_ctx_switches_per_s": "/s", "process_count": "",
+    "process_read_bytes_per_s": "B/s", "process_write_bytes_per_s": "B/s",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One reading of the system (and the watched process tree, if any)."""
+
+    timestamp: float  # wall clock, seconds since the epoch
+    elapsed_s: float  # since the sampler's baseline
+    interval_s: float  # the time this sample's rates were measured over
+    cpu_percent: float
+    cpu_per_core: tuple[float, ...]
+    load_1m: float
+    load_5m: float
+    load_15m: float
+    memory_percent: float
+    memory_available_bytes: int
+    memory_used_bytes: int
+    swap_used_bytes: int
+    swap_percent: float
+    disk_read_bytes_per_s: float | None
+    disk_write_bytes_per_s: float | None
+    disk_read_ops_per_s: float | None
+    disk_write_ops_per_s: float | None
+    net_sent_bytes_per_s: float | None
+    net_recv_bytes_per_s: float | None
+    process: ProcessSample | None = None
+
+    @property
+    def busiest_core_percent(self) -> float:
+        return max(self.cpu_per_core) if self.cpu_per_core else self.cpu_percent
+
+    def metrics(self) -> dict[str, float | None]:
+        """Flat metric name -> value, the shape histories and exports record."""
+        values: dict[str, float | None] = {
+            "cpu_percent": self.cpu_percent,
+            "cpu_busiest_core_percent": self.busiest_core_percent,
+        }
+        for i, pct in enumerate(self.cpu_per_core):
+            values[f"cpu_core{i}_percent"] = pct
+        for name in ("load_1m", "load_5m", "load_15m", "memory_percent",
+                     "memory_available_bytes", "memory_used_bytes", "swap_used_bytes",
+                     "swap_percent", "disk_read_bytes_per_s", "disk_write_bytes_per_s",
+                     "disk_read_ops_per_s", "disk_write_ops_per_s", "net_sent_bytes_per_s",
+                     "net_recv_bytes_per_s"):
+            values[name] = getattr(self, name)
+        if self.process is not None:
+            p = self.process
+            values.update({
+                "process_cpu_percent": p.cpu_percent, "process_rss_bytes": p.rss_bytes,
+                "process_threads": p.threads, "process_open_files": p.open_files,
+                "process_ctx_switches_per_s": p.ctx_switches_per_s,
+                "process_count": p.processes, "process_read_bytes_per_s": p.read_bytes_per_s,
+                "process_write_bytes_per_s": p.write_bytes_per_s,
+            })
+        return values
+
+
+def unit_of(metric: str) -> str:
+    if metric.startswith("cpu_core"):
+        return "%"
+    return UNITS.get(metric, "")
+
+
+class _CpuTracker:
+    """Per-core busy percentages from ``cpu_times`` deltas."""
+
+    def __init__(self) -> None:
+        self._last = self._read()
+
+    @staticmethod
+    def _read() -> list[tuple[float, float]]:
+        """(busy, total) seconds per core; guest time is already inside user time."""
+        result = []
+        for t in psutil.cpu_times(percpu=True):
+            fields = t._asdict()
+            total = sum(v for k, v in fields.items() if k not in ("guest", "guest_nice"))
+            idle = fields.get("idle", 0.0) + fields.get("iowait", 0.0)
+            result.append((total - idle, total))
+        return result
+
+    def read(self) -> tuple[float, tuple[float, ...]]:
+        now = self._read()
+        per_core = []
+        busy_sum = total_sum = 0.0
+        for (busy0, total0), (busy1, total1) in zip(self._last, now, strict=False):
+            d_busy, d_total = max(busy1 - busy0, 0.0), max(total1 - total0, 0.0)
+            per_core.append(min(100.0, 100.0 * d_busy / d_total) if d_total > 0 else 0.0)
+            busy_sum += d_busy
+            total_sum += d_total
+        self._last = now
+        overall = min(100.0, 100.0 * busy_sum / total_sum) if total_sum > 0 else 0.0
+        return overall, tuple(round(p, 2) for p in per_core)
+
+
+class _Counters:
+    """Disk and network counter deltas as per-second rates (None when unavailable)."""
+
+    def __init__(self) -> None:
+        self._last = time.monotonic()
+        self._disk = _safe(psutil.disk_io_counters)
+        self._net = _safe(psutil.net_io_counters)
+        self.totals: dict[str, int] = {}  # deltas summed since the baseline, per rate metric
+
+    def read(self) -> dict[str, float | None]:
+        now = time.monotonic()
+        disk, net = _safe(psutil.disk_io_counters), _safe(psutil.net_io_counters)
+        dt, self._last = now - self._last, now
+        values: dict[str, float | None] = {}
+        for name, before, after, attr in (
+            ("disk_read_bytes_per_s", self._disk, disk, "read_bytes"),
+            ("disk_write_bytes_per_s", self._disk, disk, "write_bytes"),
+            ("disk_read_ops_per_s", self._disk, disk, "read_count"),
+            ("disk_write_ops_per_s", self._disk, disk, "write_count"),
+            ("net_sent_bytes_per_s", self._net, net, "bytes_sent"),
+            ("net_recv_bytes_per_s", self._net, net, "bytes_recv"),
+        ):
+            if before is None or after is None or dt <= 0:
+                values[name] = None
+            else:
+                # A counter that wrapped or was reset reads as a negative delta: call it 0.
+                delta = max(getattr(after, attr) - getattr(before, attr), 0)
+                values[name] = delta / dt
+                self.totals[name] = self.totals.get(name, 0) + delta
+        self._disk, self._net = disk, net
+        return values
+
+
+def _safe(reader: Callable[[], Any]) -> Any:
+    try:
+        return reader()
+    except (OSError, RuntimeError):
+        return None
+
+
+#: The shortest span a lone sample at stop is taken over (CPU times tick every 10 ms).
+MIN_SPAN_S = 0.1
+
+
+class SystemSampler:
+    """Takes :class:`Sample` readings on demand; the constructor takes the baseline.
+
+    ``pid`` adds the process (and its descendants with ``include_children``) to each
+    sample. Raises :class:`psutil.NoSuchProcess` at construction for an unknown pid.
+    """
+
+    def __init__(self, *, pid: int | None = None, include_children: bool = True) -> None:
+        self._cpu = _CpuTracker()
+        self._counters = _Counters()
+        self._tree = ProcessTree(pid, include_children) if pid is not None else None
+        self.process_ended = False
+        self._start = self._last = time.monotonic()
+
+    def elapsed_s(self) -> float:
+        return time.monotonic() - self._start
+
+    @property
+    def cores(self) -> int:
+        return psutil.cpu_count() or 1
+
+    def sample(self) -> Sample:
+        now = time.monotonic()
+        dt = now - self._last
+        self._last = now
+        cpu, per_core = self._cpu.read()
+        mem = psutil.virtual_memory()
+        swap = psutil.swap_memory()
+        load = _safe(psutil.getloadavg) or (0.0, 0.0, 0.0)
+        counters = self._counters.read()
+        return Sample(
+            timestamp=time.time(), elapsed_s=now - self._start, interval_s=dt,
+            cpu_percent=round(cpu, 2), cpu_per_core=per_core, load_1m=load[0], load_5m=load[1],
+            load_15m=load[2], memory_percent=mem.percent,
+            memory_available_bytes=int(mem.available), memory_used_bytes=int(mem.used),
+            swap_used_bytes=int(swap.used), swap_percent=float(swap.percent),
+            process=self._read_process(), **counters,  # type: ignore[arg-type]
+        )
+
+    def totals(self) -> dict[str, int]:
+        """Counter deltas summed since the baseline, keyed by their rate metric's name."""
+        totals = dict(self._counters.totals)
+        if self._tree is not None:
+            totals["process_ctx_switches_per_s"] = self._tree.ctx_switches_total
+        return totals
+
+    def process_alive(self) -> bool:
+        """False once the watched process has ended (always True without one)."""
+        if self._tree is not None and not self.process_ended and not self._tree.alive():
+            self.process_ended = True
+        return not self.process_ended
+
+    def _read_process(self) -> ProcessSample | None:
+        if self._tree is None or self.process_ended:
+            return None
+        try:
+            return self._tree.read()
+        except psutil.NoSuchProcess:
+            self.process_ended = True
+            return None
+
+
+def record(series: SeriesSet, sample: Sample) -> None:
+    """Append one sample's metrics to a history, timed by its elapsed seconds."""
+    series.record(sample.elapsed_s, sample.metrics())
+
+
+_SUMMARY_METRICS = (
+    "cpu_percent", "cpu_busiest_core_percent", "memory_percent", "memory_used_bytes",
+    "memory_available_bytes", "swap_used_bytes", "process_rss_bytes", "process_cpu_percent",
+    "disk_read_bytes_per_s", "disk_write_bytes_per_s", "net_sent_bytes_per_s",
+    "net_recv_bytes_per_s",
+)
+
+
+@dataclass
+class SamplerSummary:
+    """psutil readings over a run, summarised; JSON-able fields only."""
+
+    samples: int
+    interval_s: float
+    duration_s: float
+    cores: int
+    cpu_percent_mean: float
+    cpu_percent_max: float
+    busiest_core_percent_mean: float
+    memory_percent_max: float
+    memory_used_max_bytes: int
+    memory_available_min_bytes: int
+    swap_used_max_bytes: int
+    process_rss_peak_bytes: int
+    process_cpu_percent_mean: float
+    process_samples: int
+    rss_trend: str
+    rss_slope_bytes_per_s: float
+    disk_read_bytes_per_s_mean: float | None = None
+    disk_write_bytes_per_s_mean: float | None = None
+    net_sent_bytes_per_s_mean: float | None = None
+    net_recv_bytes_per_s_mean: float | None = None
+
+    @classmethod
+    def from_series(cls, series: SeriesSet, *, interval_s: float, cores: int,
+                    window_s: float | None = None) -> SamplerSummary:
+        """Summarise a history; only the memory-growth series pays for a trend fit."""
+        stats = {name: b for name in _SUMMARY_METRICS
+                 if (s := series.get(name)) is not None and (b := s.basic(window_s))}
+        # Without a watched process, memory growth is judged on the system's used memory.
+        growth = series.get("process_rss_bytes") or series.get("memory_used_bytes")
+        trend = growth.trend(window_s) if growth is not None and len(growth) else None
+
+        def mean(name: str) -> float | None:
+            s = stats.get(name)
+            return s.mean if s else None
+
+        def top(name: str, default: float = 0.0) -> float:
+            s = stats.get(name)
+            return s.max if s else default
+
+        cpu = stats.get("cpu_percent")
+        cpu_series = series.get("cpu_percent")
+        span = cpu_series.span_s if cpu_series is not None else 0.0
+        return cls(
+            samples=cpu.count if cpu else 0, interval_s=interval_s,
+            duration_s=round(span + interval_s if cpu else 0.0, 3), cores=cores,
+            cpu_percent_mean=cpu.mean if cpu else 0.0, cpu_percent_max=top("cpu_percent"),
+            busiest_core_percent_mean=mean("cpu_busiest_core_percent") or 0.0,
+            memory_percent_max=top("memory_percent"),
+            memory_used_max_bytes=int(top("memory_used_bytes")),
+            memory_available_min_bytes=int(stats["memory_available_bytes"].min)
+            if "memory_available_bytes" in stats else 0,
+            swap_used_max_bytes=int(top("swap_used_bytes")),
+            process_rss_peak_bytes=int(top("process_rss_bytes")),
+            process_cpu_percent_mean=mean("process_cpu_percent") or 0.0,
+            process_samples=stats["process_cpu_percent"].count
+            if "process_cpu_percent" in stats else 0,
+            rss_trend=trend.direction if trend else "stable",
+            rss_slope_bytes_per_s=trend.slope if trend else 0.0,
+            disk_read_bytes_per_s_mean=mean("disk_read_bytes_per_s"),
+            disk_write_bytes_per_s_mean=mean("disk_write_bytes_per_s"),
+            net_sent_bytes_per_s_mean=mean("net_sent_bytes_per_s"),
+            net_recv_bytes_per_s_mean=mean("net_recv_bytes_per_s"),
+        )
+
+    def health_input(self) -> SystemHealthInput:
+        return SystemHealthInput(
+            samples=self.samples, cpu_percent_mean=self.cpu_percent_mean,
+            cpu_percent_max=self.cpu_percent_max,
+            busiest_core_percent_mean=self.busiest_core_percent_mean,
+            memory_percent_max=self.memory_percent_max, swap_used_bytes=self.swap_used_max_bytes,
+            memory_growth_bytes_per_s=self.rss_slope_bytes_per_s,
+            memory_growth_significant=self.rss_trend == "increasing", cores=self.cores,
+            process_cpu_percent_mean=self.process_cpu_percent_mean if self.process_samples
+            else None,
+        )
+
+
+class BackgroundSampler:
+    """Samples on a daemon thread while a run goes on; :meth:`stop` returns the summary.
+
+    ``pid`` None watches the current process (children included by default). A run
+    shorter than one interval still gets one sample, taken at :meth:`stop`.
+    """
+
+    def __init__(self, interval_s: float = 0.5, *, pid: int | None = None,
+                 include_children: bool = True, history: int = DEFAULT_HISTORY,
+                 on_sample: Callable[[Sample], None] | None = None) -> None:
+        if interval_s <= 0:
+            raise ValueError("the sampling interval must be positive")
+        self.interval_s = interval_s
+        self.pid = os.getpid() if pid is None else pid
+        self.include_children = include_children
+        self.series = SeriesSet(history, unit_of)
+        self._on_sample = on_sample
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._sampler: SystemSampler | None = None
+        self._count = 0
+        self.latest: Sample | None = None
+
+    def start(self) -> None:
+        if self._thread is not None:
+            raise RuntimeError("BackgroundSampler.start() called twice")
+        self._sampler = SystemSampler(pid=self.pid, include_children=self.include_children)
+        self._thread = threading.Thread(target=self._loop, name="agentperf-sampler",
+                                        daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self._take()
+
+    def _take(self) -> None:
+        assert self._sampler is not None
+        sample = self._sampler.sample()
+        with self._lock:
+            record(self.series, sample)
+            self._count += 1
+            self.latest = sample
+        if self._on_sample is not None:
+            self._on_sample(sample)
+
+    def stop(self) -> SamplerSummary:
+        if self._thread is None:
+            raise RuntimeError("BackgroundSampler.stop() before start()")
+        self._stop.set()
+        self._thread.join()
+        if self._count == 0:
+            # CPU times tick every 10 ms: a lone sample needs a span long enough to mean
+            # something, so a very short run waits out the rest of MIN_SPAN_S.
+            assert self._sampler is not None
+            time.sleep(max(0.0, MIN_SPAN_S - self._sampler.elapsed_s()))
+            self._take()
+        return self.summary()
+
+    def summary(self) -> SamplerSummary:
+        assert self._sampler is not None
+        with self._lock:
+            return SamplerSummary.from_series(self.series, interval_s=self.interval_s,
+                                              cores=self._sampler.cores)
+
+    def __enter__(self) -> BackgroundSampler:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if not self._stop.is_set():
+            self.stop()
