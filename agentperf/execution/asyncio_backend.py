@@ -1,0 +1,260 @@
+"""Asyncio mode: a bounded pool of worker coroutines on an event loop the caller drives.
+
+The loop runs in the caller's thread, only inside ``run_until_complete`` calls that
+return as soon as results are ready, so results are handed over without a thread hop
+and Ctrl-C lands where the caller expects it. A fixed number of worker coroutines pull
+inputs one at a time (no coroutine per input is created up front, CPython #115201), and
+pulling stops while ``max_in_flight`` results are pending.
+
+Sync agents run on a :class:`DaemonThreadPool`, not ``asyncio.to_thread``: the default
+executor joins its threads at exit and caps them at ``cpus + 4``, so one hung call
+would block exit and a few would starve the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import Awaitable, Callable, Generator, Iterable
+from time import perf_counter
+from typing import Any
+
+from agentperf.errors import AgentperfError
+from agentperf.execution.attempts import RetryPolicy, timed_call, timeout_result
+from agentperf.execution.base import (
+    ExecutionSettings,
+    ExecutorInfo,
+    Task,
+    TaskError,
+    TaskResult,
+    default_max_in_flight,
+    default_workers,
+)
+from agentperf.execution.daemon_pool import DaemonThreadPool
+from agentperf.execution.lifecycle import GeneratorExecutor
+from agentperf.workload.adapters import AgentAdapter
+
+WORKER_NAME = "asyncio"
+#: On close, cancelled workers get this long to unwind; an agent that ignores
+#: cancellation is left behind rather than waited for.
+CANCEL_GRACE_S = 1.0
+
+
+class AsyncioExecutor(GeneratorExecutor):
+    """Runs up to ``workers`` tasks concurrently on one event loop."""
+
+    def __init__(self, adapter: AgentAdapter, settings: ExecutionSettings, *,
+                 reason: str = "") -> None:
+        workers = settings.workers or default_workers("asyncio")
+        max_in_flight = settings.max_in_flight or default_max_in_flight("asyncio", workers)
+        self.info = ExecutorInfo(mode="asyncio", workers=min(workers, max_in_flight),
+                                 max_in_flight=max_in_flight, reason=reason)
+        self._adapter = adapter
+        self._settings = settings
+
+    def _iterate(self, tasks: Iterable[Task]) -> Generator[TaskResult, None, None]:
+        if _loop_running():
+            raise AgentperfError("asyncio mode cannot start inside a running event loop; "
+                                 "run it from a thread (asyncio.to_thread) or use mode threads")
+        run = _Run(self._adapter, self._settings, self.info, tasks)
+        try:
+            while (batch := run.pump()) is not None:
+                # The loop is not running while results are handed over, so no worker
+                # pulls an input before the whole batch has been yielded.
+                run.in_flight -= len(batch)
+                yield from batch
+                run.make_room()
+        finally:
+            run.shutdown()
+
+
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+class _Run:
+    """The state of one asyncio run: the loop, its workers and the window."""
+
+    def __init__(self, adapter: AgentAdapter, settings: ExecutionSettings, info: ExecutorInfo,
+                 tasks: Iterable[Task]) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.in_flight = 0
+        self.done: list[TaskResult] = []
+        self._next: Callable[[], Task] = iter(tasks).__next__
+        self._exhausted = False
+        self._max = info.max_in_flight
+        self._policy = RetryPolicy.from_settings(settings)
+        self._timeout = settings.timeout_s
+        self._pool = None if adapter.is_async else DaemonThreadPool("agentperf-asyncio")
+        self._attempt = self._async_attempt if adapter.is_async else self._sync_attempt
+        self._call = adapter.coroutine_function or adapter.call
+        self._wake: asyncio.Future[None] | None = None
+        self._parked: deque[asyncio.Future[None]] = deque()
+        self._waking = False
+        self._error: BaseException | None = None
+        self._live = info.workers
+        self._workers = [self.loop.create_task(self._work()) for _ in range(info.workers)]
+
+    def pump(self) -> list[TaskResult] | None:
+        """Run the loop until results are ready; None once every worker has finished."""
+        if not self.done and self._live and self._error is None:
+            self._wake = wake = self.loop.create_future()
+            self.loop.run_until_complete(wake)
+        if self._error is not None:
+            raise self._error
+        if not self.done:
+            return None
+        batch, self.done = self.done, []
+        return batch
+
+    def _notify(self) -> None:
+        """Let :meth:`pump` return: results are ready, or the workers are done."""
+        wake, self._wake = self._wake, None
+        if wake is not None and not wake.done():
+            wake.set_result(None)
+
+    def make_room(self) -> None:
+        """Results were handed over: wake one parked worker (it wakes the next in turn)."""
+        while self._parked and not self._waking:
+            parked = self._parked.popleft()
+            if not parked.done():
+                self._waking = True
+                parked.set_result(None)
+
+    def _release_all(self) -> None:
+        while self._parked:
+            parked = self._parked.popleft()
+            if not parked.done():
+                parked.set_result(None)
+
+    async def _park(self) -> None:
+        parked = self.loop.create_future()
+        self._parked.append(parked)
+        await parked
+        self._waking = False
+
+    async def _work(self) -> None:
+        inline = self._pool is None and self._timeout is None
+        call = self._call
+        try:
+            while True:
+                while self.in_flight >= self._max:
+                    await self._park()
+                if self._exhausted:
+                    return
+                try:
+                    task = self._next()
+                except StopIteration:
+                    self._exhausted = True
+                    return
+                self.in_flight += 1
+                if self._parked and not self._waking:
+                    # One at a time: a worker whose agent never suspends fills the window
+                    # alone, and waking all parked workers would only park them again.
+                    self.make_room()
+                if inline:  # _async_attempt without the extra coroutine: the common case
+                    t0 = perf_counter()
+                    try:
+                        output = await call(task.input)
+                    except (Exception, SystemExit) as exc:
+                        result = TaskResult(task.index, False, None, TaskError.from_exception(exc),
+                                            perf_counter() - t0, None, 1, False, WORKER_NAME)
+                    else:
+                        result = TaskResult(task.index, True, output, None, perf_counter() - t0,
+                                            None, 1, False, WORKER_NAME)
+                else:
+                    result = await self._attempt(task, 1)
+                if not result.ok and self._policy.retries:
+                    result = await self._retry(task, result)
+                self.done.append(result)  # after the await: pump() swaps the list meanwhile
+                if self._wake is not None:
+                    self._notify()
+        except Exception as exc:  # the input stream failed (e.g. a bad JSONL line)
+            self._error = self._error or exc
+            self._exhausted = True
+        finally:
+            self._live -= 1
+            if self._exhausted:
+                self._release_all()  # parked workers must wake to see there is no more input
+            if self._live == 0 or self._error is not None:
+                self._notify()
+
+    async def _retry(self, task: Task, result: TaskResult) -> TaskResult:
+        attempt = 1
+        while not result.ok and self._policy.should_retry(attempt):
+            await asyncio.sleep(self._policy.delay(attempt))
+            attempt += 1
+            result = await self._attempt(task, attempt)
+        return result
+
+    async def _async_attempt(self, task: Task, attempt: int) -> TaskResult:
+        t0 = perf_counter()
+        try:
+            call = self._call(task.input)
+            output = await (call if self._timeout is None else self._bounded(call))
+        except _Expired:
+            return timeout_result(task, attempt, self._timeout or 0.0, perf_counter() - t0,
+                                  WORKER_NAME)
+        except (Exception, SystemExit) as exc:
+            return TaskResult(task.index, False, None, TaskError.from_exception(exc),
+                              perf_counter() - t0, None, attempt, False, WORKER_NAME)
+        return TaskResult(task.index, True, output, None, perf_counter() - t0, None, attempt,
+                          False, WORKER_NAME)
+
+    async def _sync_attempt(self, task: Task, attempt: int) -> TaskResult:
+        t0 = perf_counter()
+        future = self.loop.run_in_executor(self._pool, timed_call, self._call, task.input)
+        try:
+            ok, output, error, latency, cpu = await (
+                future if self._timeout is None else self._bounded(future))
+        except _Expired:
+            return timeout_result(task, attempt, self._timeout or 0.0, perf_counter() - t0,
+                                  WORKER_NAME)
+        return TaskResult(task.index, ok, output, error, latency, cpu, attempt, False,
+                          WORKER_NAME)
+
+    async def _bounded(self, awaitable: Awaitable[Any]) -> Any:
+        """Await under the per-task timeout, raising :class:`_Expired` only for ours.
+
+        An agent's own ``TimeoutError`` (an HTTP client's, say) stays an agent error.
+        """
+        assert self._timeout is not None
+        if hasattr(asyncio, "timeout"):  # Python 3.11+: no extra task per call
+            scope = asyncio.timeout(self._timeout)
+            try:
+                async with scope:
+                    return await awaitable
+            except TimeoutError:
+                if scope.expired():
+                    raise _Expired from None
+                raise
+        start = perf_counter()
+        try:
+            return await asyncio.wait_for(awaitable, self._timeout)
+        except asyncio.TimeoutError:
+            if perf_counter() - start >= self._timeout:
+                raise _Expired from None
+            raise
+
+    def shutdown(self) -> None:
+        """Cancel every worker, give them a moment to unwind, close the loop; never block."""
+        loop = self.loop
+        for worker in self._workers:
+            worker.cancel()
+        with contextlib.suppress(Exception):
+            pending = [w for w in self._workers if not w.done()]
+            if pending:
+                loop.run_until_complete(asyncio.wait(pending, timeout=CANCEL_GRACE_S))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+        loop.close()
+
+
+class _Expired(Exception):
+    """Our per-task deadline passed (as opposed to a TimeoutError raised by the agent)."""

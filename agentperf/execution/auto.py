@@ -1,0 +1,184 @@
+"""Auto mode: run the first few tasks in-process to see what the agent is, then pick.
+
+The probe calls are real tasks and their results are yielded like any other. The
+choice: an async agent goes to asyncio; a sync agent that keeps the CPU busy for more
+than :data:`CPU_BOUND_RATIO` of its wall time goes to processes (when there is more
+than one core to use); any other sync agent (waiting on I/O, a model, a network)
+goes to threads.
+
+CPU share is CPU time over the wall time the call was *able* to run: on a busy machine
+a CPU-bound call spends much of its wall time waiting for a core, which is not waiting
+for I/O. Linux reports that run-queue wait per thread (``/proc/thread-self/schedstat``);
+elsewhere the plain CPU/wall ratio is used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import Generator, Iterable, Iterator
+from dataclasses import dataclass, replace
+from time import perf_counter
+from typing import Any
+
+from agentperf.execution.asyncio_backend import AsyncioExecutor
+from agentperf.execution.base import ExecutionSettings, ExecutorInfo, Task, TaskResult
+from agentperf.execution.lifecycle import GeneratorExecutor
+from agentperf.execution.processes import ProcessExecutor
+from agentperf.execution.sequential import sequential_executor
+from agentperf.execution.threads import ThreadExecutor
+from agentperf.workload.adapters import AgentAdapter, AgentRef
+
+PROBE_CALLS = 3
+#: Probing stops early once it has taken this long: three slow LLM calls in a row
+#: would otherwise delay the parallel run by three call times.
+PROBE_BUDGET_S = 0.5
+CPU_BOUND_RATIO = 0.7
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What the probe calls showed."""
+
+    calls: int
+    cpu_s: float
+    wall_s: float
+    is_async: bool
+    run_queue_s: float = 0.0  # of wall_s, time spent runnable but waiting for a CPU
+
+    @property
+    def cpu_ratio(self) -> float | None:
+        """CPU time over the time the calls could run; None for an async agent."""
+        able = self.wall_s - self.run_queue_s
+        if self.is_async or self.wall_s <= 0:
+            return None
+        return min(self.cpu_s / max(able, self.cpu_s, 1e-9), 1.0)
+
+
+def choose_mode(probe: Probe, cpus: int | None = None) -> tuple[str, str]:
+    """(mode, reason) for the rest of the run."""
+    cpus = cpus or os.cpu_count() or 1
+    head = f"auto: {probe.calls} probe call{'s' if probe.calls != 1 else ''}"
+    if probe.is_async:
+        return "asyncio", f"{head}, async agent -> asyncio"
+    ratio = probe.cpu_ratio or 0.0
+    share = f"CPU {ratio:.0%} of wall"
+    if probe.run_queue_s >= 0.001:
+        share += f" ({probe.run_queue_s * 1000:.0f} ms waiting for a core excluded)"
+    if ratio > CPU_BOUND_RATIO:
+        if cpus > 1:
+            return "processes", f"{head}, {share}, sync CPU-bound -> processes"
+        return "threads", f"{head}, {share}, sync CPU-bound but 1 core -> threads"
+    return "threads", f"{head}, {share}, sync -> threads"
+
+
+class AutoExecutor(GeneratorExecutor):
+    """Probes in-process, then hands the rest of the stream to the chosen backend."""
+
+    def __init__(self, agent: AgentRef, adapter: AgentAdapter,
+                 settings: ExecutionSettings) -> None:
+        self.info = ExecutorInfo(mode="auto", workers=1, max_in_flight=1,
+                                 reason="auto: not started")
+        self._agent = agent
+        self._adapter = adapter
+        self._settings = settings
+        self.probe: Probe | None = None
+
+    def _iterate(self, tasks: Iterable[Task]) -> Generator[TaskResult, None, None]:
+        stream = iter(tasks)
+        cpu = wall = 0.0
+        calls = 0
+        started = perf_counter()
+        probe_settings = replace(self._settings, mode="sequential")
+        clock = RunQueueClock()
+        try:
+            with sequential_executor(clock.wrap(self._adapter), probe_settings) as prober:
+                for result in prober.run(_probe_tasks(stream, started)):
+                    calls += 1
+                    wall += result.latency_s
+                    cpu += result.cpu_s if result.cpu_s is not None else result.latency_s
+                    yield result
+        finally:
+            clock.close()
+        self.probe = probe = Probe(calls, cpu, wall, self._adapter.is_async, clock.waited_s)
+        first = next(stream, None)
+        if first is None:
+            self.info = replace(prober.info, reason=f"auto: all {calls} inputs ran as probe "
+                                "calls (sequential)")
+            return
+        mode, reason = choose_mode(probe)
+        backend = self._backend(mode, reason)
+        self.info = backend.info
+        with backend:
+            yield from backend.run(_chain(first, stream))
+
+    def _backend(self, mode: str, reason: str) -> GeneratorExecutor:
+        settings = replace(self._settings, mode=mode)
+        if mode == "asyncio":
+            return AsyncioExecutor(self._adapter, settings, reason=reason)
+        if mode == "processes":
+            return ProcessExecutor(self._agent, settings, reason=reason)
+        return ThreadExecutor(self._adapter, settings, reason=reason)
+
+
+class RunQueueClock:
+    """Adds up the run-queue wait of the threads that make the probe calls."""
+
+    PATH = "/proc/thread-self/schedstat"
+
+    def __init__(self) -> None:
+        self.waited_s = 0.0
+        self._local = threading.local()
+        self._fds: list[int] = []
+
+    def wrap(self, adapter: AgentAdapter) -> AgentAdapter:
+        """The same agent, with the calling thread's run-queue wait read around each call."""
+        call = adapter.call
+
+        def measured(value: Any) -> Any:
+            before = self._read()
+            try:
+                return call(value)
+            finally:
+                after = self._read()
+                if before is not None and after is not None:
+                    self.waited_s += after - before
+
+        return AgentAdapter(measured, is_async=False, protocol=adapter.protocol,
+                            name=adapter.name, agent=adapter.agent)
+
+    def _read(self) -> float | None:
+        fd = getattr(self._local, "fd", None)
+        if fd is None:
+            try:
+                fd = os.open(self.PATH, os.O_RDONLY)  # kept open: a re-open costs ~25 us
+            except OSError:
+                fd = -1
+            else:
+                self._fds.append(fd)
+            self._local.fd = fd
+        if fd < 0:
+            return None
+        try:
+            return int(os.pread(fd, 128, 0).split()[1]) / 1e9
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def close(self) -> None:
+        for fd in self._fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._fds.clear()
+
+
+def _probe_tasks(stream: Iterator[Task], started: float) -> Iterator[Task]:
+    for count, task in enumerate(stream, 1):
+        yield task
+        if count >= PROBE_CALLS or perf_counter() - started >= PROBE_BUDGET_S:
+            return
+
+
+def _chain(first: Task, rest: Iterator[Task]) -> Iterator[Task]:
+    yield first
+    yield from rest

@@ -1,0 +1,53 @@
+"""How many tasks to send a worker process at once, from how long tasks take.
+
+Sending one no-op task per message spends far more time in pipes than in the agent;
+sending a thousand LLM calls at once leaves the other workers idle at the end of the
+run. So a chunk is sized to hold about :data:`TARGET_CHUNK_S` of work, from a moving
+average of the measured task durations, starting at one task until the first results
+are in.
+
+A chunk is also kept under :data:`MAX_CHUNK_BYTES` pickled: a worker has at most one
+unread chunk waiting in its pipe, so while chunks fit the pipe's buffer (~200 KB on
+Linux) the parent never blocks sending to a worker that is stuck in a task, and can
+still enforce that task's timeout.
+"""
+
+from __future__ import annotations
+
+TARGET_CHUNK_S = 0.01
+MAX_CHUNK = 1000
+MAX_CHUNK_BYTES = 64 * 1024
+#: Per-task cost of the worker loop itself (timing, result tuple), added to the agent's.
+LOOP_OVERHEAD_S = 2e-6
+_SMOOTHING = 0.3
+
+
+class ChunkSizer:
+    """The current chunk size; fixed when the user set one, else adapted to task duration."""
+
+    def __init__(self, fixed: int | None, cap: int = MAX_CHUNK) -> None:
+        self.cap = max(1, cap)
+        self.fixed = fixed is not None
+        self.size = min(fixed, self.cap) if fixed is not None else 1
+        self._mean_s: float | None = None
+        self._by_time = self.size  # what the task durations (or the user) ask for
+        self._by_bytes = self.cap
+
+    def observe(self, total_latency_s: float, count: int) -> None:
+        """Feed the wall time of ``count`` finished tasks."""
+        if self.fixed or count <= 0:
+            return
+        per_task = total_latency_s / count + LOOP_OVERHEAD_S
+        mean = self._mean_s
+        self._mean_s = mean = per_task if mean is None else mean + _SMOOTHING * (per_task - mean)
+        self._by_time = int(TARGET_CHUNK_S / mean)
+        self._resize()
+
+    def observe_bytes(self, payload_bytes: int, count: int) -> None:
+        """Feed the pickled size of a chunk of ``count`` inputs (applies to fixed sizes too)."""
+        if count > 0 and payload_bytes > 0:
+            self._by_bytes = int(MAX_CHUNK_BYTES / (payload_bytes / count))
+            self._resize()
+
+    def _resize(self) -> None:
+        self.size = max(1, min(self.cap, self._by_time, self._by_bytes))

@@ -1,0 +1,74 @@
+"""Build the executor a workload's :class:`ExecutionSettings` ask for."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agentperf.errors import AgentperfError, DependencyMissingError
+from agentperf.execution.base import ExecutionSettings, Executor
+from agentperf.workload.adapters import AgentAdapter, AgentRef
+
+LOCAL_MODES = ("auto", "sequential", "threads", "processes", "asyncio")
+
+
+def create_executor(agent: AgentRef, settings: ExecutionSettings, *,
+                    adapter: AgentAdapter | None = None, cache_config: Any = None) -> Executor:
+    """The executor for ``settings.mode``.
+
+    In-process modes reuse ``adapter`` when given (the CLI builds one to validate the
+    spec); processes mode and dask rebuild the agent from ``agent`` in every worker.
+    ``cache_config`` lets Dask workers share results through the Redis tier.
+    """
+    _check(settings)
+    mode = settings.mode
+    if mode == "dask":
+        return _dask(agent, settings, cache_config)
+    if mode == "processes":
+        from agentperf.execution.processes import ProcessExecutor
+
+        return ProcessExecutor(agent, settings)
+    if mode not in LOCAL_MODES:
+        raise AgentperfError(f"unknown execution mode '{mode}' (expected one of "
+                             f"{', '.join((*LOCAL_MODES, 'dask'))})")
+    adapter = adapter or agent.build()
+    if mode == "sequential":
+        from agentperf.execution.sequential import sequential_executor
+
+        return sequential_executor(adapter, settings)
+    if mode == "threads":
+        from agentperf.execution.threads import ThreadExecutor
+
+        return ThreadExecutor(adapter, settings)
+    if mode == "asyncio":
+        from agentperf.execution.asyncio_backend import AsyncioExecutor
+
+        return AsyncioExecutor(adapter, settings)
+    from agentperf.execution.auto import AutoExecutor
+
+    return AutoExecutor(agent, adapter, settings)
+
+
+def _dask(agent: AgentRef, settings: ExecutionSettings, cache_config: Any) -> Executor:
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        raise DependencyMissingError("--mode dask", "distributed", "distributed") from None
+    from agentperf.execution.dask_backend import DaskExecutor
+
+    return DaskExecutor(agent, settings, cache_config=cache_config)
+
+
+def _check(settings: ExecutionSettings) -> None:
+    """Settings from the command line bypass the spec's validation; check them here too."""
+    for name in ("workers", "max_in_flight", "chunk_size"):
+        value = getattr(settings, name)
+        if value is not None and value < 1:
+            raise AgentperfError(f"execution {name} must be at least 1, got {value}")
+    for name in ("timeout_s", "backoff_s"):
+        value = getattr(settings, name)
+        if value is not None and value < 0:
+            raise AgentperfError(f"execution {name} must not be negative, got {value}")
+    if settings.timeout_s == 0:
+        raise AgentperfError("execution timeout_s must be more than 0 (omit it for none)")
+    if settings.retries < 0:
+        raise AgentperfError(f"execution retries must not be negative, got {settings.retries}")

@@ -1,0 +1,77 @@
+"""Sequential mode: one task at a time, in the caller's thread.
+
+The baseline every other mode is compared with, and the mode for agents that must
+run in the main thread. With a timeout the call runs on a single helper thread
+instead, because a call in the caller's own thread cannot be abandoned at its deadline.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Generator, Iterable
+from time import perf_counter, thread_time
+
+from agentperf.execution.attempts import CPU_MIN_WALL_S, RetryPolicy, timed_call
+from agentperf.execution.base import (
+    ExecutionSettings,
+    ExecutorInfo,
+    Task,
+    TaskError,
+    TaskResult,
+)
+from agentperf.execution.lifecycle import GeneratorExecutor
+from agentperf.execution.threads import ThreadExecutor
+from agentperf.workload.adapters import AgentAdapter
+
+WORKER_NAME = "main"
+
+
+class SequentialExecutor(GeneratorExecutor):
+    """Calls the agent inline, retrying with backoff; pending tasks are always at most 1."""
+
+    def __init__(self, adapter: AgentAdapter, settings: ExecutionSettings, *,
+                 reason: str = "") -> None:
+        self.info = ExecutorInfo(mode="sequential", workers=1, max_in_flight=1, reason=reason)
+        self._adapter = adapter
+        self._policy = RetryPolicy.from_settings(settings)
+
+    def _iterate(self, tasks: Iterable[Task]) -> Generator[TaskResult, None, None]:
+        call = self._adapter.call
+        cpu_clock = True
+        for task in tasks:
+            # timed_call, inlined: this loop is the baseline, so every microsecond shows.
+            c0 = thread_time() if cpu_clock else 0.0
+            t0 = perf_counter()
+            try:
+                output = call(task.input)
+            except (Exception, SystemExit) as exc:
+                latency = perf_counter() - t0
+                cpu = thread_time() - c0 if cpu_clock else None
+                yield self._retry(task, TaskError.from_exception(exc), latency, cpu)
+                continue
+            latency = perf_counter() - t0
+            cpu = thread_time() - c0 if cpu_clock else None
+            cpu_clock = latency >= CPU_MIN_WALL_S
+            yield TaskResult(task.index, True, output, None, latency, cpu, 1, False,
+                             WORKER_NAME)
+
+    def _retry(self, task: Task, error: TaskError, latency: float,
+               cpu: float | None) -> TaskResult:
+        """Try a failed task again, waiting out the backoff, until it succeeds or tries run out."""
+        policy, attempt = self._policy, 1
+        ok, output, failure = False, None, error
+        while not ok and policy.should_retry(attempt):
+            time.sleep(policy.delay(attempt))
+            attempt += 1
+            ok, output, failure, latency, cpu = timed_call(self._adapter.call, task.input)
+        return TaskResult(task.index, ok, output, failure, latency, cpu, attempt, False,
+                          WORKER_NAME)
+
+
+def sequential_executor(adapter: AgentAdapter, settings: ExecutionSettings, *,
+                        reason: str = "") -> GeneratorExecutor:
+    """The inline executor, or a one-thread pool when a per-task timeout must be enforced."""
+    if settings.timeout_s is None:
+        return SequentialExecutor(adapter, settings, reason=reason)
+    return ThreadExecutor(adapter, settings, mode="sequential", workers=1, max_in_flight=1,
+                          reason=reason)

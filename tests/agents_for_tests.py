@@ -1,0 +1,134 @@
+"""Agents for the executor tests, importable by dotted path so worker processes rebuild them.
+
+Several agents record what happened in files named by environment variables, because
+in processes mode the agent runs in another process and only the file system is shared.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+
+def double(x: int) -> int:
+    return x * 2
+
+
+def noop(x: Any) -> Any:
+    return x
+
+
+async def async_double(x: int) -> int:
+    await asyncio.sleep(0)
+    return x * 2
+
+
+async def async_noop(x: Any) -> Any:
+    return x
+
+
+def sleepy(x: Any) -> Any:
+    """I/O-bound: sleeps 20 ms, barely any CPU."""
+    time.sleep(0.02)
+    return x
+
+
+def spin(x: Any) -> Any:
+    """CPU-bound: busy for about 30 ms."""
+    end = time.perf_counter() + 0.03
+    total = 0
+    while time.perf_counter() < end:
+        total += 1
+    return x
+
+
+async def async_sleepy(x: Any) -> Any:
+    await asyncio.sleep(0.02)
+    return x
+
+
+def hang_on(x: dict[str, Any]) -> Any:
+    """Hangs (sleeps for a long time) when the input says so; otherwise returns at once."""
+    if x.get("hang"):
+        time.sleep(x.get("hang_s", 60))
+    return x["n"]
+
+
+async def async_hang_on(x: dict[str, Any]) -> Any:
+    if x.get("hang"):
+        await asyncio.sleep(x.get("hang_s", 60))
+    return x["n"]
+
+
+def die_on(x: dict[str, Any]) -> Any:
+    """Ends its own process with os._exit when the input says so."""
+    if x.get("die"):
+        os._exit(7)
+    time.sleep(x.get("sleep_s", 0))
+    return x["n"]
+
+
+def announce_and_hang(x: dict[str, Any]) -> Any:
+    """Writes its pid to a file named after the input, then sleeps until killed."""
+    if x.get("victim"):
+        Path(x["pid_file"]).write_text(str(os.getpid()))
+        time.sleep(60)
+    time.sleep(x.get("sleep_s", 0))
+    return x["n"]
+
+
+def fail_always(x: Any) -> Any:
+    raise ValueError(f"bad input {x!r}")
+
+
+def flaky(x: dict[str, Any]) -> Any:
+    """Fails the first time it sees an input (recorded in a file), succeeds the next."""
+    marker = Path(x["dir"]) / f"seen-{x['n']}"
+    if not marker.exists():
+        marker.write_text("1")
+        raise ConnectionError(f"transient failure for {x['n']}")
+    return x["n"]
+
+
+class Concurrency:
+    """Counts how many calls run at the same time (in-process modes only)."""
+
+    def __init__(self, delay_s: float = 0.01) -> None:
+        self.delay_s = delay_s
+        self.lock = threading.Lock()
+        self.running = 0
+        self.peak = 0
+        self.calls = 0
+
+    def __call__(self, x: Any) -> Any:
+        with self.lock:
+            self.running += 1
+            self.calls += 1
+            self.peak = max(self.peak, self.running)
+        try:
+            time.sleep(self.delay_s)
+            return x
+        finally:
+            with self.lock:
+                self.running -= 1
+
+
+class AsyncConcurrency(Concurrency):
+    async def __call__(self, x: Any) -> Any:  # type: ignore[override]
+        self.running += 1
+        self.calls += 1
+        self.peak = max(self.peak, self.running)
+        try:
+            await asyncio.sleep(self.delay_s)
+            return x
+        finally:
+            self.running -= 1
+
+
+def unpicklable_output(x: Any) -> Any:
+    """Returns something pickle cannot send back from a worker process."""
+    return (lambda: x) if x == "lambda" else x
