@@ -58,9 +58,11 @@ class LatencyHistogram:
         return int(self._hist.get_total_count())
 
     def percentile(self, pct: float) -> float:
+        """The value at ``pct``, clamped to the observed range (HDR buckets round up)."""
         if self.count == 0:
             return 0.0
-        return self._hist.get_value_at_percentile(pct) / 1_000_000
+        value = self._hist.get_value_at_percentile(pct)
+        return min(max(value, self._min_us or 0), self._max_us) / 1_000_000
 
     def summary(self) -> LatencySummary:
         n = self.count

@@ -24,6 +24,18 @@ class FailureGroup:
 
 
 @dataclass
+class FailedInput:
+    """One failed input, for JUnit test cases and the report tables."""
+
+    index: int
+    input: Any  # JSON-able, long strings cut
+    error_type: str
+    message: str
+    timed_out: bool = False
+    attempts: int = 1
+
+
+@dataclass
 class BatchResult:
     """Everything a run-batch measured and concluded."""
 
@@ -53,6 +65,7 @@ class BatchResult:
     thresholds: list[Any] = field(default_factory=list)  # analysis.thresholds results
     context: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    failed_inputs: list[FailedInput] = field(default_factory=list)  # the first MAX_FAILED_KEPT
 
     @property
     def error_rate(self) -> float:

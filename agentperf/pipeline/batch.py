@@ -1,0 +1,281 @@
+"""run-batch as a pipeline: inputs -> (cache) -> executor -> measurements -> verdict.
+
+Returns a :class:`BatchResult`; prints nothing. Progress and abort checks are callbacks
+so the CLI decides how to show them and the library stays quiet.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from agentperf import __version__
+from agentperf.analysis.health import (
+    HealthInput,
+    HealthLimits,
+    TaskHealthInput,
+    evaluate,
+)
+from agentperf.execution.base import Task, TaskResult
+from agentperf.measure.histogram import LatencyHistogram
+from agentperf.pipeline.results import BatchResult, FailedInput, FailureGroup
+from agentperf.pipeline.results_file import ResultsWriter
+from agentperf.workload.adapters import AgentAdapter
+from agentperf.workload.spec import WorkloadSpec
+
+PROGRESS_EVERY_S = 0.25
+MAX_FAILED_KEPT = 1000  # failed inputs listed in reports; the results file has them all
+
+
+@dataclass
+class Progress:
+    """A snapshot of a running batch, for progress displays and abort checks."""
+
+    done: int
+    total: int | None
+    failed: int
+    timed_out: int
+    cache_hits: int
+    elapsed_s: float
+    latency: LatencyHistogram
+
+    @property
+    def rate(self) -> float:
+        return self.done / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+
+@dataclass
+class BatchOptions:
+    """Everything run-batch needs besides the spec; the CLI fills it from options."""
+
+    output: Path | None = None
+    cache_config: Any = None  # agentperf.cache.config.CacheConfig, or None for no cache
+    cache_clear: bool = False
+    health_limits: HealthLimits = field(default_factory=HealthLimits)
+    sample_interval_s: float = 0.5
+    thresholds: list[Any] = field(default_factory=list)  # analysis.thresholds.Threshold
+    on_progress: Callable[[Progress], None] | None = None
+
+
+class _Tally:
+    """Running counts for the summary; constant memory whatever the number of tasks."""
+
+    def __init__(self) -> None:
+        self.done = 0
+        self.succeeded = 0
+        self.failed = 0
+        self.timed_out = 0
+        self.cache_hits = 0
+        self.cpu_total = 0.0
+        self.cpu_wall = 0.0
+        self.cpu_tasks = 0
+        self.latency = LatencyHistogram()
+        self.failures: dict[str, FailureGroup] = {}
+        self.failed_inputs: list[FailedInput] = []
+
+    def add(self, result: TaskResult, input_value: Any = None) -> None:
+        self.done += 1
+        if result.cache_hit:
+            self.cache_hits += 1
+        else:
+            self.latency.record(result.latency_s)
+        if result.cpu_s is not None and not result.cache_hit:
+            self.cpu_total += result.cpu_s
+            self.cpu_wall += result.latency_s
+            self.cpu_tasks += 1
+        if result.ok:
+            self.succeeded += 1
+            return
+        self.failed += 1
+        self.timed_out += int(result.timed_out)
+        kind = result.error.type if result.error else "Unknown"
+        message = (result.error.message if result.error else "")[:500]
+        group = self.failures.get(kind)
+        if group is None:
+            self.failures[kind] = FailureGroup(kind, 1, message)
+        else:
+            group.count += 1
+        if len(self.failed_inputs) < MAX_FAILED_KEPT:
+            self.failed_inputs.append(FailedInput(result.index, _brief(input_value), kind,
+                                                  message, result.timed_out, result.attempts))
+
+    @property
+    def cpu_per_wall(self) -> float | None:
+        return self.cpu_total / self.cpu_wall if self.cpu_tasks and self.cpu_wall > 0 else None
+
+
+def run_batch(spec: WorkloadSpec, options: BatchOptions,
+              adapter: AgentAdapter | None = None) -> BatchResult:
+    """Run every input of ``spec``; always returns a result, even when interrupted."""
+    from agentperf.execution import create_executor
+
+    started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    tally = _Tally()
+    pending: dict[int, Any] = {}
+    total = spec.inputs.count()
+    interrupted = False
+    aborted: Any = None  # the ThresholdResult that stopped the run
+    cache = None
+    with ExitStack() as stack:
+        writer = stack.enter_context(ResultsWriter(options.output)) if options.output else None
+        executor = stack.enter_context(create_executor(
+            spec.agent, spec.execution, adapter=adapter,
+            cache_config=options.cache_config if spec.execution.mode == "dask" else None))
+        cache = _open_cache(options, spec, stack)
+        # The clock starts once workers and caches are up: a LocalCluster's seconds of
+        # start-up are not the workload's throughput.
+        sampler = _start_sampler(options.sample_interval_s)
+        start = time.perf_counter()
+        tasks = _tasks(spec.inputs, pending)
+        results = cache.wrap(tasks, executor.run) if cache else executor.run(tasks)
+        last_progress = start
+        try:
+            for result in results:
+                input_value = pending.pop(result.index, None)
+                tally.add(result, input_value)
+                if writer:
+                    writer.write(result, input_value)
+                now = time.perf_counter()
+                if now - last_progress >= PROGRESS_EVERY_S:
+                    last_progress = now
+                    snapshot = Progress(tally.done, total, tally.failed, tally.timed_out,
+                                        tally.cache_hits, now - start, tally.latency)
+                    if options.on_progress:
+                        options.on_progress(snapshot)
+                    if options.thresholds and (stop := _abort_check(options, snapshot,
+                                                                     cache is not None)):
+                        aborted = stop
+                        break
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            _close(results)
+    wall_s = time.perf_counter() - start
+    system = sampler.stop() if sampler else None
+    result = _build_result(spec, options, tally, executor.info, wall_s, started_at,
+                           system=system, cache=cache, interrupted=interrupted, aborted=aborted)
+    if options.on_progress:
+        options.on_progress(Progress(tally.done, total, tally.failed, tally.timed_out,
+                                     tally.cache_hits, wall_s, tally.latency))
+    return result
+
+
+def _abort_check(options: BatchOptions, snapshot: Progress, cache_on: bool) -> Any:
+    """The first abort_on_fail threshold that can no longer pass (None: carry on)."""
+    from agentperf.analysis.gates import run_batch_values
+    from agentperf.analysis.thresholds import Progress as ThresholdProgress
+    from agentperf.analysis.thresholds import check_abort
+
+    values = run_batch_values(latency=snapshot.latency, done=snapshot.done,
+                              failed=snapshot.failed, timed_out=snapshot.timed_out,
+                              elapsed_s=snapshot.elapsed_s,
+                              cache_hits=snapshot.cache_hits if cache_on else None)
+    progress = ThresholdProgress(snapshot.done, snapshot.total, snapshot.elapsed_s)
+    return check_abort(options.thresholds, values, progress)
+
+
+def _abort_sentence(aborted: Any, done: int) -> str | None:
+    if aborted is None:
+        return None
+    return (f"threshold {aborted.label} can no longer pass (observed {aborted.observed_text} "
+            f"after {done} tasks)")
+
+
+def _brief(value: Any, limit: int = 200) -> Any:
+    """An input as reports show it: JSON-able, long text cut."""
+    text = value if isinstance(value, str) else None
+    if text is not None:
+        return text if len(text) <= limit else text[:limit] + "..."
+    if isinstance(value, (int, float, bool)) or value is None:
+        return value
+    try:
+        encoded = json.dumps(value, default=repr)
+    except (TypeError, ValueError):
+        encoded = repr(value)
+    return value if len(encoded) <= limit else encoded[:limit] + "..."
+
+
+def _tasks(inputs: Iterable[Any], pending: dict[int, Any]) -> Iterator[Task]:
+    for index, value in enumerate(inputs):
+        pending[index] = value
+        yield Task(index, value)
+
+
+def _close(results: Iterator[TaskResult]) -> None:
+    close = getattr(results, "close", None)
+    if close is not None:
+        close()
+
+
+def _start_sampler(interval_s: float) -> Any:
+    if interval_s <= 0:
+        return None
+    from agentperf.measure.sampler import BackgroundSampler
+
+    sampler = BackgroundSampler(interval_s)
+    sampler.start()
+    return sampler
+
+
+def _open_cache(options: BatchOptions, spec: WorkloadSpec, stack: ExitStack) -> Any:
+    config = options.cache_config
+    if config is None or not getattr(config, "enabled", False):
+        return None
+    from agentperf.cache.batch import BatchCache
+
+    cache = stack.enter_context(BatchCache.open(config, spec.agent))
+    if options.cache_clear:
+        cache.clear()
+    return cache
+
+
+def _build_result(spec: WorkloadSpec, options: BatchOptions, tally: _Tally, info: Any,
+                  wall_s: float, started_at: str, *, system: Any, cache: Any,
+                  interrupted: bool, aborted: Any) -> BatchResult:
+    latency = tally.latency.summary()
+    cache_stats = cache.stats() if cache else None
+    health_input = HealthInput(
+        tasks=TaskHealthInput(
+            total=tally.done, failed=tally.failed, timed_out=tally.timed_out,
+            mean_latency_s=latency.mean, p50_s=latency.p50, p99_s=latency.p99,
+            mode=info.mode, workers=info.workers, cpu_per_wall=tally.cpu_per_wall,
+            cpu_cores_used=tally.cpu_total / wall_s if tally.cpu_tasks and wall_s > 0 else None,
+            cores=os.cpu_count() or 1, chunk_size=info.chunk_size, wall_s=wall_s),
+        cache=cache.health_input() if cache else None,
+        system=system.health_input() if system else None,
+    )
+    from agentperf.analysis.gates import decide_exit_code, run_batch_values
+    from agentperf.analysis.thresholds import evaluate_thresholds
+
+    health = evaluate(health_input, options.health_limits)
+    values = run_batch_values(
+        latency=tally.latency, done=tally.done, failed=tally.failed, timed_out=tally.timed_out,
+        elapsed_s=wall_s, cache_hits=tally.cache_hits if cache else None,
+        health_score=health.score,
+        peak_memory=getattr(system, "process_rss_peak_bytes", None))
+    thresholds = evaluate_thresholds(options.thresholds, values)
+    if aborted is not None:
+        thresholds = [aborted if t.label == aborted.label else t for t in thresholds]
+    exit_code, reason = decide_exit_code(interrupted=interrupted, thresholds=thresholds,
+                                         failed=tally.failed, total=tally.done,
+                                         max_error_rate=spec.max_error_rate)
+    return BatchResult(
+        name=spec.name, source=spec.source, executor=info, total=tally.done,
+        succeeded=tally.succeeded, failed=tally.failed, timed_out=tally.timed_out,
+        failures=sorted(tally.failures.values(), key=lambda g: -g.count), wall_s=wall_s,
+        throughput_per_s=tally.done / wall_s if wall_s > 0 else 0.0, latency=latency,
+        latency_buckets=tally.latency.buckets(), cpu_time_s=tally.cpu_total or None,
+        health=health, exit_code=exit_code, exit_reason=reason, started_at=started_at,
+        agentperf_version=__version__, interrupted=interrupted,
+        aborted=_abort_sentence(aborted, tally.done),
+        output_path=str(options.output) if options.output else None, cache=cache_stats,
+        system=system, thresholds=thresholds, context=dict(spec.context),
+        failed_inputs=tally.failed_inputs,
+    )

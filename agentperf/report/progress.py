@@ -1,0 +1,99 @@
+"""Progress of a running batch: a Rich bar on a terminal, a plain line every few seconds in CI."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Protocol
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+PLAIN_EVERY_S = 5.0
+
+
+class ProgressView(Protocol):
+    def update(self, progress: Any) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class RichProgressView:
+    """done / total, rate, errors and ETA, redrawn in place."""
+
+    def __init__(self, console: Console, name: str, total: int | None) -> None:
+        self._bar = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]:>8.1f}/s"),
+            TextColumn("[red]{task.fields[errors]} errors"),
+            TextColumn("{task.fields[hits]} cached"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
+        )
+        self._task = self._bar.add_task(name, total=total, rate=0.0, errors=0, hits=0)
+        self._bar.start()
+
+    def update(self, progress: Any) -> None:
+        self._bar.update(self._task, completed=progress.done, rate=progress.rate,
+                         errors=progress.failed, hits=progress.cache_hits)
+
+    def close(self) -> None:
+        self._bar.stop()
+
+
+class PlainProgressView:
+    """One line every few seconds, for CI logs where a redrawn bar is noise."""
+
+    def __init__(self, console: Console, name: str, total: int | None,
+                 every_s: float = PLAIN_EVERY_S) -> None:
+        self._console = console
+        self._name = name
+        self._total = total
+        self._every_s = every_s
+        self._last: float | None = None
+
+    def update(self, progress: Any) -> None:
+        """Print the first update, then one every ``every_s``, and the last one."""
+        now = time.monotonic()
+        finished = self._total is not None and progress.done >= self._total
+        if self._last is not None and now - self._last < self._every_s and not finished:
+            return
+        self._last = now
+        self._console.print(self.line(progress), highlight=False, soft_wrap=True)
+
+    def line(self, progress: Any) -> str:
+        done = f"{progress.done}/{self._total}" if self._total else str(progress.done)
+        eta = ""
+        if self._total and progress.rate > 0:
+            eta = f" eta {max(self._total - progress.done, 0) / progress.rate:.0f}s"
+        return (f"[{self._name}] {done} done, {progress.rate:.1f}/s, {progress.failed} errors, "
+                f"{progress.cache_hits} cached, {progress.elapsed_s:.0f}s elapsed{eta}")
+
+    def close(self) -> None:
+        pass
+
+
+class NullProgressView:
+    def update(self, progress: Any) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def progress_view(console: Console, name: str, total: int | None, *, quiet: bool) -> ProgressView:
+    if quiet:
+        return NullProgressView()
+    if console.is_terminal:
+        return RichProgressView(console, name, total)
+    return PlainProgressView(console, name, total)

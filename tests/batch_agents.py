@@ -1,0 +1,56 @@
+"""Agents for the run-batch end-to-end tests (imported by dotted path from specs)."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any, TypedDict
+
+
+def double(x: int) -> int:
+    return x * 2
+
+
+def fail_on_odd(x: int) -> int:
+    if x % 2:
+        raise ValueError(f"odd input {x}")
+    return x
+
+
+def slow(x: int) -> int:
+    """Slow enough that a signal arrives mid-run; records that it started."""
+    marker = os.environ.get("AGENTPERF_TEST_MARKER")
+    if marker:
+        Path(marker).touch()
+    time.sleep(0.05)
+    return x
+
+
+def no_input() -> str:
+    return "called"
+
+
+class GraphState(TypedDict):
+    text: str
+    words: int
+    shout: str
+
+
+def build_graph() -> Any:
+    """A real LangGraph StateGraph with pure-Python nodes and no model."""
+    from langgraph.graph import END, START, StateGraph
+
+    def count(state: GraphState) -> dict[str, Any]:
+        return {"words": len(state["text"].split())}
+
+    def shout(state: GraphState) -> dict[str, Any]:
+        return {"shout": state["text"].upper()}
+
+    graph = StateGraph(GraphState)
+    graph.add_node("count", count)
+    graph.add_node("shout", shout)
+    graph.add_edge(START, "count")
+    graph.add_edge("count", "shout")
+    graph.add_edge("shout", END)
+    return graph.compile()

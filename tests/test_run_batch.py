@@ -1,0 +1,211 @@
+"""run-batch end to end, through the real command line in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+TESTS = Path(__file__).resolve().parent
+
+
+def agentperf(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+              timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "agentperf", *args], cwd=cwd or REPO,
+                          env=_env(env), capture_output=True, text=True, timeout=timeout,
+                          stdin=subprocess.DEVNULL)
+
+
+def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), str(TESTS)])
+    env.pop("GITHUB_STEP_SUMMARY", None)
+    env.update(extra or {})
+    return env
+
+
+def write_spec(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "spec.yaml"
+    path.write_text(textwrap.dedent(body))
+    return path
+
+
+def read_results(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_quickstart_runs_on_embedded_defaults(tmp_path: Path) -> None:
+    out = tmp_path / "results.jsonl"
+    proc = agentperf("run-batch", "sample_workloads/quickstart.yaml", "--cache-dir",
+                     str(tmp_path / "cache"), "-o", str(out), "--json")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["tasks"]["total"] == 60
+    assert summary["tasks"]["failed"] == 0
+    assert summary["executor"]["mode"] == "asyncio"
+    assert "async" in summary["executor"]["reason"]
+    assert summary["cache"]["calls_avoided"] > 0  # the inputs repeat
+    records = read_results(out)
+    assert sorted(r["index"] for r in records) == list(range(60))
+    assert sum(r["cache_hit"] for r in records) == summary["cache"]["calls_avoided"]
+
+
+def test_summary_json_and_results_file(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, """
+        name: doubles
+        agent: batch_agents:double
+        inputs: [1, 2, 3, 4, 5, 6, 7, 8]
+        execution: {mode: threads, workers: 3}
+        cache: {enabled: false}
+    """)
+    out = tmp_path / "r.jsonl"
+    proc = agentperf("run-batch", str(spec), "--output", str(out), "--json")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["name"] == "doubles"
+    tasks = summary["tasks"]
+    assert (tasks["total"], tasks["succeeded"], tasks["failed"]) == (8, 8, 0)
+    assert summary["executor"]["mode"] == "threads"
+    assert summary["executor"]["workers"] == 3
+    latency = summary["latency"]
+    assert 0 < latency["min_s"] <= latency["p50_s"] <= latency["p99_s"] <= latency["max_s"]
+    assert 0 <= summary["health"]["score"] <= 100
+    records = {r["index"]: r for r in read_results(out)}
+    assert {i: r["output"] for i, r in records.items()} == {i: (i + 1) * 2 for i in range(8)}
+    assert all(len(r["input_digest"]) == 16 and r["attempts"] == 1 for r in records.values())
+
+
+def test_cli_options_override_the_spec(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, """
+        agent: batch_agents:double
+        inputs: [1, 2]
+        execution: {mode: threads}
+        cache: {enabled: false}
+    """)
+    proc = agentperf("run-batch", str(spec), "--mode", "sequential", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["executor"]["mode"] == "sequential"
+
+
+def test_failures_are_data_and_exit_3_unless_allowed(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, """
+        agent: batch_agents:fail_on_odd
+        inputs: [0, 1, 2, 3]
+        execution: {mode: threads, workers: 2}
+        cache: {enabled: false}
+    """)
+    out = tmp_path / "r.jsonl"
+    proc = agentperf("run-batch", str(spec), "-o", str(out), "--json")
+    assert proc.returncode == 3, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["tasks"]["failed"] == 2
+    assert summary["failures"][0]["type"] == "ValueError"
+    failed = [r for r in read_results(out) if not r["ok"]]
+    assert {r["index"] for r in failed} == {1, 3}
+    assert failed[0]["error"]["type"] == "ValueError"
+    assert "odd input" in failed[0]["error"]["message"]
+    assert "Traceback" in failed[0]["error"]["traceback"]
+    allowed = agentperf("run-batch", str(spec), "--max-error-rate", "0.5", "--quiet")
+    assert allowed.returncode == 0, allowed.stderr
+
+
+def test_bad_spec_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, "agent: batch_agents:double\nexecution: {wrokers: 2}\n")
+    proc = agentperf("run-batch", str(spec))
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1
+    assert "spec.yaml:2: execution.wrokers: unknown key (did you mean 'workers'?)" in lines[0]
+    missing = agentperf("run-batch", str(tmp_path / "absent.yaml"))
+    assert missing.returncode == 2 and "spec file not found" in missing.stderr
+    bad_path = agentperf("run-batch", "batch_agents:nope", "--input", "1")
+    assert bad_path.returncode == 2 and "no attribute 'nope'" in bad_path.stderr
+    debug = agentperf("run-batch", str(spec), "--debug")
+    assert debug.returncode != 0 and "Traceback" in debug.stderr
+
+
+def test_dotted_path_with_inputs_and_no_input_function(tmp_path: Path) -> None:
+    proc = agentperf("run-batch", "batch_agents:double", "--input", "2", "--input", "5",
+                     "--no-cache", "--json", "-o", str(tmp_path / "r.jsonl"))
+    assert proc.returncode == 0, proc.stderr
+    outputs = sorted(r["output"] for r in read_results(tmp_path / "r.jsonl"))
+    assert outputs == [4, 10]
+    proc = agentperf("run-batch", "batch_agents.no_input", "--no-cache", "--json",
+                     "-o", str(tmp_path / "n.jsonl"))
+    assert proc.returncode == 0, proc.stderr
+    assert [r["output"] for r in read_results(tmp_path / "n.jsonl")] == ["called"]
+
+
+def test_langgraph_state_graph_through_run_batch(tmp_path: Path) -> None:
+    pytest.importorskip("langgraph")
+    spec = write_spec(tmp_path, """
+        agent: batch_agents:build_graph
+        inputs:
+          - {text: "hello agent world"}
+          - {text: "one"}
+        execution: {mode: threads, workers: 2}
+        cache: {enabled: false}
+    """)
+    out = tmp_path / "r.jsonl"
+    proc = agentperf("run-batch", str(spec), "-o", str(out), "--json")
+    assert proc.returncode == 0, proc.stderr
+    records = sorted(read_results(out), key=lambda r: r["index"])
+    assert records[0]["output"] == {"text": "hello agent world", "words": 3,
+                                    "shout": "HELLO AGENT WORLD"}
+    assert records[1]["output"]["words"] == 1
+
+
+def test_plain_progress_lines_when_not_a_terminal(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, """
+        agent: batch_agents:slow
+        inputs: {generator: batch_inputs:count, args: {n: 150}}
+        execution: {mode: threads, workers: 2}
+        cache: {enabled: false}
+    """)
+    (tmp_path / "batch_inputs.py").write_text("def count(n):\n    yield from range(n)\n")
+    proc = agentperf("run-batch", str(spec))
+    assert proc.returncode == 0, proc.stderr
+    progress = [line for line in proc.stderr.splitlines() if " done, " in line]
+    assert progress, proc.stderr
+    assert "errors" in progress[0] and "/s" in progress[0]
+    assert "\x1b[" not in proc.stderr  # no terminal control codes in a CI log
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_keeps_every_completed_result(tmp_path: Path, signum: int) -> None:
+    spec = write_spec(tmp_path, """
+        agent: batch_agents:slow
+        inputs: {generator: batch_inputs:count, args: {n: 2000}}
+        execution: {mode: threads, workers: 4}
+        cache: {enabled: false}
+    """)
+    (tmp_path / "batch_inputs.py").write_text("def count(n):\n    yield from range(n)\n")
+    out = tmp_path / "r.jsonl"
+    marker = tmp_path / "started"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "agentperf", "run-batch", str(spec), "-o", str(out), "--json"],
+        cwd=REPO, env=_env({"AGENTPERF_TEST_MARKER": str(marker)}), stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while not (out.exists() and out.stat().st_size > 0) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    proc.send_signal(signum)
+    stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130, stderr
+    summary = json.loads(stdout)
+    assert summary["verdict"]["interrupted"] is True
+    assert summary["verdict"]["exit_code"] == 130
+    records = read_results(out)  # every line parses: nothing half-written
+    assert 0 < len(records) < 2000
+    assert len(records) == summary["tasks"]["total"]
+    assert len({r["index"] for r in records}) == len(records)
