@@ -211,3 +211,13 @@ def test_bad_limits_are_spec_errors(raw: dict[str, object], expected: str) -> No
         limits_from_mapping(raw, err)
     assert expected in str(info.value)
     assert str(info.value).startswith("w.yaml: health.")
+
+
+def test_cpu_busy_with_other_processes_is_not_blamed_on_the_workload() -> None:
+    busy_elsewhere = system(cpu_percent_mean=95, process_cpu_percent_mean=20, cores=2)
+    finding = next(f for f in evaluate(busy_elsewhere).findings if f.rule == "cpu_high")
+    assert "this run used 10%" in finding.message
+    assert "other processes" in finding.recommendation
+    own = system(cpu_percent_mean=95, process_cpu_percent_mean=190, cores=2)
+    finding = next(f for f in evaluate(own).findings if f.rule == "cpu_high")
+    assert "CPU is the bottleneck" in finding.recommendation

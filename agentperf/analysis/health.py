@@ -187,11 +187,26 @@ def cpu_rule(data: HealthInput, limits: HealthLimits) -> Finding | None:
     if (hit := _tiered(system.cpu_percent_mean, limits.cpu_percent, (5, 10, 20))) is None:
         return None
     points, limit = hit
+    own_share = _own_cpu_share(system)
+    if own_share is not None and own_share < system.cpu_percent_mean / 2:
+        return Finding("cpu_high", f"mean CPU {system.cpu_percent_mean:.0f}% above {limit:.0f}%, "
+                       f"of which this run used {own_share:.0f}%", system.cpu_percent_mean,
+                       limit, points,
+                       "other processes kept the CPU busy: timings of this run include "
+                       "waiting for a core; measure on a quieter machine before comparing",
+                       unit="percent")
     return Finding("cpu_high", f"mean CPU {system.cpu_percent_mean:.0f}% above {limit:.0f}%",
                    system.cpu_percent_mean, limit, points,
                    "CPU is the bottleneck: cut per-call work, cache repeated calls, or spread "
                    "the batch over more cores or machines (--mode processes / dask)",
                    unit="percent")
+
+
+def _own_cpu_share(system: SystemHealthInput) -> float | None:
+    """The watched process tree's share of the whole machine's CPU, 0-100."""
+    if system.process_cpu_percent_mean is None:
+        return None
+    return system.process_cpu_percent_mean / max(system.cores, 1)
 
 
 def memory_rule(data: HealthInput, limits: HealthLimits) -> Finding | None:

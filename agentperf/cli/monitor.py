@@ -87,6 +87,8 @@ def monitor_command(
     input_: list[str] = _INPUT_OPTION,
     inputs_file: Path | None = _INPUTS_OPTION,
     mode: str | None = typer.Option(None, "--mode", help="Soak executor mode."),
+    scheduler: str | None = typer.Option(
+        None, "--scheduler", help="Dask scheduler address (tcp://HOST:8786) for --mode dask."),
     workers: int | None = typer.Option(None, "--workers", "-w", min=1, help="Soak workers."),
     timeout: float | None = typer.Option(None, "--timeout", min=0, help="Per-task timeout (s)."),
     cache: bool | None = typer.Option(
@@ -115,7 +117,8 @@ def monitor_command(
     limits = None
     if workload:
         soak, limits, spec_error_rate = prepare_soak(
-            workload, execution=dict(mode=mode, workers=workers, timeout_s=timeout),
+            workload, execution=dict(mode=mode, workers=workers, timeout_s=timeout,
+                                     scheduler=scheduler),
             inputs=input_, inputs_file=str(inputs_file) if inputs_file else None, cache=cache)
         max_error_rate = spec_error_rate if max_error_rate is None else max_error_rate
     config = MonitorConfig(

@@ -181,6 +181,7 @@ class WorkloadSoak:
                         if self._stop.is_set():
                             break
                 finally:
+                    self._info = executor.info  # auto and dask settle their choices mid-run
                     close = getattr(results, "close", None)
                     if close is not None:
                         close()

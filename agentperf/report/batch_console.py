@@ -14,7 +14,7 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from agentperf.analysis.thresholds import format_duration
+from agentperf.analysis.thresholds import format_bytes, format_duration
 from agentperf.report.json_report import batch_document
 from agentperf.report.serialize import format_field, nested_tables, scalar_rows
 
@@ -33,14 +33,19 @@ def render_batch(console: Console, result: Any, *, quiet: bool = False) -> None:
         console.print(renderable)
 
 
-def batch_renderables(result: Any, *, quiet: bool = False) -> list[RenderableType]:
+def batch_renderables(result: Any, *, quiet: bool = False, full: bool = False
+                      ) -> list[RenderableType]:
+    """The report's parts: compact for a terminal, ``full`` (every field) for HTML."""
     doc = as_document(result)
     if quiet:
         return [summary_table(doc), verdict(doc)]
+    detail: list[RenderableType | None] = (
+        [histogram_table(doc), cache_tables(doc), system_table(doc), context_table(doc)]
+        if full else [cache_summary(doc), system_summary(doc)])
     parts: list[RenderableType | None] = [
-        summary_table(doc), latency_table(doc), histogram_table(doc), failures_table(doc),
-        cache_tables(doc), system_table(doc), context_table(doc), thresholds_table(doc),
-        health_table(doc), recommendations(doc), warnings(doc), verdict(doc),
+        summary_table(doc), latency_table(doc), failures_table(doc), *detail,
+        thresholds_table(doc), health_table(doc), recommendations(doc), warnings(doc),
+        verdict(doc),
     ]
     return [p for p in parts if p is not None]
 
@@ -71,6 +76,10 @@ def summary_table(doc: Doc) -> Table:
         ("task CPU time", format_field("cpu_time_s", tasks["cpu_time_s"])),
         ("started", doc["started_at"]),
     ]
+    per_worker = (executor.get("extra") or {}).get("tasks_per_worker")
+    if per_worker:
+        rows.append(("tasks per worker", ", ".join(f"{name} {count:,}" for name, count
+                                                   in sorted(per_worker.items()))))
     if doc.get("output_path"):
         rows.append(("results file", doc["output_path"]))
     for name, value in rows:
@@ -123,6 +132,45 @@ def cache_tables(doc: Doc) -> RenderableType | None:
 
 def system_table(doc: Doc) -> RenderableType | None:
     return _generic("System", doc.get("system"))
+
+
+def cache_summary(doc: Doc) -> Table | None:
+    """What the cache saved, and each tier's hits and latency, in a few rows."""
+    cache = doc.get("cache")
+    if not cache:
+        return None
+    table = _table("Cache", "", "")
+    table.show_header = False
+    table.add_row("calls avoided", f"{cache['calls_avoided']:,} of {cache['lookups']:,} "
+                  f"({cache['hit_rate']:.1%}), {cache['single_flight_waits']:,} shared in flight")
+    table.add_row("agent time saved", format_duration(cache["time_saved_s"]))
+    for tier in cache.get("tiers", []):
+        state = "" if tier.get("available", True) else ", unavailable"
+        table.add_row(f"  {tier['name']}", f"{tier['hits']:,} hits, {tier['misses']:,} misses, "
+                      f"get {format_duration(tier['get_mean_s'])}{state}")
+    skipped = cache.get("skipped_unserializable", 0)
+    if skipped:
+        table.add_row("not cached", f"{skipped:,} ({', '.join(cache.get('skip_reasons', {}))})")
+    return table
+
+
+def system_summary(doc: Doc) -> Table | None:
+    """CPU and memory while the batch ran, from the background sampler."""
+    system = doc.get("system")
+    if not system or not system.get("samples"):
+        return None
+    table = _table("System during the run", "", "")
+    table.show_header = False
+    table.add_row("samples", f"{system['samples']} every "
+                  f"{format_duration(system['interval_s'])}")
+    table.add_row("CPU", f"mean {system['cpu_percent_mean']:.0f}%, max "
+                  f"{system['cpu_percent_max']:.0f}%, busiest core "
+                  f"{system['busiest_core_percent_mean']:.0f}% ({system['cores']} cores)")
+    table.add_row("memory", f"max {system['memory_percent_max']:.0f}% used")
+    table.add_row("this process tree", "RSS peak "
+                  f"{format_bytes(system['process_rss_peak_bytes'])}, CPU mean "
+                  f"{system['process_cpu_percent_mean']:.0f}%")
+    return table
 
 
 def context_table(doc: Doc) -> RenderableType | None:

@@ -65,7 +65,7 @@ def render_html(result: Any) -> str:
 def _rich_body(doc: Mapping[str, Any]) -> str:
     console = Console(record=True, width=120, file=io.StringIO(), force_terminal=True,
                       color_system="truecolor")
-    for renderable in batch_renderables(doc):
+    for renderable in batch_renderables(doc, full=True):
         console.print(renderable)
     return console.export_html(inline_styles=True, code_format='<pre class="rich">{code}</pre>')
 
