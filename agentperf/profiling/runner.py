@@ -1,0 +1,343 @@
+"""The passes of a memory profile: warm-up, timed, traced, and optionally line by line.
+
+tracemalloc slows allocation-heavy code about 5-8x with one frame and more with deep
+tracebacks, so call times come from a pass with tracing off, and memory from its own,
+shorter traced pass; the result reports what the tracing cost.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+import tracemalloc
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from agentperf.errors import AgentperfError
+from agentperf.profiling import leaks, lines, sites
+from agentperf.profiling.heap import Heap
+from agentperf.profiling.peaks import FLOOR_BYTES, PeakCapture
+from agentperf.profiling.result import (
+    AllocationSite,
+    CallRecord,
+    LeakAnalysis,
+    LineProfile,
+    Timeline,
+)
+from agentperf.profiling.rss import HighWaterMark, RssReader
+from agentperf.profiling.screen import screen_heap
+from agentperf.profiling.timeline import RssSampler
+from agentperf.workload.adapters import NO_INPUT, AgentAdapter
+
+DEFAULT_ITERATIONS = 20
+DEFAULT_TRACE_ITERATIONS = 6
+LINE_CALLS = 3
+HOOK_BELOW_TICKS = 4  # calls shorter than this many sampling intervals get the profile hook
+
+
+@dataclass(frozen=True)
+class ProfileOptions:
+    """How to profile; the CLI's options map one to one onto these fields."""
+
+    iterations: int = DEFAULT_ITERATIONS
+    warmup: int = 1
+    trace_iterations: int | None = None  # leak search calls; None: 6, only if the screen trips
+    frames: int = 1
+    group_by: str = "lineno"
+    top: int = 10
+    only_user_code: bool = False
+    interval_s: float = 0.01
+    include_children: bool = False
+    line_function: str | None = None
+    leak_min_bytes: float = leaks.DEFAULT_MIN_BYTES
+
+    @property
+    def traced_calls(self) -> int:
+        """Traced calls of the leak search, when it runs."""
+        if self.trace_iterations is not None:
+            return self.trace_iterations
+        return DEFAULT_TRACE_ITERATIONS
+
+    def validate(self) -> None:
+        if self.iterations < 1:
+            raise AgentperfError("--iterations must be at least 1")
+        if self.warmup < 0 or self.traced_calls < 0:
+            raise AgentperfError("--warmup and --trace-iterations must not be negative")
+        if self.frames < 1:
+            raise AgentperfError("--frames must be at least 1")
+        if self.group_by not in sites.GROUP_BY:
+            raise AgentperfError(f"--group-by must be one of {', '.join(sites.GROUP_BY)}, "
+                                 f"not '{self.group_by}'")
+        if self.top < 1:
+            raise AgentperfError("--top must be at least 1")
+        if self.interval_s <= 0:
+            raise AgentperfError("--interval must be positive")
+
+
+@dataclass
+class PassesResult:
+    """The raw measurements; api.py turns them into a ProfileResult."""
+
+    calls: list[CallRecord]
+    sites: list[AllocationSite]
+    sites_call_index: int | None
+    leaks: LeakAnalysis
+    timeline: Timeline
+    line_profile: LineProfile | None
+    timed_pass_s: float
+    traced_pass_s: float
+    errors: list[str]
+    sites_peak_bytes: int | None = None  # the traced peak of the call the sites come from
+    sites_captured_bytes: int | None = None  # how much of it the sites snapshot held
+
+
+def cycle_inputs(source: Iterable[Any] | None) -> Iterator[Any]:
+    """Inputs from the source, restarted when exhausted (a source is re-iterable)."""
+    if source is None:
+        while True:
+            yield NO_INPUT
+    while True:
+        empty = True
+        for item in source:
+            empty = False
+            yield item
+        if empty:
+            raise AgentperfError("the workload has no inputs to profile with")
+
+
+class Profiler:
+    """Runs the passes over one agent; one instance profiles once."""
+
+    def __init__(self, adapter: AgentAdapter, inputs: Iterable[Any] | None,
+                 options: ProfileOptions, search_paths: tuple[str, ...] = ()) -> None:
+        options.validate()
+        self.adapter = adapter
+        self.options = options
+        self.search_paths = search_paths
+        self._inputs = cycle_inputs(inputs)
+        self._reader = RssReader(include_children=False)
+        self._hwm = HighWaterMark()
+        self._capture: PeakCapture | None = None
+        self._sampler = RssSampler(options.interval_s, options.include_children,
+                                   on_tick=self._tick)
+        self.calls: list[CallRecord] = []
+        self.errors: list[str] = []
+        self._heap = Heap()
+        self._floor = (0, 0)
+        self._last_heap_growth: int | None = None
+        self.capture_peak_bytes: int | None = None
+        self.captured_bytes: int | None = None
+
+    def run(self) -> PassesResult:
+        if tracemalloc.is_tracing():
+            raise AgentperfError("tracemalloc is already tracing in this process (-X "
+                                 "tracemalloc or PYTHONTRACEMALLOC); agentperf needs it for "
+                                 "its own traced pass")
+        line_function = self._line_function()
+        self._sampler.start()
+        try:
+            self._calibrate()
+            self._calls("warmup", self.options.warmup, self._plain_call)
+            started = time.perf_counter()
+            self._calls("timed", self.options.iterations, self._timed_call)
+            timed_s = time.perf_counter() - started
+            started = time.perf_counter()
+            found_sites, sites_index, leak_analysis = self._traced_pass()
+            traced_s = time.perf_counter() - started
+            line_profile = None
+            if line_function is not None:
+                calls = min(LINE_CALLS, self.options.iterations)
+                line_profile = lines.profile_lines(
+                    line_function, lambda n: self._calls("line", n, self._plain_call), calls)
+        finally:
+            if tracemalloc.is_tracing():
+                tracemalloc.stop()
+            self._sampler.stop()
+            self._reader.close()
+        peak_hwm = self._peak_hwm()
+        traced_peaks = [c.traced_peak_bytes for c in self.calls if c.traced_peak_bytes is not None]
+        timeline = self._sampler.timeline(peak_hwm_bytes=peak_hwm,
+                                          traced_peak_bytes=max(traced_peaks, default=None))
+        return PassesResult(self.calls, found_sites, sites_index, leak_analysis, timeline,
+                            line_profile, timed_s, traced_s, self.errors,
+                            self.capture_peak_bytes, self.captured_bytes)
+
+    def _line_function(self) -> Callable[..., Any] | None:
+        name = self.options.line_function
+        if not name:
+            return None
+        return lines.resolve_function(name, self.adapter.agent, self.search_paths)
+
+    def _traced_pass(self) -> tuple[list[AllocationSite], int | None, LeakAnalysis]:
+        """One traced call for per-call figures, one for the sites, then the leak search
+        if the heap screen saw growth (or ``--trace-iterations`` asked for it)."""
+        opts = self.options
+        if opts.trace_iterations == 0:
+            return [], None, leaks.LeakTracker(opts.group_by).analyse()
+        found = screen_heap([c for c in self.calls if c.phase == "timed"], opts.leak_min_bytes)
+        tracemalloc.start(opts.frames)
+        before, peak = self._capture_call()
+        if found.suspicious or opts.trace_iterations is not None:
+            analysis = self._leak_search()
+        else:
+            timed = sum(1 for c in self.calls if c.phase == "timed")
+            analysis = LeakAnalysis(checked=True, method="heap screen", iterations=timed,
+                                    checkpoints=0, min_bytes_per_iteration=opts.leak_min_bytes,
+                                    traceback_frames=opts.frames)
+        analysis.screen = found.reason
+        tracemalloc.stop()
+        # Grouped only now, untraced: grouping under tracemalloc runs several times slower.
+        found_sites = sites.top_sites(peak, before, group_by=opts.group_by, top=opts.top,
+                                      only_user_code=opts.only_user_code)
+        return found_sites, 0, analysis
+
+    def _leak_search(self) -> LeakAnalysis:
+        opts = self.options
+        tracker = leaks.LeakTracker(opts.group_by, opts.leak_min_bytes)
+        retained = tracker.checkpoint(0)
+        growth: list[int | None] = []
+        for index in range(1, opts.traced_calls + 1):
+            record = self._traced_call(index)
+            now_retained = tracker.checkpoint(index)
+            record.net_bytes, retained = now_retained - retained, now_retained
+            growth.append(self._last_heap_growth)
+            self.calls.append(record)
+        analysis = tracker.analyse()
+        leaks.confirm_with_heap(analysis, growth)
+        analysis.traceback_frames = opts.frames
+        del tracker  # drop the snapshots before any further tracing
+        if analysis.suspects and opts.frames < leaks.TRACEBACK_FRAMES:
+            leaks.attach_tracebacks(
+                analysis.suspects, lambda n: self._calls("traceback", n, self._plain_call))
+            analysis.traceback_frames = leaks.TRACEBACK_FRAMES
+        return analysis
+
+    def _capture_call(self) -> tuple[tracemalloc.Snapshot, tracemalloc.Snapshot]:
+        """The first traced call: its per-call figures, and snapshots before it and near
+        its peak for the sites table.
+
+        It also warms the traced pass up, so lazy first-call allocations under tracing do
+        not reach the leak search's baseline. The profile hook only pays for itself on
+        calls shorter than a few sampling ticks; longer ones are watched by the ticks.
+        """
+        before = tracemalloc.take_snapshot()
+        timed = [c for c in self.calls if c.phase == "timed" and c.ok]
+        times = [c.time_s for c in timed]
+        short = not times or statistics.median(times) < HOOK_BELOW_TICKS * self.options.interval_s
+        # Snapshots cost time in proportion to the heap: start near a quarter of the RSS the
+        # untraced calls needed, so a large call takes a handful of snapshots, not dozens.
+        rises = [c.peak_rss_bytes - c.rss_before_bytes for c in timed if c.peak_rss_bytes]
+        floor = max(FLOOR_BYTES, int(statistics.median(rises) / 4)) if rises else FLOOR_BYTES
+        capture = PeakCapture(hook=short, floor_bytes=floor)
+        data = next(self._inputs)
+        rss_before = self._reader.own_rss()
+        self._hwm.reset()
+        start = self._sampler.now()
+        self._capture = capture
+        started = time.perf_counter()
+        with capture:
+            error = self._invoke(data)
+        elapsed = time.perf_counter() - started
+        self._capture = None
+        self._sampler.mark(0, "traced", start, self._sampler.now())
+        after = tracemalloc.get_traced_memory()[0]
+        self.calls.append(CallRecord(
+            index=0, phase="traced", ok=error is None, time_s=elapsed,
+            rss_before_bytes=rss_before, rss_after_bytes=self._reader.own_rss(),
+            peak_rss_bytes=self._hwm.read(), traced_current_bytes=after,
+            traced_peak_bytes=capture.peak_bytes, net_bytes=after - capture.base_bytes,
+            error=error))
+        self.capture_peak_bytes = capture.peak_bytes
+        if capture.snapshot is None:
+            self.captured_bytes = max(after - capture.base_bytes, 0)
+            return before, tracemalloc.take_snapshot()
+        self.captured_bytes = capture.captured_bytes
+        return before, capture.snapshot
+
+    def _tick(self) -> None:
+        capture = self._capture
+        if capture is not None:
+            capture.check()
+
+    def _calls(self, phase: str, count: int,
+               one: Callable[[int, str], CallRecord | None]) -> None:
+        for index in range(count):
+            record = one(index, phase)
+            if record is not None:
+                self.calls.append(record)
+
+    def _plain_call(self, index: int, phase: str) -> None:
+        start = self._sampler.now()
+        self._invoke(next(self._inputs))
+        self._sampler.mark(index, phase, start, self._sampler.now())
+
+    def _timed_call(self, index: int, phase: str = "timed") -> CallRecord:
+        return self._measured_call(next(self._inputs), index, phase)
+
+    def _calibrate(self) -> None:
+        """Measure what the measuring itself leaves on the heap, with a no-op for the agent."""
+        real, self._invoke = self._invoke, lambda data: None  # type: ignore[method-assign]
+        self._floor = (0, 0)
+        try:
+            trials = [self._measured_call(NO_INPUT, -1, "calibrate") for _ in range(5)]
+        finally:
+            self._invoke = real  # type: ignore[method-assign]
+        self._floor = (min(t.heap_blocks_delta or 0 for t in trials),
+                       min(t.malloc_bytes_delta or 0 for t in trials))
+
+    def _measured_call(self, data: Any, index: int, phase: str) -> CallRecord:
+        rss_before = self._reader.own_rss()
+        self._hwm.reset()
+        mark = self._sampler.now()
+        heap_before = self._heap.read()
+        started = time.perf_counter()
+        error = self._invoke(data)
+        elapsed = time.perf_counter() - started
+        heap_after = self._heap.read()
+        if phase != "calibrate":
+            self._sampler.mark(index, phase, mark, self._sampler.now())
+        malloc = None
+        if heap_after.malloc_bytes is not None and heap_before.malloc_bytes is not None:
+            malloc = heap_after.malloc_bytes - heap_before.malloc_bytes - self._floor[1]
+        return CallRecord(index=index, phase=phase, ok=error is None, time_s=elapsed,
+                          rss_before_bytes=rss_before, rss_after_bytes=self._reader.own_rss(),
+                          peak_rss_bytes=self._hwm.read(),
+                          heap_blocks_delta=heap_after.blocks - heap_before.blocks
+                          - self._floor[0], malloc_bytes_delta=malloc, error=error)
+
+    def _traced_call(self, index: int) -> CallRecord:
+        data = next(self._inputs)
+        rss_before = self._reader.own_rss()
+        self._hwm.reset()
+        tracemalloc.reset_peak()
+        traced_before = tracemalloc.get_traced_memory()[0]
+        mark = self._sampler.now()
+        heap_before = self._heap.read()
+        started = time.perf_counter()
+        error = self._invoke(data)
+        elapsed = time.perf_counter() - started
+        self._last_heap_growth = self._heap.read().minus(heap_before)
+        traced_after, traced_peak = tracemalloc.get_traced_memory()
+        self._sampler.mark(index, "traced", mark, self._sampler.now())
+        return CallRecord(index=index, phase="traced", ok=error is None, time_s=elapsed,
+                          rss_before_bytes=rss_before, rss_after_bytes=self._reader.own_rss(),
+                          peak_rss_bytes=self._hwm.read(), traced_current_bytes=traced_after,
+                          traced_peak_bytes=max(traced_peak - traced_before, 0),
+                          net_bytes=traced_after - traced_before, error=error)
+
+    def _invoke(self, data: Any) -> str | None:
+        try:
+            self.adapter.call(data)
+        except Exception as exc:
+            message = f"{type(exc).__name__}: {exc}"
+            if message not in self.errors and len(self.errors) < 10:
+                self.errors.append(message)
+            return message
+        return None
+
+    def _peak_hwm(self) -> int | None:
+        self._hwm.read()
+        peak = self._hwm.overall
+        self._hwm.close()
+        return peak
