@@ -52,3 +52,16 @@ def test_version() -> None:
 def test_unknown_option_is_a_usage_error() -> None:
     proc = run("-m", "agentperf", "run-batch", "--no-such-option", "x.yaml")
     assert proc.returncode == 2
+
+
+def test_library_helpers_are_exported_lazily() -> None:
+    probe = (
+        "import sys, agentperf\n"
+        "assert 'agentperf.cache' not in sys.modules\n"
+        "print(agentperf.cached.__module__, agentperf.profile_memory.__name__,\n"
+        "      agentperf.create_executor.__name__, agentperf.load_workload.__name__)\n"
+    )
+    proc = run("-c", probe)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["agentperf.cache.decorator", "profile_memory",
+                                   "create_executor", "load_workload"]
