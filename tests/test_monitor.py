@@ -23,7 +23,7 @@ from agentperf.pipeline.monitor import MonitorConfig, MonitorSession, unit_of
 from agentperf.report.monitor_live import Dashboard, format_line, sparkline
 from agentperf.report.prometheus import PrometheusServer
 
-LINE = re.compile(r"^\[\s*\d+\.\ds\] cpu \d+\.\d% \(top core \d+\.\d%\) load \d+\.\d\d mem ")
+LINE = re.compile(r"^\[\s*\d+\.\ds\] cpu \d+% \(top core \d+%\) load \d+\.\d\d mem ")
 
 
 def _run_session(config: MonitorConfig, **kwargs: object) -> tuple[list, object]:

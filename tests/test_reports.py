@@ -237,9 +237,10 @@ def test_console_view_and_quiet_view() -> None:
     console = Console(record=True, width=140, file=io.StringIO())
     render_batch(console, make_result())
     text = console.export_text()
-    for part in ("run-batch: nightly|batch", "Latency histogram", "Thresholds", "Health",
-                 "Cache: tiers", "FAILED (exit 1)", "input #7"):
+    for part in ("run-batch: nightly|batch", "Latency", "Thresholds", "Health", "Cache",
+                 "calls avoided", "System during the run", "FAILED (exit 1)", "input #7"):
         assert part in text
+    assert "Latency histogram" not in text  # the terminal view is compact; HTML has it all
     assert_no_secrets(text)
     quiet = Console(record=True, width=140, file=io.StringIO())
     render_batch(quiet, make_result(), quiet=True)

@@ -17,7 +17,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from agentperf.analysis.thresholds import format_bytes, format_duration
+from agentperf.analysis.thresholds import format_duration
+from agentperf.report.serialize import format_measure
 
 SPARK = "▁▂▃▄▅▆▇█"
 SPARK_WIDTH = 24
@@ -25,23 +26,15 @@ BAR_WIDTH = 24
 _STATUS_STYLE = {"healthy": "green", "needs_attention": "yellow", "critical": "red"}
 
 
+_UNIT_NAMES = {"%": "percent", "B": "bytes", "B/s": "bytes_per_s", "/s": "per_second",
+               "s": "seconds", "ratio": "ratio"}
+
+
 def format_value(value: float | None, unit: str) -> str:
-    """A metric value in its unit: ``%``, ``B``, ``B/s``, ``/s``, ``s``, ``ratio`` or none."""
+    """A metric value in its sampler unit (``%``, ``B``, ``B/s``, ``/s``, ``s``, ``ratio``)."""
     if value is None:
         return "-"
-    if unit == "%":
-        return f"{value:.1f}%"
-    if unit == "B":
-        return format_bytes(value)
-    if unit == "B/s":
-        return f"{format_bytes(value)}/s"
-    if unit == "/s":
-        return f"{value:,.1f}/s"
-    if unit == "s":
-        return format_duration(value)
-    if unit == "ratio":
-        return f"{value:.1%}"
-    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
+    return format_measure(value, _UNIT_NAMES.get(unit, "count"))
 
 
 def sparkline(values: Sequence[float], width: int = SPARK_WIDTH, *,

@@ -75,6 +75,10 @@ def format_measure(value: float | None, unit: str) -> str:
         return f"{format_bytes(value)}/s"
     if unit == "cores":
         return f"{value:.2f} cores"
+    if unit == "per_second":
+        return f"{value:,.1f}/s"
+    if unit == "count":
+        return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
     return f"{value:g}"
 
 
