@@ -16,8 +16,9 @@ import pytest
 
 from agentperf.errors import AgentperfError, DependencyMissingError, ExitCode
 from agentperf.execution.base import TIMEOUT_ERROR, Task, TaskResult
+from agentperf.execution.chunking import TaskDuration
 from agentperf.execution.dask_backend import DaskExecutor
-from agentperf.execution.dask_batching import MAX_CHUNK, ChunkSizer, ideal_chunk
+from agentperf.execution.dask_batching import MAX_CHUNK, TARGET_BATCH_S, ChunkSizer
 from agentperf.workload.adapters import AgentRef
 from agentperf.workload.spec import ExecutionSettings
 
@@ -296,11 +297,14 @@ def test_chunk_sizer_follows_measured_duration() -> None:
     sizer = ChunkSizer(threads=2)
     assert sizer.window().chunk_size == 1 and not sizer.calibrated
     sizer.observe([TaskResult(index=0, ok=True, latency_s=0.001)])
-    assert sizer.current == ideal_chunk(0.001) == 50
+    assert sizer.current == 50  # 50 ms target / 1 ms per task
     assert sizer.window().max_in_flight == 50 * 4
     sizer.observe([TaskResult(index=1, ok=True, latency_s=1e-7)] * 50)
     assert sizer.current > 50
-    assert ideal_chunk(1e-9) == MAX_CHUNK and ideal_chunk(10.0) == 1
+    tiny, slow = TaskDuration(TARGET_BATCH_S, MAX_CHUNK), TaskDuration(TARGET_BATCH_S, MAX_CHUNK)
+    tiny.observe(1e-9, 1)
+    slow.observe(10.0, 1)
+    assert tiny.tasks_per_chunk() == MAX_CHUNK and slow.tasks_per_chunk() == 1
     capped = ChunkSizer(threads=2, max_in_flight=20)
     capped.observe([TaskResult(index=0, ok=True, latency_s=1e-6)])
     assert capped.window().chunk_size == 5 and capped.window().max_in_flight == 20

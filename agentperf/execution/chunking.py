@@ -14,12 +14,44 @@ still enforce that task's timeout.
 
 from __future__ import annotations
 
+import math
+
 TARGET_CHUNK_S = 0.01
 MAX_CHUNK = 1000
 MAX_CHUNK_BYTES = 64 * 1024
 #: Per-task cost of the worker loop itself (timing, result tuple), added to the agent's.
 LOOP_OVERHEAD_S = 2e-6
 _SMOOTHING = 0.3
+
+
+class TaskDuration:
+    """A moving average of task duration, and how many tasks fill ``target_s`` of work.
+
+    Shared by the process pool (chunks) and the Dask backend (batches), which differ only
+    in their target and cap.
+    """
+
+    def __init__(self, target_s: float, cap: int, overhead_s: float = 0.0) -> None:
+        self.target_s = target_s
+        self.cap = max(1, cap)
+        self.overhead_s = overhead_s
+        self.mean_s: float | None = None
+
+    def observe(self, total_s: float, count: int) -> None:
+        """Feed the wall time of ``count`` finished tasks."""
+        if count <= 0:
+            return
+        per_task = total_s / count + self.overhead_s
+        mean = self.mean_s
+        self.mean_s = per_task if mean is None else mean + _SMOOTHING * (per_task - mean)
+
+    def tasks_per_chunk(self) -> int:
+        """1 until something is measured, then ``target_s`` worth of tasks, within the cap."""
+        if self.mean_s is None:
+            return 1
+        if self.mean_s <= 0:
+            return self.cap
+        return max(1, min(self.cap, math.ceil(self.target_s / self.mean_s)))
 
 
 class ChunkSizer:
@@ -29,7 +61,7 @@ class ChunkSizer:
         self.cap = max(1, cap)
         self.fixed = fixed is not None
         self.size = min(fixed, self.cap) if fixed is not None else 1
-        self._mean_s: float | None = None
+        self._duration = TaskDuration(TARGET_CHUNK_S, self.cap, LOOP_OVERHEAD_S)
         self._by_time = self.size  # what the task durations (or the user) ask for
         self._by_bytes = self.cap
 
@@ -37,10 +69,8 @@ class ChunkSizer:
         """Feed the wall time of ``count`` finished tasks."""
         if self.fixed or count <= 0:
             return
-        per_task = total_latency_s / count + LOOP_OVERHEAD_S
-        mean = self._mean_s
-        self._mean_s = mean = per_task if mean is None else mean + _SMOOTHING * (per_task - mean)
-        self._by_time = int(TARGET_CHUNK_S / mean)
+        self._duration.observe(total_latency_s, count)
+        self._by_time = self._duration.tasks_per_chunk()
         self._resize()
 
     def observe_bytes(self, payload_bytes: int, count: int) -> None:

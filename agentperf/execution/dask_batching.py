@@ -9,7 +9,6 @@ the last batches of a run balance across workers.
 
 from __future__ import annotations
 
-import math
 import pickle
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -17,11 +16,11 @@ from itertools import islice
 from typing import Any
 
 from agentperf.execution.base import Task, TaskError, TaskResult
+from agentperf.execution.chunking import TaskDuration
 
 TARGET_BATCH_S = 0.05
 MAX_CHUNK = 2000
 BATCHES_PER_THREAD = 2  # one running and one queued per worker thread hides the round trip
-_EWMA_WEIGHT = 0.3
 
 
 @dataclass(frozen=True)
@@ -45,8 +44,12 @@ class ChunkSizer:
         self.threads = max(threads, 1)
         self.fixed = fixed
         self.user_max_in_flight = max_in_flight
-        self.mean_task_s: float | None = None
+        self._duration = TaskDuration(TARGET_BATCH_S, MAX_CHUNK)
         self.smallest = self.largest = self.current = fixed or 1
+
+    @property
+    def mean_task_s(self) -> float | None:
+        return self._duration.mean_s
 
     @property
     def calibrated(self) -> bool:
@@ -61,12 +64,8 @@ class ChunkSizer:
         measured = [r.latency_s for r in results if not r.cache_hit]
         if not measured:
             return
-        mean = sum(measured) / len(measured)
         first = self.mean_task_s is None
-        if self.mean_task_s is None:
-            self.mean_task_s = mean
-        else:
-            self.mean_task_s += _EWMA_WEIGHT * (mean - self.mean_task_s)
+        self._duration.observe(sum(measured), len(measured))
         self.current = self.window().chunk_size
         if first:
             self.smallest = self.largest = self.current
@@ -75,12 +74,7 @@ class ChunkSizer:
 
     def window(self) -> Window:
         batches = self.threads * BATCHES_PER_THREAD
-        if self.fixed is not None:
-            chunk = self.fixed
-        elif self.mean_task_s is None:
-            chunk = 1
-        else:
-            chunk = ideal_chunk(self.mean_task_s)
+        chunk = self.fixed if self.fixed is not None else self._duration.tasks_per_chunk()
         if self.user_max_in_flight is not None:
             if self.fixed is None:
                 chunk = min(chunk, max(1, self.user_max_in_flight // batches))
@@ -97,12 +91,6 @@ class ChunkSizer:
                 else f"{self.current} (ranged {self.smallest}-{self.largest})")
         return (f"batches of {span}: mean task {self.mean_task_s * 1000:.3g} ms, "
                 f"target {TARGET_BATCH_S * 1000:g} ms per batch")
-
-
-def ideal_chunk(mean_task_s: float) -> int:
-    if mean_task_s <= 0:
-        return MAX_CHUNK
-    return max(1, min(MAX_CHUNK, math.ceil(TARGET_BATCH_S / mean_task_s)))
 
 
 class BatchWindow:
