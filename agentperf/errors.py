@@ -6,6 +6,8 @@ broken spec from a flaky agent without reading the log.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from enum import IntEnum
 
 
@@ -74,3 +76,9 @@ class DependencyMissingError(AgentperfError):
         super().__init__(
             f"{feature} needs the '{module}' package: pip install 'agentperf[{extra}]'"
         )
+
+
+def did_you_mean(word: object, choices: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``choices``, or nothing."""
+    close = difflib.get_close_matches(str(word), list(choices), n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""

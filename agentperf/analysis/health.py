@@ -8,7 +8,6 @@ command did not measure are None and their rules stay quiet.
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -20,6 +19,7 @@ from agentperf.analysis.thresholds import (
     parse_bytes,
     parse_duration,
 )
+from agentperf.errors import did_you_mean
 
 HEALTHY_ABOVE = 80
 NEEDS_ATTENTION_ABOVE = 60
@@ -468,8 +468,7 @@ def limits_from_mapping(raw: Mapping[str, Any], error: Callable[[str, str], Exce
     for key, value in raw.items():
         where = f"health.{key}"
         if key not in known:
-            close = difflib.get_close_matches(str(key), sorted(known), n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            hint = did_you_mean(str(key), sorted(known))
             raise error(f"unknown health limit{hint}", where)
         values[key] = _limit_value(key, value, getattr(defaults, key), error, where)
     return HealthLimits(**values)

@@ -9,7 +9,6 @@ module knows metric *kinds*, not metrics: each command passes its own catalogue
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -17,7 +16,7 @@ from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any
 
-from agentperf.errors import SpecError
+from agentperf.errors import SpecError, did_you_mean
 
 __all__ = [
     "RUN_BATCH_METRICS",
@@ -204,8 +203,7 @@ def _metric_kind(metric: str, metrics: Mapping[str, MetricKind], error: ErrorFac
                  key: str) -> MetricKind:
     if metric in metrics:
         return metrics[metric]
-    close = difflib.get_close_matches(metric, list(metrics), n=1)
-    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    hint = did_you_mean(metric, list(metrics))
     raise error(f"unknown metric '{metric}'{hint}; this command measures "
                 f"{', '.join(sorted(metrics))}", key)
 

@@ -6,13 +6,14 @@ persistent cache by keeping one directory, and Redis joins only when a URL is gi
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
+
+from agentperf.errors import did_you_mean
 
 #: TTL strategies from the performance guide, in seconds.
 STRATEGIES: dict[str, float] = {"aggressive": 7200.0, "moderate": 3600.0, "conservative": 900.0}
@@ -110,8 +111,7 @@ def _parse(raw: Mapping[str, Any], error: ErrorFactory) -> dict[str, Any]:
     for key, value in raw.items():
         path = f"cache.{key}"
         if key not in _KNOWN:
-            close = difflib.get_close_matches(str(key), sorted(_KNOWN), n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            hint = did_you_mean(str(key), sorted(_KNOWN))
             raise error(f"unknown cache setting{hint}; expected one of {', '.join(sorted(_KNOWN))}",
                         path)
         if value is None:
@@ -169,8 +169,7 @@ def _parse_tiers(value: Any, path: str, error: ErrorFactory) -> tuple[str, ...]:
 
 def _choice(value: Any, allowed: tuple[str, ...], path: str, error: ErrorFactory) -> str:
     if value not in allowed:
-        close = difflib.get_close_matches(str(value), list(allowed), n=1)
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        hint = did_you_mean(str(value), list(allowed))
         raise error(f"unknown value '{value}'{hint}; expected one of {', '.join(allowed)}", path)
     return str(value)
 

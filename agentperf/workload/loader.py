@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from contextlib import contextmanager, suppress
 from typing import Any
 
-from agentperf.errors import SpecError
+from agentperf.errors import SpecError, did_you_mean
 
 
 @contextmanager
@@ -84,14 +84,8 @@ def _get_attr_path(obj: Any, attr_path: str, dotted: str, source: str | None,
             obj = getattr(obj, attr)
         except AttributeError:
             names = [n for n in dir(obj) if not n.startswith("_")]
-            hint = _did_you_mean(attr, names)
+            hint = did_you_mean(attr, names)
             raise SpecError(f"'{dotted}': no attribute '{attr}'{hint}",
                             source=source, key=key) from None
     return obj
 
-
-def _did_you_mean(word: str, choices: Iterable[str]) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(word, list(choices), n=1)
-    return f" (did you mean '{close[0]}'?)" if close else ""

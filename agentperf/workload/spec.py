@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -11,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from agentperf.errors import SpecError
+from agentperf.errors import SpecError, did_you_mean
 from agentperf.workload.adapters import AgentAdapter, AgentRef
 from agentperf.workload.inputs import InputSource, from_file
 from agentperf.workload.loader import resolve
@@ -219,8 +218,7 @@ def _check_keys(data: Mapping[str, Any], schema: Mapping[str, Any], prefix: str,
     for key, value in data.items():
         path = f"{prefix}.{key}" if prefix else str(key)
         if key not in schema:
-            close = difflib.get_close_matches(str(key), list(schema), n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            hint = did_you_mean(str(key), list(schema))
             raise fail(f"unknown key{hint}; expected one of {', '.join(sorted(schema))}", path)
         expected = schema[key]
         if value is None or expected is object:
