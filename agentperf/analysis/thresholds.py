@@ -60,7 +60,7 @@ RUN_BATCH_METRICS: Mapping[str, MetricKind] = {
     "failed": MetricKind.COUNT,
 }
 
-DURATION_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
+DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
 #: Binary multiples, as memory tools (pytest-memray, Docker) read "MB"; KiB/MiB/GiB alike.
 SIZE_UNITS = {"b": 1, "kb": 1024, "kib": 1024, "mb": 1024**2, "mib": 1024**2,
               "gb": 1024**3, "gib": 1024**3, "tb": 1024**4, "tib": 1024**4}

@@ -1,0 +1,82 @@
+"""``--processes K``: samples taken in K fresh interpreters, interleaved across them.
+
+Each worker rebuilds the agent from its recipe (a live agent is never pickled), so
+import-time state, allocator history and hash seeds differ between workers and the
+spread of the samples shows it, as pyperf's worker processes do.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import agentperf
+from agentperf.bench.model import Sample, TargetRecipe
+from agentperf.errors import AgentperfError, ExitCode
+
+_PACKAGE_ROOT = str(Path(agentperf.__file__).resolve().parent.parent)
+
+
+class WorkerSampler:
+    """The parent's handle on one worker; same ``calibrate``/``sample`` calls as Target."""
+
+    def __init__(self, recipe: TargetRecipe, *, no_gc: bool, process: int) -> None:
+        self.recipe = recipe
+        self.process = process
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH", "")) if p)
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "agentperf.bench.worker"], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, text=True, encoding="utf-8", cwd=recipe.cwd, env=env)
+        try:
+            self._request({"op": "open", "recipe": recipe.to_dict(), "no_gc": no_gc,
+                           "process": process})
+        except BaseException:
+            self.close()
+            raise
+
+    def calibrate(self, min_time_ns: int) -> int:
+        return int(self._request({"op": "calibrate", "min_time_ns": min_time_ns})["loops"])
+
+    def sample(self, loops: int, *, memory: bool) -> Sample:
+        reply = self._request({"op": "sample", "loops": loops, "memory": memory})
+        return Sample(loops=loops, elapsed_ns=int(reply["elapsed_ns"]),
+                      peak_bytes=reply["peak_bytes"], max_rss_bytes=reply["max_rss_bytes"],
+                      process=self.process)
+
+    def close(self) -> None:
+        if self._proc.poll() is None:
+            try:
+                assert self._proc.stdin is not None
+                self._proc.stdin.write(json.dumps({"op": "exit"}) + "\n")
+                self._proc.stdin.close()
+                self._proc.wait(timeout=5)
+            except (OSError, subprocess.TimeoutExpired):
+                self._proc.kill()
+                self._proc.wait()
+        if self._proc.stdout is not None:
+            self._proc.stdout.close()
+
+    def _request(self, message: dict[str, Any]) -> dict[str, Any]:
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        try:
+            self._proc.stdin.write(json.dumps(message) + "\n")
+            self._proc.stdin.flush()
+            line = self._proc.stdout.readline()
+        except OSError:
+            line = ""
+        if not line:
+            code = self._proc.wait()
+            raise AgentperfError(
+                f"{self.recipe.name}: bench worker {self.process} exited unexpectedly "
+                f"(exit code {code}); its stderr above says why",
+                exit_code=ExitCode.WORKLOAD_FAILED)
+        reply: dict[str, Any] = json.loads(line)
+        if "error" in reply:
+            raise AgentperfError(reply["error"], exit_code=ExitCode(reply["exit_code"]))
+        return reply

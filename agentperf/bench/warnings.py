@@ -1,0 +1,117 @@
+"""Every warning a bench user sees, computed in one place from the statistics.
+
+Each message says what was seen, why it matters, and what to do about it, in the
+spirit of pyperf's "the benchmark result may be unstable".
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+
+from agentperf.bench.model import BenchWarning, Sample
+from agentperf.measure.stats import Summary
+
+CV_LIMIT = 0.10
+SHORT_SAMPLE_S = 1e-3
+RESOLUTION_FACTOR = 1_000
+FEW_SAMPLES = 5
+MIN_COMPARE_SAMPLES = 10
+BUSY_SHARE = 0.5  # other runnable work above half the CPUs counts as a busy machine
+
+
+def timer_resolution_s() -> float:
+    return time.get_clock_info("perf_counter").resolution
+
+
+def benchmark_warnings(stats: Summary, samples: Sequence[Sample], outliers: Sequence[int], *,
+                       load_average: float | None, cpu_count: int | None,
+                       stopped_early: bool, requested: int) -> list[BenchWarning]:
+    found: list[BenchWarning] = []
+    if stats.count >= 2 and stats.cv > CV_LIMIT:
+        found.append(BenchWarning(
+            "unstable", f"unstable: the standard deviation is {stats.cv:.0%} of the mean "
+            f"(over {CV_LIMIT:.0%}); rerun with more --samples, with --processes 4, or on a "
+            "quieter machine"))
+    if outliers:
+        found.append(BenchWarning(
+            "outliers", f"{len(outliers)} of {stats.count} samples are outliers (modified "
+            "Z-score above 3.5), usually interference from other programs; the median and "
+            "its CI resist them, but a quieter machine gives a cleaner result"))
+    found.extend(_duration_warnings(samples))
+    busy = _busy_warning(load_average, cpu_count)
+    if busy:
+        found.append(busy)
+    if stopped_early:
+        found.append(BenchWarning(
+            "max-time", f"--max-time reached after {stats.count} of {requested} samples; "
+            "raise --max-time or lower --min-time for the full count"))
+    elif stats.count < FEW_SAMPLES:
+        found.append(BenchWarning(
+            "few-samples", f"only {stats.count} samples: spread and confidence interval are "
+            "rough; use --samples 10 or more"))
+    return found
+
+
+def _duration_warnings(samples: Sequence[Sample]) -> list[BenchWarning]:
+    if not samples:
+        return []
+    durations = sorted(s.elapsed_ns / 1e9 for s in samples)
+    typical = durations[len(durations) // 2]
+    resolution = timer_resolution_s()
+    if typical < resolution * RESOLUTION_FACTOR:
+        return [BenchWarning(
+            "timer-resolution", f"samples last {_fmt_s(typical)}, within "
+            f"{RESOLUTION_FACTOR}x the timer's resolution ({_fmt_s(resolution)}); raise "
+            "--min-time")]
+    if typical < SHORT_SAMPLE_S:
+        return [BenchWarning(
+            "short-samples", f"samples last only {_fmt_s(typical)} (under 1 ms), so timer "
+            "overhead and scheduler noise weigh on them; raise --min-time (pyperf uses 100 ms)")]
+    return []
+
+
+def _busy_warning(load_average: float | None, cpu_count: int | None) -> BenchWarning | None:
+    if load_average is None or not cpu_count:
+        return None
+    others = load_average - 1  # the benchmark itself keeps one CPU busy
+    if others <= BUSY_SHARE * cpu_count:
+        return None
+    return BenchWarning(
+        "busy", f"the machine was busy while measuring (load average {load_average:.1f} on "
+        f"{cpu_count} CPUs); close other programs, or use short samples that preemption "
+        "rarely hits (--min-time 1ms --samples 50) and compare with --interleave")
+
+
+def min_p_value(n1: int, n2: int) -> float:
+    """The smallest two-sided p-value the exact Mann-Whitney test can give for these sizes."""
+    return min(1.0, 2 / math.comb(n1 + n2, n1))
+
+
+def comparison_warnings(n_base: int, n_new: int, alpha: float) -> list[BenchWarning]:
+    if min_p_value(n_base, n_new) > alpha:
+        return [BenchWarning(
+            "too-few-to-compare", f"with {n_base} and {n_new} samples the "
+            f"Mann-Whitney test cannot reach p < {alpha:g}, so no change can be called "
+            "significant; use --samples 10 or more")]
+    if min(n_base, n_new) < MIN_COMPARE_SAMPLES:
+        return [BenchWarning(
+            "few-samples", f"only {min(n_base, n_new)} samples on one side, so only "
+            "large changes can be detected; use --samples 20 to detect changes of a few %")]
+    return []
+
+
+def environment_warning(differences: Sequence[str]) -> BenchWarning | None:
+    if not differences:
+        return None
+    return BenchWarning(
+        "environment-differs", "the two runs come from different environments ("
+        + "; ".join(differences) + "); a difference may be the machine, not the code")
+
+
+def _fmt_s(seconds: float) -> str:
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
+        if seconds >= scale:
+            return f"{seconds / scale:.3g} {unit}"
+    return f"{seconds / 1e-9:.3g} ns"

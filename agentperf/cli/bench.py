@@ -1,0 +1,394 @@
+"""``agentperf bench``: calibrated benchmarks, baselines and significance-tested gates.
+
+``agentperf bench [WORKLOAD]`` runs benchmarks (the ``run`` subcommand is implied);
+``agentperf bench compare A.json B.json`` compares two saved runs. Both share the
+gate and output options.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from agentperf.cli.common import (
+    DEBUG_OPTION,
+    EXIT_CODES_HELP,
+    JSON_OPTION,
+    QUIET_OPTION,
+    handle_errors,
+    stderr_console,
+    stdout_console,
+)
+from agentperf.errors import AgentperfError, ExitCode
+
+TYPES = ("cpu", "memory", "io", "agent", "all")
+
+
+class _BenchGroup(TyperGroup):
+    """Runs ``run`` unless the first word is another subcommand, so ``bench WORKLOAD`` works."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if not args or args[0] not in self.commands:
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+bench_app = typer.Typer(cls=_BenchGroup, add_completion=False, rich_markup_mode="rich",
+                        pretty_exceptions_enable=False)
+
+_SHORT_HELP = (
+    "Calibrated benchmarks with honest statistics, baselines and significance-tested "
+    "regression gates; 'bench compare A.json B.json' compares saved runs."
+)
+_RUN_HELP = (
+    "Benchmark a workload (WORKLOAD: dotted path or YAML spec) or a built-in kernel set "
+    "(--type cpu, memory, io or all): warm-up, loop calibration to --min-time per sample, "
+    "--samples samples, median with a bootstrap 95% CI, memory per sample, and warnings "
+    "when the result is noisy.\n\n"
+    "Compare with a saved run (--compare FILE) or a candidate run alternately in the same "
+    "invocation (--interleave CANDIDATE); --fail-if-slower PCT exits 1 only when a "
+    "benchmark is significantly slower by more than PCT.\n\n"
+    "Compare two saved runs: agentperf bench compare BASE.json NEW.json"
+)
+
+WorkloadArg = Annotated[str | None, typer.Argument(
+    metavar="WORKLOAD", help="Dotted path (pkg.module:agent) or YAML spec.")]
+TypeOpt = Annotated[str | None, typer.Option(
+    "--type", "-t", help="cpu, memory, io, agent (default with WORKLOAD) or all.")]
+InputOpt = Annotated[list[str] | None, typer.Option(
+    "--input", "-i", help="One input as JSON (repeatable); inputs are cycled.")]
+InputsFileOpt = Annotated[Path | None, typer.Option(
+    "--inputs", help="Inputs file: JSONL, JSON list or CSV.")]
+InterleaveOpt = Annotated[str | None, typer.Option(
+    "--interleave", metavar="CANDIDATE",
+    help="Run WORKLOAD and CANDIDATE alternately (A B B A ...) and compare them.")]
+SamplesOpt = Annotated[int, typer.Option("--samples", "-n", min=1, help="Timed samples.")]
+WarmupOpt = Annotated[int, typer.Option("--warmup", min=0, help="Warm-up samples, discarded.")]
+MinTimeOpt = Annotated[str, typer.Option(
+    "--min-time", help="Least duration of one sample (100ms, 0.5s, ...).")]
+MaxTimeOpt = Annotated[str | None, typer.Option(
+    "--max-time", help="Stop taking samples after this long (per benchmark).")]
+ProcessesOpt = Annotated[int, typer.Option(
+    "--processes", "-p", min=0,
+    help="Take samples in K fresh worker interpreters, interleaved (0: this process).")]
+NoGcOpt = Annotated[bool, typer.Option(
+    "--no-gc", help="Disable the garbage collector while timing.")]
+MemoryOpt = Annotated[bool, typer.Option(
+    "--memory/--no-memory", help="Trace the peak memory of one call per sample.")]
+SaveOpt = Annotated[Path | None, typer.Option(
+    "--save", help="Write every raw sample and the environment to this JSON file.")]
+CompareOpt = Annotated[Path | None, typer.Option(
+    "--compare", help="Compare with a baseline written by --save.")]
+FailSlowerOpt = Annotated[str | None, typer.Option(
+    "--fail-if-slower", metavar="PCT",
+    help="Exit 1 if a benchmark is significantly slower by more than PCT (e.g. 5%).")]
+FailMemoryOpt = Annotated[str | None, typer.Option(
+    "--fail-if-more-memory", metavar="PCT",
+    help="Exit 1 if a benchmark's peak memory per call is significantly higher by more "
+         "than PCT.")]
+AlphaOpt = Annotated[float, typer.Option(
+    "--alpha", help="Significance level of the Mann-Whitney U test.")]
+MdOpt = Annotated[bool, typer.Option("--md", help="Print Markdown tables on stdout instead.")]
+CsvOpt = Annotated[Path | None, typer.Option("--csv", help="Write a CSV summary to this file.")]
+GabOpt = Annotated[Path | None, typer.Option(
+    "--export-gab", help="Write github-action-benchmark customSmallerIsBetter JSON to this file.")]
+HistOpt = Annotated[bool, typer.Option(
+    "--hist", help="Show a text histogram of each benchmark's samples.")]
+BaseArg = Annotated[Path, typer.Argument(metavar="BASE.json", help="Baseline written by --save.")]
+NewArg = Annotated[Path, typer.Argument(metavar="NEW.json", help="New run written by --save.")]
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(bench_app, name="bench", help=_SHORT_HELP, epilog=EXIT_CODES_HELP)
+
+
+@bench_app.command("run", help=_RUN_HELP, epilog=EXIT_CODES_HELP)
+@handle_errors
+def run_command(
+    workload: WorkloadArg = None,
+    type_: TypeOpt = None,
+    input_: InputOpt = None,
+    inputs_file: InputsFileOpt = None,
+    interleave: InterleaveOpt = None,
+    samples: SamplesOpt = 20,
+    warmup: WarmupOpt = 1,
+    min_time: MinTimeOpt = "100ms",
+    max_time: MaxTimeOpt = None,
+    processes: ProcessesOpt = 0,
+    no_gc: NoGcOpt = False,
+    memory: MemoryOpt = True,
+    save: SaveOpt = None,
+    compare: CompareOpt = None,
+    fail_if_slower: FailSlowerOpt = None,
+    fail_if_more_memory: FailMemoryOpt = None,
+    alpha: AlphaOpt = 0.05,
+    json_: bool = JSON_OPTION,
+    md: MdOpt = False,
+    csv_file: CsvOpt = None,
+    export_gab: GabOpt = None,
+    hist: HistOpt = False,
+    quiet: bool = QUIET_OPTION,
+    debug: bool = DEBUG_OPTION,
+) -> None:
+    from agentperf.bench.model import BenchOptions
+    from agentperf.bench.runner import run_suite
+
+    options = BenchOptions(
+        samples=samples, warmup=warmup, min_time_s=parse_duration(min_time, "--min-time"),
+        max_time_s=parse_duration(max_time, "--max-time") if max_time else None,
+        processes=processes, no_gc=no_gc, memory=memory)
+    options.validate()
+    gates = _gate_settings(fail_if_slower, fail_if_more_memory, alpha)
+    _check_output_flags(json_, md)
+    recipes = _recipes(workload, type_, input_ or [], inputs_file, interleave)
+    if any(v is not None for v in gates.values()) and not (compare or interleave):
+        raise AgentperfError("--fail-if-slower/--fail-if-more-memory need --compare FILE or "
+                             "--interleave CANDIDATE")
+    if compare and interleave:
+        raise AgentperfError("use either --compare or --interleave, not both")
+    baseline = _load_baseline(compare, [r.name for r in recipes])
+    for path in (save, csv_file, export_gab):
+        _check_writable(path)
+    with _Progress(enabled=not (quiet or json_ or md)) as progress:
+        suite = run_suite(recipes, options, interleave=interleave is not None,
+                          progress=progress)
+    comparison = None
+    if baseline is not None:
+        from agentperf.analysis.compare import compare_suites
+
+        comparison = compare_suites(baseline, suite, alpha=alpha)
+    elif interleave:
+        from agentperf.analysis.compare import compare_pair
+
+        comparison = compare_pair(suite.benchmarks[0], suite.benchmarks[1], alpha=alpha)
+    _finish(suite, comparison, gates, save=save, csv_file=csv_file, export_gab=export_gab,
+            json_=json_, md=md, hist=hist, quiet=quiet)
+
+
+@bench_app.command("compare", epilog=EXIT_CODES_HELP)
+@handle_errors
+def compare_command(
+    base: BaseArg,
+    new: NewArg,
+    fail_if_slower: FailSlowerOpt = None,
+    fail_if_more_memory: FailMemoryOpt = None,
+    alpha: AlphaOpt = 0.05,
+    json_: bool = JSON_OPTION,
+    md: MdOpt = False,
+    quiet: bool = QUIET_OPTION,
+    debug: bool = DEBUG_OPTION,
+) -> None:
+    """Compare two saved runs benchmark by benchmark: ratio of medians with a 95% CI,
+    Mann-Whitney U test, verdict, and the same gates as a run."""
+    from agentperf.analysis.compare import compare_suites, evaluate_gates
+    from agentperf.bench.baseline import load_suite
+
+    gates = _gate_settings(fail_if_slower, fail_if_more_memory, alpha)
+    _check_output_flags(json_, md)
+    base_suite, new_suite = load_suite(base), load_suite(new)
+    comparison = compare_suites(base_suite, new_suite, alpha=alpha)
+    if not comparison.benchmarks:
+        raise AgentperfError(f"{base} and {new} have no benchmark in common ("
+                             f"{_names(base_suite.by_name())} vs {_names(new_suite.by_name())})")
+    results = evaluate_gates(comparison, **gates)
+    if json_:
+        import json
+
+        from agentperf.report.bench_formats import comparison_document
+
+        typer.echo(json.dumps(comparison_document(comparison, results), indent=2))
+    elif md:
+        from agentperf.report.bench_formats import comparison_markdown
+
+        typer.echo(comparison_markdown(comparison, results), nl=False)
+    else:
+        from agentperf.report.bench_console import render_comparison
+
+        render_comparison(stdout_console(), comparison, results)
+    _exit_for_gates(results, quiet=quiet)
+
+
+def _finish(suite: Any, comparison: Any, gates: dict[str, float | None], *, save: Path | None,
+            csv_file: Path | None, export_gab: Path | None, json_: bool, md: bool, hist: bool,
+            quiet: bool) -> None:
+    from agentperf.analysis.compare import evaluate_gates
+    from agentperf.bench.baseline import save_suite
+    from agentperf.report import bench_formats as formats
+
+    results = evaluate_gates(comparison, **gates) if comparison is not None else []
+    if save:
+        save_suite(suite, save)
+    if csv_file:
+        _write(csv_file, formats.to_csv(suite))
+    if export_gab:
+        _write(export_gab, formats.to_github_action_benchmark(suite))
+    if json_:
+        typer.echo(formats.to_json(suite, comparison, results))
+    elif md:
+        typer.echo(formats.to_markdown(suite, comparison, results), nl=False)
+    else:
+        from agentperf.report.bench_console import render_comparison, render_suite
+
+        console = stdout_console()
+        render_suite(console, suite, hist=hist, show_warnings=not quiet)
+        if comparison is not None:
+            render_comparison(console, comparison, results)
+        if save and not quiet:
+            stderr_console().print(f"saved {len(suite.benchmarks)} benchmark(s) to {save}")
+    _exit_for_gates(results, quiet=quiet)
+
+
+def _exit_for_gates(results: Any, *, quiet: bool) -> None:
+    """Exit 1 with the shared one-line reason when a gate failed."""
+    from agentperf.analysis.gates import decide_exit_code
+
+    failures = [g.message for g in results if g.failed]
+    code, reason = decide_exit_code(False, [], 0, len(results), gate_failures=failures)
+    if code != ExitCode.OK:
+        if not quiet:
+            stderr_console().print(reason, markup=False, soft_wrap=True)
+        raise typer.Exit(int(code))
+
+
+def _recipes(workload: str | None, type_: str | None, inputs: list[str],
+             inputs_file: Path | None, interleave: str | None) -> list[Any]:
+    from agentperf.bench.kernels import KERNELS, kernel_recipes
+
+    kind = type_ or ("agent" if workload else "cpu")
+    if kind not in TYPES:
+        raise AgentperfError(f"--type: unknown type '{kind}' (expected one of {', '.join(TYPES)})")
+    if workload and kind != "agent":
+        raise AgentperfError(f"--type {kind} runs built-in kernels and takes no WORKLOAD; "
+                             "drop --type to benchmark the workload")
+    if kind == "agent" and not workload:
+        raise AgentperfError("--type agent needs a WORKLOAD (dotted path or YAML spec)")
+    if interleave and not workload:
+        raise AgentperfError("--interleave CANDIDATE needs a baseline WORKLOAD to alternate with")
+    if (inputs or inputs_file) and not workload:
+        raise AgentperfError("--input/--inputs apply to a WORKLOAD only")
+    if kind != "agent":
+        kinds = [k for k in KERNELS] if kind == "all" else [kind]
+        return [r for k in kinds for r in kernel_recipes(k)]
+    recipes = [_agent_recipe(workload, inputs, inputs_file)]  # type: ignore[arg-type]
+    if interleave:
+        recipes.append(_agent_recipe(interleave, inputs, inputs_file))
+        if recipes[0].name == recipes[1].name:
+            from dataclasses import replace
+
+            recipes = [replace(recipes[0], name=f"{recipes[0].name} [baseline]"),
+                       replace(recipes[1], name=f"{recipes[1].name} [candidate]")]
+    return recipes
+
+
+def _agent_recipe(reference: str, inputs: list[str], inputs_file: Path | None) -> Any:
+    from agentperf.bench.model import TargetRecipe
+    from agentperf.workload.spec import load_workload
+
+    cwd = Path.cwd()
+    file_arg = str(inputs_file) if inputs_file else None
+    spec = load_workload(reference, inputs=inputs, inputs_file=file_arg, cwd=cwd)
+    return TargetRecipe(name=spec.name, kind="agent", reference=reference, inputs=tuple(inputs),
+                        inputs_file=file_arg, cwd=str(cwd), description=spec.agent.target)
+
+
+def _load_baseline(path: Path | None, names: list[str]) -> Any:
+    """Read the baseline before measuring, so a bad file fails in a second, not after."""
+    if path is None:
+        return None
+    from agentperf.bench.baseline import load_suite
+
+    baseline = load_suite(path)
+    if not set(names) & set(baseline.by_name()):
+        raise AgentperfError(f"{path}: no benchmark in common with this run (baseline has "
+                             f"{_names(baseline.by_name())}; this run has {_names(names)})")
+    return baseline
+
+
+def _names(names: Any) -> str:
+    return ", ".join(sorted(names)) or "none"
+
+
+def _gate_settings(slower: str | None, more_memory: str | None,
+                   alpha: float) -> dict[str, float | None]:
+    if not 0 < alpha < 1:
+        raise AgentperfError(f"--alpha must be between 0 and 1, got {alpha:g}")
+    return {"fail_if_slower_pct": parse_percent(slower, "--fail-if-slower"),
+            "fail_if_more_memory_pct": parse_percent(more_memory, "--fail-if-more-memory")}
+
+
+def _check_output_flags(json_: bool, md: bool) -> None:
+    if json_ and md:
+        raise AgentperfError("choose one of --json and --md")
+
+
+def parse_percent(text: str | None, option: str) -> float | None:
+    """``5%``, ``5`` or ``2.5%`` to a percentage."""
+    if text is None:
+        return None
+    try:
+        value = float(text.strip().removesuffix("%"))
+    except ValueError:
+        raise AgentperfError(f"{option}: expected a percentage like 5% , got '{text}'") from None
+    if value < 0:
+        raise AgentperfError(f"{option}: must not be negative, got '{text}'")
+    return value
+
+
+def parse_duration(text: str, option: str) -> float:
+    """``100ms``, ``0.5s``, ``250us`` or plain seconds to seconds."""
+    from agentperf.analysis.thresholds import parse_duration as seconds_of
+
+    try:
+        seconds = seconds_of(text)
+    except ValueError as exc:
+        raise AgentperfError(f"{option}: {exc}") from None
+    if seconds <= 0:
+        raise AgentperfError(f"{option}: must be positive, got '{text}'")
+    return seconds
+
+
+def _check_writable(path: Path | None) -> None:
+    """Fail before measuring when an output file cannot be written (as hyperfine does)."""
+    if path is None:
+        return
+    parent = path.resolve().parent
+    if not parent.is_dir():
+        raise AgentperfError(f"{path}: directory {parent} does not exist")
+    if path.is_dir():
+        raise AgentperfError(f"{path}: is a directory, expected a file name")
+    if not os.access(parent, os.W_OK):
+        raise AgentperfError(f"{path}: directory {parent} is not writable")
+
+
+def _write(path: Path, text: str) -> None:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise AgentperfError(f"{path}: cannot write: {exc.strerror}") from None
+
+
+class _Progress:
+    """A transient progress line on stderr while sampling, only on a terminal."""
+
+    def __init__(self, *, enabled: bool) -> None:
+        self._console = stderr_console()
+        self._enabled = enabled and self._console.is_terminal
+        self._status: Any = None
+
+    def __enter__(self) -> Any:
+        if not self._enabled:
+            return None
+        self._status = self._console.status("calibrating...")
+        self._status.__enter__()
+        return self._update
+
+    def _update(self, names: Any, done: int, total: int) -> None:
+        self._status.update(f"{', '.join(names)}: sample {done}/{total}")
+
+    def __exit__(self, *exc: object) -> None:
+        if self._status is not None:
+            self._status.__exit__(*exc)

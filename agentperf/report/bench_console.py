@@ -1,0 +1,94 @@
+"""The terminal view of a bench run: results, warnings, comparison, gates."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from agentperf.analysis.compare import SAME, GateResult, SuiteComparison
+from agentperf.analysis.thresholds import format_bytes
+from agentperf.bench.model import BenchSuite
+from agentperf.report.bench_formats import (
+    format_interval,
+    format_ratio,
+    format_time,
+    histogram_lines,
+    peak_text,
+    rate_text,
+)
+
+_VERDICT_STYLE = {"faster": "green", "less memory": "green", "slower": "red",
+                  "more memory": "red", SAME: "dim"}
+
+
+def render_suite(console: Console, suite: BenchSuite, *, hist: bool = False,
+                 show_warnings: bool = True) -> None:
+    table = Table(title="agentperf bench (time per call)", title_justify="left")
+    table.add_column("Benchmark", no_wrap=True)
+    for column in ("Median", "95% CI", "CV", "Rate", "Peak mem", "Samples"):
+        table.add_column(column, justify="right")
+    for b in suite.benchmarks:
+        s = b.stats
+        cv_style = "yellow" if any(w.code == "unstable" for w in b.warnings) else ""
+        table.add_row(
+            escape(b.name), format_time(s.median), format_interval(*b.ci),
+            f"[{cv_style}]{s.cv:.1%}[/]" if cv_style else f"{s.cv:.1%}",
+            rate_text(b), peak_text(b), f"{s.count}x{b.loops:,}")
+    console.print(table)
+    rss = [b.max_rss_bytes for b in suite.benchmarks if b.max_rss_bytes]
+    if rss:
+        console.print(f"[dim]max RSS {format_bytes(max(rss))}; peak mem is the tracemalloc "
+                      "peak of one call; samples are count x loops[/]")
+    for b in suite.benchmarks:
+        if hist:
+            console.print(f"[bold]{escape(b.name)}[/] samples (time per call):")
+            for line in histogram_lines(b.times):
+                console.print(f"  {line}", markup=False)
+        if show_warnings:
+            for w in b.warnings:
+                console.print(f"[yellow]⚠[/] {escape(b.name)}: {escape(w.message)}")
+
+
+def _short(verdict: str) -> str:
+    return "n.s." if verdict == SAME else verdict
+
+
+def render_comparison(console: Console, comparison: SuiteComparison,
+                      gates: Sequence[GateResult] = ()) -> None:
+    title = "comparison (ratio = new / base of medians)"
+    if comparison.base_source or comparison.new_source:
+        base, new = comparison.base_source or "this run", comparison.new_source or "this run"
+        title += f": {base} -> {new}"
+    table = Table(title=escape(title), title_justify="left")
+    table.add_column("Benchmark", overflow="fold", min_width=12)
+    for column in ("Base", "New", "Ratio [95% CI]", "p"):
+        table.add_column(column, justify="right", min_width=6)
+    table.add_column("Verdict", min_width=6)
+    table.add_column("Mem Δ", justify="right", min_width=5)
+    for pair in comparison.benchmarks:
+        t = pair.time
+        style = _VERDICT_STYLE.get(t.verdict, "")
+        memory = ""
+        if pair.memory is not None:
+            m = pair.memory
+            change = f"{m.change_pct:+.1f}%" if math.isfinite(m.ratio) else _short(m.verdict)
+            memory = f"[{_VERDICT_STYLE.get(m.verdict, '')}]{change}[/]"
+        ratio = format_ratio(t.ratio, t.ci_low, t.ci_high).replace(" [", "\n[")
+        table.add_row(escape(pair.name), format_time(t.base_median), format_time(t.new_median),
+                      f"{ratio}\n({t.change_pct:+.1f}%)", f"{t.p_value:.2g}",
+                      f"[{style}]{_short(t.verdict)}[/]", memory)
+    console.print(table)
+    console.print(f"[dim]n.s. = {SAME} (Mann-Whitney U, alpha {comparison.alpha:g})[/]")
+    if comparison.only_in_base:
+        console.print(f"[dim]only in the baseline: {escape(', '.join(comparison.only_in_base))}[/]")
+    if comparison.only_in_new:
+        console.print(f"[dim]only in the new run: {escape(', '.join(comparison.only_in_new))}[/]")
+    for w in comparison.warnings:
+        console.print(f"[yellow]⚠[/] {escape(w.message)}")
+    for gate in gates:
+        mark = "[bold red]FAIL[/]" if gate.failed else "[green]ok[/]"
+        console.print(f"{mark} {escape(gate.message)}")

@@ -1,0 +1,196 @@
+"""Bench results as files and text: JSON, Markdown, CSV, github-action-benchmark, histogram.
+
+Each format is one function from result data to a string, in the manner of
+hyperfine's exporters; the CLI decides where the string goes.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from agentperf.analysis.compare import GateResult, SuiteComparison
+from agentperf.analysis.thresholds import format_bytes
+from agentperf.bench.baseline import suite_to_dict
+from agentperf.bench.model import BenchmarkResult, BenchSuite
+from agentperf.report.serialize import to_jsonable
+
+_TIME_UNITS = (("s", 1.0), ("ms", 1e-3), ("us", 1e-6), ("ns", 1e-9))
+_RATE_UNITS = (("G", 1e9), ("M", 1e6), ("k", 1e3))
+
+
+def format_time(seconds: float, digits: int = 3) -> str:
+    """``digits`` significant digits in the largest unit that keeps the value at least 1."""
+    if not math.isfinite(seconds):
+        return "n/a"
+    unit, scale = _time_unit(seconds)
+    return f"{seconds / scale:.{digits}g} {unit}"
+
+
+def format_interval(low: float, high: float) -> str:
+    """Both ends in the unit of the lower one: ``54.4-62.3 us``."""
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return "n/a"
+    unit, scale = _time_unit(low)
+    return f"{low / scale:.3g}-{high / scale:.3g} {unit}"
+
+
+def _time_unit(seconds: float) -> tuple[str, float]:
+    for unit, scale in _TIME_UNITS:
+        if abs(seconds) >= scale:
+            return unit, scale
+    return _TIME_UNITS[-1]
+
+
+def format_rate(per_second: float, unit: str) -> str:
+    if not math.isfinite(per_second):
+        return "n/a"
+    for prefix, scale in _RATE_UNITS:
+        if per_second >= scale:
+            return f"{per_second / scale:.3g}{prefix} {unit}/s"
+    return f"{per_second:.3g} {unit}/s"
+
+
+def format_throughput(bytes_per_s: float | None) -> str:
+    return f"{bytes_per_s / 1e6:,.0f} MB/s" if bytes_per_s else ""
+
+
+def rate_text(result: BenchmarkResult) -> str:
+    """Throughput in MB/s where the benchmark moves bytes, else its operations per second."""
+    if result.bytes_per_s:
+        return format_throughput(result.bytes_per_s)
+    return format_rate(result.ops_per_s, result.recipe.op_unit)
+
+
+def format_ratio(ratio: float, low: float, high: float) -> str:
+    if not math.isfinite(ratio):
+        return "n/a"
+    if math.isnan(low):
+        return f"{ratio:.3f}x"
+    return f"{ratio:.3f}x [{low:.3f}-{high:.3f}]"
+
+
+def peak_text(result: BenchmarkResult) -> str:
+    return format_bytes(result.peak_bytes.median) if result.peak_bytes else ""
+
+
+def to_json_document(suite: BenchSuite, comparison: SuiteComparison | None = None,
+                     gates: Sequence[GateResult] = ()) -> dict[str, Any]:
+    """The saved-baseline document, plus the comparison and gates when there are any."""
+    document = suite_to_dict(suite)
+    if comparison is not None:
+        document.update(comparison_document(comparison, gates))
+    return document
+
+
+def to_json(suite: BenchSuite, comparison: SuiteComparison | None = None,
+            gates: Sequence[GateResult] = ()) -> str:
+    return json.dumps(to_json_document(suite, comparison, gates), indent=2)
+
+
+def to_markdown(suite: BenchSuite, comparison: SuiteComparison | None = None,
+                gates: Sequence[GateResult] = ()) -> str:
+    lines = ["| Benchmark | Median | 95% CI of median | Mean ± sd | CV | Rate | Peak memory |",
+             "|:---|---:|---:|---:|---:|---:|---:|"]
+    for b in suite.benchmarks:
+        s = b.stats
+        lines.append(
+            f"| `{b.name}` | {format_time(s.median)} | {format_interval(*b.ci)} | "
+            f"{format_time(s.mean)} ± {format_time(s.stdev)} | {s.cv:.1%} | {rate_text(b)} | "
+            f"{peak_text(b)} |")
+    warnings = [f"{b.name}: {w.message}" for b in suite.benchmarks for w in b.warnings]
+    lines += ["", *[f"- ⚠ {w}" for w in warnings]] if warnings else []
+    text = "\n".join(lines) + "\n"
+    if comparison is not None:
+        text += "\n" + comparison_markdown(comparison, gates)
+    return text
+
+
+def comparison_markdown(comparison: SuiteComparison, gates: Sequence[GateResult] = ()) -> str:
+    lines = ["| Benchmark | Base median | New median | Ratio [95% CI] | p | Verdict | Memory |",
+             "|:---|---:|---:|---:|---:|:---|:---|"]
+    for pair in comparison.benchmarks:
+        t = pair.time
+        memory = f"{pair.memory.ratio:.3f}x ({pair.memory.verdict})" if pair.memory else ""
+        lines.append(
+            f"| `{pair.name}` | {format_time(t.base_median)} | {format_time(t.new_median)} | "
+            f"{format_ratio(t.ratio, t.ci_low, t.ci_high)} | {t.p_value:.3g} | {t.verdict} | "
+            f"{memory} |")
+    lines += [f"- only in the baseline: `{n}`" for n in comparison.only_in_base]
+    lines += [f"- only in the new run: `{n}`" for n in comparison.only_in_new]
+    lines += [f"- ⚠ {w.message}" for w in comparison.warnings]
+    lines += [f"- {'❌' if g.failed else '✅'} {g.message}" for g in gates]
+    return "\n".join(lines) + "\n"
+
+
+def comparison_document(comparison: SuiteComparison,
+                        gates: Sequence[GateResult] = ()) -> dict[str, Any]:
+    return {"comparison": to_jsonable(comparison),
+            "gates": [{**to_jsonable(g), "message": g.message} for g in gates],
+            "gate_failed": any(g.failed for g in gates)}
+
+
+CSV_FIELDS = ("name", "kind", "samples", "loops", "median_s", "mean_s", "stdev_s", "mad_s",
+              "min_s", "max_s", "p95_s", "p99_s", "cv", "ci_low_s", "ci_high_s", "ops_per_s",
+              "op_unit", "bytes_per_s", "peak_bytes_median", "max_rss_bytes", "outliers",
+              "warnings")
+
+
+def to_csv(suite: BenchSuite) -> str:
+    """One row per benchmark; times in seconds per call."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_FIELDS)
+    for b in suite.benchmarks:
+        s = b.stats
+        writer.writerow([
+            b.name, b.recipe.kind, s.count, b.loops, s.median, s.mean, s.stdev, s.mad, s.min,
+            s.max, s.p95, s.p99, s.cv, b.ci[0], b.ci[1], b.ops_per_s, b.recipe.op_unit,
+            b.bytes_per_s if b.bytes_per_s is not None else "",
+            b.peak_bytes.median if b.peak_bytes else "",
+            b.max_rss_bytes if b.max_rss_bytes is not None else "", len(b.outliers),
+            "; ".join(w.code for w in b.warnings)])
+    return out.getvalue()
+
+
+def to_github_action_benchmark(suite: BenchSuite) -> str:
+    """github-action-benchmark's ``customSmallerIsBetter`` input: a JSON list of entries.
+
+    Times are in a fixed unit (microseconds per call) so a chart never jumps when a
+    value crosses a unit boundary; ``range`` is half the width of the median's 95 % CI.
+    """
+    entries: list[dict[str, Any]] = []
+    for b in suite.benchmarks:
+        low, high = b.ci
+        entries.append({
+            "name": b.name, "unit": "us", "value": round(b.stats.median * 1e6, 6),
+            "range": f"± {(high - low) / 2 * 1e6:.4g}",
+            "extra": f"95% CI {low * 1e6:.4g}-{high * 1e6:.4g} us; {b.stats.count} samples "
+                     f"x {b.loops} loops; CV {b.stats.cv:.1%}"})
+        if b.peak_bytes:
+            entries.append({"name": f"{b.name} - peak memory", "unit": "bytes",
+                            "value": b.peak_bytes.median,
+                            "extra": "tracemalloc peak of one call (median over samples)"})
+    return json.dumps(entries, indent=2)
+
+
+def histogram_lines(values: Sequence[float], *, bins: int = 10, width: int = 40) -> list[str]:
+    """A text histogram of per-call times, one line per bin."""
+    if not values:
+        return []
+    low, high = min(values), max(values)
+    if high == low:
+        return [f"{format_time(low, 4):>10} | {'#' * width} {len(values)}"]
+    bins = min(bins, math.ceil(math.log2(len(values))) + 1)  # Sturges: few samples, few bins
+    step = (high - low) / bins
+    counts = [0] * bins
+    for v in values:
+        counts[min(int((v - low) / step), bins - 1)] += 1
+    peak = max(counts)
+    return [f"{format_time(low + i * step, 4):>10} | "
+            f"{'#' * max(round(c / peak * width), 1 if c else 0):<{width}} {c}"
+            for i, c in enumerate(counts)]

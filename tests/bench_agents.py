@@ -1,0 +1,90 @@
+"""Agents for the bench tests: fixed amounts of work, async, failing, printing."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+
+SPIN = 2_000
+#: Read once at import, as a code change would: the "new version" of spin_env is slower.
+SLOWDOWN = float(os.environ.get("BENCH_AGENT_SLOWDOWN", "1"))
+_SMALL = tuple(range(24))
+
+loops_seen: set[int] = set()
+gc_states: list[bool] = []
+
+
+def _spin(n: int) -> int:
+    total = 0
+    for i in range(n):
+        total += i
+    return total
+
+
+def spin_base() -> int:
+    return _spin(SPIN)
+
+
+def spin_copy() -> int:
+    return _spin(SPIN)
+
+
+def spin_slow10() -> int:
+    return _spin(SPIN * 11 // 10)
+
+
+def spin_slow30() -> int:
+    return _spin(SPIN * 13 // 10)
+
+
+def spin_double() -> int:
+    return _spin(SPIN * 2)
+
+
+def spin_env() -> int:
+    return _spin(int(SPIN * SLOWDOWN))
+
+
+def one_us() -> int:
+    """About a microsecond: far too short to time one call at a time."""
+    return sum(_SMALL)
+
+
+def echo(data: object) -> object:
+    return data
+
+
+async def async_agent(data: object) -> object:
+    loops_seen.add(id(asyncio.get_running_loop()))
+    await asyncio.sleep(0)
+    return data
+
+
+class AsyncProcessAgent:
+    """An AgentMap-style agent with only an async ``process``."""
+
+    def __init__(self, name: str, prompt: str, context: dict | None = None) -> None:
+        self.name = name
+
+    async def process(self, inputs: object) -> object:
+        loops_seen.add(id(asyncio.get_running_loop()))
+        await asyncio.sleep(0)
+        return inputs
+
+
+def failing() -> None:
+    raise ValueError("boom")
+
+
+def noisy() -> int:
+    print("noise on stdout that must not reach the worker protocol")
+    return _spin(200)
+
+
+def gc_probe() -> None:
+    gc_states.append(gc.isenabled())
+
+
+def allocate_64k() -> int:
+    return len(bytearray(64 * 1024))

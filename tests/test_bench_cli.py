@@ -1,0 +1,224 @@
+"""``agentperf bench`` from the command line: baselines, gates, formats, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from agentperf.bench.baseline import FORMAT, load_suite, save_suite
+from agentperf.bench.model import BenchSuite, Sample, TargetRecipe
+from agentperf.bench.results import build_result
+from agentperf.cli.app import app
+
+REPO = Path(__file__).resolve().parents[1]
+TESTS = Path(__file__).resolve().parent
+FAST = ["--samples", "12", "--min-time", "1ms", "--warmup", "1"]
+
+
+def agentperf(*args: str, env: dict[str, str] | None = None,
+              cwd: Path = TESTS) -> subprocess.CompletedProcess[str]:
+    full_env = dict(os.environ)
+    full_env["PYTHONPATH"] = os.pathsep.join([str(REPO), str(TESTS)])
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "-m", "agentperf", "bench", *args], cwd=cwd,
+                          env=full_env, capture_output=True, text=True, timeout=120,
+                          stdin=subprocess.DEVNULL)
+
+
+def invoke(*args: str, cwd: Path = TESTS):
+    previous = Path.cwd()
+    os.chdir(cwd)
+    try:
+        return CliRunner().invoke(app, ["bench", *args])
+    finally:
+        os.chdir(previous)
+
+
+def _synthetic(path: Path, name: str, per_call_s: float, peak: int = 1000) -> None:
+    recipe = TargetRecipe(name=name, kind="agent", reference="bench_agents:spin_base")
+    spread = (0.0, 0.004, -0.003, 0.002, -0.001, 0.003, -0.002, 0.001, -0.004, 0.0)
+    samples = [Sample(loops=100, elapsed_ns=round(per_call_s * (1 + d) * 100e9), peak_bytes=peak,
+                      max_rss_bytes=50_000_000) for d in spread]
+    result = build_result(recipe, samples, loops=100, load_average=0.1, cpu_count=2)
+    save_suite(BenchSuite([result], {"cpu_count": 2, "python_version": "3.11.7"}, {},
+                          "2026-01-01T00:00:00+00:00", "0.1.0"), path)
+
+
+def test_a_baseline_saved_by_one_run_is_compared_by_another(tmp_path: Path) -> None:
+    baseline = tmp_path / "base.json"
+    first = agentperf("bench_agents:spin_env", *FAST, "--save", str(baseline), "-q")
+    assert first.returncode == 0, first.stderr
+    data = json.loads(baseline.read_text())
+    assert data["format"] == FORMAT and data["format_version"] == 1
+    [bench] = data["benchmarks"]
+    assert bench["name"] == "spin_env" and len(bench["samples"]) == 12
+    assert {"loops", "elapsed_ns", "peak_bytes", "max_rss_bytes"} <= set(bench["samples"][0])
+    env = data["environment"]
+    assert {"python_version", "python_implementation", "cpu_model", "cpu_count", "os",
+            "agentperf_version", "git_commit", "git_dirty"} <= set(env)
+    assert data["options"]["samples"] == 12
+
+    second = agentperf("bench_agents:spin_env", *FAST, "--compare", str(baseline), "--json",
+                       env={"BENCH_AGENT_SLOWDOWN": "2"})
+    assert second.returncode == 0, second.stderr
+    report = json.loads(second.stdout)
+    [pair] = report["comparison"]["benchmarks"]
+    assert pair["name"] == "spin_env" and pair["base_count"] == pair["new_count"] == 12
+    assert pair["time"]["base_median"] == pytest.approx(load_suite(baseline).benchmarks[0]
+                                                        .stats.median)
+    assert report["comparison"]["environment_differences"] == []
+
+
+def test_fail_if_slower_against_a_baseline_sets_the_exit_code(tmp_path: Path) -> None:
+    """Baselines far faster and far slower than any real run: the verdict cannot flip."""
+    fast, slow = tmp_path / "fast.json", tmp_path / "slow.json"
+    _synthetic(fast, "spin_env", 1e-9)
+    _synthetic(slow, "spin_env", 1.0)
+    failed = agentperf("bench_agents:spin_env", *FAST, "--compare", str(fast),
+                       "--fail-if-slower", "5%")
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "FAIL" in failed.stdout and "slower" in failed.stdout
+    passed = agentperf("bench_agents:spin_env", *FAST, "--compare", str(slow),
+                       "--fail-if-slower", "0%")
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+    assert "faster" in passed.stdout
+
+
+def test_interleaved_runs_gate_a_slower_candidate_and_pass_an_identical_one() -> None:
+    slow = agentperf("bench_agents:spin_base", "--interleave", "bench_agents:spin_double",
+                     "--samples", "20", "--min-time", "1ms", "--fail-if-slower", "5%")
+    assert slow.returncode == 1, slow.stdout + slow.stderr
+    assert "FAIL" in slow.stdout and "spin_base -> spin_double" in slow.stdout
+    same = agentperf("bench_agents:spin_base", "--interleave", "bench_agents:spin_base",
+                     "--samples", "20", "--min-time", "1ms", "--fail-if-slower", "25%")
+    assert same.returncode == 0, same.stdout + same.stderr
+    assert "[baseline]" in same.stdout and "[candidate]" in same.stdout
+
+
+def test_bench_compare_command_verdicts_and_exit_codes(tmp_path: Path) -> None:
+    base, slower, same = tmp_path / "a.json", tmp_path / "b.json", tmp_path / "c.json"
+    _synthetic(base, "work", 100e-6)
+    _synthetic(slower, "work", 120e-6, peak=2000)
+    _synthetic(same, "work", 100e-6)
+    result = invoke("compare", str(base), str(slower), "--fail-if-slower", "5%", "--json")
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.stdout)
+    assert report["comparison"]["benchmarks"][0]["time"]["ratio"] == pytest.approx(1.2)
+    assert invoke("compare", str(base), str(slower), "--fail-if-slower", "30%").exit_code == 0
+    memory = invoke("compare", str(base), str(slower), "--fail-if-more-memory", "50%")
+    assert memory.exit_code == 1 and "more memory" in memory.stdout
+    unchanged = invoke("compare", str(base), str(same), "--fail-if-slower", "1%", "--md")
+    assert unchanged.exit_code == 0
+    assert "no significant change" in unchanged.stdout and unchanged.stdout.startswith("|")
+
+
+@pytest.mark.parametrize(("content", "expected"), [
+    ("{not json", "not valid JSON"),
+    ('{"benchmarks": [], "metadata": {}, "version": "1.0"}', "looks like a pyperf result file"),
+    ("[1, 2, 3]", "not an agentperf bench baseline"),
+    ('{"format": "agentperf-bench", "format_version": 99, "environment": {}, '
+     '"benchmarks": []}', "newer agentperf"),
+])
+def test_corrupt_or_foreign_baselines_exit_2_with_one_line(tmp_path: Path, content: str,
+                                                           expected: str) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(content)
+    result = invoke("bench_agents:one_us", "--compare", str(bad), *FAST)
+    assert result.exit_code == 2
+    assert expected in result.stderr and str(bad) in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.output
+
+
+def test_a_damaged_sample_is_named_by_its_key_path(tmp_path: Path) -> None:
+    good = tmp_path / "good.json"
+    _synthetic(good, "work", 1e-4)
+    data = json.loads(good.read_text())
+    data["benchmarks"][0]["samples"][3]["elapsed_ns"] = -5
+    good.write_text(json.dumps(data))
+    result = invoke("compare", str(good), str(good))
+    assert result.exit_code == 2
+    assert "benchmarks[0].samples[3].elapsed_ns: expected a positive integer" in result.stderr
+    with pytest.raises(Exception, match="positive integer"):
+        load_suite(good)
+
+
+def test_output_formats_md_csv_gab_json_and_histogram(tmp_path: Path) -> None:
+    csv_file, gab = tmp_path / "out.csv", tmp_path / "gab.json"
+    result = invoke("bench_agents:one_us", *FAST, "--md", "--csv", str(csv_file),
+                    "--export-gab", str(gab))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("| Benchmark | Median")
+    assert "`one_us`" in result.stdout
+    assert csv_file.read_text().splitlines()[0].startswith("name,kind,samples,loops,median_s")
+    entries = json.loads(gab.read_text())
+    assert entries[0]["name"] == "one_us" and entries[0]["unit"] == "us"
+    assert 0 < entries[0]["value"] < 100
+    as_json = invoke("bench_agents:echo", "-i", '{"q": 1}', "-i", '"two"', *FAST, "--json")
+    assert as_json.exit_code == 0, as_json.output
+    document = json.loads(as_json.stdout)
+    assert document["benchmarks"][0]["recipe"]["inputs"] == ['{"q": 1}', '"two"']
+    hist = invoke("bench_agents:one_us", *FAST, "--hist")
+    assert hist.exit_code == 0 and "samples (time per call)" in hist.stdout
+    assert "|" in hist.stdout and "#" in hist.stdout
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["--type", "gpu"], "unknown type 'gpu'"),
+    (["--type", "agent"], "needs a WORKLOAD"),
+    (["bench_agents:one_us", "--fail-if-slower", "5%"], "need --compare FILE or --interleave"),
+    (["bench_agents:one_us", "--fail-if-slower", "five"], "expected a percentage"),
+    (["bench_agents:one_us", "--min-time", "soon"], "expected a duration"),
+    (["bench_agents:nope"], "no attribute 'nope'"),
+    (["bench_agents:one_us", "--csv", "/nonexistent/dir/x.csv"], "does not exist"),
+    (["bench_agents:one_us", "--json", "--md"], "choose one of --json and --md"),
+])
+def test_bad_options_exit_2_with_a_clear_line(args: list[str], expected: str) -> None:
+    result = invoke(*args)
+    assert result.exit_code == 2, result.output
+    assert expected in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_builtin_type_runs_from_the_cli_and_failing_agent_exits_3() -> None:
+    result = invoke("--type", "io", "--samples", "3", "--min-time", "1ms", "--warmup", "0")
+    assert result.exit_code == 0, result.output
+    for name in ("io.loop_yield", "io.tasks", "io.file"):
+        assert name in result.stdout
+    failing = invoke("bench_agents:failing", *FAST)
+    assert failing.exit_code == 3 and "ValueError: boom" in failing.stderr
+
+
+def test_help_shows_run_options_and_the_compare_subcommand() -> None:
+    result = CliRunner().invoke(app, ["bench", "--help"])
+    assert result.exit_code == 0
+    assert "--fail-if-slower" in result.stdout and "bench compare" in result.stdout
+    compare_help = CliRunner().invoke(app, ["bench", "compare", "--help"])
+    assert compare_help.exit_code == 0 and "BASE.json" in compare_help.stdout
+
+
+def test_a_yaml_spec_is_benchmarked_with_its_inputs(tmp_path: Path) -> None:
+    spec = tmp_path / "work.yaml"
+    spec.write_text("name: echo-spec\nagent: bench_agents:echo\ninputs: [1, 2, 3]\n")
+    result = invoke(str(spec), *FAST, "--json", cwd=tmp_path)
+    assert result.exit_code == 0, result.output
+    [bench] = json.loads(result.stdout)["benchmarks"]
+    assert bench["name"] == "echo-spec" and bench["recipe"]["kind"] == "agent"
+    assert bench["loops"] > 1
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("agent: [unclosed\n")
+    bad = invoke(str(broken), cwd=tmp_path)
+    assert bad.exit_code == 2 and "broken.yaml:" in bad.stderr and "invalid YAML" in bad.stderr
+
+
+def test_an_agent_that_prints_does_not_spoil_json_output() -> None:
+    result = agentperf("bench_agents:noisy", "--samples", "3", "--min-time", "1ms", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["benchmarks"][0]["name"] == "noisy"
+    assert "noise on stdout" in result.stderr
