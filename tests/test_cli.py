@@ -22,6 +22,7 @@ def run(*code_or_args: str) -> subprocess.CompletedProcess[str]:
 def test_help_imports_no_heavy_dependency() -> None:
     probe = (
         "import sys, json\n"
+        "sys.modules['click'] = None  # typer vendors click; a fresh install has none\n"
         "from typer.testing import CliRunner\n"
         "from agentperf.cli.app import app\n"
         "result = CliRunner().invoke(app, ['--help'])\n"

@@ -9,7 +9,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import click
 import typer
 from typer.core import TyperCommand
 
@@ -40,7 +39,7 @@ _HELP = (
 class _MonitorCommand(TyperCommand):
     """Keeps everything after ``--`` as the command to start, before Click sees it."""
 
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         if "--" in args:
             cut = args.index("--")
             ctx.meta[_COMMAND_KEY] = args[cut + 1:]
