@@ -15,7 +15,7 @@ process (interpreter start-up included for all):
 Wall and CPU times are medians of R rounds in which the tools take turns; ratios are to
 the plain run. The target: agentperf's
 ratio no more than memray's on the same work. memray comes from
-benchmarks/requirements.profile.txt.
+benchmarks/requirements.txt.
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ def main() -> int:
     try:
         import memray  # noqa: F401
     except ImportError:
-        print("memray is missing: pip install -r benchmarks/requirements.profile.txt")
+        print("memray is missing: pip install -r benchmarks/requirements.txt")
         return 2
     failed = False
     print(f"median of {args.repeat} rounds, {os.cpu_count()} CPUs, load average "
