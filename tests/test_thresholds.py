@@ -20,12 +20,11 @@ from agentperf.analysis.thresholds import (
     can_still_pass,
     check_abort,
     evaluate_thresholds,
-    parse_bytes,
-    parse_duration,
     parse_thresholds,
 )
 from agentperf.errors import ExitCode, SpecError
 from agentperf.measure.histogram import LatencyHistogram
+from agentperf.measure.units import parse_bytes, parse_duration
 from agentperf.workload.spec import load_workload
 
 

@@ -1,159 +1,55 @@
 """The one health engine: every command's measurements in, a score and advice out.
 
-Each rule looks at one part of :class:`HealthInput`, and when it fires it returns a
-:class:`Finding` carrying the measured value, the limit, the points it costs and one
-concrete recommendation, so a reader can trace every lost point to a number. Parts a
-command did not measure are None and their rules stay quiet.
+Each rule (``health_rules``) looks at one part of :class:`HealthInput`, and when it fires
+it returns a :class:`Finding` carrying the measured value, the limit, the points it costs
+and one concrete recommendation, so a reader can trace every lost point to a number.
+Parts a command did not measure are None and their rules stay quiet.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import fields
 from typing import Any
 
-from agentperf.analysis.thresholds import (
-    format_bytes,
-    format_duration,
-    parse_bytes,
-    parse_duration,
+from agentperf.analysis.health_model import (
+    HEALTHY_ABOVE,
+    NEEDS_ATTENTION_ABOVE,
+    CacheHealthInput,
+    Finding,
+    HealthInput,
+    HealthLimits,
+    HealthReport,
+    LeakSuspect,
+    MemoryHealthInput,
+    Rule,
+    SystemHealthInput,
+    TaskHealthInput,
+    status_for,
 )
+from agentperf.analysis.health_rules import RULE_IDS, RULES
 from agentperf.errors import did_you_mean
+from agentperf.measure.units import parse_bytes, parse_duration
 
-HEALTHY_ABOVE = 80
-NEEDS_ATTENTION_ABOVE = 60
-_MiB = 1024**2
-
-
-@dataclass(frozen=True)
-class TaskHealthInput:
-    """What an executor run measured about the agent's tasks (``failed`` includes timeouts)."""
-
-    total: int
-    failed: int = 0
-    timed_out: int = 0
-    mean_latency_s: float = 0.0
-    p50_s: float = 0.0
-    p99_s: float = 0.0
-    mode: str = ""
-    workers: int = 1
-    cpu_per_wall: float | None = None  # mean task CPU time / wall time: ~1 CPU-bound, ~0 I/O
-    cpu_cores_used: float | None = None  # all task CPU time / run wall time (cores busy)
-    cores: int | None = None  # CPUs of the machine; os.cpu_count() when None
-    chunk_size: int = 1
-    wall_s: float = 0.0  # the whole run's wall time
-
-
-@dataclass(frozen=True)
-class CacheHealthInput:
-    lookups: int
-    hit_rate: float
-    repeated_fraction: float  # share of lookups whose key had been seen before in the run
-
-
-@dataclass(frozen=True)
-class SystemHealthInput:
-    """psutil samples summarised over the run (percents 0-100)."""
-
-    samples: int
-    cpu_percent_mean: float = 0.0
-    cpu_percent_max: float = 0.0
-    busiest_core_percent_mean: float = 0.0
-    memory_percent_max: float = 0.0
-    swap_used_bytes: int = 0
-    memory_growth_bytes_per_s: float = 0.0
-    memory_growth_significant: bool = False
-    cores: int = 1
-    process_cpu_percent_mean: float | None = None  # the watched process tree, 100 = one core
-
-
-@dataclass(frozen=True)
-class LeakSuspect:
-    site: str  # "file.py:123"
-    bytes_per_iteration: float
-
-
-@dataclass(frozen=True)
-class MemoryHealthInput:
-    peak_bytes: int
-    leak_suspects: tuple[LeakSuspect, ...] = ()
-    transient_peak_bytes: int = 0  # peak during a call minus what the call retained
-
-
-@dataclass(frozen=True)
-class HealthInput:
-    """Whatever a command measured; absent parts simply skip their rules."""
-
-    tasks: TaskHealthInput | None = None
-    cache: CacheHealthInput | None = None
-    system: SystemHealthInput | None = None
-    memory: MemoryHealthInput | None = None
-
-
-@dataclass(frozen=True)
-class HealthLimits:
-    """Rule limits; the defaults are the guide's. Overridden by a spec's ``health:``."""
-
-    cpu_percent: tuple[float, float, float] = (70.0, 80.0, 90.0)
-    memory_percent: tuple[float, float, float] = (75.0, 85.0, 95.0)
-    slow_latency_s: float = 5.0
-    error_rate: float = 0.01
-    timeout_rate: float = 0.0
-    tail_latency_ratio: float = 5.0
-    tail_latency_min_s: float = 0.1
-    tail_latency_min_tasks: int = 20
-    cache_min_lookups: int = 20
-    cache_min_repeated_fraction: float = 0.1
-    cache_hit_share_of_repeats: float = 0.5
-    swap_used_bytes: int = 100 * _MiB
-    memory_growth_bytes_per_s: float = 64 * 1024.0
-    min_trend_samples: int = 5
-    cpu_bound_core_fraction: float = 0.75
-    io_bound_cpu_ratio: float = 0.2
-    io_bound_max_workers: int = 8
-    io_bound_min_latency_s: float = 0.005
-    io_bound_idle_cpu_percent: float = 30.0
-    dispatch_task_s: float = 0.01
-    dispatch_min_utilization: float = 0.5
-    dispatch_min_tasks: int = 50
-    peak_memory_bytes: int = 1024 * _MiB
-    leak_bytes_per_iteration: float = 0.0
-    transient_peak_bytes: int = 100 * _MiB
-    disabled: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Finding:
-    rule: str
-    message: str
-    value: float
-    limit: float
-    points: float
-    recommendation: str
-    unit: str = ""  # of value and limit: percent, seconds, ratio, times, bytes, bytes_per_s, cores
-
-
-@dataclass(frozen=True)
-class HealthReport:
-    score: float
-    status: str
-    findings: tuple[Finding, ...] = field(default_factory=tuple)
-
-    @property
-    def recommendations(self) -> list[str]:
-        return [f.recommendation for f in self.findings]
-
-
-Rule = Callable[[HealthInput, HealthLimits], "Finding | None"]
-
-
-def status_for(score: float) -> str:
-    if score > HEALTHY_ABOVE:
-        return "healthy"
-    if score > NEEDS_ATTENTION_ABOVE:
-        return "needs_attention"
-    return "critical"
+__all__ = [
+    "HEALTHY_ABOVE",
+    "NEEDS_ATTENTION_ABOVE",
+    "RULES",
+    "RULE_IDS",
+    "CacheHealthInput",
+    "Finding",
+    "HealthInput",
+    "HealthLimits",
+    "HealthReport",
+    "LeakSuspect",
+    "MemoryHealthInput",
+    "Rule",
+    "SystemHealthInput",
+    "TaskHealthInput",
+    "evaluate",
+    "limits_from_mapping",
+    "status_for",
+]
 
 
 def evaluate(data: HealthInput, limits: HealthLimits | None = None) -> HealthReport:
@@ -162,297 +58,6 @@ def evaluate(data: HealthInput, limits: HealthLimits | None = None) -> HealthRep
                      and f.rule not in limits.disabled)
     score = max(0.0, 100.0 - sum(f.points for f in findings))
     return HealthReport(score=round(score, 1), status=status_for(score), findings=findings)
-
-
-def _tiered(value: float, tiers: tuple[float, float, float], points: tuple[float, float, float]
-            ) -> tuple[float, float] | None:
-    """Points for the highest tier ``value`` exceeds, with that tier's limit."""
-    for limit, cost in sorted(zip(tiers, points, strict=True), reverse=True):
-        if value > limit:
-            return cost, limit
-    return None
-
-
-def _sampled(data: HealthInput) -> SystemHealthInput | None:
-    return data.system if data.system is not None and data.system.samples > 0 else None
-
-
-def _ran(data: HealthInput) -> TaskHealthInput | None:
-    return data.tasks if data.tasks is not None and data.tasks.total > 0 else None
-
-
-def cpu_rule(data: HealthInput, limits: HealthLimits) -> Finding | None:
-    if (system := _sampled(data)) is None:
-        return None
-    if (hit := _tiered(system.cpu_percent_mean, limits.cpu_percent, (5, 10, 20))) is None:
-        return None
-    points, limit = hit
-    own_share = _own_cpu_share(system)
-    if own_share is not None and own_share < system.cpu_percent_mean / 2:
-        return Finding("cpu_high", f"mean CPU {system.cpu_percent_mean:.0f}% above {limit:.0f}%, "
-                       f"of which this run used {own_share:.0f}%", system.cpu_percent_mean,
-                       limit, points,
-                       "other processes kept the CPU busy: timings of this run include "
-                       "waiting for a core; measure on a quieter machine before comparing",
-                       unit="percent")
-    return Finding("cpu_high", f"mean CPU {system.cpu_percent_mean:.0f}% above {limit:.0f}%",
-                   system.cpu_percent_mean, limit, points,
-                   "CPU is the bottleneck: cut per-call work, cache repeated calls, or spread "
-                   "the batch over more cores or machines (--mode processes / dask)",
-                   unit="percent")
-
-
-def _own_cpu_share(system: SystemHealthInput) -> float | None:
-    """The watched process tree's share of the whole machine's CPU, 0-100."""
-    if system.process_cpu_percent_mean is None:
-        return None
-    return system.process_cpu_percent_mean / max(system.cores, 1)
-
-
-def memory_rule(data: HealthInput, limits: HealthLimits) -> Finding | None:
-    if (system := _sampled(data)) is None:
-        return None
-    if (hit := _tiered(system.memory_percent_max, limits.memory_percent, (5, 15, 25))) is None:
-        return None
-    points, limit = hit
-    return Finding("memory_high",
-                   f"peak memory use {system.memory_percent_max:.0f}% above {limit:.0f}%",
-                   system.memory_percent_max, limit, points,
-                   "memory is nearly exhausted: lower --workers or --max-in-flight, stream "
-                   "inputs and outputs, and profile the agent with 'agentperf profile'",
-                   unit="percent")
-
-
-def slow_agent_rule(data: HealthInput, limits: HealthLimits) -> Finding | None:
-    tasks = _ran(data)
-    if tasks is None or tasks.mean_latency_s <= limits.slow_latency_s:
-        return None
-    points = min(15.0, 5.0 * tasks.mean_latency_s / limits.slow_latency_s)
-    return Finding("slow_agent", f"mean latency {format_duration(tasks.mean_latency_s)} above "
-                   f"{format_duration(limits.slow_latency_s)}", tasks.mean_latency_s,
-                   limits.slow_latency_s, round(points, 1),
-                   "agents are slow: cache repeated calls, batch requests, or run more calls "
-                   "concurrently (--mode asyncio with a higher --max-in-flight)", unit="seconds")
-
-
-def error_rate_rule(data: HealthInput, limits: HealthLimits) -> Finding | None:
-    """Failures other than timeouts (those have their own rule and advice)."""
-    if (tasks := _ran(data)) is None:
-        return None
-    errors = max(tasks.failed - tasks.timed_out, 0)
-    rate = errors / tasks.total
-    if rate <= limits.error_rate:
-        return None
-    return Finding("error_rate", f"{errors} of {tasks.total} tasks raised errors ({rate:.1%})",
-                   rate, limits.error_rate, round(min(30.0, 10.0 + 100.0 * rate), 1),
-                   "look at the failures by type in the results file; add retries "
-                   "(--retries) for transient errors and fix the deterministic ones", unit="ratio")
-
-
-def timeout_rule(data: HealthInput, limits: HealthLimits) -> Finding | None:
-    if (tasks := _ran(data)) is None or tasks.timed_out == 0:
-        return None
-    rate = tasks.timed_out / tasks.total
-    if rate <= limits.timeout_rate:
-        return None
-    return Finding("timeouts", f"{tasks.timed_out} of {tasks.total} tasks timed out ({rate:.1%})",
-                   rate, limits.timeout_rate, round(min(20.0, 5.0 + 100.0 * rate), 1),
-                   "tasks hit --timeout: find where the agent hangs (network calls without "
-                   "their own timeout), or raise --timeout if the work is legitimately long",
-                   unit="ratio")
-
-
-def tail_latency_rule(data: HealthInput, limits: HealthLimits) -> Finding | None:
-    tasks = _ran(data)
-    if (tasks is None or tasks.total < limits.tail_latency_min_tasks or tasks.p50_s <= 0
-            or tasks.p99_s < limits.tail_latency_min_s):
-        return None
-    ratio = tasks.p99_s / tasks.p50_s
-    if ratio <= limits.tail_latency_ratio:
-        return None
-    return Finding("tail_latency", f"p99 {format_duration(tasks.p99_s)} is {ratio:.1f}x the "
-                   f"median {format_duration(tasks.p50_s)}", ratio, limits.tail_latency_ratio,
-                   5.0 if ratio < 2 * limits.tail_latency_ratio else 10.0,
-                   "a few calls are far slower than the typical one: look for cold starts, "
-                   "rate limiting or lock contention, and set --timeout near p95 with "
-                   "--retries so stragglers are retried instead of waited for", unit="times")
-
-
-def cache_rule(data: HealthInput, limits: HealthLimits) -> Finding | None:
-    cache = data.cache
-    if (cache is None or cache.lookups < limits.cache_min_lookups
-            or cache.repeated_fraction < limits.cache_min_repeated_fraction):
-        return None
-    expected = cache.repeated_fraction * limits.cache_hit_share_of_repeats
-    if cache.hit_rate >= expected:
-        return None
-    return Finding("cache_low_hit_rate", f"{cache.repeated_fraction:.0%} of lookups repeat an "
-                   f"earlier input but only {cache.hit_rate:.0%} hit", cache.hit_rate,
-                   round(expected, 4), 10.0,
-                   "repeated inputs miss the cache: drop per-call fields (request ids, "
-                   "timestamps) from cache.key_fields, lengthen cache.ttl, or raise "
-                   "cache.max_entries / max_bytes so entries live until they are reused",
-                   unit="ratio")
-
-
-def swap_rule(data: HealthInput, limits: HealthLimits) -> Finding | None:
-    if (system := _sampled(data)) is None or system.swap_used_bytes <= limits.swap_used_bytes:
-        return None
-    return Finding("swap_in_use", f"{format_bytes(system.swap_used_bytes)} of swap in use",
-                   system.swap_used_bytes, limits.swap_used_bytes, 10.0,
-                   "the machine is swapping, which makes every latency figure unreliable: "
-                   "lower --workers / --max-in-flight or run on a machine with more memory",
-                   unit="bytes")
-
-
-def memory_growth_rule(data: HealthInput, limits: HealthLimits) -> Finding | None:
-    system = _sampled(data)
-    if (system is None or system.samples < limits.min_trend_samples
-            or not system.memory_growth_significant
-            or system.memory_growth_bytes_per_s <= limits.memory_growth_bytes_per_s):
-        return None
-    rate = system.memory_growth_bytes_per_s
-    return Finding("memory_growth", f"memory grows steadily by {format_bytes(rate)}/s",
-                   rate, limits.memory_growth_bytes_per_s, 15.0,
-                   "memory keeps rising (possible leak): run 'agentperf profile WORKLOAD' to "
-                   "pin the growing allocation site, and bound caches and module-level lists",
-                   unit="bytes_per_s")
-
-
-def _cores(data: HealthInput) -> int:
-    if data.tasks is not None and data.tasks.cores:
-        return data.tasks.cores
-    return data.system.cores if data.system is not None else os.cpu_count() or 1
-
-
-def _cores_busy(data: HealthInput) -> float | None:
-    """Cores the workload kept busy: task CPU time per wall second, else process CPU."""
-    if data.tasks is not None and data.tasks.cpu_cores_used is not None:
-        return data.tasks.cpu_cores_used
-    system = _sampled(data)
-    if system is not None and system.process_cpu_percent_mean is not None:
-        return system.process_cpu_percent_mean / 100
-    return None
-
-
-def threads_cpu_bound_rule(data: HealthInput, limits: HealthLimits) -> Finding | None:
-    """Threads share one interpreter lock: CPU-bound work there saturates one core only."""
-    tasks, cores = _ran(data), _cores(data)
-    if tasks is None or tasks.mode != "threads" or tasks.workers < 2 or cores < 2:
-        return None
-    busy = _cores_busy(data)
-    system = _sampled(data)
-    if busy is None and system is not None and system.busiest_core_percent_mean >= 85:
-        others = (system.cpu_percent_mean * cores - system.busiest_core_percent_mean) / (cores - 1)
-        busy = 1.0 if others < 30 else None
-    if busy is None or not limits.cpu_bound_core_fraction <= busy <= 1.25:
-        return None
-    return Finding("threads_cpu_bound", f"{tasks.workers} threads kept {busy:.2f} of {cores} "
-                   "cores busy", busy, limits.cpu_bound_core_fraction, 10.0,
-                   f"the workload is CPU-bound and threads share one core: use --mode "
-                   f"processes (up to {cores} workers) or dask to use every core", unit="cores")
-
-
-def io_bound_idle_rule(data: HealthInput, limits: HealthLimits) -> Finding | None:
-    """Tasks mostly wait and the CPU is idle.
-
-    Under the interpreter lock, CPU-bound threads also show a low CPU share per task
-    (each gets 1/N of a core), so about one busy core overall rules this out.
-    """
-    tasks = _ran(data)
-    if (tasks is None or tasks.workers > limits.io_bound_max_workers
-            or tasks.total < 2 * tasks.workers
-            or tasks.mean_latency_s < limits.io_bound_min_latency_s):
-        return None
-    ratio = tasks.cpu_per_wall
-    if ratio is None and tasks.cpu_cores_used is not None:
-        ratio = tasks.cpu_cores_used / tasks.workers
-    system = _sampled(data)
-    if ratio is None or ratio > limits.io_bound_cpu_ratio or (
-            system is not None and system.cpu_percent_mean >= limits.io_bound_idle_cpu_percent):
-        return None
-    busy = _cores_busy(data)
-    if (busy if busy is not None else ratio * tasks.workers) >= limits.cpu_bound_core_fraction:
-        return None
-    advice = ("raise --max-in-flight and --workers" if tasks.mode == "asyncio" else
-              "use --mode asyncio (async agents) or --mode threads with --workers 32 or more")
-    return Finding("io_bound_idle", f"tasks wait {1 - ratio:.0%} of their time with only "
-                   f"{tasks.workers} worker(s) and idle CPU", ratio, limits.io_bound_cpu_ratio,
-                   10.0, f"the workload is I/O-bound and the CPU is idle: {advice} so more "
-                   "calls wait at the same time", unit="ratio")
-
-
-def dispatch_overhead_rule(data: HealthInput, limits: HealthLimits) -> Finding | None:
-    """A process pool or cluster pays a round trip per task; tiny tasks drown in it."""
-    tasks = _ran(data)
-    if (tasks is None or tasks.mode not in ("processes", "dask") or tasks.wall_s <= 0
-            or tasks.total < limits.dispatch_min_tasks
-            or tasks.mean_latency_s >= limits.dispatch_task_s):
-        return None
-    utilization = tasks.total * tasks.mean_latency_s / (tasks.wall_s * max(tasks.workers, 1))
-    if utilization >= limits.dispatch_min_utilization:
-        return None
-    chunk = (f"raise execution.chunk_size above {tasks.chunk_size}" if tasks.chunk_size > 1
-             else "set execution.chunk_size (100-1000)")
-    return Finding("dispatch_overhead", f"workers were busy {utilization:.0%} of the run: "
-                   f"dispatch dominates {tasks.mean_latency_s * 1e3:.2f} ms tasks",
-                   utilization, limits.dispatch_min_utilization, 10.0,
-                   f"tasks are too small for a {tasks.mode} pool: {chunk} so each round trip "
-                   "carries many tasks, or use --mode threads", unit="ratio")
-
-
-def memory_peak_rule(data: HealthInput, limits: HealthLimits) -> Finding | None:
-    if data.memory is None or data.memory.peak_bytes <= limits.peak_memory_bytes:
-        return None
-    peak = data.memory.peak_bytes
-    return Finding("memory_peak", f"peak {format_bytes(peak)} above "
-                   f"{format_bytes(limits.peak_memory_bytes)}", peak, limits.peak_memory_bytes,
-                   15.0, "one call holds too much at once: stream or chunk large inputs, "
-                   "free intermediate results early, and check the top allocation sites",
-                   unit="bytes")
-
-
-def leak_rule(data: HealthInput, limits: HealthLimits) -> Finding | None:
-    if data.memory is None:
-        return None
-    suspects = sorted((s for s in data.memory.leak_suspects
-                       if s.bytes_per_iteration > limits.leak_bytes_per_iteration),
-                      key=lambda s: s.bytes_per_iteration, reverse=True)
-    if not suspects:
-        return None
-    top = suspects[0]
-    total = sum(s.bytes_per_iteration for s in suspects)
-    return Finding("leak_suspects", f"{len(suspects)} site(s) retain memory every call; top "
-                   f"{top.site} (+{format_bytes(top.bytes_per_iteration)}/call)", total,
-                   limits.leak_bytes_per_iteration, 20.0,
-                   f"memory retained at {top.site} grows with every call: stop appending to "
-                   "module-level or instance lists, bound caches (LRU with max size), and "
-                   "release references when a call ends", unit="bytes")
-
-
-def transient_peak_rule(data: HealthInput, limits: HealthLimits) -> Finding | None:
-    memory = data.memory
-    if memory is None or memory.transient_peak_bytes <= limits.transient_peak_bytes:
-        return None
-    extra = format_bytes(memory.transient_peak_bytes)
-    return Finding("transient_peak", f"calls briefly use {extra} more than they keep",
-                   memory.transient_peak_bytes,
-                   limits.transient_peak_bytes, 5.0,
-                   "large temporary data inside a call: process big lists in chunks (the "
-                   "guide chunks lists over 1,000 items) and use generators instead of "
-                   "building whole lists", unit="bytes")
-
-
-RULES: list[Rule] = [
-    cpu_rule, memory_rule, slow_agent_rule, error_rate_rule, timeout_rule, tail_latency_rule,
-    cache_rule, swap_rule, memory_growth_rule, threads_cpu_bound_rule, io_bound_idle_rule,
-    dispatch_overhead_rule, memory_peak_rule, leak_rule, transient_peak_rule,
-]
-RULE_IDS: tuple[str, ...] = (
-    "cpu_high", "memory_high", "slow_agent", "error_rate", "timeouts", "tail_latency",
-    "cache_low_hit_rate", "swap_in_use", "memory_growth", "threads_cpu_bound", "io_bound_idle",
-    "dispatch_overhead", "memory_peak", "leak_suspects", "transient_peak",
-)
 
 
 def limits_from_mapping(raw: Mapping[str, Any], error: Callable[[str, str], Exception]

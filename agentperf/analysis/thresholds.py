@@ -17,6 +17,15 @@ from enum import Enum
 from typing import Any
 
 from agentperf.errors import SpecError, did_you_mean
+from agentperf.measure.units import (
+    DURATION_UNITS,
+    PER_SECOND_UNITS,
+    SIZE_UNITS,
+    format_bytes,
+    format_duration,
+    parse_duration,
+    unit_factor,
+)
 
 __all__ = [
     "RUN_BATCH_METRICS",
@@ -28,11 +37,7 @@ __all__ = [
     "can_still_pass",
     "check_abort",
     "evaluate_thresholds",
-    "format_bytes",
-    "format_duration",
     "format_value",
-    "parse_bytes",
-    "parse_duration",
     "parse_expression",
     "parse_thresholds",
 ]
@@ -59,13 +64,6 @@ RUN_BATCH_METRICS: Mapping[str, MetricKind] = {
     "timeouts": MetricKind.COUNT,
     "failed": MetricKind.COUNT,
 }
-
-DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
-#: Binary multiples, as memory tools (pytest-memray, Docker) read "MB"; KiB/MiB/GiB alike.
-SIZE_UNITS = {"b": 1, "kb": 1024, "kib": 1024, "mb": 1024**2, "mib": 1024**2,
-              "gb": 1024**3, "gib": 1024**3, "tb": 1024**4, "tib": 1024**4}
-PER_SECOND_UNITS = {"/s": 1.0, "/m": 1 / 60, "/min": 1 / 60, "/h": 1 / 3600}
-_QUANTITY = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([A-Za-z/%]*)\s*$")
 
 _TREND_STATS = ("avg", "min", "med", "max")
 _STAT_ALIASES = {"mean": "avg", "median": "med", "p50": "med"}
@@ -276,11 +274,11 @@ def _statistic(kind: MetricKind, raw: str | None) -> str | None:
 def _limit(kind: MetricKind, number: float, unit: str | None) -> float:
     """The number in the metric's base unit; a unit that does not fit is an error."""
     if kind is MetricKind.DURATION:
-        return number * _unit(unit or "ms", DURATION_UNITS, "a duration (us, ms, s, m, h)")
+        return number * unit_factor(unit or "ms", DURATION_UNITS, "a duration (us, ms, s, m, h)")
     if kind is MetricKind.BYTES:
-        return number * _unit(unit or "B", SIZE_UNITS, "a size (B, KB, MB, GB)")
+        return number * unit_factor(unit or "B", SIZE_UNITS, "a size (B, KB, MB, GB)")
     if kind is MetricKind.THROUGHPUT:
-        return number * _unit(unit or "/s", PER_SECOND_UNITS, "a throughput (/s, /m, /h)")
+        return number * unit_factor(unit or "/s", PER_SECOND_UNITS, "a throughput (/s, /m, /h)")
     if kind is MetricKind.RATE:
         if unit == "%":
             return number / 100
@@ -294,11 +292,6 @@ def _limit(kind: MetricKind, number: float, unit: str | None) -> float:
     return number
 
 
-def _unit(unit: str, table: Mapping[str, float], what: str) -> float:
-    factor = table.get(unit.lower())
-    if factor is None:
-        raise ValueError(f"unit '{unit}' does not fit {what}")
-    return factor
 
 
 def evaluate_thresholds(thresholds: Sequence[Threshold], values: Mapping[str, Any]
@@ -403,45 +396,3 @@ def format_value(kind: MetricKind, value: float | None) -> str:
     if kind is MetricKind.COUNT:
         return f"{value:,.0f}"
     return f"{value:g}"
-
-
-def parse_duration(value: Any, *, bare_unit: str = "s") -> float:
-    """Seconds from ``5``, ``"5s"``, ``"500ms"`` or ``"2m"``; bare numbers are in ``bare_unit``."""
-    return _quantity(value, DURATION_UNITS, bare_unit, "a duration such as 500ms or 5s")
-
-
-def parse_bytes(value: Any) -> int:
-    """Bytes from ``1024``, ``"512MB"`` or ``"1GiB"`` (KB, MB, GB are binary multiples)."""
-    return int(_quantity(value, SIZE_UNITS, "b", "a size such as 512MB or 1GB"))
-
-
-def _quantity(value: Any, table: Mapping[str, float], bare_unit: str, what: str) -> float:
-    if isinstance(value, bool):
-        raise ValueError(f"expected {what}, got a boolean")
-    if isinstance(value, (int, float)):
-        number, unit = float(value), bare_unit
-    else:
-        match = _QUANTITY.match(str(value))
-        if not match:
-            raise ValueError(f"expected {what}, got '{value}'")
-        number, unit = float(match[1]), match[2] or bare_unit
-    if number < 0:
-        raise ValueError(f"expected {what}, got a negative number")
-    return number * _unit(unit, table, what)
-
-
-def format_duration(seconds: float) -> str:
-    if seconds < 1e-3:
-        return f"{seconds * 1e6:.0f}us"
-    if seconds < 1:
-        return f"{seconds * 1e3:.1f}ms"
-    if seconds < 120:
-        return f"{seconds:.2f}s"
-    return f"{seconds / 60:.1f}m"
-
-
-def format_bytes(size: float) -> str:
-    for unit, factor in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
-        if abs(size) >= factor:
-            return f"{size / factor:.1f} {unit}"
-    return f"{size:.0f} B"

@@ -340,7 +340,7 @@ def parse_percent(text: str | None, option: str) -> float | None:
 
 def parse_duration(text: str, option: str) -> float:
     """``100ms``, ``0.5s``, ``250us`` or plain seconds to seconds."""
-    from agentperf.analysis.thresholds import parse_duration as seconds_of
+    from agentperf.measure.units import parse_duration as seconds_of
 
     try:
         seconds = seconds_of(text)

@@ -135,7 +135,7 @@ def _emit(result: Any, *, json_: bool, quiet: bool, plot: bool, plot_file: Path 
 def _size(text: str | None, option: str) -> int | None:
     if text is None:
         return None
-    from agentperf.analysis.thresholds import parse_bytes
+    from agentperf.measure.units import parse_bytes
 
     try:
         return parse_bytes(text)
@@ -144,7 +144,7 @@ def _size(text: str | None, option: str) -> int | None:
 
 
 def _interval(text: str) -> float:
-    from agentperf.analysis.thresholds import parse_duration
+    from agentperf.measure.units import parse_duration
 
     try:
         seconds = parse_duration(text)

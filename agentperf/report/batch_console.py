@@ -14,7 +14,7 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from agentperf.analysis.thresholds import format_bytes, format_duration
+from agentperf.measure.units import format_bytes, format_duration
 from agentperf.report.json_report import batch_document
 from agentperf.report.serialize import format_field, nested_tables, scalar_rows
 

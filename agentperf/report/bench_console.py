@@ -10,8 +10,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from agentperf.analysis.compare import SAME, GateResult, SuiteComparison
-from agentperf.analysis.thresholds import format_bytes
 from agentperf.bench.model import BenchSuite
+from agentperf.measure.units import format_bytes
 from agentperf.report.bench_formats import (
     format_interval,
     format_ratio,

@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from agentperf.analysis.compare import GateResult, SuiteComparison
-from agentperf.analysis.thresholds import format_bytes
 from agentperf.bench.baseline import suite_to_dict
 from agentperf.bench.model import BenchmarkResult, BenchSuite
+from agentperf.measure.units import format_bytes
 from agentperf.report.serialize import to_jsonable
 
 _TIME_UNITS = (("s", 1.0), ("ms", 1e-3), ("us", 1e-6), ("ns", 1e-9))

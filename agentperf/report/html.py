@@ -14,7 +14,7 @@ from typing import Any
 
 from rich.console import Console
 
-from agentperf.analysis.thresholds import format_duration
+from agentperf.measure.units import format_duration
 from agentperf.report.batch_console import as_document, batch_renderables
 
 _WIDTH, _HEIGHT, _PAD = 720, 220, 40

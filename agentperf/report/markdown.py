@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from agentperf.analysis.thresholds import format_duration
+from agentperf.measure.units import format_duration
 from agentperf.report.batch_console import as_document
 from agentperf.report.serialize import format_field, nested_tables, scalar_rows
 

@@ -17,7 +17,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from agentperf.analysis.thresholds import format_duration
+from agentperf.measure.units import format_duration
 from agentperf.report.serialize import format_measure
 
 SPARK = "▁▂▃▄▅▆▇█"

@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from agentperf.analysis.thresholds import format_bytes, format_duration
+from agentperf.measure.units import format_bytes, format_duration
 from agentperf.profiling.result import LineProfile, ProfileResult, Timeline
 
 NOT_MEASURED = "[dim]n/a[/]"

@@ -15,7 +15,7 @@ from enum import Enum
 from pathlib import PurePath
 from typing import Any
 
-from agentperf.analysis.thresholds import format_bytes, format_duration
+from agentperf.measure.units import format_bytes, format_duration
 from agentperf.report.redact import Redactor, is_secret_key
 
 MASK = "***"

@@ -1,0 +1,140 @@
+"""What the health engine reads and returns: inputs, limits, findings and the report."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+HEALTHY_ABOVE = 80
+NEEDS_ATTENTION_ABOVE = 60
+_MiB = 1024**2
+
+
+@dataclass(frozen=True)
+class TaskHealthInput:
+    """What an executor run measured about the agent's tasks (``failed`` includes timeouts)."""
+
+    total: int
+    failed: int = 0
+    timed_out: int = 0
+    mean_latency_s: float = 0.0
+    p50_s: float = 0.0
+    p99_s: float = 0.0
+    mode: str = ""
+    workers: int = 1
+    cpu_per_wall: float | None = None  # mean task CPU time / wall time: ~1 CPU-bound, ~0 I/O
+    cpu_cores_used: float | None = None  # all task CPU time / run wall time (cores busy)
+    cores: int | None = None  # CPUs of the machine; os.cpu_count() when None
+    chunk_size: int = 1
+    wall_s: float = 0.0  # the whole run's wall time
+
+
+@dataclass(frozen=True)
+class CacheHealthInput:
+    lookups: int
+    hit_rate: float
+    repeated_fraction: float  # share of lookups whose key had been seen before in the run
+
+
+@dataclass(frozen=True)
+class SystemHealthInput:
+    """psutil samples summarised over the run (percents 0-100)."""
+
+    samples: int
+    cpu_percent_mean: float = 0.0
+    cpu_percent_max: float = 0.0
+    busiest_core_percent_mean: float = 0.0
+    memory_percent_max: float = 0.0
+    swap_used_bytes: int = 0
+    memory_growth_bytes_per_s: float = 0.0
+    memory_growth_significant: bool = False
+    cores: int = 1
+    process_cpu_percent_mean: float | None = None  # the watched process tree, 100 = one core
+
+
+@dataclass(frozen=True)
+class LeakSuspect:
+    site: str  # "file.py:123"
+    bytes_per_iteration: float
+
+
+@dataclass(frozen=True)
+class MemoryHealthInput:
+    peak_bytes: int
+    leak_suspects: tuple[LeakSuspect, ...] = ()
+    transient_peak_bytes: int = 0  # peak during a call minus what the call retained
+
+
+@dataclass(frozen=True)
+class HealthInput:
+    """Whatever a command measured; absent parts simply skip their rules."""
+
+    tasks: TaskHealthInput | None = None
+    cache: CacheHealthInput | None = None
+    system: SystemHealthInput | None = None
+    memory: MemoryHealthInput | None = None
+
+
+@dataclass(frozen=True)
+class HealthLimits:
+    """Rule limits; the defaults are the guide's. Overridden by a spec's ``health:``."""
+
+    cpu_percent: tuple[float, float, float] = (70.0, 80.0, 90.0)
+    memory_percent: tuple[float, float, float] = (75.0, 85.0, 95.0)
+    slow_latency_s: float = 5.0
+    error_rate: float = 0.01
+    timeout_rate: float = 0.0
+    tail_latency_ratio: float = 5.0
+    tail_latency_min_s: float = 0.1
+    tail_latency_min_tasks: int = 20
+    cache_min_lookups: int = 20
+    cache_min_repeated_fraction: float = 0.1
+    cache_hit_share_of_repeats: float = 0.5
+    swap_used_bytes: int = 100 * _MiB
+    memory_growth_bytes_per_s: float = 64 * 1024.0
+    min_trend_samples: int = 5
+    cpu_bound_core_fraction: float = 0.75
+    io_bound_cpu_ratio: float = 0.2
+    io_bound_max_workers: int = 8
+    io_bound_min_latency_s: float = 0.005
+    io_bound_idle_cpu_percent: float = 30.0
+    dispatch_task_s: float = 0.01
+    dispatch_min_utilization: float = 0.5
+    dispatch_min_tasks: int = 50
+    peak_memory_bytes: int = 1024 * _MiB
+    leak_bytes_per_iteration: float = 0.0
+    transient_peak_bytes: int = 100 * _MiB
+    disabled: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str
+    message: str
+    value: float
+    limit: float
+    points: float
+    recommendation: str
+    unit: str = ""  # of value and limit: percent, seconds, ratio, times, bytes, bytes_per_s, cores
+
+
+@dataclass(frozen=True)
+class HealthReport:
+    score: float
+    status: str
+    findings: tuple[Finding, ...] = field(default_factory=tuple)
+
+    @property
+    def recommendations(self) -> list[str]:
+        return [f.recommendation for f in self.findings]
+
+
+Rule = Callable[[HealthInput, HealthLimits], "Finding | None"]
+
+
+def status_for(score: float) -> str:
+    if score > HEALTHY_ABOVE:
+        return "healthy"
+    if score > NEEDS_ATTENTION_ABOVE:
+        return "needs_attention"
+    return "critical"
