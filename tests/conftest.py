@@ -105,3 +105,19 @@ def redis_url(redis_server: RedisServer) -> str:
     redis_server.start()
     redis_server.flush()
     return redis_server.url
+
+
+def _is_dask_test(item: pytest.Item | None) -> bool:
+    return item is not None and item.path.name.startswith("test_dask")
+
+
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """Close the shared Dask cluster after the last Dask test.
+
+    Its scheduler and nanny threads would otherwise keep running under later tests,
+    where the memory profiler rightly sees their allocations and the timings feel them.
+    """
+    if _is_dask_test(item) and not _is_dask_test(nextitem):
+        import dask_agents
+
+        dask_agents.close_shared()

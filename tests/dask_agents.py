@@ -74,8 +74,8 @@ _SHARED: dict[str, Any] = {}
 def shared_cluster(config: Any) -> Any:
     """One LocalCluster (2 single-threaded worker processes) for every Dask test module.
 
-    Started on first use and closed when the pytest session ends (``config.add_cleanup``),
-    so the test modules do not each pay for a cluster start on a busy 2-core machine.
+    Started on first use and closed after the last Dask test (``conftest.py``), or at the
+    latest when the session ends, so the modules do not each pay for a cluster start.
     """
     import logging
 
@@ -86,16 +86,19 @@ def shared_cluster(config: Any) -> Any:
                                dashboard_address=":0", silence_logs=logging.ERROR)
         _SHARED["cluster"] = cluster
         _SHARED["client"] = Client(cluster, set_as_default=False)
-        config.add_cleanup(_close_shared)
+        config.add_cleanup(close_shared)
     client = _SHARED["client"]
     client.wait_for_workers(2, timeout=60)
     return client
 
 
-def _close_shared() -> None:
-    client, cluster = _SHARED.pop("client"), _SHARED.pop("cluster")
-    client.close()
-    cluster.close()
+def close_shared() -> None:
+    """Close the shared cluster if it is running (safe to call twice)."""
+    client, cluster = _SHARED.pop("client", None), _SHARED.pop("cluster", None)
+    if client is not None:
+        client.close()
+    if cluster is not None:
+        cluster.close()
 
 
 def set_env(name: str, value: str | None) -> None:
