@@ -61,7 +61,8 @@ def summary_table(doc: Doc) -> Table:
     tasks, executor = doc["tasks"], doc["executor"]
     table = _table(f"run-batch: {doc['name']}", "", "")
     table.show_header = False
-    mode = (f"{executor['mode']}, {executor['workers']} workers, "
+    workers = executor["workers"]
+    mode = (f"{executor['mode']}, {workers} worker{'s' if workers != 1 else ''}, "
             f"max {executor['max_in_flight']} in flight")
     if executor.get("chunk_size", 1) > 1:
         mode += f", chunks of {executor['chunk_size']}"
