@@ -209,3 +209,26 @@ def test_interrupt_keeps_every_completed_result(tmp_path: Path, signum: int) -> 
     assert 0 < len(records) < 2000
     assert len(records) == summary["tasks"]["total"]
     assert len({r["index"] for r in records}) == len(records)
+
+
+def test_abort_on_fail_stops_the_run_early_with_exit_1(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, """
+        agent: batch_agents:fail_on_odd
+        inputs: {generator: batch_inputs:count, args: {n: 100000}}
+        execution: {mode: threads, workers: 2}
+        cache: {enabled: false}
+        max_error_rate: 1.0
+        thresholds:
+          failed:
+            - {threshold: "< 3", abort_on_fail: true}
+    """)
+    (tmp_path / "batch_inputs.py").write_text("def count(n):\n    yield from range(n)\n")
+    out = tmp_path / "r.jsonl"
+    proc = agentperf("run-batch", str(spec), "-o", str(out), "--json")
+    assert proc.returncode == 1, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["tasks"]["total"] < 100000
+    assert "failed < 3 can no longer pass" in summary["verdict"]["aborted"]
+    [threshold] = summary["thresholds"]
+    assert threshold["passed"] is False
+    assert len(read_results(out)) == summary["tasks"]["total"]  # what ran is all there

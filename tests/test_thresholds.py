@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import math
 import textwrap
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from agentperf.analysis.gates import abort_check, decide_exit_code, run_batch_values
+from agentperf.analysis.gates import abort_check, abort_reason, decide_exit_code, run_batch_values
 from agentperf.analysis.thresholds import (
     RUN_BATCH_METRICS,
     MetricKind,
@@ -25,6 +24,7 @@ from agentperf.analysis.thresholds import (
 from agentperf.errors import ExitCode, SpecError
 from agentperf.measure.histogram import LatencyHistogram
 from agentperf.measure.units import parse_bytes, parse_duration
+from agentperf.pipeline.batch import Progress as Snapshot
 from agentperf.workload.spec import load_workload
 
 
@@ -247,17 +247,6 @@ def test_check_abort_only_for_abort_on_fail() -> None:
     assert "aborted after 10 tasks" in hit.note
 
 
-@dataclass
-class Snapshot:  # the fields of the run-batch pipeline's progress snapshot
-    done: int
-    total: int | None
-    failed: int
-    timed_out: int
-    cache_hits: int
-    elapsed_s: float
-    latency: LatencyHistogram
-
-
 def test_abort_check_stops_once_a_threshold_cannot_pass() -> None:
     parsed = parse_thresholds(
         {"error_rate": [{"threshold": "rate < 0.1", "abort_on_fail": True}],
@@ -266,9 +255,10 @@ def test_abort_check_stops_once_a_threshold_cannot_pass() -> None:
     assert check is not None
     fast = histogram([0.001] * 20)
     assert check(Snapshot(20, 100, 5, 0, 0, 1.0, fast)) is None  # 5 % of 100 is still possible
-    reason = check(Snapshot(40, 100, 11, 0, 0, 2.0, fast))
-    assert reason is not None and "error_rate rate < 0.1 can no longer pass" in reason
-    assert "after 40 tasks" in reason
+    hit = check(Snapshot(40, 100, 11, 0, 0, 2.0, fast))
+    assert hit is not None and hit.metric == "error_rate" and not hit.passed
+    reason = abort_reason(hit, 40)
+    assert "error_rate rate < 0.1 can no longer pass" in reason and "after 40 tasks" in reason
     assert abort_check(parsed[1:], cache_enabled=False) is None  # nothing armed
 
 

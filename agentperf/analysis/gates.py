@@ -93,27 +93,29 @@ def run_batch_values(*, latency: Any, done: int, failed: int, timed_out: int, el
 
 
 def abort_check(thresholds: Sequence[Threshold], *, cache_enabled: bool
-                ) -> Callable[[Any], str | None] | None:
-    """A run-batch ``should_abort`` callback for the ``abort_on_fail`` thresholds (None if none).
+                ) -> Callable[[Any], ThresholdResult | None] | None:
+    """A run-batch callback for the ``abort_on_fail`` thresholds (None when none is armed).
 
     It takes the pipeline's progress snapshot (``done``, ``total``, ``failed``,
     ``timed_out``, ``cache_hits``, ``elapsed_s``, ``latency`` histogram) and returns the
-    reason to stop, once an armed threshold can no longer pass.
+    failed result of the first armed threshold that can no longer pass.
     """
     armed = [t for t in thresholds if t.abort_on_fail]
     if not armed:
         return None
 
-    def check(progress: Any) -> str | None:
+    def check(progress: Any) -> ThresholdResult | None:
         values = run_batch_values(
             latency=progress.latency, done=progress.done, failed=progress.failed,
             timed_out=progress.timed_out, elapsed_s=progress.elapsed_s,
             cache_hits=progress.cache_hits if cache_enabled else None)
-        hit = check_abort(armed, values, Progress(progress.done, progress.total,
-                                                  progress.elapsed_s))
-        if hit is None:
-            return None
-        return (f"threshold {hit.metric} {hit.expression} can no longer pass "
-                f"(observed {hit.observed_text} after {progress.done} tasks)")
+        return check_abort(armed, values, Progress(progress.done, progress.total,
+                                                   progress.elapsed_s))
 
     return check
+
+
+def abort_reason(result: ThresholdResult, done: int) -> str:
+    """The sentence a report shows for a run stopped by ``result``."""
+    return (f"threshold {result.metric} {result.expression} can no longer pass "
+            f"(observed {result.observed_text} after {done} tasks)")

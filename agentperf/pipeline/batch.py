@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from agentperf import __version__
+from agentperf.analysis.gates import abort_check, abort_reason
 from agentperf.analysis.health import (
     HealthInput,
     HealthLimits,
@@ -136,6 +137,7 @@ def run_batch(spec: WorkloadSpec, options: BatchOptions,
         tasks = _tasks(spec.inputs, pending)
         results = cache.wrap(tasks, executor.run) if cache else executor.run(tasks)
         last_progress = start
+        abort = abort_check(options.thresholds, cache_enabled=cache is not None)
         try:
             for result in results:
                 input_value = pending.pop(result.index, None)
@@ -149,8 +151,7 @@ def run_batch(spec: WorkloadSpec, options: BatchOptions,
                                         tally.cache_hits, now - start, tally.latency)
                     if options.on_progress:
                         options.on_progress(snapshot)
-                    if options.thresholds and (stop := _abort_check(options, snapshot,
-                                                                     cache is not None)):
+                    if abort and (stop := abort(snapshot)) is not None:
                         aborted = stop
                         break
         except KeyboardInterrupt:
@@ -165,27 +166,6 @@ def run_batch(spec: WorkloadSpec, options: BatchOptions,
         options.on_progress(Progress(tally.done, total, tally.failed, tally.timed_out,
                                      tally.cache_hits, wall_s, tally.latency))
     return result
-
-
-def _abort_check(options: BatchOptions, snapshot: Progress, cache_on: bool) -> Any:
-    """The first abort_on_fail threshold that can no longer pass (None: carry on)."""
-    from agentperf.analysis.gates import run_batch_values
-    from agentperf.analysis.thresholds import Progress as ThresholdProgress
-    from agentperf.analysis.thresholds import check_abort
-
-    values = run_batch_values(latency=snapshot.latency, done=snapshot.done,
-                              failed=snapshot.failed, timed_out=snapshot.timed_out,
-                              elapsed_s=snapshot.elapsed_s,
-                              cache_hits=snapshot.cache_hits if cache_on else None)
-    progress = ThresholdProgress(snapshot.done, snapshot.total, snapshot.elapsed_s)
-    return check_abort(options.thresholds, values, progress)
-
-
-def _abort_sentence(aborted: Any, done: int) -> str | None:
-    if aborted is None:
-        return None
-    return (f"threshold {aborted.label} can no longer pass (observed {aborted.observed_text} "
-            f"after {done} tasks)")
 
 
 def _brief(value: Any, limit: int = 200) -> Any:
@@ -274,7 +254,7 @@ def _build_result(spec: WorkloadSpec, options: BatchOptions, tally: _Tally, info
         latency_buckets=tally.latency.buckets(), cpu_time_s=tally.cpu_total or None,
         health=health, exit_code=exit_code, exit_reason=reason, started_at=started_at,
         agentperf_version=__version__, interrupted=interrupted,
-        aborted=_abort_sentence(aborted, tally.done),
+        aborted=abort_reason(aborted, tally.done) if aborted is not None else None,
         output_path=str(options.output) if options.output else None, cache=cache_stats,
         system=system, thresholds=thresholds, context=dict(spec.context),
         failed_inputs=tally.failed_inputs,
