@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from agentperf.analysis.health import cache_input
 from agentperf.cache.batch import BatchCache
 from agentperf.cache.config import CacheConfig
 from agentperf.errors import SpecError
@@ -108,7 +109,7 @@ def test_cold_then_warm_run(tmp_path: Path) -> None:
     assert sum(r.cache_hit for r in cold) == 40 == stats.calls_avoided
     assert stats.time_saved_s >= 40 * 0.015
     assert all(r.saved_s >= 0.015 for r in cold if r.cache_hit)
-    health = cache.health_input()
+    health = cache_input(stats, cache.repeated_fraction)
     assert health.lookups == 60 and health.repeated_fraction == pytest.approx(40 / 60)
     assert health.hit_rate == pytest.approx(40 / 60)
 

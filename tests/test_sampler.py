@@ -13,6 +13,7 @@ import psutil
 import pytest
 from monitor_helpers import burner, parent_of_burner, stop, wait_for, writer
 
+from agentperf.analysis.health import system_input
 from agentperf.measure.sampler import BackgroundSampler, SamplerSummary, SystemSampler
 from agentperf.measure.timeseries import SeriesSet, TimeSeries
 
@@ -114,7 +115,7 @@ def test_background_sampler_summary_and_short_runs() -> None:
     assert summary.samples >= 3
     assert summary.process_rss_peak_bytes > 50_000_000
     assert summary.rss_trend == "increasing"
-    health = summary.health_input()
+    health = system_input(summary)
     assert health.memory_growth_significant and health.memory_growth_bytes_per_s > 0
     json.dumps(asdict(summary))  # JSON-able fields only
     del keep
@@ -169,4 +170,4 @@ def test_series_set_window_and_summary() -> None:
     assert last5.count == 5 and last5.min == 65 and last5.unit == "%"
     summary = SamplerSummary.from_series(series, interval_s=1.0, cores=os.cpu_count() or 1)
     assert summary.samples == 20 and summary.cpu_percent_max == 69
-    assert summary.process_samples == 0 and summary.health_input().process_cpu_percent_mean is None
+    assert summary.process_samples == 0 and system_input(summary).process_cpu_percent_mean is None

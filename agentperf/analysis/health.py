@@ -46,9 +46,11 @@ __all__ = [
     "Rule",
     "SystemHealthInput",
     "TaskHealthInput",
+    "cache_input",
     "evaluate",
     "limits_from_mapping",
     "status_for",
+    "system_input",
 ]
 
 
@@ -109,3 +111,24 @@ def _limit_value(key: str, value: Any, default: Any, error: Callable[[str, str],
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def system_input(summary: Any) -> SystemHealthInput:
+    """What the rules read from a :class:`~agentperf.measure.sampler.SamplerSummary`."""
+    return SystemHealthInput(
+        samples=summary.samples, cpu_percent_mean=summary.cpu_percent_mean,
+        cpu_percent_max=summary.cpu_percent_max,
+        busiest_core_percent_mean=summary.busiest_core_percent_mean,
+        memory_percent_max=summary.memory_percent_max,
+        swap_used_bytes=summary.swap_used_max_bytes,
+        memory_growth_bytes_per_s=summary.rss_slope_bytes_per_s,
+        memory_growth_significant=summary.rss_trend == "increasing", cores=summary.cores,
+        process_cpu_percent_mean=(summary.process_cpu_percent_mean
+                                  if summary.process_samples else None),
+    )
+
+
+def cache_input(stats: Any, repeated_fraction: float) -> CacheHealthInput:
+    """What the rules read from a cache's stats and how often its keys repeated."""
+    return CacheHealthInput(lookups=stats.lookups, hit_rate=stats.hit_rate,
+                            repeated_fraction=repeated_fraction)

@@ -16,7 +16,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from agentperf.cache.config import CacheConfig
 from agentperf.cache.factory import build_cache
@@ -27,9 +27,6 @@ from agentperf.cache.stats import CacheStats
 from agentperf.cache.tiered import TieredCache
 from agentperf.execution.base import Task, TaskError, TaskResult
 from agentperf.workload.adapters import AgentRef
-
-if TYPE_CHECKING:
-    from agentperf.analysis.health import CacheHealthInput
 
 Execute = Callable[[Iterable[Task]], Iterator[TaskResult]]
 _POLL_S = 0.1
@@ -71,13 +68,11 @@ class BatchCache:
     def stats(self) -> CacheStats:
         return self.cache.stats()
 
-    def health_input(self) -> CacheHealthInput:
-        from agentperf.analysis.health import CacheHealthInput
-
-        stats = self.stats()
-        repeated = self._repeats / stats.lookups if stats.lookups else 0.0
-        return CacheHealthInput(lookups=stats.lookups, hit_rate=stats.hit_rate,
-                                repeated_fraction=repeated)
+    @property
+    def repeated_fraction(self) -> float:
+        """Share of lookups whose key was seen earlier in the run (a Bloom filter's answer)."""
+        lookups = self.stats().lookups
+        return self._repeats / lookups if lookups else 0.0
 
     def wrap(self, tasks: Iterable[Task], execute: Execute) -> Iterator[TaskResult]:
         """One result per task: hits from the cache, misses from ``execute`` (stored)."""

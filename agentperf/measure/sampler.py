@@ -19,7 +19,6 @@ from typing import Any
 
 import psutil
 
-from agentperf.analysis.health import SystemHealthInput
 from agentperf.measure.process_tree import ProcessSample, ProcessTree
 from agentperf.measure.timeseries import DEFAULT_HISTORY, SeriesSet
 
@@ -314,18 +313,6 @@ class SamplerSummary:
             disk_write_bytes_per_s_mean=mean("disk_write_bytes_per_s"),
             net_sent_bytes_per_s_mean=mean("net_sent_bytes_per_s"),
             net_recv_bytes_per_s_mean=mean("net_recv_bytes_per_s"),
-        )
-
-    def health_input(self) -> SystemHealthInput:
-        return SystemHealthInput(
-            samples=self.samples, cpu_percent_mean=self.cpu_percent_mean,
-            cpu_percent_max=self.cpu_percent_max,
-            busiest_core_percent_mean=self.busiest_core_percent_mean,
-            memory_percent_max=self.memory_percent_max, swap_used_bytes=self.swap_used_max_bytes,
-            memory_growth_bytes_per_s=self.rss_slope_bytes_per_s,
-            memory_growth_significant=self.rss_trend == "increasing", cores=self.cores,
-            process_cpu_percent_mean=self.process_cpu_percent_mean if self.process_samples
-            else None,
         )
 
 

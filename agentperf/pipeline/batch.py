@@ -22,7 +22,9 @@ from agentperf.analysis.health import (
     HealthInput,
     HealthLimits,
     TaskHealthInput,
+    cache_input,
     evaluate,
+    system_input,
 )
 from agentperf.execution.base import Task, TaskResult
 from agentperf.measure.histogram import LatencyHistogram
@@ -228,8 +230,8 @@ def _build_result(spec: WorkloadSpec, options: BatchOptions, tally: _Tally, info
             mode=info.mode, workers=info.workers, cpu_per_wall=tally.cpu_per_wall,
             cpu_cores_used=tally.cpu_total / wall_s if tally.cpu_tasks and wall_s > 0 else None,
             cores=os.cpu_count() or 1, chunk_size=info.chunk_size, wall_s=wall_s),
-        cache=cache.health_input() if cache else None,
-        system=system.health_input() if system else None,
+        cache=cache_input(cache_stats, cache.repeated_fraction) if cache else None,
+        system=system_input(system) if system else None,
     )
     from agentperf.analysis.gates import decide_exit_code, run_batch_values
     from agentperf.analysis.thresholds import evaluate_thresholds

@@ -18,7 +18,13 @@ from typing import Any
 
 import psutil
 
-from agentperf.analysis.health import HealthInput, HealthLimits, HealthReport, evaluate
+from agentperf.analysis.health import (
+    HealthInput,
+    HealthLimits,
+    HealthReport,
+    evaluate,
+    system_input,
+)
 from agentperf.errors import AgentperfError, ExitCode
 from agentperf.measure.registry import FunctionMetrics, MetricsRegistry, default_registry
 from agentperf.measure.sampler import Sample, SamplerSummary, SystemSampler
@@ -216,7 +222,7 @@ class MonitorSession:
     def health(self) -> HealthReport:
         soak = self.soak_summary()
         data = HealthInput(
-            system=self.system_summary().health_input(),
+            system=system_input(self.system_summary()),
             tasks=soak.health_input() if soak is not None and soak.total else None,
             cache=soak.cache_health_input() if soak is not None else None)
         return evaluate(data, self.config.limits)
