@@ -160,8 +160,8 @@ def run_batch(spec: WorkloadSpec, options: BatchOptions,
             interrupted = True
         finally:
             _close(results)
-    wall_s = time.perf_counter() - start
-    system = sampler.stop() if sampler else None
+            wall_s = time.perf_counter() - start  # not the pools' or cluster's shutdown
+            system = sampler.stop() if sampler else None
     result = _build_result(spec, options, tally, executor.info, wall_s, started_at,
                            system=system, cache=cache, interrupted=interrupted, aborted=aborted)
     if options.on_progress:
