@@ -41,3 +41,11 @@ def test_the_complete_spec_example_validates(tmp_path: Path) -> None:
     assert len(parse_thresholds(spec.thresholds, [], metrics=RUN_BATCH_METRICS,
                                 error=spec.error)) == 5
     assert limits_from_mapping(spec.health, spec.error).slow_latency_s == 10
+
+
+def test_ci_runs_the_quick_start_test_command_verbatim() -> None:
+    blocks = re.findall(r"```bash\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+    install_and_run, install_and_test = blocks[0].strip(), blocks[1].strip()
+    assert "agentperf run-batch sample_workloads/quickstart.yaml" in install_and_run
+    ci_script = (README.parent / ".ci" / "run").read_text(encoding="utf-8")
+    assert install_and_test in ci_script.splitlines()
