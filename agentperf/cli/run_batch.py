@@ -81,7 +81,7 @@ def run_batch_command(
         reports=dict(json=report_json, markdown=report_md, junit=junit_xml, html=report_html),
     )
     err = stderr_console()
-    view = _progress(err, plan.spec.name, plan.spec.inputs.count(), quiet or json_)
+    view = _progress(err, plan.spec.name, quiet or json_)
     plan.options.on_progress = view.update
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
@@ -100,10 +100,10 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def _progress(console: Any, name: str, total: int | None, quiet: bool) -> Any:
+def _progress(console: Any, name: str, quiet: bool) -> Any:
     from agentperf.report.progress import progress_view
 
-    return progress_view(console, name, total, quiet=quiet)
+    return progress_view(console, name, quiet=quiet)
 
 
 def _render(result: Any, *, json_: bool, quiet: bool) -> None:

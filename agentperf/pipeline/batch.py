@@ -140,6 +140,8 @@ def run_batch(spec: WorkloadSpec, options: BatchOptions,
         results = cache.wrap(tasks, executor.run) if cache else executor.run(tasks)
         last_progress = start
         abort = abort_check(options.thresholds, cache_enabled=cache is not None)
+        if options.on_progress:
+            options.on_progress(Progress(0, total, 0, 0, 0, 0.0, tally.latency))
         try:
             for result in results:
                 input_value = pending.pop(result.index, None)

@@ -27,7 +27,7 @@ class ProgressView(Protocol):
 class RichProgressView:
     """done / total, rate, errors and ETA, redrawn in place."""
 
-    def __init__(self, console: Console, name: str, total: int | None) -> None:
+    def __init__(self, console: Console, name: str) -> None:
         self._bar = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -40,12 +40,12 @@ class RichProgressView:
             console=console,
             transient=True,
         )
-        self._task = self._bar.add_task(name, total=total, rate=0.0, errors=0, hits=0)
+        self._task = self._bar.add_task(name, total=None, rate=0.0, errors=0, hits=0)
         self._bar.start()
 
     def update(self, progress: Any) -> None:
-        self._bar.update(self._task, completed=progress.done, rate=progress.rate,
-                         errors=progress.failed, hits=progress.cache_hits)
+        self._bar.update(self._task, total=progress.total, completed=progress.done,
+                         rate=progress.rate, errors=progress.failed, hits=progress.cache_hits)
 
     def close(self) -> None:
         self._bar.stop()
@@ -54,28 +54,27 @@ class RichProgressView:
 class PlainProgressView:
     """One line every few seconds, for CI logs where a redrawn bar is noise."""
 
-    def __init__(self, console: Console, name: str, total: int | None,
-                 every_s: float = PLAIN_EVERY_S) -> None:
+    def __init__(self, console: Console, name: str, every_s: float = PLAIN_EVERY_S) -> None:
         self._console = console
         self._name = name
-        self._total = total
         self._every_s = every_s
         self._last: float | None = None
 
     def update(self, progress: Any) -> None:
         """Print the first update, then one every ``every_s``, and the last one."""
         now = time.monotonic()
-        finished = self._total is not None and progress.done >= self._total
+        finished = progress.total is not None and progress.done >= progress.total
         if self._last is not None and now - self._last < self._every_s and not finished:
             return
         self._last = now
         self._console.print(self.line(progress), highlight=False, soft_wrap=True)
 
     def line(self, progress: Any) -> str:
-        done = f"{progress.done}/{self._total}" if self._total else str(progress.done)
+        total = progress.total
+        done = f"{progress.done}/{total}" if total else str(progress.done)
         eta = ""
-        if self._total and progress.rate > 0:
-            eta = f" eta {max(self._total - progress.done, 0) / progress.rate:.0f}s"
+        if total and progress.rate > 0:
+            eta = f" eta {max(total - progress.done, 0) / progress.rate:.0f}s"
         return (f"[{self._name}] {done} done, {progress.rate:.1f}/s, {progress.failed} errors, "
                 f"{progress.cache_hits} cached, {progress.elapsed_s:.0f}s elapsed{eta}")
 
@@ -91,9 +90,10 @@ class NullProgressView:
         pass
 
 
-def progress_view(console: Console, name: str, total: int | None, *, quiet: bool) -> ProgressView:
+def progress_view(console: Console, name: str, *, quiet: bool) -> ProgressView:
+    """The view for this console; the total comes with each progress snapshot."""
     if quiet:
         return NullProgressView()
     if console.is_terminal:
-        return RichProgressView(console, name, total)
-    return PlainProgressView(console, name, total)
+        return RichProgressView(console, name)
+    return PlainProgressView(console, name)
