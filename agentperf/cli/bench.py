@@ -7,7 +7,6 @@ gate and output options.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,6 +18,7 @@ from agentperf.cli.common import (
     EXIT_CODES_HELP,
     JSON_OPTION,
     QUIET_OPTION,
+    check_writable,
     handle_errors,
     stderr_console,
     stdout_console,
@@ -151,8 +151,8 @@ def run_command(
     if compare and interleave:
         raise AgentperfError("use either --compare or --interleave, not both")
     baseline = _load_baseline(compare, [r.name for r in recipes])
-    for path in (save, csv_file, export_gab):
-        _check_writable(path)
+    for path, option in ((save, "--save"), (csv_file, "--csv"), (export_gab, "--export-gab")):
+        check_writable(path, option)
     with _Progress(enabled=not (quiet or json_ or md)) as progress:
         suite = run_suite(recipes, options, interleave=interleave is not None,
                           progress=progress)
@@ -349,19 +349,6 @@ def parse_duration(text: str, option: str) -> float:
     if seconds <= 0:
         raise AgentperfError(f"{option}: must be positive, got '{text}'")
     return seconds
-
-
-def _check_writable(path: Path | None) -> None:
-    """Fail before measuring when an output file cannot be written (as hyperfine does)."""
-    if path is None:
-        return
-    parent = path.resolve().parent
-    if not parent.is_dir():
-        raise AgentperfError(f"{path}: directory {parent} does not exist")
-    if path.is_dir():
-        raise AgentperfError(f"{path}: is a directory, expected a file name")
-    if not os.access(parent, os.W_OK):
-        raise AgentperfError(f"{path}: directory {parent} is not writable")
 
 
 def _write(path: Path, text: str) -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
@@ -63,6 +65,23 @@ def _escape(text: str) -> str:
     from rich.markup import escape
 
     return escape(text)
+
+
+def check_writable(path: Path | None, option: str) -> None:
+    """Fail on an output path that cannot be written now, not after the run (as hyperfine).
+
+    Nothing is created: the file is written when there is something to write.
+    """
+    if path is None:
+        return
+    parent = path.resolve().parent
+    if not parent.is_dir():
+        raise AgentperfError(f"{option} {path}: directory {parent} does not exist")
+    if path.is_dir():
+        raise AgentperfError(f"{option} {path}: is a directory, expected a file name")
+    target = path if path.exists() else parent
+    if not os.access(target, os.W_OK):
+        raise AgentperfError(f"{option} {path}: cannot write to {target}")
 
 
 def is_terminal() -> bool:

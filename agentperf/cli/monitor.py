@@ -17,6 +17,7 @@ from agentperf.cli.common import (
     EXIT_CODES_HELP,
     JSON_OPTION,
     QUIET_OPTION,
+    check_writable,
     handle_errors,
     stderr_console,
     stdout_console,
@@ -128,7 +129,7 @@ def monitor_command(
     console = stderr_console() if json_ else stdout_console()
     with ExitStack() as stack:
         exporter = _open_exporter(export, stack)
-        _check_writable(output)
+        check_writable(output, "--output")
         session = MonitorSession(config, soak=soak)
         if prometheus_port is not None:
             from agentperf.report.prometheus import PrometheusServer
@@ -220,17 +221,6 @@ def _open_exporter(path: Path | None, stack: ExitStack) -> Any:
     exporter = open_exporter(path)
     stack.callback(exporter.close)
     return exporter
-
-
-def _check_writable(path: Path | None) -> None:
-    """Fail on a bad --output path now, not after an hour of monitoring."""
-    if path is None:
-        return
-    try:
-        with path.open("a", encoding="utf-8"):
-            pass
-    except OSError as exc:
-        raise AgentperfError(f"--output {path}: cannot write: {exc.strerror}") from None
 
 
 def _view(console: Any, session: Any, plain: bool) -> Any:

@@ -13,6 +13,7 @@ from agentperf.cli.common import (
     EXIT_CODES_HELP,
     JSON_OPTION,
     QUIET_OPTION,
+    check_writable,
     handle_errors,
     stdout_console,
 )
@@ -88,8 +89,7 @@ def profile_command(
                                                 else 1)
     if plot_file is not None:
         check_plot_path(plot_file)
-    if output is not None:
-        _check_writable(output)
+    check_writable(output, "--output")
     gates = {"max_peak_bytes": _size(max_peak, "--max-peak"),
              "max_rss_bytes": _size(max_rss, "--max-rss")}
     spec = load_workload(workload, inputs=input_, inputs_file=inputs_file)
@@ -153,8 +153,3 @@ def _interval(text: str) -> float:
     if seconds <= 0:
         raise AgentperfError("--interval: must be positive")
     return seconds
-
-
-def _check_writable(path: Path) -> None:
-    if not path.parent.resolve().is_dir():
-        raise AgentperfError(f"--output {path}: directory {path.parent} does not exist")
