@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from agentperf.measure.registry import MetricsRegistry, _RssReader, default_registry, measure
+from agentperf.measure.registry import MetricsRegistry, default_registry, measure
+from agentperf.measure.rss import OwnRss
 
 _MB = 1024 * 1024
 
@@ -107,7 +108,7 @@ def test_history_is_bounded_and_counts_exact_across_threads() -> None:
 
 def test_rss_reader_first_use_from_many_threads_at_once() -> None:
     """Regression: threads racing on the first read once saw a half-opened reader."""
-    reader = _RssReader()
+    reader = OwnRss()
     start = threading.Barrier(8)
     results: list[int] = []
     errors: list[BaseException] = []

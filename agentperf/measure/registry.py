@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -27,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar, overload
 
 from agentperf.measure.histogram import LatencySummary
+from agentperf.measure.rss import OwnRss
 from agentperf.measure.stats import percentile
 from agentperf.measure.timeseries import DEFAULT_HISTORY, TimeSeries
 
@@ -153,44 +153,7 @@ def default_registry() -> MetricsRegistry:
     return _DEFAULT
 
 
-class _RssReader:
-    """Current RSS in bytes: one ``pread`` of /proc/self/statm, psutil elsewhere."""
-
-    def __init__(self) -> None:
-        self._page = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
-        self._lock = threading.Lock()
-        self._source: tuple[int, int | None, Any] = (-1, None, None)  # pid, fd, process
-
-    def __call__(self) -> int:
-        pid, fd, process = self._source
-        if pid != os.getpid():  # first call, or after a fork (the fd would read the parent)
-            pid, fd, process = self._open()
-        if fd is not None:
-            try:
-                return int(os.pread(fd, 128, 0).split()[1]) * self._page
-            except OSError:  # the fd was closed under us (a daemonising library): reopen
-                with self._lock:
-                    self._source = (-1, None, None)
-                return self()
-        return int(process.memory_info().rss)
-
-    def _open(self) -> tuple[int, int | None, Any]:
-        """Publish pid, fd and process together, so another thread never sees half."""
-        with self._lock:
-            if self._source[0] == os.getpid():
-                return self._source
-            try:
-                source: tuple[int, int | None, Any] = (
-                    os.getpid(), os.open("/proc/self/statm", os.O_RDONLY), None)
-            except OSError:
-                import psutil
-
-                source = (os.getpid(), None, psutil.Process())
-            self._source = source
-            return source
-
-
-_rss = _RssReader()
+_rss = OwnRss()
 
 
 @overload

@@ -11,24 +11,21 @@ import os
 from pathlib import Path
 from typing import Any
 
+from agentperf.measure.rss import OwnRss
+
 _STATUS = Path(f"/proc/{os.getpid()}/status")
 _CLEAR_REFS = Path(f"/proc/{os.getpid()}/clear_refs")
 
 
 class RssReader:
-    """Reads this process's RSS, optionally adding its child processes.
-
-    On Linux the own RSS comes straight from ``/proc/self/statm`` through a kept file
-    descriptor: cheaper than psutil, and its only allocations are in this module, which
-    the allocation-site tables filter out, so a sampler never shows up as a site.
-    """
+    """Reads this process's RSS (:class:`~agentperf.measure.rss.OwnRss`), optionally
+    adding its child processes through psutil."""
 
     def __init__(self, include_children: bool = False) -> None:
         self.include_children = include_children
-        self._statm = _open_statm()
-        self._page = os.sysconf("SC_PAGE_SIZE") if self._statm is not None else 0
+        self._own = OwnRss()
         self._process: Any = None
-        if include_children or self._statm is None:  # psutil only where /proc falls short
+        if include_children:
             import psutil
 
             self._psutil = psutil
@@ -41,14 +38,10 @@ class RssReader:
         return total
 
     def own_rss(self) -> int:
-        if self._statm is not None:
-            return int(os.pread(self._statm, 128, 0).split()[1]) * self._page
-        return int(self._process.memory_info().rss)
+        return self._own()
 
     def close(self) -> None:
-        if self._statm is not None:
-            os.close(self._statm)
-            self._statm = None
+        self._own.close()
 
     def _children_rss(self) -> int:
         total = 0
@@ -115,7 +108,3 @@ def _open(path: Path, flags: int) -> int | None:
         return os.open(path, flags)
     except OSError:
         return None
-
-
-def _open_statm() -> int | None:
-    return _open(Path(f"/proc/{os.getpid()}/statm"), os.O_RDONLY)
