@@ -44,12 +44,19 @@ def screen_heap(timed: list[CallRecord], min_bytes_per_call: float) -> Screen:
 
 
 def _slope(deltas: list[int | None]) -> float | None:
-    """Growth per call of the running total, 0 when it does not rise significantly."""
+    """Growth per call, None when a platform gave no figure for some call."""
     if any(d is None for d in deltas):
         return None
+    return growth_per_call([d or 0 for d in deltas])
+
+
+def growth_per_call(deltas: list[int], *, min_r_squared: float = 0.0) -> float:
+    """The slope of the running total of per-call deltas, 0 unless it rises significantly
+    (and, with ``min_r_squared``, steadily)."""
     cumulative, total = [], 0
     for delta in deltas:
-        total += delta or 0
+        total += delta
         cumulative.append(float(total))
     trend = linear_trend([float(i) for i in range(len(cumulative))], cumulative)
-    return trend.slope if trend.direction == "increasing" else 0.0
+    rising = trend.direction == "increasing" and trend.r_squared >= min_r_squared
+    return trend.slope if rising else 0.0

@@ -20,9 +20,10 @@ from agentperf.analysis.health import (
     evaluate,
 )
 from agentperf.errors import ExitCode
-from agentperf.measure.stats import linear_trend, summarize
+from agentperf.measure.stats import summarize
 from agentperf.profiling.result import CallRecord, MemorySummary, Overhead, ProfileResult
 from agentperf.profiling.runner import PassesResult, ProfileOptions
+from agentperf.profiling.screen import growth_per_call
 
 TIMER_FLOOR_S = 10e-6
 MIN_TIMELINE_SAMPLES = 3
@@ -92,12 +93,7 @@ def _blocks_slope(timed: list[CallRecord]) -> float | None:
     deltas = [c.heap_blocks_delta for c in timed if c.heap_blocks_delta is not None]
     if len(deltas) < 3:
         return None
-    cumulative, total = [], 0
-    for delta in deltas:
-        total += delta
-        cumulative.append(float(total))
-    trend = linear_trend([float(i) for i in range(len(cumulative))], cumulative)
-    return trend.slope if trend.direction == "increasing" and trend.r_squared > 0.9 else 0.0
+    return growth_per_call(deltas, min_r_squared=0.9)
 
 
 def _overhead(timed: list[CallRecord], traced: list[CallRecord], passes: PassesResult,
