@@ -28,7 +28,8 @@ from agentperf.analysis.health import (
 )
 from agentperf.execution.base import Task, TaskResult
 from agentperf.measure.histogram import LatencyHistogram
-from agentperf.pipeline.results import BatchResult, FailedInput, FailureGroup
+from agentperf.measure.tally import MESSAGE_CHARS, TaskTally
+from agentperf.pipeline.results import BatchResult, FailedInput
 from agentperf.pipeline.results_file import ResultsWriter
 from agentperf.workload.adapters import AgentAdapter
 from agentperf.workload.spec import WorkloadSpec
@@ -67,51 +68,22 @@ class BatchOptions:
     on_progress: Callable[[Progress], None] | None = None
 
 
-class _Tally:
-    """Running counts for the summary; constant memory whatever the number of tasks."""
+class _Tally(TaskTally):
+    """The run's counts, plus the first failed inputs for the reports."""
 
     def __init__(self) -> None:
-        self.done = 0
-        self.succeeded = 0
-        self.failed = 0
-        self.timed_out = 0
-        self.cache_hits = 0
-        self.cpu_total = 0.0
-        self.cpu_wall = 0.0
-        self.cpu_tasks = 0
-        self.latency = LatencyHistogram()
-        self.failures: dict[str, FailureGroup] = {}
+        super().__init__()
         self.failed_inputs: list[FailedInput] = []
 
-    def add(self, result: TaskResult, input_value: Any = None) -> None:
-        self.done += 1
-        if result.cache_hit:
-            self.cache_hits += 1
-        else:
-            self.latency.record(result.latency_s)
-        if result.cpu_s is not None and not result.cache_hit:
-            self.cpu_total += result.cpu_s
-            self.cpu_wall += result.latency_s
-            self.cpu_tasks += 1
-        if result.ok:
-            self.succeeded += 1
+    def add_with_input(self, result: TaskResult, input_value: Any) -> None:
+        self.add(result)
+        if result.ok or len(self.failed_inputs) >= MAX_FAILED_KEPT:
             return
-        self.failed += 1
-        self.timed_out += int(result.timed_out)
-        kind = result.error.type if result.error else "Unknown"
-        message = (result.error.message if result.error else "")[:500]
-        group = self.failures.get(kind)
-        if group is None:
-            self.failures[kind] = FailureGroup(kind, 1, message)
-        else:
-            group.count += 1
-        if len(self.failed_inputs) < MAX_FAILED_KEPT:
-            self.failed_inputs.append(FailedInput(result.index, _brief(input_value), kind,
-                                                  message, result.timed_out, result.attempts))
-
-    @property
-    def cpu_per_wall(self) -> float | None:
-        return self.cpu_total / self.cpu_wall if self.cpu_tasks and self.cpu_wall > 0 else None
+        error = result.error
+        self.failed_inputs.append(FailedInput(
+            result.index, _brief(input_value), error.type if error else "Unknown",
+            (error.message if error else "")[:MESSAGE_CHARS], result.timed_out,
+            result.attempts))
 
 
 def run_batch(spec: WorkloadSpec, options: BatchOptions,
@@ -145,7 +117,7 @@ def run_batch(spec: WorkloadSpec, options: BatchOptions,
         try:
             for result in results:
                 input_value = pending.pop(result.index, None)
-                tally.add(result, input_value)
+                tally.add_with_input(result, input_value)
                 if writer:
                     writer.write(result, input_value)
                 now = time.perf_counter()
@@ -230,7 +202,7 @@ def _build_result(spec: WorkloadSpec, options: BatchOptions, tally: _Tally, info
             total=tally.done, failed=tally.failed, timed_out=tally.timed_out,
             mean_latency_s=latency.mean, p50_s=latency.p50, p99_s=latency.p99,
             mode=info.mode, workers=info.workers, cpu_per_wall=tally.cpu_per_wall,
-            cpu_cores_used=tally.cpu_total / wall_s if tally.cpu_tasks and wall_s > 0 else None,
+            cpu_cores_used=tally.cpu_s / wall_s if tally.cpu_tasks and wall_s > 0 else None,
             cores=os.cpu_count() or 1, chunk_size=info.chunk_size, wall_s=wall_s),
         cache=cache_input(cache_stats, cache.repeated_fraction) if cache else None,
         system=system_input(system) if system else None,
@@ -255,7 +227,7 @@ def _build_result(spec: WorkloadSpec, options: BatchOptions, tally: _Tally, info
         succeeded=tally.succeeded, failed=tally.failed, timed_out=tally.timed_out,
         failures=sorted(tally.failures.values(), key=lambda g: -g.count), wall_s=wall_s,
         throughput_per_s=tally.done / wall_s if wall_s > 0 else 0.0, latency=latency,
-        latency_buckets=tally.latency.buckets(), cpu_time_s=tally.cpu_total or None,
+        latency_buckets=tally.latency.buckets(), cpu_time_s=tally.cpu_s or None,
         health=health, exit_code=exit_code, exit_reason=reason, started_at=started_at,
         agentperf_version=__version__, interrupted=interrupted,
         aborted=abort_reason(aborted, tally.done) if aborted is not None else None,

@@ -12,15 +12,7 @@ from agentperf.analysis.health import HealthReport
 from agentperf.errors import ExitCode
 from agentperf.execution.base import ExecutorInfo
 from agentperf.measure.histogram import LatencySummary
-
-
-@dataclass
-class FailureGroup:
-    """Failures of one exception type, with one example message."""
-
-    type: str
-    count: int
-    example: str
+from agentperf.measure.tally import FailureGroup
 
 
 @dataclass

@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agentperf.analysis.health import CacheHealthInput, TaskHealthInput
-from agentperf.execution.base import ExecutorInfo, Task, TaskResult
-from agentperf.measure.histogram import LatencyHistogram, LatencySummary
+from agentperf.execution.base import ExecutorInfo, Task
+from agentperf.measure.histogram import LatencySummary
+from agentperf.measure.tally import TaskTally
 from agentperf.workload.adapters import AgentAdapter
 from agentperf.workload.spec import WorkloadSpec
 
@@ -106,31 +107,6 @@ class SoakSummary:
                                 repeated_fraction=max(0.0, 1 - self.first_pass_tasks / self.total))
 
 
-class _Counts:
-    def __init__(self) -> None:
-        self.done = self.failed = self.timed_out = self.hits = 0
-        self.latency = LatencyHistogram()
-        self.cpu_s = self.cpu_wall_s = 0.0
-        self.failure_types: dict[str, int] = {}  # exception type -> count; types are few
-        self.last_error: str | None = None
-
-    def add(self, result: TaskResult) -> None:
-        self.done += 1
-        self.timed_out += int(result.timed_out)
-        if not result.ok:
-            self.failed += 1
-            kind = result.error.type if result.error else "Unknown"
-            self.failure_types[kind] = self.failure_types.get(kind, 0) + 1
-            if result.error:
-                self.last_error = f"{result.error.type}: {result.error.message}"[:500]
-        self.hits += int(result.cache_hit)
-        if not result.cache_hit:
-            self.latency.record(result.latency_s)
-            if result.cpu_s is not None:
-                self.cpu_s += result.cpu_s
-                self.cpu_wall_s += result.latency_s
-
-
 class WorkloadSoak:
     """Runs ``spec`` continuously on a background thread until :meth:`stop`."""
 
@@ -141,8 +117,8 @@ class WorkloadSoak:
         self._cache_config = cache_config
         self._stop = threading.Event()
         self._lock = threading.Lock()
-        self._total = _Counts()
-        self._window = _Counts()
+        self._total = TaskTally()
+        self._window = TaskTally()
         self._window_start = time.monotonic()
         self._thread: threading.Thread | None = None
         self._info: ExecutorInfo | None = None
@@ -222,7 +198,7 @@ class WorkloadSoak:
         """Tasks finished since the previous call (or the start)."""
         now = time.monotonic()
         with self._lock:
-            window, self._window = self._window, _Counts()
+            window, self._window = self._window, TaskTally()
             elapsed = max(now - self._window_start, 1e-9)
             self._window_start = now
         lat = window.latency.summary() if window.latency.count else None
@@ -231,7 +207,7 @@ class WorkloadSoak:
             latency_mean_s=lat.mean if lat else None, latency_p50_s=lat.p50 if lat else None,
             latency_p95_s=lat.p95 if lat else None,
             error_rate=window.failed / window.done if window.done else None,
-            cache_hit_ratio=(window.hits / window.done if window.done else None)
+            cache_hit_ratio=(window.cache_hits / window.done if window.done else None)
             if self._cache_on else None,
         )
 
@@ -248,10 +224,10 @@ class WorkloadSoak:
             t = self._total
             summary = SoakSummary(
                 name=self.spec.name, executor=self._info, total=t.done, failed=t.failed,
-                timed_out=t.timed_out, cache_hits=t.hits, cache_enabled=self._cache_on,
+                timed_out=t.timed_out, cache_hits=t.cache_hits, cache_enabled=self._cache_on,
                 wall_s=wall, throughput_per_s=t.done / wall, latency=t.latency.summary(),
                 cpu_per_wall=t.cpu_s / t.cpu_wall_s if t.cpu_wall_s > 0 else None,
                 cpu_cores_used=t.cpu_s / wall if t.cpu_wall_s > 0 else None,
                 first_pass_tasks=self._first_pass or t.done, error=self._error,
-                failure_types=dict(t.failure_types), last_error=t.last_error)
+                failure_types=t.failure_types, last_error=t.last_error)
         return summary
