@@ -136,6 +136,22 @@ def test_warnings_for_noise_outliers_short_samples_busy_machine_and_few_samples(
     assert "--samples" in message  # a warning names its fix
 
 
+def test_drift_warning_when_the_run_changes_speed_halfway() -> None:
+    fast = [10e-3 + (i % 3) * 1e-5 for i in range(10)]
+    slow = [x * 1.08 for x in fast]
+    shifted = _result([*fast, *slow])
+    assert "drift" in _codes(shifted)
+    message = next(w.message for w in shifted.warnings if w.code == "drift")
+    assert "+8%" in message and "--interleave" in message
+    assert "drift" in _codes(_result([*slow, *fast]))  # faster later: warming up, or noise gone
+    assert "drift" not in _codes(_result([*fast, *fast]))
+    # the same two levels mixed through the run are noise, not a shift between halves
+    assert "drift" not in _codes(_result([x for pair in zip(fast, slow, strict=True) for x in pair]))
+    # a significant but tiny shift (the steady series creeps up by 0.1 %) stays quiet
+    assert "drift" not in _codes(_result([10e-3 + i * 1e-6 for i in range(20)]))
+    assert "drift" not in _codes(_result([*fast[:4], *slow[:4]]))  # too few to tell
+
+
 def test_comparison_warns_when_too_few_samples_to_reach_significance() -> None:
     assert min_p_value(5, 5) == pytest.approx(2 / 252)
     assert min_p_value(3, 3) == pytest.approx(0.1)

@@ -7,11 +7,12 @@ spirit of pyperf's "the benchmark result may be unstable".
 from __future__ import annotations
 
 import math
+import statistics
 import time
 from collections.abc import Sequence
 
 from agentperf.bench.model import BenchWarning, Sample
-from agentperf.measure.stats import Summary
+from agentperf.measure.stats import Summary, mann_whitney_u
 
 CV_LIMIT = 0.10
 SHORT_SAMPLE_S = 1e-3
@@ -19,6 +20,9 @@ RESOLUTION_FACTOR = 1_000
 FEW_SAMPLES = 5
 MIN_COMPARE_SAMPLES = 10
 BUSY_SHARE = 0.5  # other runnable work above half the CPUs counts as a busy machine
+DRIFT_LIMIT = 0.03  # a shift between the halves of a run smaller than this is not reported
+DRIFT_ALPHA = 0.01
+MIN_DRIFT_SAMPLES = 10  # 5 against 5 is the smallest split that can reach p < 0.01
 
 
 def timer_resolution_s() -> float:
@@ -40,9 +44,9 @@ def benchmark_warnings(stats: Summary, samples: Sequence[Sample], outliers: Sequ
             "Z-score above 3.5), usually interference from other programs; the median and "
             "its CI resist them, but a quieter machine gives a cleaner result"))
     found.extend(_duration_warnings(samples))
-    busy = _busy_warning(load_average, cpu_count)
-    if busy:
-        found.append(busy)
+    for extra in (_drift_warning(samples), _busy_warning(load_average, cpu_count)):
+        if extra:
+            found.append(extra)
     if stopped_early:
         found.append(BenchWarning(
             "max-time", f"--max-time reached after {stats.count} of {requested} samples; "
@@ -70,6 +74,32 @@ def _duration_warnings(samples: Sequence[Sample]) -> list[BenchWarning]:
             "short-samples", f"samples last only {_fmt_s(typical)} (under 1 ms), so timer "
             "overhead and scheduler noise weigh on them; raise --min-time (pyperf uses 100 ms)")]
     return []
+
+
+def _drift_warning(samples: Sequence[Sample]) -> BenchWarning | None:
+    """The first and the second half of the run, in the order taken, disagree.
+
+    A shared or virtual machine changes speed for seconds at a time, which the load
+    average does not show; a run that straddles such a change mixes two states, and
+    its median lands in one of them depending on where the change fell.
+    """
+    if len(samples) < MIN_DRIFT_SAMPLES:
+        return None
+    times = [s.seconds_per_call for s in samples]
+    half = len(times) // 2
+    first, second = times[:half], times[-half:]
+    shift = statistics.median(second) / statistics.median(first) - 1
+    if abs(shift) <= DRIFT_LIMIT:
+        return None
+    p_value = mann_whitney_u(first, second).p_value
+    if p_value >= DRIFT_ALPHA:
+        return None
+    return BenchWarning(
+        "drift", f"the timings shifted during the run: the second half's median is "
+        f"{shift:+.0%} against the first half's (Mann-Whitney p = {p_value:.2g}); the "
+        "machine changed speed (another program, CPU frequency, a busy neighbour on a "
+        "shared VM) or the agent was still warming up (raise --warmup). Rerun, and compare "
+        "with --interleave so both sides see the same machine")
 
 
 def _busy_warning(load_average: float | None, cpu_count: int | None) -> BenchWarning | None:
