@@ -1,12 +1,17 @@
 """agentperf bench against pyperf, side by side in one run.
 
     python benchmarks/bench_accuracy.py [--reps 5] [--trials 20] [--quick]
+        [--agentperf-args '--processes 20 --samples 60' ...] [--pyperf func|timeit]
 
-Part 1 times the same small functions with ``python -m pyperf timeit`` and with
-``python -m agentperf bench``, each in fresh processes, ``--reps`` times:
-agentperf's median against pyperf's mean (target: within 5 %), the run-to-run CV of
-each tool's central value (target: agentperf's at most 1.5x pyperf's) and the wall
-time each needed.
+Part 1 times the same small functions with pyperf and with ``python -m agentperf
+bench``, each run in fresh processes, ``--reps`` times, alternating: agentperf's
+median against pyperf's mean (target: within 5 %), the run-to-run CV of each tool's
+central value (target: agentperf's at most 1.5x pyperf's) and the wall time each
+needed. pyperf times the function itself with ``Runner.bench_func``
+(pyperf_function.py), as agentperf does; ``--pyperf timeit`` uses ``python -m pyperf
+timeit`` instead, whose recompiling between values slows some functions (see
+timeit_churn.py). Each ``--agentperf-args`` is one agentperf configuration, all
+checked against the same pyperf runs.
 
 Part 2 runs interleaved A/A comparisons of one function and A/B comparisons against
 a copy doing 10 % more work, ``--trials`` times each: the false-positive rate
@@ -78,14 +83,20 @@ def _env() -> dict[str, str]:
     return env
 
 
-def pyperf_mean(function: str, fast: bool) -> tuple[float, float, float]:
-    """(mean and median seconds per call, wall seconds) of ``python -m pyperf timeit``."""
+def pyperf_mean(function: str, fast: bool, mode: str) -> tuple[float, float, float]:
+    """(mean and median seconds per call, wall seconds) of one pyperf run.
+
+    ``mode`` "func" is pyperf's ``Runner.bench_func`` on the function itself (see
+    pyperf_function.py); "timeit" is ``python -m pyperf timeit "function()"``.
+    """
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "pyperf.json"
-        cmd = [sys.executable, "-m", "pyperf", "timeit", "--quiet", "-o", str(out),
-               "-s", f"from bench_accuracy import {function}", f"{function}()"]
-        if fast:
-            cmd.insert(4, "--fast")
+        if mode == "func":
+            cmd = [sys.executable, str(HERE / "pyperf_function.py"), function]
+        else:
+            cmd = [sys.executable, "-m", "pyperf", "timeit",
+                   "-s", f"from bench_accuracy import {function}", f"{function}()"]
+        cmd += ["--quiet", "-o", str(out)] + (["--fast"] if fast else [])
         start = time.perf_counter()
         subprocess.run(cmd, check=True, env=_env(), cwd=HERE, capture_output=True)
         wall = time.perf_counter() - start
@@ -95,13 +106,10 @@ def pyperf_mean(function: str, fast: bool) -> tuple[float, float, float]:
         return bench.mean(), bench.median(), wall
 
 
-AGENTPERF_ARGS: list[str] = []
-
-
-def agentperf_median(function: str, fast: bool) -> tuple[float, float, float]:
+def agentperf_median(function: str, fast: bool, extra: list[str]) -> tuple[float, float, float]:
     """(median seconds per call twice, wall seconds) of ``python -m agentperf bench``."""
     cmd = [sys.executable, "-m", "agentperf", "bench", f"bench_accuracy:{function}", "--json",
-           "--no-memory", *AGENTPERF_ARGS]
+           "--no-memory", *extra]
     if fast:
         cmd += ["--samples", "10", "--min-time", "50ms"]
     start = time.perf_counter()
@@ -126,33 +134,46 @@ class ToolRuns:
         return statistics.stdev(self.values) / self.center if len(self.values) > 1 else 0.0
 
 
-def accuracy(reps: int, fast: bool) -> bool:
-    print(f"Part 1: pyperf timeit{' --fast' if fast else ''} vs agentperf bench "
-          f"{' '.join(AGENTPERF_ARGS)}, "
-          f"{reps} repetitions each, alternating, every run in fresh processes\n")
-    header = (f"{'function':<12} {'pyperf mean':>12} {'pyperf med':>11} {'agentperf med':>14} "
-              f"{'diff':>7} "
-              f"{'CV pyperf':>10} {'CV agentperf':>13} {'CV ratio':>9} {'wall pyperf':>12} "
-              f"{'wall agentperf':>15}")
-    print(header)
+def accuracy(reps: int, fast: bool, pyperf_mode: str, configs: list[list[str]]) -> bool:
+    """Every target is checked for each agentperf configuration against the same pyperf runs."""
+    pyperf_name = "pyperf bench_func" if pyperf_mode == "func" else "pyperf timeit"
+    print(f"Part 1: {pyperf_name}{' --fast' if fast else ''} vs agentperf bench, "
+          f"{reps} repetitions each, alternating, every run in fresh processes")
+    for index, extra in enumerate(configs):
+        print(f"  config {index}: agentperf bench {' '.join(extra) or '(defaults)'}")
+    print(f"\n{'function':<12} {'cfg':>3} {'pyperf mean':>12} {'pyperf med':>11} "
+          f"{'agentperf med':>14} {'diff':>7} {'CV pyperf':>10} {'CV agentperf':>13} "
+          f"{'CV ratio':>9} {'wall pyperf':>12} {'wall agentperf':>15}")
     ok = True
     for function in FUNCTIONS:
-        py, ap = ToolRuns([], [], []), ToolRuns([], [], [])
+        py = ToolRuns([], [], [])
+        aps = [ToolRuns([], [], []) for _ in configs]
         for _ in range(reps):
-            for tool, runner in ((py, pyperf_mean), (ap, agentperf_median)):
-                value, median, wall = runner(function, fast)
-                tool.values.append(value)
-                tool.medians.append(median)
-                tool.walls.append(wall)
-        diff = ap.center / py.center - 1
-        cv_ratio = ap.cv / py.cv if py.cv else float("inf")
-        ok &= abs(diff) <= 0.05 and cv_ratio <= 1.5
-        print(f"{function:<12} {py.center * 1e6:>9.3f} us "
-              f"{statistics.fmean(py.medians) * 1e6:>8.3f} us {ap.center * 1e6:>11.3f} us "
-              f"{diff:>+7.1%} {py.cv:>10.2%} {ap.cv:>13.2%} {cv_ratio:>8.2f}x "
-              f"{statistics.fmean(py.walls):>10.1f} s {statistics.fmean(ap.walls):>13.1f} s")
+            _record(py, pyperf_mean(function, fast, pyperf_mode))
+            for ap, extra in zip(aps, configs, strict=True):
+                _record(ap, agentperf_median(function, fast, extra))
+        for index, ap in enumerate(aps):
+            diff = ap.center / py.center - 1
+            cv_ratio = ap.cv / py.cv if py.cv else float("inf")
+            ok &= abs(diff) <= 0.05 and cv_ratio <= 1.5
+            print(f"{function:<12} {index:>3} {py.center * 1e6:>9.3f} us "
+                  f"{statistics.fmean(py.medians) * 1e6:>8.3f} us {ap.center * 1e6:>11.3f} us "
+                  f"{diff:>+7.1%} {py.cv:>10.2%} {ap.cv:>13.2%} {cv_ratio:>8.2f}x "
+                  f"{statistics.fmean(py.walls):>10.1f} s {statistics.fmean(ap.walls):>13.1f} s")
+            print(f"{'':<16} runs: pyperf {_us(py.values)}; agentperf {_us(ap.values)}")
     print("\ndiff = agentperf median / pyperf mean - 1; targets: |diff| <= 5%, CV ratio <= 1.5x")
     return ok
+
+
+def _record(runs: ToolRuns, measured: tuple[float, float, float]) -> None:
+    value, median, wall = measured
+    runs.values.append(value)
+    runs.medians.append(median)
+    runs.walls.append(wall)
+
+
+def _us(values: list[float]) -> str:
+    return " ".join(f"{v * 1e6:.3f}" for v in values)
 
 
 # -- part 2: false positives and detection ----------------------------------------------
@@ -205,15 +226,18 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true",
                         help="pyperf --fast and agentperf --samples 10 --min-time 50ms")
     parser.add_argument("--skip-accuracy", action="store_true")
-    parser.add_argument("--agentperf-args", default="",
-                        help="extra options for agentperf bench in part 1, e.g. '--processes 4'")
+    parser.add_argument("--agentperf-args", action="append", default=None,
+                        help="options for agentperf bench in part 1, e.g. '--processes 4'; "
+                             "repeat to compare several configurations (default: none)")
+    parser.add_argument("--pyperf", choices=("func", "timeit"), default="func",
+                        help="pyperf's Runner.bench_func (default) or python -m pyperf timeit")
     args = parser.parse_args()
-    AGENTPERF_ARGS.extend(args.agentperf_args.split())
+    configs = [extra.split() for extra in (args.agentperf_args or [""])]
     sys.path[:0] = [str(REPO), str(HERE)]
     print(f"load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs\n")
     ok = True
     if not args.skip_accuracy:
-        ok &= accuracy(args.reps, args.quick)
+        ok &= accuracy(args.reps, args.quick, args.pyperf, configs)
     ok &= detection(args.trials, args.samples, args.min_time, args.gate)
     print(f"\nload average at end: {os.getloadavg()[0]:.2f}; all targets met: {ok}")
 
