@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
+import time
 
 SPIN = 2_000
 #: Read once at import, as a code change would: the "new version" of spin_env is slower.
@@ -79,6 +80,34 @@ def failing() -> None:
 
 def noisy() -> int:
     print("noise on stdout that must not reach the worker protocol")
+    return _spin(200)
+
+
+_pid_logs: set[str] = set()
+
+
+def _log_pid() -> None:
+    """Record once per process and log file that this process ran the agent."""
+    path = os.environ["BENCH_PID_LOG"]
+    if path not in _pid_logs:
+        with open(path, "a", encoding="utf-8") as log:
+            log.write(f"{os.getpid()}\n")
+        _pid_logs.add(path)
+
+
+def noisy_pid() -> int:
+    _log_pid()
+    return noisy()
+
+
+def sleep_3ms_pid() -> None:
+    _log_pid()
+    time.sleep(0.003)
+
+
+def fails_in_workers() -> int:
+    if os.getpid() != int(os.environ["BENCH_PARENT_PID"]):
+        raise ValueError("boom in a worker")
     return _spin(200)
 
 

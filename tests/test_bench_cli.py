@@ -18,7 +18,8 @@ from agentperf.cli.app import app
 
 REPO = Path(__file__).resolve().parents[1]
 TESTS = Path(__file__).resolve().parent
-FAST = ["--samples", "12", "--min-time", "1ms", "--warmup", "1"]
+# In this process: the tests below are about everything but isolation, which has its own.
+FAST = ["--samples", "12", "--min-time", "1ms", "--warmup", "1", "--processes", "0"]
 
 
 def agentperf(*args: str, env: dict[str, str] | None = None,
@@ -215,6 +216,23 @@ def test_a_yaml_spec_is_benchmarked_with_its_inputs(tmp_path: Path) -> None:
     broken.write_text("agent: [unclosed\n")
     bad = invoke(str(broken), cwd=tmp_path)
     assert bad.exit_code == 2 and "broken.yaml:" in bad.stderr and "invalid YAML" in bad.stderr
+
+
+def test_by_default_short_calls_are_sampled_in_ten_worker_processes() -> None:
+    result = agentperf("bench_agents:spin_base", "--samples", "12", "--min-time", "1ms",
+                       "--json")
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    [bench] = document["benchmarks"]
+    assert sorted({s["process"] for s in bench["samples"]}) == list(range(10))
+    assert document["options"]["processes"] == "auto"
+    single = agentperf("bench_agents:spin_base", "--samples", "4", "--min-time", "1ms",
+                       "--processes", "1", "--json")
+    assert {s["process"] for s in json.loads(single.stdout)["benchmarks"][0]["samples"]} == {0}
+    for bad in ("-1", "many"):
+        wrong = agentperf("bench_agents:spin_base", "--processes", bad)
+        assert wrong.returncode == 2
+        assert "--processes: expected auto or a number of processes" in wrong.stderr
 
 
 def test_an_agent_that_prints_does_not_spoil_json_output() -> None:

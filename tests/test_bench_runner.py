@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import os
 from pathlib import Path
 
 import bench_agents
@@ -11,14 +12,20 @@ import pytest
 from agentperf.analysis.compare import SAME, compare_pair, evaluate_gates
 from agentperf.bench.kernels import KERNELS, kernel_recipes
 from agentperf.bench.model import BenchOptions, TargetRecipe
-from agentperf.bench.runner import measure, run_suite
+from agentperf.bench.runner import (
+    AUTO_PROCESSES,
+    block_sizes,
+    measure,
+    resolve_processes,
+    run_suite,
+)
 from agentperf.bench.target import Target
 from agentperf.errors import AgentperfError, ExitCode
 
 TESTS = Path(__file__).resolve().parent
 # Short samples, many of them: on a loaded machine a sample under a scheduler time slice
 # is more often left alone, so the median stays on the undisturbed mode.
-QUICK = BenchOptions(samples=20, warmup=1, min_time_s=0.001, memory=False)
+QUICK = BenchOptions(samples=20, warmup=1, min_time_s=0.001, memory=False, processes=0)
 
 
 def recipe(function: str, name: str | None = None, inputs: tuple[str, ...] = ()) -> TargetRecipe:
@@ -40,7 +47,7 @@ def test_a_one_microsecond_function_is_timed_in_calibrated_loops() -> None:
 @pytest.mark.parametrize("function", ["async_agent", "AsyncProcessAgent"])
 def test_async_agents_run_on_one_event_loop(function: str) -> None:
     bench_agents.loops_seen.clear()
-    options = BenchOptions(samples=5, warmup=1, min_time_s=0.002)
+    options = BenchOptions(samples=5, warmup=1, min_time_s=0.002, processes=0)
     [result] = measure([recipe(function, inputs=('"hi"', "2"))], options)
     assert len(result.samples) == 5
     assert result.loops > 1
@@ -68,7 +75,7 @@ def test_aa_comparison_is_rarely_flagged() -> None:
 
 def test_an_injected_30_percent_slowdown_is_flagged() -> None:
     """Flagged by the 5 % gate; up to three tries, as other test runs share this machine."""
-    options = BenchOptions(samples=30, warmup=1, min_time_s=0.0003, memory=False)
+    options = BenchOptions(samples=30, warmup=1, min_time_s=0.0003, memory=False, processes=0)
     for _ in range(3):
         base, slow = measure([recipe("spin_base"), recipe("spin_slow30")], options)
         comparison = compare_pair(base, slow)
@@ -80,12 +87,42 @@ def test_an_injected_30_percent_slowdown_is_flagged() -> None:
     assert evaluate_gates(comparison, fail_if_slower_pct=5)[0].failed
 
 
-def test_worker_processes_take_interleaved_samples_and_survive_a_printing_agent() -> None:
-    options = BenchOptions(samples=6, warmup=1, min_time_s=0.002, processes=2)
-    [result] = measure([recipe("noisy")], options)
-    assert [s.process for s in result.samples] == [0, 1, 0, 1, 0, 1]
+def test_worker_processes_take_blocks_of_samples_and_survive_a_printing_agent(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BENCH_PID_LOG", str(tmp_path / "pids"))
+    options = BenchOptions(samples=7, warmup=1, min_time_s=0.002, processes=3)
+    [result] = measure([recipe("noisy_pid")], options)
+    assert [s.process for s in result.samples] == [0, 0, 1, 1, 2, 2, 2]
     assert all(s.peak_bytes is not None for s in result.samples)
     assert result.stats.median > 0
+    pids = set((tmp_path / "pids").read_text().split())
+    # calibration here, then three fresh interpreters, never this one again
+    assert len(pids) == 4 and str(os.getpid()) in pids
+
+
+def test_auto_isolates_short_calls_and_keeps_long_ones_in_this_process(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    log = tmp_path / "pids"
+    monkeypatch.setenv("BENCH_PID_LOG", str(log))
+    options = BenchOptions(samples=4, warmup=0, min_time_s=0.002, memory=False)
+    [short] = measure([recipe("noisy_pid")], options)
+    assert [s.process for s in short.samples] == [0, 1, 2, 3]  # 4 samples: 4 of the 10
+    assert len(set(log.read_text().split())) == 5
+    monkeypatch.setenv("BENCH_PID_LOG", str(tmp_path / "pids-long"))
+    [long] = measure([recipe("sleep_3ms_pid")], options)
+    assert long.loops == 1
+    assert (tmp_path / "pids-long").read_text().split() == [str(os.getpid())]
+
+
+def test_block_sizes_and_the_auto_rule() -> None:
+    assert block_sizes(20, 10) == [2] * 10
+    assert block_sizes(7, 3) == [2, 2, 3]
+    assert block_sizes(3, 10) == [1, 1, 1]
+    assert block_sizes(5, 0) == [5]
+    assert resolve_processes(None, [1]) == 0
+    assert resolve_processes(None, [1, 4096]) == AUTO_PROCESSES
+    assert resolve_processes(0, [4096]) == 0
+    assert resolve_processes(3, [1]) == 3
 
 
 @pytest.mark.parametrize("processes", [0, 1])
@@ -112,7 +149,7 @@ def test_builtin_kernels_report_rates_and_memory() -> None:
 
 def test_max_time_stops_early_with_a_warning() -> None:
     options = BenchOptions(samples=10_000, warmup=0, min_time_s=0.001, max_time_s=0.05,
-                           memory=False)
+                           memory=False, processes=0)
     [result] = measure([recipe("spin_base")], options)
     assert 2 <= len(result.samples) < 10_000
     assert result.stopped_early
@@ -121,25 +158,35 @@ def test_max_time_stops_early_with_a_warning() -> None:
 
 def test_no_gc_disables_the_collector_only_while_timing() -> None:
     bench_agents.gc_states.clear()
-    options = BenchOptions(samples=2, warmup=0, min_time_s=0.001, no_gc=True, memory=False)
+    options = BenchOptions(samples=2, warmup=0, min_time_s=0.001, no_gc=True, memory=False,
+                           processes=0)
     measure([recipe("gc_probe")], options)
     assert bench_agents.gc_states and not any(bench_agents.gc_states)
     assert gc.isenabled()
 
 
 def test_a_worker_that_cannot_build_the_agent_is_a_usage_error_and_exits() -> None:
-    import psutil
-
     options = BenchOptions(samples=2, min_time_s=0.001, processes=2)
     with pytest.raises(AgentperfError) as info:
         measure([recipe("no_such_agent")], options)
     assert info.value.exit_code == ExitCode.USAGE
     assert "no_such_agent" in info.value.message
-    workers = [c for c in psutil.Process().children(recursive=True)
-               if "agentperf.bench.worker" in " ".join(c.cmdline())]
-    assert workers == []
+    assert _live_workers() == []
 
 
-def test_an_agent_called_without_its_input_gets_a_hint() -> None:
-    with pytest.raises(AgentperfError, match="pass --input or --inputs"):
-        measure([recipe("echo")], BenchOptions(samples=2, min_time_s=0.001))
+def test_an_agent_failing_in_a_worker_fails_the_run_and_stops_the_workers(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BENCH_PARENT_PID", str(os.getpid()))
+    options = BenchOptions(samples=4, min_time_s=0.001, processes=2)
+    with pytest.raises(AgentperfError) as info:
+        measure([recipe("fails_in_workers")], options)
+    assert info.value.exit_code == ExitCode.WORKLOAD_FAILED
+    assert "boom in a worker" in info.value.message
+    assert _live_workers() == []
+
+
+def _live_workers() -> list[object]:
+    import psutil
+
+    return [c for c in psutil.Process().children(recursive=True)
+            if "agentperf.bench.worker" in " ".join(c.cmdline())]

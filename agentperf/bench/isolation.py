@@ -1,4 +1,4 @@
-"""``--processes K``: samples taken in K fresh interpreters, interleaved across them.
+"""``--processes K``: samples taken in K fresh interpreters, one block after another.
 
 Each worker rebuilds the agent from its recipe (a live agent is never pickled), so
 import-time state, allocator history and hash seeds differ between workers and the
@@ -22,7 +22,7 @@ _PACKAGE_ROOT = str(Path(agentperf.__file__).resolve().parent.parent)
 
 
 class WorkerSampler:
-    """The parent's handle on one worker; same ``calibrate``/``sample`` calls as Target."""
+    """The parent's handle on one worker; the same ``sample`` call as Target."""
 
     def __init__(self, recipe: TargetRecipe, *, no_gc: bool, process: int) -> None:
         self.recipe = recipe
@@ -39,9 +39,6 @@ class WorkerSampler:
         except BaseException:
             self.close()
             raise
-
-    def calibrate(self, min_time_ns: int) -> int:
-        return int(self._request({"op": "calibrate", "min_time_ns": min_time_ns})["loops"])
 
     def sample(self, loops: int, *, memory: bool) -> Sample:
         reply = self._request({"op": "sample", "loops": loops, "memory": memory})

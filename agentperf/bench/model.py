@@ -23,7 +23,7 @@ class BenchOptions:
     warmup: int = 1
     min_time_s: float = 0.1
     max_time_s: float | None = None
-    processes: int = 0  # 0: in this process; K: K fresh worker interpreters
+    processes: int | None = None  # None: auto; 0: in this process; K: K fresh interpreters
     no_gc: bool = False
     memory: bool = True
 
@@ -33,7 +33,8 @@ class BenchOptions:
             (self.warmup >= 0, "--warmup must not be negative"),
             (self.min_time_s > 0, "--min-time must be positive"),
             (self.max_time_s is None or self.max_time_s > 0, "--max-time must be positive"),
-            (self.processes >= 0, "--processes must not be negative"),
+            (self.processes is None or self.processes >= 0,
+             "--processes must be auto or a number of processes (0: this process)"),
         )
         for ok, message in checks:
             if not ok:
@@ -42,7 +43,8 @@ class BenchOptions:
     def to_dict(self) -> dict[str, Any]:
         return {
             "samples": self.samples, "warmup": self.warmup, "min_time_s": self.min_time_s,
-            "max_time_s": self.max_time_s, "processes": self.processes,
+            "max_time_s": self.max_time_s,
+            "processes": "auto" if self.processes is None else self.processes,
             "no_gc": self.no_gc, "memory": self.memory,
         }
 

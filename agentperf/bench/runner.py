@@ -1,11 +1,18 @@
-"""The sampling schedule: calibrate, warm up, then take samples round-robin.
+"""The sampling schedule: calibrate, then take samples in rounds, in blocks of processes.
 
-Round-robin is what makes ``--processes`` and ``--interleave`` one mechanism: the
-i-th sample of every benchmark is taken before the (i+1)-th of any, on worker
-``i mod K``, so slow drift of the machine lands on every benchmark alike. Within a
-round the order is shuffled: a fixed pattern (A B A B, or even A B B A) lines up with
-periodic interference from other programs and puts it all on one side, which a
-random order spreads evenly.
+A round takes the i-th sample of every benchmark before the (i+1)-th of any, in a
+shuffled order, so slow drift of the machine lands on every benchmark alike: that is
+``--interleave``. A fixed pattern (A B A B, or even A B B A) lines up with periodic
+interference from other programs and puts it all on one side; a random order spreads
+it evenly.
+
+With worker processes the rounds are cut into consecutive blocks, one fresh
+interpreter per benchmark per block, warmed up and then sampled back to back, as
+pyperf runs its workers. Back to back matters: on the VM of benchmarks/README.md,
+samples taken after an idle gap ran 1-10 % faster than samples taken back to back
+(benchmarks/idle_gaps.py), so samples taken in turn across idle workers measure a
+speed that sustained work never sees. One worker per benchmark is alive at a time,
+whatever K is.
 """
 
 from __future__ import annotations
@@ -29,10 +36,12 @@ from agentperf.bench.target import Target
 Progress = Callable[[Sequence[str], int, int], None]
 MIN_SAMPLES_BEFORE_STOP = 2
 SHARED_LOOPS_SPREAD = 4
+#: Worker processes ``--processes auto`` uses for calls shorter than --min-time.
+AUTO_PROCESSES = 10
 
 
 class Sampler(Protocol):
-    def calibrate(self, min_time_ns: int) -> int: ...
+    """A :class:`Target` in this process, or a worker's handle on one."""
 
     def sample(self, loops: int, *, memory: bool) -> Sample: ...
 
@@ -58,25 +67,44 @@ def measure(recipes: Sequence[TargetRecipe], options: BenchOptions, *,
             cpu_count: int | None = None, progress: Progress | None = None,
             ) -> list[BenchmarkResult]:
     """Sample ``recipes`` in one interleaved schedule and build their results."""
-    with ExitStack() as stack:
-        # An agent's prints must not land in a --json or --md report on stdout.
-        stack.enter_context(redirect_stdout(sys.stderr))
-        samplers = [open_samplers(recipe, options, stack) for recipe in recipes]
+    # An agent's prints must not land in a --json or --md report on stdout.
+    with redirect_stdout(sys.stderr), ExitStack() as local_targets:
         loads = [load_average()]
+        local = [_local_target(recipe, options, local_targets) for recipe in recipes]
         min_time_ns = int(options.min_time_s * 1e9)
-        loops = _shared_loops([group[0].calibrate(min_time_ns) for group in samplers])
-        for _ in range(options.warmup):
-            for group, n in zip(samplers, loops, strict=True):
-                for sampler in group:
-                    sampler.sample(n, memory=False)
-        taken, stopped = _sample_rounds(samplers, loops, options, [r.name for r in recipes],
-                                        progress)
+        loops = _shared_loops([target.calibrate(min_time_ns) for target in local])
+        processes = resolve_processes(options.processes, loops)
+        schedule = _Schedule(recipes, options, loops, progress)
+        if processes == 0:
+            schedule.run_in_process(local)
+        else:
+            local_targets.close()  # calibration only: samples come from fresh interpreters
+            schedule.run_in_workers(processes)
         loads.append(load_average())
     measured_load = max((x for x in loads if x is not None), default=None)
     cpus = cpu_count or os.cpu_count()
     return [build_result(recipe, samples, loops=n, load_average=measured_load, cpu_count=cpus,
-                         stopped_early=stopped, requested=options.samples)
-            for recipe, samples, n in zip(recipes, taken, loops, strict=True)]
+                         stopped_early=schedule.stopped, requested=options.samples)
+            for recipe, samples, n in zip(recipes, schedule.taken, loops, strict=True)]
+
+
+def resolve_processes(requested: int | None, loops: Sequence[int]) -> int:
+    """``None`` is auto: worker processes when any call is shorter than --min-time.
+
+    Such a call runs in a loop, and a microsecond-scale function moves by several
+    percent with the state of the process it runs in (memory layout, what ran
+    before), so one process is one draw of that state; a call that fills a sample
+    alone gains nothing from isolation and would pay a warm-up per worker.
+    """
+    if requested is not None:
+        return requested
+    return AUTO_PROCESSES if max(loops) > 1 else 0
+
+
+def block_sizes(samples: int, processes: int) -> list[int]:
+    """Samples per worker block: as even as possible, never an empty block."""
+    blocks = max(1, min(processes, samples))
+    return [(b + 1) * samples // blocks - b * samples // blocks for b in range(blocks)]
 
 
 def _shared_loops(loops: list[int]) -> list[int]:
@@ -91,37 +119,63 @@ def _shared_loops(loops: list[int]) -> list[int]:
     return loops
 
 
-def _sample_rounds(samplers: list[list[Sampler]], loops: list[int], options: BenchOptions,
-                   names: list[str], progress: Progress | None) -> tuple[list[list[Sample]], bool]:
-    taken: list[list[Sample]] = [[] for _ in samplers]
-    deadline = time.monotonic() + options.max_time_s if options.max_time_s else None
-    order = list(range(len(samplers)))
-    shuffle = random.Random().shuffle
-    for i in range(options.samples):
-        shuffle(order)
-        for index in order:
-            group = samplers[index]
-            taken[index].append(group[i % len(group)].sample(loops[index],
-                                                              memory=options.memory))
-        if progress is not None:
-            progress(names, i + 1, options.samples)
-        if deadline is not None and time.monotonic() >= deadline \
-                and i + 1 >= MIN_SAMPLES_BEFORE_STOP and i + 1 < options.samples:
-            return taken, True
-    return taken, False
+class _Schedule:
+    """Takes the samples of one measure() call and remembers what it took."""
+
+    def __init__(self, recipes: Sequence[TargetRecipe], options: BenchOptions,
+                 loops: list[int], progress: Progress | None) -> None:
+        self.recipes = recipes
+        self.options = options
+        self.loops = loops
+        self.progress = progress
+        self.taken: list[list[Sample]] = [[] for _ in recipes]
+        self.stopped = False
+        self._deadline = time.monotonic() + options.max_time_s if options.max_time_s else None
+        self._order = list(range(len(recipes)))
+        self._shuffle = random.Random().shuffle
+
+    def run_in_process(self, targets: Sequence[Sampler]) -> None:
+        self._warm_up(targets)
+        self._rounds(targets, self.options.samples)
+
+    def run_in_workers(self, processes: int) -> None:
+        from agentperf.bench.isolation import WorkerSampler
+
+        for block, size in enumerate(block_sizes(self.options.samples, processes)):
+            with ExitStack() as stack:
+                workers: list[Sampler] = []
+                for recipe in self.recipes:
+                    worker = WorkerSampler(recipe, no_gc=self.options.no_gc, process=block)
+                    stack.callback(worker.close)
+                    workers.append(worker)
+                self._warm_up(workers)
+                if not self._rounds(workers, size):
+                    return
+
+    def _warm_up(self, samplers: Sequence[Sampler]) -> None:
+        for _ in range(self.options.warmup):
+            for sampler, loops in zip(samplers, self.loops, strict=True):
+                sampler.sample(loops, memory=False)
+
+    def _rounds(self, samplers: Sequence[Sampler], count: int) -> bool:
+        """Take ``count`` rounds; False once --max-time has stopped the run."""
+        names = [r.name for r in self.recipes]
+        for _ in range(count):
+            self._shuffle(self._order)
+            for index in self._order:
+                self.taken[index].append(samplers[index].sample(
+                    self.loops[index], memory=self.options.memory))
+            done = len(self.taken[0])
+            if self.progress is not None:
+                self.progress(names, done, self.options.samples)
+            if self._deadline is not None and time.monotonic() >= self._deadline \
+                    and MIN_SAMPLES_BEFORE_STOP <= done < self.options.samples:
+                self.stopped = True
+                return False
+        return True
 
 
-def open_samplers(recipe: TargetRecipe, options: BenchOptions, stack: ExitStack) -> list[Sampler]:
-    """In-process target, or ``options.processes`` fresh worker interpreters."""
-    if options.processes <= 0:
-        target = Target(recipe, no_gc=options.no_gc)
-        stack.callback(target.close)
-        return [target]
-    from agentperf.bench.isolation import WorkerSampler
-
-    samplers: list[Sampler] = []
-    for index in range(options.processes):
-        worker = WorkerSampler(recipe, no_gc=options.no_gc, process=index)
-        stack.callback(worker.close)
-        samplers.append(worker)
-    return samplers
+def _local_target(recipe: TargetRecipe, options: BenchOptions, stack: ExitStack) -> Target:
+    target = Target(recipe, no_gc=options.no_gc)
+    stack.callback(target.close)
+    return target

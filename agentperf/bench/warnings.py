@@ -36,7 +36,7 @@ def benchmark_warnings(stats: Summary, samples: Sequence[Sample], outliers: Sequ
     if stats.count >= 2 and stats.cv > CV_LIMIT:
         found.append(BenchWarning(
             "unstable", f"unstable: the standard deviation is {stats.cv:.0%} of the mean "
-            f"(over {CV_LIMIT:.0%}); rerun with more --samples, with --processes 4, or on a "
+            f"(over {CV_LIMIT:.0%}); rerun with more --samples or --processes, or on a "
             "quieter machine"))
     if outliers:
         found.append(BenchWarning(

@@ -1,9 +1,9 @@
 """A ``--processes`` worker: ``python -m agentperf.bench.worker``.
 
 Speaks JSON lines with its parent: the first request names the recipe, then
-``calibrate`` and ``sample`` requests follow until ``exit``. The protocol runs on a
-private copy of stdout; file descriptor 1 is pointed at stderr so an agent that
-prints cannot corrupt it.
+``sample`` requests follow until ``exit`` (the parent calibrates in its own
+process). The protocol runs on a private copy of stdout; file descriptor 1 is
+pointed at stderr so an agent that prints cannot corrupt it.
 """
 
 from __future__ import annotations
@@ -26,8 +26,6 @@ def _reply(channel: TextIO, message: dict[str, Any]) -> None:
 
 def _handle(target: Target, request: dict[str, Any]) -> dict[str, Any]:
     op = request.get("op")
-    if op == "calibrate":
-        return {"loops": target.calibrate(int(request["min_time_ns"]))}
     if op == "sample":
         sample = target.sample(int(request["loops"]), memory=bool(request["memory"]))
         return {"elapsed_ns": sample.elapsed_ns, "peak_bytes": sample.peak_bytes,

@@ -72,9 +72,10 @@ MinTimeOpt = Annotated[str, typer.Option(
     "--min-time", help="Least duration of one sample (100ms, 0.5s, ...).")]
 MaxTimeOpt = Annotated[str | None, typer.Option(
     "--max-time", help="Stop taking samples after this long (per benchmark).")]
-ProcessesOpt = Annotated[int, typer.Option(
-    "--processes", "-p", min=0,
-    help="Take samples in K fresh worker interpreters, interleaved (0: this process).")]
+ProcessesOpt = Annotated[str, typer.Option(
+    "--processes", "-p", metavar="K|auto",
+    help="Take samples in K fresh worker interpreters, one after another (0: this "
+         "process; auto: 10 when a call is shorter than --min-time, else 0).")]
 NoGcOpt = Annotated[bool, typer.Option(
     "--no-gc", help="Disable the garbage collector while timing.")]
 MemoryOpt = Annotated[bool, typer.Option(
@@ -118,7 +119,7 @@ def run_command(
     warmup: WarmupOpt = 1,
     min_time: MinTimeOpt = "100ms",
     max_time: MaxTimeOpt = None,
-    processes: ProcessesOpt = 0,
+    processes: ProcessesOpt = "auto",
     no_gc: NoGcOpt = False,
     memory: MemoryOpt = True,
     save: SaveOpt = None,
@@ -140,7 +141,7 @@ def run_command(
     options = BenchOptions(
         samples=samples, warmup=warmup, min_time_s=parse_duration(min_time, "--min-time"),
         max_time_s=parse_duration(max_time, "--max-time") if max_time else None,
-        processes=processes, no_gc=no_gc, memory=memory)
+        processes=_processes(processes), no_gc=no_gc, memory=memory)
     options.validate()
     gates = _gate_settings(fail_if_slower, fail_if_more_memory, alpha)
     _check_output_flags(json_, md)
@@ -356,6 +357,19 @@ def _write(path: Path, text: str) -> None:
         path.write_text(text, encoding="utf-8")
     except OSError as exc:
         raise AgentperfError(f"{path}: cannot write: {exc.strerror}") from None
+
+
+def _processes(value: str) -> int | None:
+    if value.strip().lower() == "auto":
+        return None
+    try:
+        count = int(value)
+    except ValueError:
+        count = -1
+    if count < 0:
+        raise AgentperfError(f"--processes: expected auto or a number of processes, got "
+                             f"{value!r}")
+    return count
 
 
 class _Progress:
