@@ -100,6 +100,16 @@ def test_worker_processes_take_blocks_of_samples_and_survive_a_printing_agent(
     assert len(pids) == 4 and str(os.getpid()) in pids
 
 
+def test_interleaved_benchmarks_share_one_worker_per_block(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BENCH_PID_LOG", str(tmp_path / "pids"))
+    options = BenchOptions(samples=4, warmup=1, min_time_s=0.002, memory=False, processes=2)
+    a, b = measure([recipe("noisy_pid", "A"), recipe("noisy_pid", "B")], options)
+    assert [s.process for s in a.samples] == [s.process for s in b.samples] == [0, 0, 1, 1]
+    # this process (calibration) and two workers, each hosting A and B: not four workers
+    assert len(set((tmp_path / "pids").read_text().split())) == 3
+
+
 def test_auto_isolates_short_calls_and_keeps_long_ones_in_this_process(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     log = tmp_path / "pids"

@@ -6,13 +6,13 @@ shuffled order, so slow drift of the machine lands on every benchmark alike: tha
 interference from other programs and puts it all on one side; a random order spreads
 it evenly.
 
-With worker processes the rounds are cut into consecutive blocks, one fresh
-interpreter per benchmark per block, warmed up and then sampled back to back, as
-pyperf runs its workers. Back to back matters: on the VM of benchmarks/README.md,
-samples taken after an idle gap ran 1-10 % faster than samples taken back to back
-(benchmarks/idle_gaps.py), so samples taken in turn across idle workers measure a
-speed that sustained work never sees. One worker per benchmark is alive at a time,
-whatever K is.
+With worker processes the rounds are cut into consecutive blocks, each in one
+fresh interpreter that hosts every benchmark of the schedule, warmed up and then
+sampled back to back, as pyperf runs its workers. Back to back matters: on the VM
+of benchmarks/README.md, samples taken after an idle gap ran 1-10 % faster than
+samples taken back to back (benchmarks/idle_gaps.py), so samples taken in turn
+across idle workers measure a speed that sustained work never sees. One worker is
+alive at a time, whatever K is.
 """
 
 from __future__ import annotations
@@ -139,17 +139,13 @@ class _Schedule:
         self._rounds(targets, self.options.samples)
 
     def run_in_workers(self, processes: int) -> None:
-        from agentperf.bench.isolation import WorkerSampler
+        from agentperf.bench.isolation import Worker
 
         for block, size in enumerate(block_sizes(self.options.samples, processes)):
-            with ExitStack() as stack:
-                workers: list[Sampler] = []
-                for recipe in self.recipes:
-                    worker = WorkerSampler(recipe, no_gc=self.options.no_gc, process=block)
-                    stack.callback(worker.close)
-                    workers.append(worker)
-                self._warm_up(workers)
-                if not self._rounds(workers, size):
+            with Worker(self.recipes, no_gc=self.options.no_gc, process=block) as worker:
+                targets = [worker.target(i) for i in range(len(self.recipes))]
+                self._warm_up(targets)
+                if not self._rounds(targets, size):
                     return
 
     def _warm_up(self, samplers: Sequence[Sampler]) -> None:

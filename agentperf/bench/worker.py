@@ -1,7 +1,7 @@
 """A ``--processes`` worker: ``python -m agentperf.bench.worker``.
 
-Speaks JSON lines with its parent: the first request names the recipe, then
-``sample`` requests follow until ``exit`` (the parent calibrates in its own
+Speaks JSON lines with its parent: the first request names the recipes, then
+``sample`` requests for one of them follow until ``exit`` (the parent calibrates in its own
 process). The protocol runs on a private copy of stdout; file descriptor 1 is
 pointed at stderr so an agent that prints cannot corrupt it.
 """
@@ -24,38 +24,42 @@ def _reply(channel: TextIO, message: dict[str, Any]) -> None:
     channel.flush()
 
 
-def _handle(target: Target, request: dict[str, Any]) -> dict[str, Any]:
+def _handle(targets: list[Target], request: dict[str, Any]) -> dict[str, Any]:
     op = request.get("op")
     if op == "sample":
+        target = targets[int(request["target"])]
         sample = target.sample(int(request["loops"]), memory=bool(request["memory"]))
         return {"elapsed_ns": sample.elapsed_ns, "peak_bytes": sample.peak_bytes,
                 "max_rss_bytes": sample.max_rss_bytes}
     raise AgentperfError(f"bench worker: unknown request {op!r}")
 
 
+def _open(request: dict[str, Any]) -> list[Target]:
+    return [Target(TargetRecipe(**{**recipe, "inputs": tuple(recipe["inputs"])}),
+                   no_gc=bool(request["no_gc"]), process=int(request["process"]))
+            for recipe in request["recipes"]]
+
+
 def serve(requests: TextIO, channel: TextIO) -> None:
-    target: Target | None = None
+    targets: list[Target] = []
     for line in requests:
         request = json.loads(line)
         try:
             if request.get("op") == "exit":
                 break
             if request.get("op") == "open":
-                recipe = TargetRecipe(**{**request["recipe"],
-                                         "inputs": tuple(request["recipe"]["inputs"])})
-                target = Target(recipe, no_gc=bool(request["no_gc"]),
-                                process=int(request["process"]))
+                targets = _open(request)
                 _reply(channel, {"ok": True})
                 continue
-            if target is None:
+            if not targets:
                 raise AgentperfError("bench worker: no recipe opened")
-            _reply(channel, _handle(target, request))
+            _reply(channel, _handle(targets, request))
         except AgentperfError as exc:
             _reply(channel, {"error": exc.message, "exit_code": int(exc.exit_code)})
         except Exception as exc:
             _reply(channel, {"error": f"bench worker: {type(exc).__name__}: {exc}",
                              "exit_code": int(ExitCode.WORKLOAD_FAILED)})
-    if target is not None:
+    for target in targets:
         target.close()
 
 
