@@ -98,8 +98,9 @@ def _drift_warning(samples: Sequence[Sample]) -> BenchWarning | None:
         "drift", f"the timings shifted during the run: the second half's median is "
         f"{shift:+.0%} against the first half's (Mann-Whitney p = {p_value:.2g}); the "
         "machine changed speed (another program, CPU frequency, a busy neighbour on a "
-        "shared VM) or the agent was still warming up (raise --warmup). Rerun, and compare "
-        "with --interleave so both sides see the same machine")
+        "shared VM), the worker processes of the two halves differ, or the agent was "
+        "still warming up (raise --warmup). Rerun, and compare with --interleave so both "
+        "sides see the same machine")
 
 
 def _busy_warning(load_average: float | None, cpu_count: int | None) -> BenchWarning | None:

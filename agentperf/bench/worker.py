@@ -1,9 +1,9 @@
 """A ``--processes`` worker: ``python -m agentperf.bench.worker``.
 
 Speaks JSON lines with its parent: the first request names the recipes, then
-``sample`` requests for one of them follow until ``exit`` (the parent calibrates in its own
-process). The protocol runs on a private copy of stdout; file descriptor 1 is
-pointed at stderr so an agent that prints cannot corrupt it.
+``sample`` requests for one of them follow until ``exit`` (the parent calibrates
+in its own process). The protocol runs on a private copy of stdout; file
+descriptor 1 is pointed at stderr so an agent that prints cannot corrupt it.
 """
 
 from __future__ import annotations
