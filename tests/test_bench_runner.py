@@ -175,23 +175,18 @@ def test_no_gc_disables_the_collector_only_while_timing() -> None:
     assert gc.isenabled()
 
 
-def test_a_worker_that_cannot_build_the_agent_is_a_usage_error_and_exits() -> None:
-    options = BenchOptions(samples=2, min_time_s=0.001, processes=2)
-    with pytest.raises(AgentperfError) as info:
-        measure([recipe("no_such_agent")], options)
-    assert info.value.exit_code == ExitCode.USAGE
-    assert "no_such_agent" in info.value.message
-    assert _live_workers() == []
-
-
-def test_an_agent_failing_in_a_worker_fails_the_run_and_stops_the_workers(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(("agent", "exit_code", "message"), [
+    ("no_such_agent", ExitCode.USAGE, "no_such_agent"),  # found while calibrating here
+    ("fails_in_workers", ExitCode.WORKLOAD_FAILED, "boom in a worker"),
+])
+def test_a_failure_with_workers_stops_the_run_and_every_worker(
+        monkeypatch: pytest.MonkeyPatch, agent: str, exit_code: ExitCode, message: str) -> None:
     monkeypatch.setenv("BENCH_PARENT_PID", str(os.getpid()))
     options = BenchOptions(samples=4, min_time_s=0.001, processes=2)
     with pytest.raises(AgentperfError) as info:
-        measure([recipe("fails_in_workers")], options)
-    assert info.value.exit_code == ExitCode.WORKLOAD_FAILED
-    assert "boom in a worker" in info.value.message
+        measure([recipe(agent)], options)
+    assert info.value.exit_code == exit_code
+    assert message in info.value.message
     assert _live_workers() == []
 
 
