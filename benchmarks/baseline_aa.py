@@ -15,21 +15,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+from bench_accuracy import subprocess_env
+
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
 
 
 def _agentperf(*args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO), str(HERE), env.get("PYTHONPATH", "")])
-    return subprocess.run([sys.executable, "-m", "agentperf", "bench", *args], env=env,
-                          cwd=HERE, capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "agentperf", "bench", *args],
+                          env=subprocess_env(), cwd=HERE, capture_output=True, text=True)
 
 
 def pair(function: str, extra: list[str], tmp: Path) -> tuple[float, str, bool]:

@@ -77,7 +77,8 @@ FUNCTIONS = ("sum_squares", "sort_floats", "join_words")
 
 # -- part 1: against pyperf ------------------------------------------------------------------
 
-def _env() -> dict[str, str]:
+def subprocess_env() -> dict[str, str]:
+    """This environment, with agentperf and this folder importable."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), str(HERE), env.get("PYTHONPATH", "")])
     return env
@@ -98,7 +99,7 @@ def pyperf_mean(function: str, fast: bool, mode: str) -> tuple[float, float, flo
                    "-s", f"from bench_accuracy import {function}", f"{function}()"]
         cmd += ["--quiet", "-o", str(out)] + (["--fast"] if fast else [])
         start = time.perf_counter()
-        subprocess.run(cmd, check=True, env=_env(), cwd=HERE, capture_output=True)
+        subprocess.run(cmd, check=True, env=subprocess_env(), cwd=HERE, capture_output=True)
         wall = time.perf_counter() - start
         import pyperf
 
@@ -113,7 +114,8 @@ def agentperf_median(function: str, fast: bool, extra: list[str]) -> tuple[float
     if fast:
         cmd += ["--samples", "10", "--min-time", "50ms"]
     start = time.perf_counter()
-    done = subprocess.run(cmd, check=True, env=_env(), cwd=HERE, capture_output=True, text=True)
+    done = subprocess.run(cmd, check=True, env=subprocess_env(), cwd=HERE, capture_output=True,
+                          text=True)
     wall = time.perf_counter() - start
     median = json.loads(done.stdout)["benchmarks"][0]["derived"]["stats"]["median"]
     return median, median, wall

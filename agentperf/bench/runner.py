@@ -45,8 +45,6 @@ class Sampler(Protocol):
 
     def sample(self, loops: int, *, memory: bool) -> Sample: ...
 
-    def close(self) -> None: ...
-
 
 def run_suite(recipes: Sequence[TargetRecipe], options: BenchOptions, *,
               interleave: bool = False, progress: Progress | None = None) -> BenchSuite:
