@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["missing_module_guard", "pytester"]
+
 INSTALL_HINT = ("redis-server is not installed: run the test command from the README "
                 "(it installs Redis when missing)")
 
