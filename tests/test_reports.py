@@ -217,6 +217,147 @@ def test_junit_without_failures_or_thresholds_has_the_passing_error_rate_gate() 
     assert cases["max_error_rate: 0%"].find("system-out") is None
 
 
+# --- one gate list, one verdict, four formats ----------------------------------------
+
+def threshold_results(spec: dict[str, list[str]], **values: Any) -> list[Any]:
+    parsed = parse_thresholds(spec, [], metrics=RUN_BATCH_METRICS,
+                              error=lambda m, k: SpecError(m, key=k))
+    hist = LatencyHistogram()
+    for _ in range(values.get("done", 100)):
+        hist.record(0.02)
+    defaults = dict(latency=hist, done=100, failed=0, timed_out=0, elapsed_s=1.0)
+    return evaluate_thresholds(parsed, run_batch_values(**{**defaults, **values}))
+
+
+@pytest.mark.parametrize(("case", "kwargs", "code", "failing"), [
+    ("clean", dict(failed=0, total=100, max_error_rate=None), 0, set()),
+    ("tolerated", dict(failed=3, total=100, max_error_rate=0.05), 0, set()),
+    ("at the limit", dict(failed=5, total=100, max_error_rate=0.05), 0, set()),
+    ("over the limit", dict(failed=6, total=100, max_error_rate=0.05), 3, {"max_error_rate"}),
+    ("any failure, no setting", dict(failed=1, total=100, max_error_rate=None), 3,
+     {"max_error_rate"}),
+    ("max_error_rate 0", dict(failed=1, total=100, max_error_rate=0.0), 3, {"max_error_rate"}),
+    ("no task ran", dict(failed=0, total=0, max_error_rate=None), 0, set()),
+    ("threshold", dict(failed=0, total=100, max_error_rate=None, thresholds="fail"), 1,
+     {"threshold"}),
+    ("threshold and workload", dict(failed=9, total=100, max_error_rate=0.05,
+                                    thresholds="fail"), 1, {"threshold", "max_error_rate"}),
+    ("threshold passes", dict(failed=0, total=100, max_error_rate=None, thresholds="pass"), 0,
+     set()),
+    ("interrupted", dict(failed=0, total=40, max_error_rate=None, interrupted=True), 130,
+     {"interrupted"}),
+    ("aborted", dict(failed=3, total=40, max_error_rate=1.0, thresholds="abort"), 1,
+     {"threshold", "abort_on_fail"}),
+])
+def test_a_gate_fails_exactly_when_it_makes_the_exit_code(case: str, kwargs: dict[str, Any],
+                                                          code: int, failing: set[str]) -> None:
+    aborted = None
+    which = kwargs.pop("thresholds", None)
+    thresholds: list[Any] = []
+    if which in ("pass", "fail"):
+        thresholds = threshold_results({"latency": [f"p(95) {'<' if which == 'pass' else '>'} "
+                                                    "1s"]})
+    elif which == "abort":
+        [aborted] = threshold_results({"failed": ["< 3"]}, failed=3, done=40)
+        thresholds = [aborted]
+    verdict = batch_verdict(thresholds=thresholds, aborted=aborted,
+                            **{"interrupted": False, **kwargs})
+    assert int(verdict.exit_code) == code, case
+    assert {g.kind.value for g in verdict.gates if not g.passed} == failing, case
+    assert (code != 0) == any(not g.passed for g in verdict.gates)
+    [rate] = [g for g in verdict.gates if g.kind.value == "max_error_rate"]  # always listed
+    assert rate.label == f"max_error_rate: {(kwargs['max_error_rate'] or 0) * 100:g}%"
+    for gate in verdict.gates:
+        assert gate.observed_text in gate.message, gate  # the evidence is in the words
+
+
+class _GatesTable(HTMLParser):
+    """Rows of the HTML report's ``<table class="gates">`` and the verdict paragraph."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[list[str]] = []
+        self.verdict = ""
+        self._where = ""
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        classes = (dict(attrs).get("class") or "").split()
+        if tag == "table" and "gates" in classes:
+            self._where = "table"
+        elif tag == "tr" and self._where == "table":
+            self.rows.append([])
+        elif tag == "td" and self._where == "table":
+            self.rows[-1].append("")
+        elif tag == "p" and "verdict" in classes:
+            self._where = "verdict"
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("table", "p"):
+            self._where = ""
+
+    def handle_data(self, data: str) -> None:
+        if self._where == "table" and self.rows and self.rows[-1]:
+            self.rows[-1][-1] += data
+        elif self._where == "verdict":
+            self.verdict += data
+
+
+def gates_in_every_format(result: BatchResult) -> dict[str, Any]:
+    """(verdict, [(label, passed, observed)]) as each of the four report files shows it."""
+    doc = json.loads(render_json(result))
+    json_view = ((doc["verdict"]["exit_code"], doc["verdict"]["reason"]),
+                 [(g["label"], g["passed"], g["observed_text"]) for g in doc["gates"]])
+    root = ET.fromstring(render_junit(result))
+    props = {p.get("name"): p.get("value") for p in root.iter("property")}
+    json_gates = {g["label"]: g for g in doc["gates"]}
+    junit_rows = []
+    for case in root.iter("testcase"):
+        failure = case.find("failure")
+        label = case.get("name", "")
+        if failure is not None:  # a failed gate's message carries the observed value
+            assert json_gates[label]["observed_text"] in failure.get("message", "")
+        junit_rows.append((label, failure is None, json_gates[label]["observed_text"]))
+    junit_view = ((int(props["exit_code"] or -1), props["exit_reason"]), junit_rows)
+    markdown = render_markdown(result)
+    heading, reason = markdown.split("\n\n")[:2]
+    section = markdown.split("### Gates\n\n")[1].split("\n\n")[0].splitlines()[2:]
+    cells = [[c.strip() for c in row.strip("|").split(" | ")] for row in section]
+    md_view = ((int(heading.rsplit("(exit ", 1)[1].rstrip(")")), reason),
+               [(c[0].strip("`"), c[2] == "✅ pass", c[1]) for c in cells])
+    page = _GatesTable()
+    page.feed(render_html(result))
+    code_text, html_reason = page.verdict.split("(exit ", 1)[1].split("): ", 1)
+    html_view = ((int(code_text), html_reason),
+                 [(r[0], r[2] == "PASS", r[1]) for r in page.rows if r])
+    return {"json": json_view, "junit": junit_view, "markdown": md_view, "html": html_view}
+
+
+def with_verdict(result: BatchResult, **kwargs: Any) -> BatchResult:
+    verdict = batch_verdict(**{"interrupted": False, "thresholds": result.thresholds,
+                               "failed": result.failed, "total": result.total,
+                               "max_error_rate": None, **kwargs})
+    return replace(result, exit_code=verdict.exit_code, exit_reason=verdict.reason,
+                   gates=list(verdict.gates), interrupted=kwargs.get("interrupted", False))
+
+
+@pytest.mark.parametrize(("variant", "code"), [
+    ({"thresholds": [], "max_error_rate": 0.01}, 0),  # three failures tolerated
+    ({"thresholds": []}, 3),
+    ({}, 1),
+    ({"interrupted": True}, 130),
+])
+def test_the_four_formats_carry_the_same_verdict_and_gates(variant: dict[str, Any],
+                                                           code: int) -> None:
+    base = make_result(failed_inputs=3)
+    result = with_verdict(replace(base, thresholds=variant.get("thresholds", base.thresholds)),
+                          **variant)
+    views = gates_in_every_format(result)
+    expected = ((code, result.exit_reason),
+                [(g.label, g.passed, g.observed_text) for g in result.gates])
+    assert views == dict.fromkeys(views, expected)
+    assert any(not passed for _, passed, _ in expected[1]) == (code != 0)
+
+
 # --- Markdown -------------------------------------------------------------------------
 
 def test_markdown_has_the_tables() -> None:

@@ -96,10 +96,12 @@ def batch_verdict(*, interrupted: bool, thresholds: Sequence[ThresholdResult], f
     if aborted is not None:
         gates.append(Gate(GateKind.ABORT, f"abort_on_fail: {aborted.label}", False,
                           aborted.observed, aborted.observed_text,
-                          abort_reason(aborted, total), aborted.note, True))
+                          f"{abort_reason(aborted, total)}; the run was stopped", aborted.note,
+                          True))
     if interrupted:
-        gates.append(Gate(GateKind.INTERRUPTED, "run completed", False, float(total),
-                          f"interrupted after {total:,} tasks", reason))
+        observed = f"interrupted after {total:,} tasks"
+        gates.append(Gate(GateKind.INTERRUPTED, "run completed", False, float(total), observed,
+                          f"{observed}: the report holds the tasks that finished"))
     return Verdict(code, reason, tuple(gates))
 
 
@@ -120,12 +122,12 @@ def error_rate_gate(failed: int, total: int, max_error_rate: float | None) -> Ga
                     "no task ran, so none failed")
     rate = failed / total
     observed = f"{rate:.2%} ({failed:,} of {total:,} tasks failed)"
-    failure = _workload_failure(failed, total, max_error_rate)
-    if failure:
-        return Gate(GateKind.MAX_ERROR_RATE, label, False, rate, observed, failure)
-    message = (f"{failed:,} of {total:,} tasks failed ({rate:.2%}), "
-               f"within max_error_rate {allowed * 100:g}%")
-    return Gate(GateKind.MAX_ERROR_RATE, label, True, rate, observed, message)
+    passed = not _workload_failure(failed, total, max_error_rate)
+    message = (f"observed {observed}, {'within' if passed else 'above'} "
+               f"max_error_rate {allowed * 100:g}%")
+    if max_error_rate is None:
+        message += " (not set: no failure is allowed)"
+    return Gate(GateKind.MAX_ERROR_RATE, label, passed, rate, observed, message)
 
 
 def _workload_failure(failed: int, total: int, max_error_rate: float | None) -> str:
