@@ -30,7 +30,7 @@ from agentperf.measure.histogram import LatencyHistogram
 from agentperf.measure.sampler import BackgroundSampler
 from agentperf.outputs import write_atomic
 from agentperf.pipeline.results import BatchResult, FailureGroup
-from agentperf.redact import Redactor, is_secret_key
+from agentperf.redact import Redactor, environment_secrets, is_secret_key
 from agentperf.report.batch_console import render_batch
 from agentperf.report.exporters import STEP_SUMMARY_ENV, open_exporters
 from agentperf.report.html import render_html
@@ -454,6 +454,35 @@ def test_redaction_rules() -> None:
     assert redactor.text("redis://:pw@h:1/0 and redis://h:1") == "redis://:***@h:1/0 and redis://h:1"
     assert redactor.value({"password": {"a": 1, "b": [2, None]}}) == \
         {"password": {"a": "***", "b": ["***", None]}}
+
+
+def test_environment_secrets_are_scrubbed_and_paths_are_not() -> None:
+    environ = {"OPENAI_API_KEY": "sk-env-0123456789", "GITHUB_TOKEN": "ghp_abcdefgh12345",
+               "DB_PASSWORD": "short", "PWD": "/home/runner/work", "OLDPWD": "/home/runner",
+               "SSH_AUTH_SOCK": "/tmp/ssh-agent.sock", "MODEL_NAME": "gpt-4o-mini-2024"}
+    assert sorted(environment_secrets(environ)) == ["ghp_abcdefgh12345", "sk-env-0123456789"]
+    redactor = Redactor.from_context({"model": "m"}, environ=environ)
+    text = "key sk-env-0123456789 in /home/runner/work with gpt-4o-mini-2024 short"
+    assert redactor.text(text) == "key *** in /home/runner/work with gpt-4o-mini-2024 short"
+
+
+def test_outputs_are_scrubbed_by_value_not_by_key_name() -> None:
+    redactor = Redactor.from_context({"api_key": API_KEY}, environ={})
+    output = {"answer": f"I used {API_KEY}", "token_count": 12, "auth_token_preview": "abc",
+              "items": [f"x{API_KEY}", 3, None]}
+    assert redactor.strings(output) == {"answer": "I used ***", "token_count": 12,
+                                        "auth_token_preview": "abc", "items": ["x***", 3, None]}
+
+
+def test_secrets_inside_settings_dataclasses_are_collected() -> None:
+    @dataclass
+    class Settings:
+        redis_url: str
+        password: str
+
+    redactor = Redactor.from_context(Settings("redis://:urlpw1234@h:6379/0", "plainpw5678"),
+                                     environ={})
+    assert redactor.text("auth urlpw1234 then plainpw5678") == "auth *** then ***"
 
 
 # --- files, opened before the run ------------------------------------------------------
