@@ -85,7 +85,7 @@ class Verdict:
 def batch_verdict(*, interrupted: bool, thresholds: Sequence[ThresholdResult], failed: int,
                   total: int, max_error_rate: float | None,
                   aborted: ThresholdResult | None = None) -> Verdict:
-    """The run-batch verdict: a gate fails exactly when it makes the exit code non-zero.
+    """The run-batch verdict: the exit code is non-zero exactly when a gate failed.
 
     The ``max_error_rate`` gate is always listed (without the setting it allows 0 %),
     so a run that exits 3 always has a failed gate saying why.
