@@ -346,3 +346,27 @@ def test_exit_2_leaves_no_report_and_no_empty_results_file(tmp_path: Path, lines
         ["in.jsonl", "out", "spec.yaml"], ["in.jsonl", "spec.yaml"])
     if out.exists():  # completed results are kept, whole lines only, never an empty file
         assert where.endswith(":297:") and len(read_results(out)) > 0
+
+
+def test_results_writer_creates_its_file_only_for_a_run_that_got_going(tmp_path: Path) -> None:
+    from agentperf.errors import AgentperfError, ExitCode
+    from agentperf.execution.base import TaskResult
+    from agentperf.pipeline.results_file import ResultsWriter
+
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(AgentperfError, match="afile is not a directory") as info:
+        ResultsWriter(tmp_path / "afile" / "r.jsonl")  # a bad path fails before the run
+    assert info.value.exit_code is ExitCode.USAGE
+    failed_early = tmp_path / "early" / "r.jsonl"
+    with pytest.raises(RuntimeError), ResultsWriter(failed_early):
+        raise RuntimeError("the executor did not start")
+    assert not failed_early.parent.exists()  # nothing created, nothing to clean up
+    empty = tmp_path / "empty.jsonl"
+    with ResultsWriter(empty):
+        pass  # a run with no input: a complete, empty results file
+    assert empty.read_text() == ""
+    kept = tmp_path / "kept.jsonl"
+    with pytest.raises(RuntimeError), ResultsWriter(kept) as writer:
+        writer.write(TaskResult(0, True, output=1, latency_s=0.1), 1)
+        raise RuntimeError("input 2 is corrupt")
+    assert [r["index"] for r in read_results(kept)] == [0]  # what completed is kept
