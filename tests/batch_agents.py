@@ -54,3 +54,11 @@ def build_graph() -> Any:
     graph.add_edge("count", "shout")
     graph.add_edge("shout", END)
     return graph.compile()
+
+
+def leaky(x: str, context: dict[str, Any]) -> dict[str, Any]:
+    """Repeats its secrets in its output and, for "bad", in its exception message."""
+    if x == "bad":
+        raise ValueError(f"auth failed with {context['api_key']}")
+    return {"echo": f"used {context['api_key']}", "db": context["db_url"],
+            "env": os.environ.get("AGENTPERF_TEST_SERVICE_TOKEN", ""), "tokens_used": 3}

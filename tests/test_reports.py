@@ -20,7 +20,7 @@ import jsonschema
 import pytest
 from rich.console import Console
 
-from agentperf.analysis.gates import decide_exit_code, run_batch_values
+from agentperf.analysis.gates import batch_verdict, run_batch_values
 from agentperf.analysis.health import HealthInput, TaskHealthInput, evaluate
 from agentperf.analysis.thresholds import RUN_BATCH_METRICS, evaluate_thresholds, parse_thresholds
 from agentperf.cache.stats import CacheStats, TierStats
@@ -28,14 +28,15 @@ from agentperf.errors import AgentperfError, ExitCode, SpecError
 from agentperf.execution.base import ExecutorInfo
 from agentperf.measure.histogram import LatencyHistogram
 from agentperf.measure.sampler import BackgroundSampler
+from agentperf.outputs import write_atomic
 from agentperf.pipeline.results import BatchResult, FailureGroup
+from agentperf.redact import Redactor, environment_secrets, is_secret_key
 from agentperf.report.batch_console import render_batch
 from agentperf.report.exporters import STEP_SUMMARY_ENV, open_exporters
 from agentperf.report.html import render_html
 from agentperf.report.json_report import SCHEMA_VERSION, batch_document, load_schema, render_json
 from agentperf.report.junit import render_junit
 from agentperf.report.markdown import render_markdown
-from agentperf.report.redact import Redactor, is_secret_key
 
 API_KEY = "sk-live-abcdef123456"
 DB_PASSWORD = "hunter2hunter2"
@@ -76,7 +77,8 @@ def make_result(*, failed_inputs: int = 2, thresholds: bool = True) -> BatchResu
     health = evaluate(HealthInput(tasks=TaskHealthInput(
         total=400, failed=3, timed_out=1, mean_latency_s=summary.mean, p50_s=summary.p50,
         p99_s=summary.p99, mode="threads", workers=8)))
-    code, reason = decide_exit_code(False, results, 3, 400, None)
+    verdict = batch_verdict(interrupted=False, thresholds=results, failed=3, total=400,
+                            max_error_rate=None)
     result = BatchResult(
         name="nightly|batch", source="workload.yaml",
         executor=ExecutorInfo("threads", 8, 16, reason="I/O-bound agent"),
@@ -84,7 +86,8 @@ def make_result(*, failed_inputs: int = 2, thresholds: bool = True) -> BatchResu
         failures=[FailureGroup("ValueError", 2, f"bad prompt for key {API_KEY}"),
                   FailureGroup("Timeout", 1, "no answer within 1s")],
         wall_s=4.0, throughput_per_s=100.0, latency=summary, latency_buckets=hist.buckets(),
-        cpu_time_s=0.8, health=health, exit_code=code, exit_reason=reason,
+        cpu_time_s=0.8, health=health, exit_code=verdict.exit_code,
+        exit_reason=verdict.reason, gates=list(verdict.gates),
         started_at="2026-11-24T02:00:00+00:00", agentperf_version="0.1.0",
         cache=CacheStats(
             tiers=[TierStats("memory", "process memory", hits=30, misses=370, hit_rate=0.075,
@@ -125,6 +128,11 @@ def test_json_report_validates_against_the_shipped_schema() -> None:
     assert doc["tasks"]["error_rate"] == pytest.approx(3 / 400)
     assert [t["passed"] for t in doc["thresholds"]] == [True, False, False, True]
     assert doc["thresholds"][1]["observed_text"].endswith("s")
+    assert [(g["kind"], g["passed"]) for g in doc["gates"]] == [
+        ("threshold", True), ("threshold", False), ("threshold", False), ("threshold", True),
+        ("max_error_rate", False)]
+    assert doc["gates"][4]["label"] == "max_error_rate: 0%"
+    assert doc["gates"][4]["observed_text"] == "0.75% (3 of 400 tasks failed)"
     assert doc["cache"]["tiers"][1]["hits"] == 10
     assert doc["system"]["samples"] >= 1 and doc["system"]["process_rss_peak_bytes"] > 0
     assert {f["rule"] for f in doc["health"]["findings"]} >= {"timeouts", "tail_latency"}
@@ -156,30 +164,198 @@ def test_json_report_of_an_interrupted_empty_run_is_valid() -> None:
 
 # --- JUnit ----------------------------------------------------------------------------
 
-def test_junit_has_one_testcase_per_threshold_and_failed_input() -> None:
-    root = ET.fromstring(render_junit(make_result(failed_inputs=2)))
-    assert root.tag == "testsuites"
-    suites = {s.get("name", "").rsplit(".", 1)[-1]: s for s in root.findall("testsuite")}
-    thresholds = suites["thresholds"].findall("testcase")
-    assert [c.get("name") for c in thresholds] == [
-        "latency: p(95) < 500ms", "latency: max < 1s", "error_rate: rate < 0.005",
-        "throughput: > 50/s"]
-    failed = [c for c in thresholds if c.find("failure") is not None]
-    assert [c.get("name") for c in failed] == ["latency: max < 1s", "error_rate: rate < 0.005"]
-    assert "observed" in failed[0].find("failure").get("message", "")
-    inputs = suites["inputs"].findall("testcase")
-    # two listed inputs, plus one testcase for the failure not listed one by one
-    assert [c.get("name") for c in inputs] == ["input #0", "input #7", "1 failed inputs not listed"]
-    assert inputs[0].find("failure").get("type") == "ValueError"
-    assert suites["inputs"].get("tests") == "3" and suites["inputs"].get("failures") == "3"
-    assert root.get("tests") == "7" and root.get("failures") == "5"
+def junit_cases(text: str) -> dict[str, ET.Element]:
+    """The testcases of a JUnit report by name, after checking the counts agree."""
+    root = ET.fromstring(text)
+    [suite] = root.findall("testsuite")
+    cases = suite.findall("testcase")
+    failed = [c for c in cases if c.find("failure") is not None]
+    for element in (root, suite):
+        assert element.get("tests") == str(len(cases))
+        assert element.get("failures") == str(len(failed))
+    return {c.get("name", ""): c for c in cases}
 
 
-def test_junit_without_failures_or_thresholds_is_an_empty_passing_suite() -> None:
+def test_junit_has_one_testcase_per_gate_failing_as_the_gate_did() -> None:
+    result = make_result(failed_inputs=2)
+    cases = junit_cases(render_junit(result))
+    assert list(cases) == ["latency: p(95) < 500ms", "latency: max < 1s",
+                           "error_rate: rate < 0.005", "throughput: > 50/s", "max_error_rate: 0%"]
+    outcome = {name: case.find("failure") is None for name, case in cases.items()}
+    assert outcome == {g.label: g.passed for g in result.gates}
+    failure = cases["latency: max < 1s"].find("failure")
+    assert failure is not None and failure.get("type") == "ThresholdFailed"
+    assert failure.get("message", "").startswith("observed 1.5")
+    rate = cases["max_error_rate: 0%"]
+    assert "3 of 400 tasks failed" in rate.find("failure").get("message", "")
+    out = rate.findtext("system-out") or ""
+    assert "input #0" in out and "input #7" in out and "1 more failed inputs" in out
+    assert {c.get("time") for c in cases.values()} == {"4.000000"}  # the run's wall time
+
+
+def test_junit_tolerated_failures_are_output_not_failures() -> None:
+    base = make_result(failed_inputs=3, thresholds=False)
+    verdict = batch_verdict(interrupted=False, thresholds=[], failed=3, total=400,
+                            max_error_rate=0.01)
+    result = replace(base, exit_code=verdict.exit_code, exit_reason=verdict.reason,
+                     gates=list(verdict.gates))
+    assert result.exit_code is ExitCode.OK
+    text = render_junit(result)
+    assert "<failure" not in text
+    [case] = junit_cases(text).values()
+    assert case.get("name") == "max_error_rate: 1%"
+    assert "3 of 400 tasks failed" in (case.findtext("system-out") or "")
+
+
+def test_junit_without_failures_or_thresholds_has_the_passing_error_rate_gate() -> None:
     result = replace(make_result(failed_inputs=0, thresholds=False), failed=0, failures=[],
-                     timed_out=0)
+                     timed_out=0, gates=list(batch_verdict(
+                         interrupted=False, thresholds=[], failed=0, total=400,
+                         max_error_rate=None).gates))
+    cases = junit_cases(render_junit(result))
+    assert list(cases) == ["max_error_rate: 0%"]
+    assert cases["max_error_rate: 0%"].find("system-out") is None
+
+
+# --- one gate list, one verdict, four formats ----------------------------------------
+
+def threshold_results(spec: dict[str, list[str]], **values: Any) -> list[Any]:
+    parsed = parse_thresholds(spec, [], metrics=RUN_BATCH_METRICS,
+                              error=lambda m, k: SpecError(m, key=k))
+    hist = LatencyHistogram()
+    for _ in range(values.get("done", 100)):
+        hist.record(0.02)
+    defaults = dict(latency=hist, done=100, failed=0, timed_out=0, elapsed_s=1.0)
+    return evaluate_thresholds(parsed, run_batch_values(**{**defaults, **values}))
+
+
+@pytest.mark.parametrize(("case", "kwargs", "code", "failing"), [
+    ("clean", dict(failed=0, total=100, max_error_rate=None), 0, set()),
+    ("tolerated", dict(failed=3, total=100, max_error_rate=0.05), 0, set()),
+    ("at the limit", dict(failed=5, total=100, max_error_rate=0.05), 0, set()),
+    ("over the limit", dict(failed=6, total=100, max_error_rate=0.05), 3, {"max_error_rate"}),
+    ("any failure, no setting", dict(failed=1, total=100, max_error_rate=None), 3,
+     {"max_error_rate"}),
+    ("max_error_rate 0", dict(failed=1, total=100, max_error_rate=0.0), 3, {"max_error_rate"}),
+    ("no task ran", dict(failed=0, total=0, max_error_rate=None), 0, set()),
+    ("threshold", dict(failed=0, total=100, max_error_rate=None, thresholds="fail"), 1,
+     {"threshold"}),
+    ("threshold and workload", dict(failed=9, total=100, max_error_rate=0.05,
+                                    thresholds="fail"), 1, {"threshold", "max_error_rate"}),
+    ("threshold passes", dict(failed=0, total=100, max_error_rate=None, thresholds="pass"), 0,
+     set()),
+    ("interrupted", dict(failed=0, total=40, max_error_rate=None, interrupted=True), 130,
+     {"interrupted"}),
+    ("aborted", dict(failed=3, total=40, max_error_rate=1.0, thresholds="abort"), 1,
+     {"threshold", "abort_on_fail"}),
+])
+def test_a_gate_fails_exactly_when_it_makes_the_exit_code(case: str, kwargs: dict[str, Any],
+                                                          code: int, failing: set[str]) -> None:
+    aborted = None
+    which = kwargs.pop("thresholds", None)
+    thresholds: list[Any] = []
+    if which in ("pass", "fail"):
+        thresholds = threshold_results({"latency": [f"p(95) {'<' if which == 'pass' else '>'} "
+                                                    "1s"]})
+    elif which == "abort":
+        [aborted] = threshold_results({"failed": ["< 3"]}, failed=3, done=40)
+        thresholds = [aborted]
+    verdict = batch_verdict(thresholds=thresholds, aborted=aborted,
+                            **{"interrupted": False, **kwargs})
+    assert int(verdict.exit_code) == code, case
+    assert {g.kind.value for g in verdict.gates if not g.passed} == failing, case
+    assert (code != 0) == any(not g.passed for g in verdict.gates)
+    [rate] = [g for g in verdict.gates if g.kind.value == "max_error_rate"]  # always listed
+    assert rate.label == f"max_error_rate: {(kwargs['max_error_rate'] or 0) * 100:g}%"
+    for gate in verdict.gates:
+        assert gate.observed_text in gate.message, gate  # the evidence is in the words
+
+
+class _GatesTable(HTMLParser):
+    """Rows of the HTML report's ``<table class="gates">`` and the verdict paragraph."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[list[str]] = []
+        self.verdict = ""
+        self._where = ""
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        classes = (dict(attrs).get("class") or "").split()
+        if tag == "table" and "gates" in classes:
+            self._where = "table"
+        elif tag == "tr" and self._where == "table":
+            self.rows.append([])
+        elif tag == "td" and self._where == "table":
+            self.rows[-1].append("")
+        elif tag == "p" and "verdict" in classes:
+            self._where = "verdict"
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("table", "p"):
+            self._where = ""
+
+    def handle_data(self, data: str) -> None:
+        if self._where == "table" and self.rows and self.rows[-1]:
+            self.rows[-1][-1] += data
+        elif self._where == "verdict":
+            self.verdict += data
+
+
+def gates_in_every_format(result: BatchResult) -> dict[str, Any]:
+    """(verdict, [(label, passed, observed)]) as each of the four report files shows it."""
+    doc = json.loads(render_json(result))
+    json_view = ((doc["verdict"]["exit_code"], doc["verdict"]["reason"]),
+                 [(g["label"], g["passed"], g["observed_text"]) for g in doc["gates"]])
     root = ET.fromstring(render_junit(result))
-    assert root.get("tests") == "0" and root.get("failures") == "0"
+    props = {p.get("name"): p.get("value") for p in root.iter("property")}
+    json_gates = {g["label"]: g for g in doc["gates"]}
+    junit_rows = []
+    for case in root.iter("testcase"):
+        failure = case.find("failure")
+        label = case.get("name", "")
+        if failure is not None:  # a failed gate's message carries the observed value
+            assert json_gates[label]["observed_text"] in failure.get("message", "")
+        junit_rows.append((label, failure is None, json_gates[label]["observed_text"]))
+    junit_view = ((int(props["exit_code"] or -1), props["exit_reason"]), junit_rows)
+    markdown = render_markdown(result)
+    heading, reason = markdown.split("\n\n")[:2]
+    section = markdown.split("### Gates\n\n")[1].split("\n\n")[0].splitlines()[2:]
+    cells = [[c.strip() for c in row.strip("|").split(" | ")] for row in section]
+    md_view = ((int(heading.rsplit("(exit ", 1)[1].rstrip(")")), reason),
+               [(c[0].strip("`"), c[2] == "✅ pass", c[1]) for c in cells])
+    page = _GatesTable()
+    page.feed(render_html(result))
+    code_text, html_reason = page.verdict.split("(exit ", 1)[1].split("): ", 1)
+    html_view = ((int(code_text), html_reason),
+                 [(r[0], r[2] == "PASS", r[1]) for r in page.rows if r])
+    return {"json": json_view, "junit": junit_view, "markdown": md_view, "html": html_view}
+
+
+def with_verdict(result: BatchResult, **kwargs: Any) -> BatchResult:
+    verdict = batch_verdict(**{"interrupted": False, "thresholds": result.thresholds,
+                               "failed": result.failed, "total": result.total,
+                               "max_error_rate": None, **kwargs})
+    return replace(result, exit_code=verdict.exit_code, exit_reason=verdict.reason,
+                   gates=list(verdict.gates), interrupted=kwargs.get("interrupted", False))
+
+
+@pytest.mark.parametrize(("variant", "code"), [
+    ({"thresholds": [], "max_error_rate": 0.01}, 0),  # three failures tolerated
+    ({"thresholds": []}, 3),
+    ({}, 1),
+    ({"interrupted": True}, 130),
+])
+def test_the_four_formats_carry_the_same_verdict_and_gates(variant: dict[str, Any],
+                                                           code: int) -> None:
+    base = make_result(failed_inputs=3)
+    result = with_verdict(replace(base, thresholds=variant.get("thresholds", base.thresholds)),
+                          **variant)
+    views = gates_in_every_format(result)
+    expected = ((code, result.exit_reason),
+                [(g.label, g.passed, g.observed_text) for g in result.gates])
+    assert views == dict.fromkeys(views, expected)
+    assert any(not passed for _, passed, _ in expected[1]) == (code != 0)
 
 
 # --- Markdown -------------------------------------------------------------------------
@@ -187,11 +363,11 @@ def test_junit_without_failures_or_thresholds_is_an_empty_passing_suite() -> Non
 def test_markdown_has_the_tables() -> None:
     text = render_markdown(make_result())
     assert text.startswith("## ❌ agentperf run-batch `nightly\\|batch`: FAILED (exit 1)")
-    for heading in ("### Summary", "### Latency", "### Thresholds", "### Health: ",
+    for heading in ("### Summary", "### Latency", "### Gates", "### Health: ",
                     "### Failures", "### Cache", "### System", "### Context", "### Warnings",
                     "**Recommendations**"):
         assert heading in text
-    assert "| latency | `max < 1s` |" in text and "❌ fail" in text and "✅ pass" in text
+    assert "| `latency: max < 1s` | 1.5" in text and "❌ fail" in text and "✅ pass" in text
     assert "| tasks | min | mean | p50 | p90 | p95 | p99 | max |" in text
     assert "|  | memory | redis |" in text and "| hits | 30 | 10 |" in text
     assert "| hit rate | 7.5% | 2.7% |" in text
@@ -224,7 +400,7 @@ def test_html_is_self_contained_with_tables_and_histogram(tmp_path: Path) -> Non
     assert parser.tags[0] == "html" and "svg" in parser.tags
     assert parser.tags.count("rect") == len(result.latency_buckets)
     assert not {"script", "link", "img", "iframe"} & set(parser.tags)
-    for title in ("run-batch: nightly|batch", "Latency", "Latency histogram", "Thresholds",
+    for title in ("run-batch: nightly|batch", "Latency", "Latency histogram", "Gates",
                   "Health", "Failures by type", "Cache", "Recommendations"):
         assert title in text
     assert "p(95) < 500ms" in text and "FAIL" in text and "PASS" in text
@@ -237,7 +413,7 @@ def test_console_view_and_quiet_view() -> None:
     console = Console(record=True, width=140, file=io.StringIO())
     render_batch(console, make_result())
     text = console.export_text()
-    for part in ("run-batch: nightly|batch", "Latency", "Thresholds", "Health", "Cache",
+    for part in ("run-batch: nightly|batch", "Latency", "Gates", "Health", "Cache",
                  "calls avoided", "System during the run", "FAILED (exit 1)", "input #7"):
         assert part in text
     assert "Latency histogram" not in text  # the terminal view is compact; HTML has it all
@@ -245,7 +421,7 @@ def test_console_view_and_quiet_view() -> None:
     quiet = Console(record=True, width=140, file=io.StringIO())
     render_batch(quiet, make_result(), quiet=True)
     short = quiet.export_text()
-    assert "FAILED (exit 1)" in short and "Thresholds" not in short
+    assert "FAILED (exit 1)" in short and "Gates" not in short
 
 
 # --- redaction ------------------------------------------------------------------------
@@ -280,20 +456,77 @@ def test_redaction_rules() -> None:
         {"password": {"a": "***", "b": ["***", None]}}
 
 
+def test_environment_secrets_are_scrubbed_and_paths_are_not() -> None:
+    environ = {"OPENAI_API_KEY": "sk-env-0123456789", "GITHUB_TOKEN": "ghp_abcdefgh12345",
+               "DB_PASSWORD": "short", "PWD": "/home/runner/work", "OLDPWD": "/home/runner",
+               "SSH_AUTH_SOCK": "/tmp/ssh-agent.sock", "MODEL_NAME": "gpt-4o-mini-2024"}
+    assert sorted(environment_secrets(environ)) == ["ghp_abcdefgh12345", "sk-env-0123456789"]
+    redactor = Redactor.from_context({"model": "m"}, environ=environ)
+    text = "key sk-env-0123456789 in /home/runner/work with gpt-4o-mini-2024 short"
+    assert redactor.text(text) == "key *** in /home/runner/work with gpt-4o-mini-2024 short"
+
+
+def test_outputs_are_scrubbed_by_value_not_by_key_name() -> None:
+    redactor = Redactor.from_context({"api_key": API_KEY}, environ={})
+    output = {"answer": f"I used {API_KEY}", "token_count": 12, "auth_token_preview": "abc",
+              "items": [f"x{API_KEY}", 3, None]}
+    assert redactor.strings(output) == {"answer": "I used ***", "token_count": 12,
+                                        "auth_token_preview": "abc", "items": ["x***", 3, None]}
+
+
+def test_secrets_inside_settings_dataclasses_are_collected() -> None:
+    @dataclass
+    class Settings:
+        redis_url: str
+        password: str
+
+    redactor = Redactor.from_context(Settings("redis://:urlpw1234@h:6379/0", "plainpw5678"),
+                                     environ={})
+    assert redactor.text("auth urlpw1234 then plainpw5678") == "auth *** then ***"
+
+
 # --- files, opened before the run ------------------------------------------------------
 
-def test_report_files_are_created_before_the_run_and_written_after(tmp_path: Path) -> None:
+def test_report_paths_are_checked_before_the_run_and_written_whole_after(tmp_path: Path
+                                                                       ) -> None:
     paths = {"json": tmp_path / "reports" / "new" / "r.json", "markdown": tmp_path / "r.md",
              "junit": tmp_path / "r.xml", "html": tmp_path / "r.html"}
     with open_exporters(**paths, environ={}) as manager:
-        assert all(p.exists() and p.stat().st_size == 0 for p in paths.values())
+        # checked, nothing created: a run that fails now leaves no empty report behind
+        assert list(tmp_path.iterdir()) == []
         written = manager.write(make_result())
     assert sorted(written) == sorted(paths.values())
     jsonschema.validate(json.loads(paths["json"].read_text()), load_schema(),
                         cls=jsonschema.Draft202012Validator)
     ET.parse(paths["junit"])
-    assert "### Thresholds" in paths["markdown"].read_text()
+    assert "### Gates" in paths["markdown"].read_text()
     assert "<svg" in paths["html"].read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.html", "r.md", "r.xml", "reports"]
+
+
+def test_a_report_write_that_fails_leaves_the_old_file_and_no_temp_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    target = tmp_path / "r.json"
+    target.write_text("previous report\n")
+    manager = open_exporters(json=target, environ={})
+
+    def replace_fails(src: Any, dst: Any) -> None:  # the process dies before the rename
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", replace_fails)
+    assert manager.write(make_result()) == []
+    assert "No space left on device" in manager.warnings[0]
+    assert target.read_text() == "previous report\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
+
+
+def test_write_atomic_keeps_the_mode_of_a_plain_open(tmp_path: Path) -> None:
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    atomic = tmp_path / "sub" / "atomic.txt"
+    write_atomic(atomic, "y")
+    assert atomic.read_text() == "y"
+    assert atomic.stat().st_mode == plain.stat().st_mode
 
 
 def test_bad_report_paths_fail_before_the_run(tmp_path: Path) -> None:
@@ -407,7 +640,7 @@ def test_cli_gate_fails_with_every_report_and_the_job_summary(tmp_path: Path) ->
     assert doc["verdict"]["exit_code"] == 1 and doc["tasks"]["failed"] == 1
     cases = ET.parse(out / "r.xml").getroot().iter("testcase")
     assert len(list(cases)) == 4  # three thresholds and the one failed input
-    assert "### Thresholds" in (out / "r.md").read_text()
+    assert "### Gates" in (out / "r.md").read_text()
     assert "<svg" in (out / "r.html").read_text()
     assert summary.read_text() == (out / "r.md").read_text() + "\n"
     for text in [proc.stdout, summary.read_text()] + [p.read_text() for p in out.iterdir()]:

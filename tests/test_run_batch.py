@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,12 @@ def write_spec(tmp_path: Path, body: str) -> Path:
 
 def read_results(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def report_options(directory: Path) -> list[str]:
+    """Every report format, into ``directory`` (made by the first write)."""
+    return ["--report-json", str(directory / "r.json"), "--report-md", str(directory / "r.md"),
+            "--junit-xml", str(directory / "r.xml"), "--report-html", str(directory / "r.html")]
 
 
 def test_quickstart_runs_on_embedded_defaults(tmp_path: Path) -> None:
@@ -191,8 +198,10 @@ def test_interrupt_keeps_every_completed_result(tmp_path: Path, signum: int) -> 
     (tmp_path / "batch_inputs.py").write_text("def count(n):\n    yield from range(n)\n")
     out = tmp_path / "r.jsonl"
     marker = tmp_path / "started"
+    reports = tmp_path / "reports"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "agentperf", "run-batch", str(spec), "-o", str(out), "--json"],
+        [sys.executable, "-m", "agentperf", "run-batch", str(spec), "-o", str(out), "--json",
+         *report_options(reports)],
         cwd=REPO, env=_env({"AGENTPERF_TEST_MARKER": str(marker)}), stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
     deadline = time.monotonic() + 30
@@ -209,6 +218,18 @@ def test_interrupt_keeps_every_completed_result(tmp_path: Path, signum: int) -> 
     assert 0 < len(records) < 2000
     assert len(records) == summary["tasks"]["total"]
     assert len({r["index"] for r in records}) == len(records)
+    # the partial report is written whole, in every format, and says it was interrupted
+    assert sorted(p.name for p in reports.iterdir()) == ["r.html", "r.json", "r.md", "r.xml"]
+    doc = json.loads((reports / "r.json").read_text())
+    assert doc["verdict"]["interrupted"] is True and doc["verdict"]["exit_code"] == 130
+    assert doc["tasks"]["total"] == len(records)
+    [interrupt] = [g for g in doc["gates"] if g["kind"] == "interrupted"]
+    assert interrupt["passed"] is False
+    root = ET.parse(reports / "r.xml").getroot()
+    assert root.get("failures") == "1"
+    assert root.find(".//testcase[@name='run completed']/failure") is not None
+    assert "interrupted (exit 130)" in (reports / "r.md").read_text()
+    assert "INTERRUPTED (exit 130)" in (reports / "r.html").read_text()
 
 
 def test_abort_on_fail_stops_the_run_early_with_exit_1(tmp_path: Path) -> None:
@@ -231,4 +252,121 @@ def test_abort_on_fail_stops_the_run_early_with_exit_1(tmp_path: Path) -> None:
     assert "failed < 3 can no longer pass" in summary["verdict"]["aborted"]
     [threshold] = summary["thresholds"]
     assert threshold["passed"] is False
+    assert [(g["kind"], g["passed"]) for g in summary["gates"]] == [
+        ("threshold", False), ("max_error_rate", True), ("abort_on_fail", False)]
     assert len(read_results(out)) == summary["tasks"]["total"]  # what ran is all there
+
+
+# --- reports agree with the verdict ------------------------------------------------------
+
+@pytest.mark.parametrize(("extra", "code", "failing"), [
+    (["--max-error-rate", "0.5"], 0, []),  # three failures of six, tolerated
+    (["--max-error-rate", "0.4"], 3, ["max_error_rate: 40%"]),
+    (["--max-error-rate", "0.5", "-t", "failed: < 2"], 1, ["failed: < 2"]),
+])
+def test_junit_has_a_testcase_per_gate_failing_as_the_exit_code(
+        tmp_path: Path, extra: list[str], code: int, failing: list[str]) -> None:
+    spec = write_spec(tmp_path, """
+        agent: batch_agents:fail_on_odd
+        inputs: [0, 1, 2, 3, 4, 5]
+        execution: {mode: sequential}
+        cache: {enabled: false}
+    """)
+    junit = tmp_path / "r.xml"
+    proc = agentperf("run-batch", str(spec), "-q", "--sample-interval", "0", "--junit-xml",
+                     str(junit), *extra)
+    assert proc.returncode == code, proc.stderr
+    root = ET.parse(junit).getroot()
+    cases = {c.get("name"): c for c in root.iter("testcase")}
+    failed = [name for name, case in cases.items() if case.find("failure") is not None]
+    assert failed == failing
+    assert root.get("failures") == str(len(failing)) and root.get("tests") == str(len(cases))
+    rate_gate = next(c for name, c in cases.items() if str(name).startswith("max_error_rate"))
+    out = rate_gate.findtext("system-out") or ""
+    assert "3 of 6 tasks failed" in out  # tolerated or not, the failed tasks are listed
+    assert all(f"input #{i} " in out for i in (1, 3, 5))
+    for name in failing:
+        message = cases[name].find("failure").get("message", "")
+        assert "observed" in message and ("50.00%" in message or "observed 3" in message)
+    props = {p.get("name"): p.get("value") for p in root.iter("property")}
+    assert props["exit_code"] == str(code)
+    for element in (root, *root.iter("testsuite"), *cases.values()):
+        assert float(element.get("time", "0")) > 0  # the run's wall time, never a zero
+
+
+def test_results_file_is_redacted_like_the_reports(tmp_path: Path) -> None:
+    api_key, db_password, env_token = "sk-live-abcdef123456", "dbpw-s3cret", "envtok-12345678"
+    spec = write_spec(tmp_path, f"""
+        agent: batch_agents:leaky
+        inputs: ["a", "bad", "b"]
+        context: {{api_key: {api_key}, db_url: "postgres://app:{db_password}@127.0.0.1/db"}}
+        execution: {{mode: sequential}}
+        cache: {{enabled: false}}
+        max_error_rate: 0.5
+    """)
+    out = tmp_path / "r.jsonl"
+    proc = agentperf("run-batch", str(spec), "-o", str(out), "-q", "--sample-interval", "0",
+                     "--report-json", str(tmp_path / "r.json"),
+                     env={"AGENTPERF_TEST_SERVICE_TOKEN": env_token})
+    assert proc.returncode == 0, proc.stderr
+    text = out.read_text()
+    for secret in (api_key, db_password, env_token):
+        for written in (text, (tmp_path / "r.json").read_text(), proc.stdout):
+            assert secret not in written
+    records = {r["index"]: r for r in read_results(out)}
+    assert records[0]["output"] == {"echo": "used ***", "db": "postgres://app:***@127.0.0.1/db",
+                                    "env": "***", "tokens_used": 3}
+    assert records[1]["error"]["message"] == "auth failed with ***"
+    assert "Traceback" in records[1]["error"]["traceback"]
+
+
+LATE_CORRUPT = "".join(f"{i}\n" if i != 296 else '{"q": oops}\n' for i in range(302))
+
+
+@pytest.mark.parametrize(("lines", "where"), [
+    (LATE_CORRUPT, "in.jsonl:297:"),
+    ('{"q": oops}\n1\n', "in.jsonl:1:"),
+])
+def test_exit_2_leaves_no_report_and_no_empty_results_file(tmp_path: Path, lines: str,
+                                                           where: str) -> None:
+    (tmp_path / "in.jsonl").write_text(lines)
+    spec = write_spec(tmp_path, """
+        agent: batch_agents:double
+        inputs: in.jsonl
+        execution: {mode: sequential}
+        cache: {enabled: false}
+    """)
+    out = tmp_path / "out" / "r.jsonl"
+    proc = agentperf("run-batch", str(spec), "-o", str(out), "-q", "--sample-interval", "0",
+                     *report_options(tmp_path / "reports"), cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert where in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "reports").exists()  # no report, not even an empty one
+    assert sorted(p.name for p in tmp_path.iterdir()) in (
+        ["in.jsonl", "out", "spec.yaml"], ["in.jsonl", "spec.yaml"])
+    if out.exists():  # completed results are kept, whole lines only, never an empty file
+        assert where.endswith(":297:") and len(read_results(out)) > 0
+
+
+def test_results_writer_creates_its_file_only_for_a_run_that_got_going(tmp_path: Path) -> None:
+    from agentperf.errors import AgentperfError, ExitCode
+    from agentperf.execution.base import TaskResult
+    from agentperf.pipeline.results_file import ResultsWriter
+
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(AgentperfError, match="afile is not a directory") as info:
+        ResultsWriter(tmp_path / "afile" / "r.jsonl")  # a bad path fails before the run
+    assert info.value.exit_code is ExitCode.USAGE
+    failed_early = tmp_path / "early" / "r.jsonl"
+    with pytest.raises(RuntimeError), ResultsWriter(failed_early):
+        raise RuntimeError("the executor did not start")
+    assert not failed_early.parent.exists()  # nothing created, nothing to clean up
+    empty = tmp_path / "empty.jsonl"
+    with ResultsWriter(empty):
+        pass  # a run with no input: a complete, empty results file
+    assert empty.read_text() == ""
+    kept = tmp_path / "kept.jsonl"
+    with pytest.raises(RuntimeError), ResultsWriter(kept) as writer:
+        writer.write(TaskResult(0, True, output=1, latency_s=0.1), 1)
+        raise RuntimeError("input 2 is corrupt")
+    assert [r["index"] for r in read_results(kept)] == [0]  # what completed is kept

@@ -1,4 +1,5 @@
-"""The exit code every command ends with, and the one-line reason a CI log shows for it.
+"""The exit code every command ends with, the one-line reason a CI log shows for it, and
+the list of gates behind it that every report (JSON, Markdown, JUnit, HTML) shows.
 
 Precedence: interrupted (130) over a failed gate (1: threshold, regression, leak) over
 the workload's own failures (3) over success (0). A gate outranks workload failures
@@ -8,6 +9,8 @@ because it is what the user asked CI to enforce; both reasons are still reported
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 from agentperf.analysis.thresholds import (
@@ -41,6 +44,90 @@ def decide_exit_code(interrupted: bool, thresholds: Sequence[ThresholdResult], f
     if workload:
         return ExitCode.WORKLOAD_FAILED, workload
     return ExitCode.OK, _success(thresholds, failed, total)
+
+
+class GateKind(str, Enum):
+    """What a gate checks; every kind that can make the exit code non-zero has one."""
+
+    THRESHOLD = "threshold"  # a spec or --threshold expression (exit 1)
+    MAX_ERROR_RATE = "max_error_rate"  # the workload's own failures (exit 3)
+    ABORT = "abort_on_fail"  # an abort_on_fail threshold stopped the run (exit 1)
+    INTERRUPTED = "interrupted"  # Ctrl-C or SIGTERM (exit 130)
+
+
+@dataclass(frozen=True)
+class Gate:
+    """One pass/fail check of a run, as every report lists it.
+
+    ``label`` is stable across runs of one spec (a CI test name); ``message`` says what
+    was observed against what was allowed, in words.
+    """
+
+    kind: GateKind
+    label: str
+    passed: bool
+    observed: float | None
+    observed_text: str
+    message: str
+    note: str = ""
+    abort_on_fail: bool = False
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A run's exit code, its reason and the gates that decided them, from one procedure."""
+
+    exit_code: ExitCode
+    reason: str
+    gates: tuple[Gate, ...]
+
+
+def batch_verdict(*, interrupted: bool, thresholds: Sequence[ThresholdResult], failed: int,
+                  total: int, max_error_rate: float | None,
+                  aborted: ThresholdResult | None = None) -> Verdict:
+    """The run-batch verdict: the exit code is non-zero exactly when a gate failed.
+
+    The ``max_error_rate`` gate is always listed (without the setting it allows 0 %),
+    so a run that exits 3 always has a failed gate saying why.
+    """
+    code, reason = decide_exit_code(interrupted, thresholds, failed, total, max_error_rate)
+    gates = [threshold_gate(t) for t in thresholds]
+    gates.append(error_rate_gate(failed, total, max_error_rate))
+    if aborted is not None:
+        gates.append(Gate(GateKind.ABORT, f"abort_on_fail: {aborted.label}", False,
+                          aborted.observed, aborted.observed_text,
+                          f"{abort_reason(aborted, total)}; the run was stopped", aborted.note,
+                          True))
+    if interrupted:
+        observed = f"interrupted after {total:,} tasks"
+        gates.append(Gate(GateKind.INTERRUPTED, "run completed", False, float(total), observed,
+                          f"{observed}: the report holds the tasks that finished"))
+    return Verdict(code, reason, tuple(gates))
+
+
+def threshold_gate(result: ThresholdResult) -> Gate:
+    message = f"observed {result.observed_text}, threshold {result.expression}"
+    if result.note:
+        message += f" ({result.note})"
+    return Gate(GateKind.THRESHOLD, result.label, result.passed, result.observed,
+                result.observed_text, message, result.note, result.abort_on_fail)
+
+
+def error_rate_gate(failed: int, total: int, max_error_rate: float | None) -> Gate:
+    """The workload's own failures against ``max_error_rate`` (None: no failure allowed)."""
+    allowed = max_error_rate if max_error_rate is not None else 0.0
+    label = f"max_error_rate: {allowed * 100:g}%"
+    if not total:
+        return Gate(GateKind.MAX_ERROR_RATE, label, True, None, "no task ran",
+                    "no task ran, so none failed")
+    rate = failed / total
+    observed = f"{rate:.2%} ({failed:,} of {total:,} tasks failed)"
+    passed = not _workload_failure(failed, total, max_error_rate)
+    message = (f"observed {observed}, {'within' if passed else 'above'} "
+               f"max_error_rate {allowed * 100:g}%")
+    if max_error_rate is None:
+        message += " (not set: no failure is allowed)"
+    return Gate(GateKind.MAX_ERROR_RATE, label, passed, rate, observed, message)
 
 
 def _workload_failure(failed: int, total: int, max_error_rate: float | None) -> str:

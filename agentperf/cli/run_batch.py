@@ -17,6 +17,7 @@ from agentperf.cli.common import (
     stderr_console,
     stdout_console,
 )
+from agentperf.errors import ExitCode
 
 
 def register(app: typer.Typer) -> None:
@@ -89,7 +90,10 @@ def run_batch_command(
     finally:
         signal.signal(signal.SIGTERM, previous)
         view.close()
-    plan.exporters.write(result)
+    # Report files are complete or absent: one of a run that ended on a usage error
+    # (exit 2) would be a verdict on inputs that never all ran.
+    if result.exit_code != ExitCode.USAGE:
+        plan.exporters.write(result)
     for warning in plan.exporters.warnings:
         err.print(f"[yellow]warning:[/] {warning}", highlight=False)
     _render(result, json_=json_, quiet=quiet)

@@ -31,6 +31,7 @@ from agentperf.measure.histogram import LatencyHistogram
 from agentperf.measure.tally import MESSAGE_CHARS, TaskTally
 from agentperf.pipeline.results import BatchResult, FailedInput
 from agentperf.pipeline.results_file import ResultsWriter
+from agentperf.redact import Redactor
 from agentperf.workload.adapters import AgentAdapter
 from agentperf.workload.spec import WorkloadSpec
 
@@ -99,7 +100,9 @@ def run_batch(spec: WorkloadSpec, options: BatchOptions,
     aborted: Any = None  # the ThresholdResult that stopped the run
     cache = None
     with ExitStack() as stack:
-        writer = stack.enter_context(ResultsWriter(options.output)) if options.output else None
+        writer = stack.enter_context(ResultsWriter(
+            options.output, Redactor.from_context(spec.context, options.cache_config))
+        ) if options.output else None
         executor = stack.enter_context(create_executor(
             spec.agent, spec.execution, adapter=adapter,
             cache_config=options.cache_config if spec.execution.mode == "dask" else None))
@@ -207,7 +210,7 @@ def _build_result(spec: WorkloadSpec, options: BatchOptions, tally: _Tally, info
         cache=cache_input(cache_stats, cache.repeated_fraction) if cache else None,
         system=system_input(system) if system else None,
     )
-    from agentperf.analysis.gates import decide_exit_code, run_batch_values
+    from agentperf.analysis.gates import batch_verdict, run_batch_values
     from agentperf.analysis.thresholds import evaluate_thresholds
 
     health = evaluate(health_input, options.health_limits)
@@ -219,16 +222,17 @@ def _build_result(spec: WorkloadSpec, options: BatchOptions, tally: _Tally, info
     thresholds = evaluate_thresholds(options.thresholds, values)
     if aborted is not None:
         thresholds = [aborted if t.label == aborted.label else t for t in thresholds]
-    exit_code, reason = decide_exit_code(interrupted=interrupted, thresholds=thresholds,
-                                         failed=tally.failed, total=tally.done,
-                                         max_error_rate=spec.max_error_rate)
+    verdict = batch_verdict(interrupted=interrupted, thresholds=thresholds,
+                            failed=tally.failed, total=tally.done,
+                            max_error_rate=spec.max_error_rate, aborted=aborted)
     return BatchResult(
         name=spec.name, source=spec.source, executor=info, total=tally.done,
         succeeded=tally.succeeded, failed=tally.failed, timed_out=tally.timed_out,
         failures=sorted(tally.failures.values(), key=lambda g: -g.count), wall_s=wall_s,
         throughput_per_s=tally.done / wall_s if wall_s > 0 else 0.0, latency=latency,
         latency_buckets=tally.latency.buckets(), cpu_time_s=tally.cpu_s or None,
-        health=health, exit_code=exit_code, exit_reason=reason, started_at=started_at,
+        health=health, exit_code=verdict.exit_code, exit_reason=verdict.reason,
+        gates=list(verdict.gates), started_at=started_at,
         agentperf_version=__version__, interrupted=interrupted,
         aborted=abort_reason(aborted, tally.done) if aborted is not None else None,
         output_path=str(options.output) if options.output else None, cache=cache_stats,

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from agentperf.analysis.gates import Gate
 from agentperf.analysis.health import HealthReport
 from agentperf.errors import ExitCode
 from agentperf.execution.base import ExecutorInfo
@@ -58,6 +59,7 @@ class BatchResult:
     context: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     failed_inputs: list[FailedInput] = field(default_factory=list)  # the first MAX_FAILED_KEPT
+    gates: list[Gate] = field(default_factory=list)  # what decided exit_code, for every report
 
     @property
     def error_rate(self) -> float:

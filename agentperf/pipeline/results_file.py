@@ -1,7 +1,10 @@
 """The results file: one JSON line per input, written and flushed as each task finishes.
 
 Written incrementally so that a crash, Ctrl-C or a killed CI job keeps every result that
-completed before it.
+completed before it. The file is created with the first result (or, for a run with no
+input, when the run ends), so a run stopped by a usage error before any task leaves no
+empty file behind. Secrets are masked as in the reports: this file is the artifact CI
+jobs upload, and an agent's error, traceback or output may repeat its API key.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from typing import IO, Any
 
 from agentperf.errors import AgentperfError
 from agentperf.execution.base import TaskResult
+from agentperf.outputs import check_output_path
+from agentperf.redact import Redactor
 
 
 def input_digest(value: Any) -> str:
@@ -29,7 +34,10 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def result_record(result: TaskResult, input_value: Any) -> dict[str, Any]:
+def result_record(result: TaskResult, input_value: Any,
+                  redactor: Redactor | None = None) -> dict[str, Any]:
+    """The JSON line of one result; ``redactor`` masks secrets in its output and error."""
+    redactor = redactor or Redactor()
     record: dict[str, Any] = {
         "index": result.index,
         "input_digest": input_digest(input_value),
@@ -39,13 +47,13 @@ def result_record(result: TaskResult, input_value: Any) -> dict[str, Any]:
         "cache_hit": result.cache_hit,
     }
     if result.ok:
-        record["output"] = _jsonable(result.output)
+        record["output"] = redactor.strings(_jsonable(result.output))
     else:
         error = result.error
         record["error"] = {
             "type": error.type if error else "Unknown",
-            "message": error.message if error else "",
-            "traceback": error.traceback if error else "",
+            "message": redactor.text(error.message) if error else "",
+            "traceback": redactor.text(error.traceback) if error else "",
         }
         record["timed_out"] = result.timed_out
     if result.cpu_s is not None:
@@ -58,21 +66,33 @@ def result_record(result: TaskResult, input_value: Any) -> dict[str, Any]:
 
 
 class ResultsWriter:
-    """Appends result records to a JSONL file, flushing each line."""
+    """Appends result records to a JSONL file, flushing each line.
 
-    def __init__(self, path: Path) -> None:
+    The path is checked when the writer is made (exit code 2 on a bad one) and the file
+    is created by the first :meth:`write`; leaving the ``with`` block without an error
+    creates it empty if no result came, leaving it on an error creates nothing.
+    """
+
+    def __init__(self, path: Path, redactor: Redactor | None = None) -> None:
         self.path = path
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._fh: IO[str] | None = path.open("w", encoding="utf-8")
-        except OSError as exc:
-            raise AgentperfError(f"--output: cannot write {path}: {exc.strerror}") from None
+        self.redactor = redactor or Redactor()
+        check_output_path("--output", path)
+        self._fh: IO[str] | None = None
         self.lines = 0
 
+    def _open(self) -> IO[str]:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fh = self.path.open("w", encoding="utf-8")
+        except OSError as exc:
+            raise AgentperfError(f"--output: cannot write {self.path}: {exc.strerror}") from None
+        return self._fh
+
     def write(self, result: TaskResult, input_value: Any) -> None:
-        assert self._fh is not None
-        self._fh.write(json.dumps(result_record(result, input_value), default=repr) + "\n")
-        self._fh.flush()
+        handle = self._fh or self._open()
+        record = result_record(result, input_value, self.redactor)
+        handle.write(json.dumps(record, default=repr) + "\n")
+        handle.flush()
         self.lines += 1
 
     def close(self) -> None:
@@ -83,5 +103,7 @@ class ResultsWriter:
     def __enter__(self) -> ResultsWriter:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        if exc_type is None and self._fh is None and self.lines == 0:
+            self._open()
         self.close()

@@ -33,9 +33,12 @@ def render_batch(console: Console, result: Any, *, quiet: bool = False) -> None:
         console.print(renderable)
 
 
-def batch_renderables(result: Any, *, quiet: bool = False, full: bool = False
-                      ) -> list[RenderableType]:
-    """The report's parts: compact for a terminal, ``full`` (every field) for HTML."""
+def batch_renderables(result: Any, *, quiet: bool = False, full: bool = False,
+                      gates: bool = True) -> list[RenderableType]:
+    """The report's parts: compact for a terminal, ``full`` (every field) for HTML.
+
+    ``gates`` False leaves out the gates table, for a page that shows it in its own markup.
+    """
     doc = as_document(result)
     if quiet:
         return [summary_table(doc), verdict(doc)]
@@ -44,7 +47,8 @@ def batch_renderables(result: Any, *, quiet: bool = False, full: bool = False
         if full else [cache_summary(doc), system_summary(doc)])
     parts: list[RenderableType | None] = [
         summary_table(doc), latency_table(doc), failures_table(doc), *detail,
-        thresholds_table(doc), health_table(doc), recommendations(doc), warnings(doc),
+        gates_table(doc) if gates else None, health_table(doc), recommendations(doc),
+        warnings(doc),
         verdict(doc),
     ]
     return [p for p in parts if p is not None]
@@ -204,15 +208,15 @@ def _generic(title: str, data: Mapping[str, Any] | None) -> RenderableType | Non
     return Group(*parts) if parts else None
 
 
-def thresholds_table(doc: Doc) -> Table | None:
-    if not doc["thresholds"]:
+def gates_table(doc: Doc) -> Table | None:
+    """Every gate behind the exit code: thresholds, max_error_rate, an abort, an interrupt."""
+    if not doc["gates"]:
         return None
-    table = _table("Thresholds", "metric", "threshold", "observed", "result", "note",
-                   numeric=(2,))
-    for item in doc["thresholds"]:
-        result = Text("PASS", style="green") if item["passed"] else Text("FAIL", style="bold red")
-        note = item["note"] + (" (abort on fail)" if item["abort_on_fail"] else "")
-        table.add_row(item["metric"], Text(item["expression"]), item["observed_text"], result,
+    table = _table("Gates", "gate", "observed", "result", "note", numeric=(1,))
+    for gate in doc["gates"]:
+        result = Text("PASS", style="green") if gate["passed"] else Text("FAIL", style="bold red")
+        note = gate["note"] + (" (abort on fail)" if gate["abort_on_fail"] else "")
+        table.add_row(Text(gate["label"]), Text(gate["observed_text"]), result,
                       Text(note.strip()))
     return table
 

@@ -1,10 +1,13 @@
-"""Report files: opened before the run, written from one result object after it.
+"""Report files: checked before the run, written atomically from one result after it.
 
 hyperfine's pattern: one small :class:`Exporter` per format ("render this result to
-text") and a manager built from the command-line options that creates every report
-file *before* the run, so a bad path fails in a second with exit code 2 instead of
-after an hour of agent calls. When ``$GITHUB_STEP_SUMMARY`` is set the Markdown report
-is appended to it as well, so the job summary shows the verdict without any setup.
+text") and a manager built from the command-line options that checks every report path
+*before* the run, so a bad path fails in a second with exit code 2 instead of after an
+hour of agent calls. Unlike hyperfine nothing is created by the check: a report file is
+complete or absent. A run that ends on a usage error writes none, and each file is
+written to a temporary sibling and renamed into place, so a killed process never leaves
+a half file. When ``$GITHUB_STEP_SUMMARY`` is set the Markdown report is appended to it
+as well, so the job summary shows the verdict without any setup.
 """
 
 from __future__ import annotations
@@ -13,9 +16,10 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from agentperf.errors import AgentperfError, ExitCode
+from agentperf.errors import AgentperfError
+from agentperf.outputs import check_output_path, write_atomic
 from agentperf.report.html import render_html
 from agentperf.report.json_report import batch_document, render_json
 from agentperf.report.junit import render_junit
@@ -52,16 +56,15 @@ class ReportOptions:
     step_summary: bool = True
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Target:
     exporter: Exporter
     path: Path
-    handle: IO[str]
 
 
 @dataclass
 class ReportManager:
-    """Open report files; :meth:`write` renders the result into every one of them.
+    """Checked report paths; :meth:`write` renders the result into every one of them.
 
     ``warnings`` collects problems that must not change the run's exit code (an
     unwritable ``$GITHUB_STEP_SUMMARY``); the CLI prints them.
@@ -76,21 +79,18 @@ class ReportManager:
              ) -> ReportManager:
         manager = cls()
         seen: dict[Path, str] = {}
-        try:
-            for name, exporter in EXPORTERS.items():
-                path = getattr(options, name)
-                if path is None:
-                    continue
-                path = Path(path)
-                resolved = path.resolve()
-                if resolved in seen:
-                    raise AgentperfError(f"{exporter.option} {path}: the same file is already "
-                                         f"used by {seen[resolved]}")
-                seen[resolved] = exporter.option
-                manager.targets.append(_Target(exporter, path, _open(exporter.option, path)))
-        except BaseException:
-            manager.close()
-            raise
+        for name, exporter in EXPORTERS.items():
+            path = getattr(options, name)
+            if path is None:
+                continue
+            path = Path(path)
+            resolved = path.resolve()
+            if resolved in seen:
+                raise AgentperfError(f"{exporter.option} {path}: the same file is already "
+                                     f"used by {seen[resolved]}")
+            seen[resolved] = exporter.option
+            check_output_path(exporter.option, path)
+            manager.targets.append(_Target(exporter, path))
         env = os.environ if environ is None else environ
         if options.step_summary and env.get(STEP_SUMMARY_ENV):
             manager.step_summary = Path(env[STEP_SUMMARY_ENV])
@@ -114,17 +114,14 @@ class ReportManager:
     def write(self, result: Any) -> list[Path]:
         """Render ``result`` into every report (and the step summary); returns what was written.
 
-        A report that cannot be written becomes a warning: the run's verdict stands.
+        Each file appears whole or not at all. A report that cannot be written becomes a
+        warning: the run's verdict stands.
         """
         written: list[Path] = []
         doc = batch_document(result)  # built and redacted once, rendered by every format
         for target in self.targets:
             try:
-                text = target.exporter.render(doc)
-                target.handle.seek(0)
-                target.handle.truncate()
-                target.handle.write(text)
-                target.handle.flush()
+                write_atomic(target.path, target.exporter.render(doc))
                 written.append(target.path)
             except OSError as exc:
                 self.warnings.append(f"{target.exporter.option} {target.path}: "
@@ -137,35 +134,13 @@ class ReportManager:
             except OSError as exc:
                 self.warnings.append(f"${STEP_SUMMARY_ENV} {self.step_summary}: "
                                      f"append failed ({exc.strerror})")
-        self.close()
         return written
-
-    def close(self) -> None:
-        for target in self.targets:
-            if not target.handle.closed:
-                target.handle.close()
 
     def __enter__(self) -> ReportManager:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def _open(option: str, path: Path) -> IO[str]:
-    """Create (truncate) the report file now; missing parent directories are made, as
-    pytest's ``--junitxml`` does, so ``--report-json reports/run.json`` works in CI."""
-    try:
-        if path.is_dir():
-            raise AgentperfError(f"{option} {path}: is a directory; give a file name")
-        for parent in (path.parent, *path.parent.parents):
-            if parent.exists() and not parent.is_dir():
-                raise AgentperfError(f"{option} {path}: {parent} is not a directory")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return path.open("w", encoding="utf-8")
-    except OSError as exc:
-        raise AgentperfError(f"{option} {path}: cannot write ({exc.strerror})",
-                             exit_code=ExitCode.USAGE) from None
+        """Nothing to release: no file is open or created before :meth:`write`."""
 
 
 def open_exporters(json: Path | None = None, markdown: Path | None = None,

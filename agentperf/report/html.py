@@ -31,11 +31,18 @@ body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}
 pre.rich {{ font-family: Menlo, Consolas, monospace; font-size: 13px; line-height: 1.3;
            background: #fff; }}
 svg text {{ font: 11px sans-serif; fill: #444; }}
+table.gates {{ border-collapse: collapse; }}
+table.gates th, table.gates td {{ text-align: left; padding: .2em .8em;
+                                 border-bottom: 1px solid #ddd; }}
+td.pass {{ color: #137333; font-weight: bold; }}
+td.fail {{ color: #a50e0e; font-weight: bold; }}
 </style>
 </head>
 <body>
 <h1>{title}</h1>
 <p class="verdict {verdict_class}">{verdict}</p>
+<h2>Gates</h2>
+{gates}
 <h2>Latency histogram</h2>
 {histogram}
 <h2>Report</h2>
@@ -57,15 +64,30 @@ def render_html(result: Any) -> str:
         verdict=html.escape(f"{word} (exit {verdict['exit_code']}): {verdict['reason']}"
                             + (f" Stopped early: {verdict['aborted']}" if verdict["aborted"]
                                else "")),
+        gates=gates_html(doc["gates"]),
         histogram=histogram_svg(doc["latency_histogram"], doc["latency"]),
         body=_rich_body(doc),
     )
 
 
+def gates_html(gates: Sequence[Mapping[str, Any]]) -> str:
+    """The gate list as a plain table, the same rows the JSON, Markdown and JUnit reports have."""
+    if not gates:
+        return "<p>No gate.</p>"
+    rows = ["<tr><th>gate</th><th>observed</th><th>result</th><th>detail</th></tr>"]
+    for gate in gates:
+        result = "pass" if gate["passed"] else "fail"
+        rows.append(f'<tr><td>{html.escape(gate["label"])}</td>'
+                    f'<td>{html.escape(gate["observed_text"])}</td>'
+                    f'<td class="{result}">{result.upper()}</td>'
+                    f'<td>{html.escape(gate["message"])}</td></tr>')
+    return '<table class="gates">\n' + "\n".join(rows) + "\n</table>"
+
+
 def _rich_body(doc: Mapping[str, Any]) -> str:
     console = Console(record=True, width=120, file=io.StringIO(), force_terminal=True,
                       color_system="truecolor")
-    for renderable in batch_renderables(doc, full=True):
+    for renderable in batch_renderables(doc, full=True, gates=False):
         console.print(renderable)
     return console.export_html(inline_styles=True, code_format='<pre class="rich">{code}</pre>')
 

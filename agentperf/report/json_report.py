@@ -15,7 +15,7 @@ from typing import Any
 
 from agentperf.analysis.thresholds import MetricKind, format_value
 from agentperf.errors import ExitCode
-from agentperf.report.redact import Redactor
+from agentperf.redact import Redactor
 from agentperf.report.serialize import format_measure, to_jsonable
 
 SCHEMA_VERSION = "1.0"
@@ -74,6 +74,7 @@ def batch_document(result: Any) -> dict[str, Any]:
         "failures": clean(result.failures),
         "failed_inputs": clean(list(getattr(result, "failed_inputs", None) or [])),
         "thresholds": [_threshold(t, clean) for t in result.thresholds],
+        "gates": [clean(g) for g in result.gates],
         "health": _health(result.health, clean),
         "cache": _section(result.cache, clean),
         "system": _section(result.system, clean),

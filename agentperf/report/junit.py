@@ -1,7 +1,11 @@
-"""The JUnit XML report: one testcase per threshold and one per failed input.
+"""The JUnit XML report: one testcase per gate, failing exactly when that gate failed.
 
 The shape CI systems (GitHub test reporters, GitLab, Jenkins) read: ``<testsuites>``
-holding suites of ``<testcase classname name time>`` with ``<failure>`` children.
+holding a suite of ``<testcase classname name time>`` with ``<failure>`` children. A CI
+system turns any ``<failure>`` into a red or unstable build, so the file has one only
+where the verdict failed: each threshold, ``max_error_rate``, an ``abort_on_fail`` abort,
+an interruption. Failed tasks that ``max_error_rate`` tolerates are data, listed in that
+gate's ``<system-out>``, never a failure of their own.
 """
 
 from __future__ import annotations
@@ -14,9 +18,11 @@ from typing import Any
 
 from agentperf.report.batch_console import as_document
 
-#: Failed inputs written as testcases; beyond it one testcase counts the rest.
+#: Failed inputs listed in the max_error_rate testcase's output; the results file has all.
 MAX_FAILED_INPUTS = 1000
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_FAILURE_TYPE = {"threshold": "ThresholdFailed", "max_error_rate": "ErrorRateExceeded",
+                 "abort_on_fail": "RunAborted", "interrupted": "RunInterrupted"}
 
 
 def _x(value: Any) -> str:
@@ -26,68 +32,58 @@ def _x(value: Any) -> str:
 
 def render_junit(result: Any) -> str:
     doc = as_document(result)
-    root = ET.Element("testsuites", name="agentperf")
-    _thresholds_suite(root, doc)
-    _inputs_suite(root, doc)
-    root.set("tests", str(sum(int(s.get("tests", "0")) for s in root)))
-    root.set("failures", str(sum(int(s.get("failures", "0")) for s in root)))
-    root.set("time", f"{doc['tasks']['wall_s'] or 0:.3f}")
+    gates = doc["gates"]
+    failures = sum(1 for g in gates if not g["passed"])
+    counts = {"tests": str(len(gates)), "failures": str(failures), "errors": "0"}
+    root = ET.Element("testsuites", name="agentperf", **counts, **_time(doc))
+    suite = ET.SubElement(root, "testsuite", name=f"agentperf.run-batch.{_x(doc['name'])}",
+                          timestamp=doc["started_at"], **counts, skipped="0", **_time(doc))
+    _properties(suite, doc)
+    for gate in gates:
+        _testcase(suite, doc, gate)
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, "unicode") + "\n"
 
 
-def _suite(root: ET.Element, doc: Mapping[str, Any], name: str) -> ET.Element:
-    suite = ET.SubElement(root, "testsuite", name=f"agentperf.run-batch.{doc['name']}.{name}",
-                          timestamp=doc["started_at"], time=f"{doc['tasks']['wall_s'] or 0:.3f}")
+def _time(doc: Mapping[str, Any]) -> dict[str, str]:
+    """Every gate is decided by the whole run, so each takes the run's wall time."""
+    wall = doc["tasks"]["wall_s"]
+    return {} if wall is None else {"time": f"{wall:.6f}"}
+
+
+def _properties(suite: ET.Element, doc: Mapping[str, Any]) -> None:
+    tasks = doc["tasks"]
     props = ET.SubElement(suite, "properties")
     for key, value in (("exit_code", doc["verdict"]["exit_code"]),
                        ("exit_reason", doc["verdict"]["reason"]),
+                       ("tasks_total", tasks["total"]),
+                       ("tasks_failed", tasks["failed"]),
                        ("health_score", doc["health"]["score"]),
                        ("agentperf_version", doc["tool"]["version"])):
         ET.SubElement(props, "property", name=key, value=_x(value))
-    return suite
 
 
-def _finish(suite: ET.Element, tests: int, failures: int) -> None:
-    suite.set("tests", str(tests))
-    suite.set("failures", str(failures))
-    suite.set("errors", "0")
-    suite.set("skipped", "0")
+def _testcase(suite: ET.Element, doc: Mapping[str, Any], gate: Mapping[str, Any]) -> None:
+    classname = f"agentperf.run-batch.{_x(doc['name'])}.{gate['kind']}"
+    case = ET.SubElement(suite, "testcase", classname=classname, name=_x(gate["label"]),
+                         **_time(doc))
+    if not gate["passed"]:
+        failure = ET.SubElement(case, "failure", message=_x(gate["message"]),
+                                type=_FAILURE_TYPE.get(gate["kind"], "GateFailed"))
+        failure.text = _x(f"{gate['label']}: {gate['message']}")
+    if gate["kind"] == "max_error_rate" and doc["tasks"]["failed"]:
+        ET.SubElement(case, "system-out").text = _x(_failed_tasks(doc))
 
 
-def _thresholds_suite(root: ET.Element, doc: Mapping[str, Any]) -> None:
-    suite = _suite(root, doc, "thresholds")
-    failures = 0
-    for item in doc["thresholds"]:
-        case = ET.SubElement(suite, "testcase", classname=f"agentperf.thresholds.{item['metric']}",
-                             name=_x(f"{item['metric']}: {item['expression']}"), time="0")
-        if not item["passed"]:
-            failures += 1
-            message = f"observed {item['observed_text']}, threshold {item['expression']}"
-            if item["note"]:
-                message += f" ({item['note']})"
-            failure = ET.SubElement(case, "failure", message=_x(message), type="ThresholdFailed")
-            failure.text = _x(message)
-    _finish(suite, len(doc["thresholds"]), failures)
-
-
-def _inputs_suite(root: ET.Element, doc: Mapping[str, Any]) -> None:
-    suite = _suite(root, doc, "inputs")
+def _failed_tasks(doc: Mapping[str, Any]) -> str:
+    """The failed tasks in words: groups by type, then the first inputs one per line."""
+    lines = [f"{doc['tasks']['failed']:,} of {doc['tasks']['total']:,} tasks failed"]
+    lines += [f"{g['type']} x{g['count']:,}: {g['example']}" for g in doc["failures"]]
     listed = doc["failed_inputs"][:MAX_FAILED_INPUTS]
     for item in listed:
-        case = ET.SubElement(suite, "testcase", classname=f"agentperf.inputs.{doc['name']}",
-                             name=f"input #{item['index']}", time="0")
-        failure = ET.SubElement(case, "failure", message=_x(item["message"]),
-                                type=_x(item["error_type"]))
         shown = json.dumps(item.get("input"), ensure_ascii=False, default=str)[:2000]
-        failure.text = _x(f"input: {shown}\n{item['error_type']}: {item['message']}")
-    count = len(listed)
-    unlisted = doc["tasks"]["failed"] - count
+        lines.append(f"input #{item['index']} {shown}: {item['error_type']}: {item['message']}")
+    unlisted = doc["tasks"]["failed"] - len(listed)
     if unlisted > 0:
-        case = ET.SubElement(suite, "testcase", classname=f"agentperf.inputs.{doc['name']}",
-                             name=f"{unlisted} failed inputs not listed", time="0")
-        groups = "; ".join(f"{g['type']} x{g['count']}" for g in doc["failures"])
-        ET.SubElement(case, "failure", message=f"{unlisted} more failures: {groups}",
-                      type="Failures").text = groups
-        count += 1
-    _finish(suite, count, count)
+        lines.append(f"{unlisted:,} more failed inputs are in the results file")
+    return "\n".join(lines)

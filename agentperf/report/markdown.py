@@ -16,7 +16,7 @@ MAX_FAILED_INPUTS = 20
 def render_markdown(result: Any) -> str:
     doc = as_document(result)
     sections = [
-        _heading(doc), _summary(doc), _latency(doc), _thresholds(doc), _health(doc),
+        _heading(doc), _summary(doc), _latency(doc), _gates(doc), _health(doc),
         _failures(doc), _generic("Cache", doc.get("cache")), _generic("System", doc.get("system")),
         _context(doc), _warnings(doc),
     ]
@@ -74,13 +74,13 @@ def _latency(doc: Mapping[str, Any]) -> str:
     return "### Latency\n\n" + table(["tasks", *names], [row], right=range(len(names) + 1))
 
 
-def _thresholds(doc: Mapping[str, Any]) -> str:
-    if not doc["thresholds"]:
+def _gates(doc: Mapping[str, Any]) -> str:
+    """Every gate behind the exit code, the same list the JSON and JUnit reports carry."""
+    if not doc["gates"]:
         return ""
-    rows = [(t["metric"], f"`{t['expression']}`", t["observed_text"],
-             "✅ pass" if t["passed"] else "❌ fail", t["note"]) for t in doc["thresholds"]]
-    return "### Thresholds\n\n" + table(["metric", "threshold", "observed", "result", "note"],
-                                        rows, right=(2,))
+    rows = [(f"`{g['label']}`", g["observed_text"], "✅ pass" if g["passed"] else "❌ fail",
+             g["message"]) for g in doc["gates"]]
+    return "### Gates\n\n" + table(["gate", "observed", "result", "detail"], rows, right=(1,))
 
 
 def _health(doc: Mapping[str, Any]) -> str:

@@ -16,7 +16,7 @@ from pathlib import PurePath
 from typing import Any
 
 from agentperf.measure.units import format_bytes, format_duration
-from agentperf.report.redact import Redactor, is_secret_key
+from agentperf.redact import Redactor, is_secret_key
 
 MASK = "***"
 

@@ -1,15 +1,21 @@
-"""Secrets never reach a report: passwords in URLs, secret-named context values, tokens.
+"""Secrets never reach a report or the results file: URL passwords, secret values, tokens.
 
-Reports land in CI logs, job summaries and uploaded artifacts that many people can
-read. Every renderer passes its data through one :class:`Redactor`, which masks
-values of keys named like a secret, the password part of URLs, ``Bearer`` tokens and
-secret query parameters, and — because an agent's error message may echo its API key —
-every literal occurrence of a secret value found in the context.
+Reports and the ``--output`` JSONL land in CI logs, job summaries and uploaded artifacts
+that many people can read. Everything written passes through one :class:`Redactor`,
+which masks values of keys named like a secret, the password part of URLs, ``Bearer``
+tokens and secret query parameters, and — because an agent's error message or output may
+echo its API key — every literal occurrence of a secret value found in the context, the
+cache settings or the environment's secret variables (``OPENAI_API_KEY``, ``GITHUB_TOKEN``).
+
+It sits below every layer (like ``errors``) so the pipeline's results file and the
+report renderers share it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import os
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -22,6 +28,10 @@ _SECRET_WORDS = frozenset({
 })
 #: Secret-looking values shorter than this are not scrubbed from free text (too many hits).
 _MIN_SCRUB_LENGTH = 4
+#: Environment values are scrubbed from text from this length: short ones are flags.
+_MIN_ENV_SCRUB_LENGTH = 8
+#: Variables named like a secret that hold a path, not a secret.
+_ENV_NOT_SECRET = frozenset({"PWD", "OLDPWD"})
 _WORD = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
 _URL_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<userinfo>[^/@\s:]*(?::[^/@\s]*)?)@")
 _QUERY_SECRET = re.compile(r"(?P<key>[?&;][^=&#\s]+)=(?P<value>[^&#\s]*)")
@@ -73,11 +83,17 @@ class Redactor:
         self._secrets = sorted(found, key=len, reverse=True)
 
     @classmethod
-    def from_context(cls, *sources: Any) -> Redactor:
-        """A redactor that also scrubs every secret value found in ``sources`` (the context)."""
+    def from_context(cls, *sources: Any, environ: Mapping[str, str] | None = None
+                     ) -> Redactor:
+        """A redactor that scrubs every secret value found in ``sources`` (the context,
+        cache settings: mappings and dataclasses) and in the environment's secret variables.
+
+        ``environ`` defaults to ``os.environ``; pass ``{}`` to leave the environment out.
+        """
         values: list[str] = []
         for source in sources:
             _collect(source, False, values)
+        values += environment_secrets(os.environ if environ is None else environ)
         return cls(values)
 
     def text(self, text: str) -> str:
@@ -85,6 +101,20 @@ class Redactor:
             if secret in text:
                 text = text.replace(secret, MASK)
         return _redact_patterns(text)
+
+    def strings(self, obj: Any) -> Any:
+        """A copy of a JSON-able structure with every string scrubbed as :meth:`text` does.
+
+        Keys are not judged: an agent's output field named ``token_count`` is data, but
+        a secret value it repeats is still masked.
+        """
+        if isinstance(obj, str):
+            return self.text(obj)
+        if isinstance(obj, Mapping):
+            return {k: self.strings(v) for k, v in obj.items()}
+        if isinstance(obj, (list, tuple)):
+            return [self.strings(v) for v in obj]
+        return obj
 
     def value(self, obj: Any, *, secret: bool = False) -> Any:
         """A copy of a JSON-able structure with secrets masked (``secret``: mask all leaves)."""
@@ -100,7 +130,16 @@ class Redactor:
         return self.text(obj) if isinstance(obj, str) else obj
 
 
+def environment_secrets(environ: Mapping[str, str]) -> list[str]:
+    """Values of variables named like a secret (``*_API_KEY``, ``*_TOKEN``, ``*PASSWORD*``)."""
+    return [value for name, value in environ.items()
+            if name not in _ENV_NOT_SECRET and not name.endswith("_SOCK")
+            and len(value) >= _MIN_ENV_SCRUB_LENGTH and is_secret_key(name)]
+
+
 def _collect(obj: Any, secret: bool, out: list[str]) -> None:
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        obj = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
     if isinstance(obj, Mapping):
         for key, value in obj.items():
             _collect(value, secret or is_secret_key(str(key)), out)
