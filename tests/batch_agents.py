@@ -54,3 +54,28 @@ def build_graph() -> Any:
     graph.add_edge("count", "shout")
     graph.add_edge("shout", END)
     return graph.compile()
+
+
+def five_then_fail(n: int = 5) -> Any:
+    """An input generator whose source goes away after ``n`` inputs."""
+    yield from range(n)
+    raise ConnectionError("input source went away")
+
+
+class BuildLog:
+    """Appends where it was built (``main`` or ``worker``) to ``log`` on construction."""
+
+    def __init__(self, log: str) -> None:
+        import multiprocessing
+
+        where = "main" if multiprocessing.parent_process() is None else "worker"
+        with open(log, "a") as fh:
+            fh.write(where + "\n")
+
+    def execute(self, input_data: Any, context: Any) -> Any:
+        return input_data
+
+
+def optional_input(x: Any = None) -> str:
+    """Called without an argument when there is no input; NO_INPUT must be recognised."""
+    return f"called with {x!r}"
