@@ -62,3 +62,28 @@ def leaky(x: str, context: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(f"auth failed with {context['api_key']}")
     return {"echo": f"used {context['api_key']}", "db": context["db_url"],
             "env": os.environ.get("AGENTPERF_TEST_SERVICE_TOKEN", ""), "tokens_used": 3}
+
+
+def five_then_fail(n: int = 5) -> Any:
+    """An input generator whose source goes away after ``n`` inputs."""
+    yield from range(n)
+    raise ConnectionError("input source went away")
+
+
+class BuildLog:
+    """Appends where it was built (``main`` or ``worker``) to ``log`` on construction."""
+
+    def __init__(self, log: str) -> None:
+        import multiprocessing
+
+        where = "main" if multiprocessing.parent_process() is None else "worker"
+        with open(log, "a") as fh:
+            fh.write(where + "\n")
+
+    def execute(self, input_data: Any, context: Any) -> Any:
+        return input_data
+
+
+def optional_input(x: Any = None) -> str:
+    """Called without an argument when there is no input; NO_INPUT must be recognised."""
+    return f"called with {x!r}"

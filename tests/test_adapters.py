@@ -8,6 +8,8 @@ constructor, LangChain-style runnables), without their dependencies.
 from __future__ import annotations
 
 import asyncio
+import pickle
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -194,7 +196,7 @@ def test_function_without_input() -> None:
 def test_factory_is_called_with_init() -> None:
     adapter = adapt(make_agent, init={"factor": 10})
     assert adapter.protocol == "execute" and adapter.call(4) == 40
-    assert adapt(make_agent).call(4) == 12  # a make_ name is a factory even without init
+    assert adapt(make_agent).call(4) == 12  # no init: its return annotation says factory
 
 
 def test_instance_and_class_with_init() -> None:
@@ -243,3 +245,128 @@ def test_async_agent_called_sync_from_many_threads() -> None:
 def test_call_callable_on_a_non_callable_is_a_spec_error() -> None:
     with pytest.raises(SpecError, match="not callable"):
         adapt(ExecuteAgent(), call="callable")
+
+
+# --- the adapter table: what each signature is called with -------------------------------
+
+def defaulted_second(x: Any, retries: int = 3) -> Any:
+    return ("x", x, retries)
+
+
+def required_second(x: Any, y: Any) -> Any:
+    return ("y", x, y)
+
+
+def ctx_default(x: Any, ctx: Any = None) -> Any:
+    return ("ctx", x, ctx)
+
+
+def suffix_state(x: Any, agent_state: Any = None) -> Any:
+    return ("state", x, agent_state)
+
+
+def keyword_context(x: Any, *, context: Any = None, verbose: bool = False) -> Any:
+    return ("kw", x, context, verbose)
+
+
+def opts_param(x: Any, opts: Any = None) -> Any:
+    return ("opts", x, opts)
+
+
+def build_report(data: Any) -> str:
+    return f"report of {data}"
+
+
+def create_summary() -> str:
+    return "summary"
+
+
+def new_callable() -> Callable[[Any], Any]:
+    return lambda x: ("made", x)
+
+
+class DebugProcess:
+    def process(self, inputs: Any, debug: bool = False) -> Any:
+        return ("process", inputs, debug)
+
+
+class StateRun:
+    def run(self, state: Any, run_state: Any = None) -> Any:
+        return ("run", state, run_state)
+
+
+class OneArgExecute:
+    def execute(self, input_data: Any) -> Any:
+        return ("execute", input_data)
+
+
+class InvokeWithConfig:
+    def invoke(self, value: Any, config: Any = None) -> Any:
+        return ("invoke", value, config)
+
+
+@pytest.mark.parametrize(
+    ("agent", "kwargs", "value", "expected"),
+    [
+        (defaulted_second, {}, 5, ("x", 5, 3)),  # a default is not a context slot
+        (required_second, {}, 5, ("y", 5, CONTEXT)),  # a required one is
+        (ctx_default, {}, 5, ("ctx", 5, CONTEXT)),  # named like a context
+        (suffix_state, {}, 5, ("state", 5, CONTEXT)),
+        (keyword_context, {}, 5, ("kw", 5, CONTEXT, False)),
+        (opts_param, {}, 5, ("opts", 5, None)),
+        (opts_param, {"context_param": "opts"}, 5, ("opts", 5, CONTEXT)),
+        (keyword_context, {"context_param": "verbose"}, 5, ("kw", 5, None, CONTEXT)),
+        (DebugProcess(), {}, 5, ("process", 5, False)),
+        (StateRun(), {}, 5, ("run", 5, CONTEXT)),
+        (OneArgExecute(), {}, 5, ("execute", 5)),
+        (ExecuteAgent(), {}, 5, {"echo": 5, "tenant": "acme"}),  # execute always gets it
+        (InvokeWithConfig(), {}, 5, ("invoke", 5, None)),  # LangChain's config, not ours
+        (build_report, {}, 5, "report of 5"),  # a factory-like name is just a name
+        (create_summary, {}, NO_INPUT, "summary"),
+        (new_callable, {}, 5, ("made", 5)),  # returns Callable: a factory
+        (make_agent, {}, 5, 15),  # returns an execute agent: a factory
+    ],
+    ids=lambda v: getattr(v, "__name__", None) or type(v).__name__ if callable(v) else None,
+)
+def test_adapter_table(agent: Any, kwargs: dict[str, Any], value: Any, expected: Any) -> None:
+    adapter = adapt(agent, **kwargs)
+    assert adapter.call(value) == expected
+    assert asyncio.run(adapter.acall(value)) == expected
+
+
+def test_init_makes_a_factory_only_when_it_can_be_called_with_it() -> None:
+    with pytest.raises(SpecError, match="not callable"):  # called as a factory: got a str
+        adapt(create_summary, init={})
+    assert adapt(build_report, init={}).call(2) == "report of 2"  # needs an argument
+
+
+def test_context_param_that_does_not_exist_is_a_spec_error() -> None:
+    with pytest.raises(SpecError, match=r"context_param: 'defaulted_second' has no "
+                       r"parameter 'settings'.*parameters: x, retries"):
+        adapt(defaulted_second, name="defaulted_second", context_param="settings")
+    with pytest.raises(SpecError, match="the parameter that takes the input"):
+        adapt(defaulted_second, context_param="x")
+
+
+def test_no_input_sentinel_pickles_to_itself() -> None:
+    assert pickle.loads(pickle.dumps(NO_INPUT)) is NO_INPUT
+    cloudpickle = pytest.importorskip("cloudpickle")
+    assert cloudpickle.loads(cloudpickle.dumps(NO_INPUT)) is NO_INPUT
+    assert type(NO_INPUT)() is NO_INPUT and repr(NO_INPUT) == "NO_INPUT"
+
+
+def test_no_input_function_runs_on_a_dask_cluster(request: pytest.FixtureRequest) -> None:
+    pytest.importorskip("distributed")
+    import dask_agents
+
+    from agentperf.execution.base import Task
+    from agentperf.execution.dask_backend import DaskExecutor
+    from agentperf.workload.spec import ExecutionSettings
+
+    client = dask_agents.shared_cluster(request.config)
+    agent = AgentRef("batch_agents:optional_input", search_paths=(str(TESTS_DIR),))
+    settings = ExecutionSettings(mode="dask", scheduler=client.scheduler.address)
+    with DaskExecutor(agent, settings) as executor:
+        [result] = list(executor.run([Task(0, NO_INPUT)]))
+    assert result.ok, result.error
+    assert result.output == "called with None"  # NO_INPUT arrived as NO_INPUT

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -11,6 +12,7 @@ import textwrap
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -156,6 +158,7 @@ def test_langgraph_state_graph_through_run_batch(tmp_path: Path) -> None:
     pytest.importorskip("langgraph")
     spec = write_spec(tmp_path, """
         agent: batch_agents:build_graph
+        init: {}                  # a factory that takes no argument
         inputs:
           - {text: "hello agent world"}
           - {text: "one"}
@@ -370,3 +373,107 @@ def test_results_writer_creates_its_file_only_for_a_run_that_got_going(tmp_path:
         writer.write(TaskResult(0, True, output=1, latency_s=0.1), 1)
         raise RuntimeError("input 2 is corrupt")
     assert [r["index"] for r in read_results(kept)] == [0]  # what completed is kept
+
+
+def test_late_corrupt_input_line_stops_the_run_before_the_first_task(tmp_path: Path) -> None:
+    lines = [json.dumps({"n": i}) for i in range(302)]
+    lines[296] = '{"n": 296,'  # line 297
+    (tmp_path / "in.jsonl").write_text("\n".join(lines) + "\n")
+    called = tmp_path / "called"
+    spec = write_spec(tmp_path, """
+        agent: batch_agents:slow
+        inputs: in.jsonl
+        execution: {mode: threads, workers: 2}
+    """)
+    out, report = tmp_path / "r.jsonl", tmp_path / "report.json"
+    proc = agentperf("run-batch", str(spec), "-o", str(out), "--report-json", str(report),
+                     env={"AGENTPERF_TEST_MARKER": str(called)})
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert f"{tmp_path / 'in.jsonl'}:297:11: invalid JSON" in proc.stderr
+    assert not out.exists() and not report.exists()
+    assert not called.exists()  # the agent was never called
+
+
+@pytest.mark.parametrize("mode", ["sequential", "threads", "processes", "asyncio"])
+def test_input_source_failing_mid_run_keeps_results_and_exits_2(tmp_path: Path,
+                                                                 mode: str) -> None:
+    spec = write_spec(tmp_path, f"""
+        agent: batch_agents:double
+        inputs: {{generator: batch_agents:five_then_fail}}
+        execution: {{mode: {mode}, workers: 2}}
+    """)
+    out = tmp_path / "r.jsonl"
+    proc = agentperf("run-batch", str(spec), "-o", str(out), "--json")
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    summary = json.loads(proc.stdout)  # the summary is printed
+    assert summary["tasks"]["total"] == 5 and summary["tasks"]["failed"] == 0
+    reason = summary["verdict"]["reason"]
+    assert "input 5" in reason and "generator 'batch_agents:five_then_fail'" in reason
+    assert "ConnectionError: input source went away" in reason
+    assert sorted(r["output"] for r in read_results(out)) == [0, 2, 4, 6, 8]
+
+
+def test_no_input_function_runs_in_processes_mode(tmp_path: Path) -> None:
+    out = tmp_path / "n.jsonl"
+    proc = agentperf("run-batch", "batch_agents:optional_input", "--mode", "processes",
+                     "-w", "1", "--no-cache", "-o", str(out), "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert [r["output"] for r in read_results(out)] == ["called with None"]
+
+
+def test_agent_module_calling_sys_exit_on_import_is_exit_2(tmp_path: Path) -> None:
+    (tmp_path / "exits_on_import.py").write_text("import sys\nsys.exit(5)\n")
+    proc = agentperf("run-batch", "exits_on_import:agent", "--input", "1", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert "importing 'exits_on_import' failed: the module called sys.exit(5)" in proc.stderr
+
+
+def test_null_spec_value_and_zero_timeout_are_usage_errors(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, "agent: batch_agents:double\nexecution:\n  workers: ~\n")
+    proc = agentperf("run-batch", str(spec))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "spec.yaml:3: execution.workers: must not be null" in proc.stderr
+    zero = agentperf("run-batch", "batch_agents:double", "--input", "1", "--timeout", "0")
+    assert zero.returncode == 2 and "must be more than 0" in zero.stderr
+
+
+@pytest.mark.parametrize(("mode", "built_here"), [("threads", True), ("processes", False)])
+def test_agent_is_built_in_the_cli_only_when_it_runs_there(tmp_path: Path, mode: str,
+                                                           built_here: bool) -> None:
+    from agentperf.pipeline.batch_setup import prepare_batch
+
+    log = tmp_path / "built"
+    spec = write_spec(tmp_path, f"""
+        agent: batch_agents:BuildLog
+        init: {{log: {str(log)!r}}}
+        inputs: [1, 2]
+        execution: {{mode: {mode}}}
+    """)
+    plan = prepare_batch(str(spec))
+    assert (plan.adapter is not None) is built_here
+    assert log.exists() is built_here
+
+
+def test_asyncio_hands_over_finished_results_before_the_stream_error() -> None:
+    from agentperf.execution.asyncio_backend import AsyncioExecutor
+    from agentperf.execution.base import Task
+    from agentperf.workload.adapters import build_adapter
+    from agentperf.workload.spec import ExecutionSettings
+
+    async def agent(x: int) -> int:
+        await asyncio.sleep(0.01 * x)
+        return x
+
+    def tasks() -> Any:
+        yield from (Task(i, i) for i in range(5))
+        raise ConnectionError("gone")
+
+    got: list[int] = []
+    executor = AsyncioExecutor(build_adapter(agent), ExecutionSettings(mode="asyncio",
+                                                                       workers=8))
+    with executor, pytest.raises(ConnectionError):
+        for result in executor.run(tasks()):
+            got.append(result.output)
+    assert sorted(got) == [0, 1, 2, 3, 4]  # the five started tasks all finished

@@ -31,6 +31,13 @@ _HELP = (
 )
 
 
+def _positive(value: float | None) -> float | None:
+    """``--timeout 0`` would expire every task at once; the spec refuses it too."""
+    if value is not None and value <= 0:
+        raise typer.BadParameter("must be more than 0 (leave it out for no timeout)")
+    return value
+
+
 @handle_errors
 def run_batch_command(
     spec: str = typer.Argument(..., metavar="SPEC", help="YAML spec file or dotted path."),
@@ -44,7 +51,9 @@ def run_batch_command(
     workers: int | None = typer.Option(None, "--workers", "-w", min=1, help="Worker count."),
     max_in_flight: int | None = typer.Option(
         None, "--max-in-flight", min=1, help="Most tasks pending at once."),
-    timeout: float | None = typer.Option(None, "--timeout", min=0, help="Per-task timeout (s)."),
+    timeout: float | None = typer.Option(
+        None, "--timeout", callback=_positive,
+        help="Per-task timeout in seconds, more than 0 (default: none)."),
     retries: int | None = typer.Option(None, "--retries", min=0, help="Retries per task."),
     scheduler: str | None = typer.Option(
         None, "--scheduler", help="Dask scheduler address (tcp://HOST:8786) for --mode dask."),

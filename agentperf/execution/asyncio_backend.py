@@ -101,13 +101,17 @@ class _Run:
         self._workers = [self.loop.create_task(self._work()) for _ in range(info.workers)]
 
     def pump(self) -> list[TaskResult] | None:
-        """Run the loop until results are ready; None once every worker has finished."""
-        if not self.done and self._live and self._error is None:
+        """Run the loop until results are ready; None once every worker has finished.
+
+        When the input stream failed, the tasks already started still finish and are
+        handed over first; the stream's error is raised after the last of them.
+        """
+        while not self.done and self._live:
             self._wake = wake = self.loop.create_future()
             self.loop.run_until_complete(wake)
-        if self._error is not None:
-            raise self._error
         if not self.done:
+            if self._error is not None:
+                raise self._error
             return None
         batch, self.done = self.done, []
         return batch

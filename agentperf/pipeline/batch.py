@@ -26,6 +26,7 @@ from agentperf.analysis.health import (
     evaluate,
     system_input,
 )
+from agentperf.errors import ExitCode
 from agentperf.execution.base import Task, TaskResult
 from agentperf.measure.histogram import LatencyHistogram
 from agentperf.measure.tally import MESSAGE_CHARS, TaskTally
@@ -95,7 +96,8 @@ def run_batch(spec: WorkloadSpec, options: BatchOptions,
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     tally = _Tally()
     pending: dict[int, Any] = {}
-    total = spec.inputs.count()
+    total = spec.inputs.count()  # validates an input file not validated yet
+    inputs = spec.inputs.guarded()
     interrupted = False
     aborted: Any = None  # the ThresholdResult that stopped the run
     cache = None
@@ -111,7 +113,7 @@ def run_batch(spec: WorkloadSpec, options: BatchOptions,
         # start-up are not the workload's throughput.
         sampler = _start_sampler(options.sample_interval_s)
         start = time.perf_counter()
-        tasks = _tasks(spec.inputs, pending)
+        tasks = _tasks(inputs, pending)
         results = cache.wrap(tasks, executor.run) if cache else executor.run(tasks)
         last_progress = start
         abort = abort_check(options.thresholds, cache_enabled=cache is not None)
@@ -141,6 +143,9 @@ def run_batch(spec: WorkloadSpec, options: BatchOptions,
             system = sampler.stop() if sampler else None
     result = _build_result(spec, options, tally, executor.info, wall_s, started_at,
                            system=system, cache=cache, interrupted=interrupted, aborted=aborted)
+    if inputs.failure is not None and not interrupted:
+        # The inputs, not the agent, ended the run: a usage error, after the summary.
+        result.exit_code, result.exit_reason = ExitCode.USAGE, inputs.failure.message
     if options.on_progress:
         options.on_progress(Progress(tally.done, total, tally.failed, tally.timed_out,
                                      tally.cache_hits, wall_s, tally.latency))

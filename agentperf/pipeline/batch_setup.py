@@ -17,11 +17,15 @@ from agentperf.pipeline.batch import BatchOptions
 from agentperf.workload.adapters import AgentAdapter
 from agentperf.workload.spec import WorkloadSpec, load_workload
 
+#: Modes that call the agent in this process, so the CLI builds it here (and a bad
+#: ``init:`` fails before anything runs). auto's probe calls run here too.
+IN_PROCESS_MODES = ("sequential", "threads", "asyncio", "auto")
+
 
 @dataclass
 class BatchPlan:
     spec: WorkloadSpec
-    adapter: AgentAdapter
+    adapter: AgentAdapter | None  # None when the agent runs only in workers
     options: BatchOptions
     exporters: Any
 
@@ -39,7 +43,11 @@ def prepare_batch(reference: str, *, inputs: Sequence[str] = (), inputs_file: st
     threshold_list = _thresholds(spec, thresholds)
     limits = limits_from_mapping(spec.health, spec.error)
     cache_config = _cache_config(spec, cache or {})
-    adapter = spec.build_agent()
+    # One streaming pass over an input file: a bad line 297 is exit 2 before task 1.
+    spec = replace(spec, inputs=spec.inputs.validate())
+    # processes and dask rebuild the agent in every worker; building it here too would
+    # load a model once more for nothing (load_workload has import-checked it).
+    adapter = spec.build_agent() if spec.execution.mode in IN_PROCESS_MODES else None
     exporters = _exporters(reports or {})
     options = BatchOptions(
         output=output or spec.output, cache_config=cache_config, cache_clear=cache_clear,

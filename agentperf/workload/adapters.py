@@ -9,19 +9,21 @@ is detected once, here.
 from __future__ import annotations
 
 import asyncio
+import collections.abc
 import inspect
 import threading
+import typing
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from agentperf.errors import SpecError
+from agentperf.workload.calling import NO_INPUT, Binding, parameters, positional_arity
 from agentperf.workload.loader import resolve
 
-#: Sentinel input for agents and functions that take no input at all.
-NO_INPUT: Any = type("NoInput", (), {"__repr__": lambda self: "NO_INPUT"})()
+__all__ = ["NO_INPUT", "AgentAdapter", "AgentRef", "build_adapter", "takes_input"]
 
-FACTORY_PREFIXES = ("make_", "create_", "build_", "new_")
+
 PROTOCOLS = ("execute", "process", "run", "invoke", "callable")
 _METHOD_PAIRS = {
     "execute": ("execute", "execute_async"),
@@ -35,22 +37,26 @@ _METHOD_PAIRS = {
 class AgentRef:
     """A picklable recipe for an agent, so worker processes rebuild it, never unpickle it.
 
-    ``target`` names an agent class, an instance, a factory or a function.
+    ``target`` names an agent class, an instance, a factory or a function. ``init`` is
+    None when the spec has no ``init:`` key: a function given ``init:`` (even ``{}``) is
+    a factory. ``context_param`` names the parameter that receives the context.
     """
 
     target: str
-    init: Mapping[str, Any] = field(default_factory=dict)
+    init: Mapping[str, Any] | None = None
     call: str | None = None
     context: Mapping[str, Any] = field(default_factory=dict)
     search_paths: tuple[str, ...] = ()
     source: str | None = None
     version: str | None = None
+    context_param: str | None = None
 
     def build(self) -> AgentAdapter:
         obj = resolve(self.target, search_paths=self.search_paths, source=self.source,
                       key="agent")
         return build_adapter(obj, init=self.init, call=self.call, context=self.context,
-                             name=self.target, source=self.source)
+                             name=self.target, source=self.source,
+                             context_param=self.context_param)
 
 
 class AgentAdapter:
@@ -103,8 +109,13 @@ class AgentAdapter:
 
 def build_adapter(obj: Any, *, init: Mapping[str, Any] | None = None, call: str | None = None,
                   context: Mapping[str, Any] | None = None, name: str | None = None,
-                  source: str | None = None) -> AgentAdapter:
-    """Turn a class, instance, factory or function into an :class:`AgentAdapter`."""
+                  source: str | None = None, context_param: str | None = None) -> AgentAdapter:
+    """Turn a class, instance, factory or function into an :class:`AgentAdapter`.
+
+    ``init`` None means "not given": a function is then a factory only when its return
+    annotation is an agent type (see :func:`_is_factory`).
+    """
+    given_init = init is not None
     init = dict(init or {})
     context = dict(context or {})
     label = name or getattr(obj, "__qualname__", type(obj).__name__)
@@ -112,8 +123,9 @@ def build_adapter(obj: Any, *, init: Mapping[str, Any] | None = None, call: str 
         raise SpecError(f"unknown call protocol '{call}' (expected one of "
                         f"{', '.join(PROTOCOLS)})", source=source, key="call")
     agent = _instantiate(obj, init, context, call, source) if inspect.isclass(obj) else obj
-    if _is_factory(obj, init, call):
+    if _is_factory(obj, init if given_init else None, call):
         agent = _call_factory(obj, init, source)
+    binding = Binding(context, context_param, label, source)
     protocol = call or _find_protocol(agent)
     if protocol is None:
         if not callable(agent):
@@ -124,14 +136,14 @@ def build_adapter(obj: Any, *, init: Mapping[str, Any] | None = None, call: str 
         if not callable(agent):
             raise SpecError(f"'{label}' is not callable (call: callable)", source=source,
                             key="call")
-        return _adapt_callable(agent, context, label)
-    return _adapt_method(agent, protocol, context, label, source)
+        return _adapt_callable(agent, binding)
+    return _adapt_method(agent, protocol, binding)
 
 
 def _instantiate(cls: type, init: dict[str, Any], context: dict[str, Any], call: str | None,
                  source: str | None) -> Any:
     kwargs = dict(init)
-    params = _parameters(cls)
+    params = parameters(cls)
     if "context" in params and "context" not in kwargs and _is_agentmap_style(cls):
         kwargs["context"] = context
     if "name" in params and "name" not in kwargs and params["name"].default is \
@@ -145,27 +157,69 @@ def _instantiate(cls: type, init: dict[str, Any], context: dict[str, Any], call:
     except TypeError as exc:
         raise SpecError(f"cannot construct {cls.__qualname__}(**init): {exc}", source=source,
                         key="init") from exc
+    except (Exception, SystemExit) as exc:
+        raise SpecError(f"constructing {cls.__qualname__} failed: {_describe(exc)}",
+                        source=source, key="init") from exc
 
 
 def _call_factory(factory: Callable[..., Any], init: dict[str, Any], source: str | None) -> Any:
+    label = getattr(factory, "__qualname__", factory)
     try:
         return factory(**init)
     except TypeError as exc:
-        raise SpecError(f"cannot call factory {getattr(factory, '__qualname__', factory)}"
-                        f"(**init): {exc}", source=source, key="init") from exc
+        raise SpecError(f"cannot call factory {label}(**init): {exc}", source=source,
+                        key="init") from exc
+    except (Exception, SystemExit) as exc:
+        raise SpecError(f"factory {label} failed: {_describe(exc)}", source=source,
+                        key="init") from exc
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, SystemExit):
+        return f"it called sys.exit({exc.code!r})"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _is_agentmap_style(cls: type) -> bool:
     return any(hasattr(cls, m) for m in ("process", "run", "process_async", "run_async"))
 
 
-def _is_factory(obj: Any, init: dict[str, Any], call: str | None) -> bool:
-    """A function is a factory when given ``init:`` or named like one (make_/create_/build_)."""
+def _is_factory(obj: Any, init: dict[str, Any] | None, call: str | None) -> bool:
+    """A function is a factory when the spec gives it ``init:`` arguments (or an empty
+    ``init: {}`` and it needs no argument), when ``call:`` names a method (a function has
+    none, so it must make the object that has), or when its return annotation is an
+    agent type. Never by its name: ``build_report`` is an agent.
+    """
     if inspect.isclass(obj) or call == "callable" or not inspect.isfunction(obj):
         return False
     if inspect.iscoroutinefunction(obj):
         return False
-    return bool(init) or obj.__name__.startswith(FACTORY_PREFIXES)
+    if init is not None and (init or _callable_without_arguments(obj)):
+        return True
+    return call in _METHOD_PAIRS or _returns_agent(obj)
+
+
+def _callable_without_arguments(fn: Callable[..., Any]) -> bool:
+    try:
+        inspect.signature(fn).bind()
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _returns_agent(fn: Callable[..., Any]) -> bool:
+    """Whether ``fn`` is annotated to return a callable or an object with an agent method."""
+    try:
+        returned = typing.get_type_hints(fn).get("return")
+    except Exception:  # an annotation that does not resolve says nothing
+        return False
+    if typing.get_origin(returned) is collections.abc.Callable:
+        return True
+    if not inspect.isclass(returned) or returned.__module__ == "builtins":
+        return False
+    methods = {name for pair in _METHOD_PAIRS.values() for name in pair}
+    return any(callable(getattr(returned, m, None)) for m in methods) or any(
+        "__call__" in vars(k) for k in returned.__mro__ if k is not object)
 
 
 def _find_protocol(agent: Any) -> str | None:
@@ -177,8 +231,8 @@ def _find_protocol(agent: Any) -> str | None:
     return None
 
 
-def _adapt_method(agent: Any, protocol: str, context: dict[str, Any], label: str,
-                  source: str | None) -> AgentAdapter:
+def _adapt_method(agent: Any, protocol: str, binding: Binding) -> AgentAdapter:
+    label, source = binding.label, binding.source
     sync_name, async_name = _METHOD_PAIRS[protocol]
     sync_method = getattr(agent, sync_name, None)
     async_method = getattr(agent, async_name, None)
@@ -192,65 +246,16 @@ def _adapt_method(agent: Any, protocol: str, context: dict[str, Any], label: str
     # Prefer the native async method: an event loop is cheaper than a thread per call.
     method = async_method or sync_method
     is_async = async_method is not None
-    fn = _bind_context(method, context, protocol)
+    fn = binding.bind(method, protocol)
     return AgentAdapter(fn, is_async=is_async, protocol=protocol, name=label, agent=agent)
 
 
-def _bind_context(method: Callable[..., Any], context: dict[str, Any],
-                  protocol: str) -> Callable[[Any], Any]:
-    arity = _positional_arity(method)
-    if protocol == "execute" or (arity is not None and arity >= 2 and protocol != "invoke"):
-        return lambda data: method(_default(data), context)
-    if arity == 0:
-        return lambda data: method()
-    return lambda data: method(_default(data))
-
-
-def _adapt_callable(fn: Any, context: dict[str, Any], label: str) -> AgentAdapter:
+def _adapt_callable(fn: Any, binding: Binding) -> AgentAdapter:
     target = _call_target(fn)
     is_async = inspect.iscoroutinefunction(target)
-    arity = _positional_arity(target)
-    if arity == 0:
-        def bound(data: Any) -> Any | Awaitable[Any]:
-            return fn()
-    elif arity is not None and arity >= 2:
-        def bound(data: Any) -> Any | Awaitable[Any]:
-            return fn(_default(data), context)
-    else:
-        def bound(data: Any) -> Any | Awaitable[Any]:
-            return fn() if data is NO_INPUT else fn(data)
-    return AgentAdapter(bound, is_async=is_async, protocol="callable", name=label, agent=fn)
-
-
-def _default(data: Any) -> Any:
-    return None if data is NO_INPUT else data
-
-
-def _parameters(obj: Any) -> Mapping[str, inspect.Parameter]:
-    try:
-        return inspect.signature(obj).parameters
-    except (TypeError, ValueError):
-        return {}
-
-
-def _positional_arity(fn: Any) -> int | None:
-    """Positional parameters a call may pass (None when it takes ``*args``)."""
-    params = _parameters(fn)
-    if not params:
-        try:
-            inspect.signature(fn)
-        except (TypeError, ValueError):
-            return None
-        return 0
-    count = 0
-    for p in params.values():
-        if p.kind is inspect.Parameter.VAR_POSITIONAL:
-            return None
-        positional = p.kind in (inspect.Parameter.POSITIONAL_ONLY,
-                                inspect.Parameter.POSITIONAL_OR_KEYWORD)
-        if positional and (p.default is inspect.Parameter.empty or count < 2):
-            count += 1
-    return count
+    bound = binding.bind(fn, "callable", signature_of=target)
+    return AgentAdapter(bound, is_async=is_async, protocol="callable", name=binding.label,
+                        agent=fn)
 
 
 def takes_input(adapter: AgentAdapter) -> bool:
@@ -258,7 +263,7 @@ def takes_input(adapter: AgentAdapter) -> bool:
     target = adapter.agent
     if adapter.protocol != "callable":
         return True
-    return _positional_arity(_call_target(target)) != 0
+    return positional_arity(_call_target(target)) != 0
 
 
 def _call_target(fn: Any) -> Any:

@@ -57,8 +57,8 @@ def resolve(dotted: str, *, search_paths: Iterable[str] = (), source: str | None
                                 key=key) from exc
             last_error = exc
             continue
-        except Exception as exc:
-            raise SpecError(f"importing '{module_name}' failed: {type(exc).__name__}: {exc}",
+        except (Exception, SystemExit) as exc:
+            raise SpecError(f"importing '{module_name}' failed: {_describe(exc)}",
                             source=source, key=key) from exc
         return _get_attr_path(module, ".".join(parts[cut:]), dotted, source, key)
     raise SpecError(f"cannot import '{dotted}': {last_error or 'no module part'} "
@@ -72,9 +72,16 @@ def _import_module(name: str, dotted: str, source: str | None, key: str | None) 
     except ModuleNotFoundError as exc:
         raise SpecError(f"cannot import module '{name}' of '{dotted}': {exc}",
                         source=source, key=key) from exc
-    except Exception as exc:
-        raise SpecError(f"importing '{name}' failed: {type(exc).__name__}: {exc}",
+    except (Exception, SystemExit) as exc:
+        raise SpecError(f"importing '{name}' failed: {_describe(exc)}",
                         source=source, key=key) from exc
+
+
+def _describe(exc: BaseException) -> str:
+    """What went wrong on import; a module's ``sys.exit(5)`` is not agentperf's exit code."""
+    if isinstance(exc, SystemExit):
+        return f"the module called sys.exit({exc.code!r})"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _get_attr_path(obj: Any, attr_path: str, dotted: str, source: str | None,

@@ -19,8 +19,12 @@ MODES = ("auto", "sequential", "threads", "processes", "asyncio", "dask")
 TOP_LEVEL_KEYS = {
     "name": str, "agent": str, "version": str, "call": str, "init": dict, "inputs": object,
     "context": dict, "execution": dict, "cache": dict, "thresholds": dict, "health": dict,
-    "max_error_rate": (int, float), "output": str, "repeat": int,
+    "max_error_rate": (int, float), "output": str, "repeat": int, "context_param": str,
 }
+#: Keys that hold a section: left empty (``cache:``, ``inputs: ~``) they mean the
+#: default. Any other key set to null is an error, never a silent default.
+NULLABLE_KEYS = {"init", "inputs", "context", "execution", "cache", "thresholds", "health",
+                 "inputs.args"}
 EXECUTION_KEYS = {
     "mode": str, "workers": int, "max_in_flight": int, "timeout_s": (int, float),
     "retries": int, "backoff_s": (int, float), "chunk_size": int, "scheduler": str,
@@ -141,10 +145,13 @@ def load_spec_file(path: Path) -> WorkloadSpec:
         raise fail("missing required key 'agent' (a dotted path like 'pkg.module:Agent')", "agent")
     execution = _execution(data.get("execution") or {}, fail)
     search_paths = (str(base_dir), str(Path.cwd()))
-    agent = AgentRef(target=data["agent"], init=data.get("init") or {}, call=data.get("call"),
-                     context=data.get("context") or {}, search_paths=search_paths,
-                     source=source, version=data.get("version"))
+    agent = AgentRef(target=data["agent"],
+                     init=(data["init"] or {}) if "init" in data else None,
+                     call=data.get("call"), context=data.get("context") or {},
+                     search_paths=search_paths, source=source, version=data.get("version"),
+                     context_param=data.get("context_param"))
     _check_importable(agent, lines)
+    _check_repeat(data, "repeat", fail)
     inputs = _inputs(data.get("inputs"), base_dir, search_paths, fail, source,
                      repeat=data.get("repeat", 1))
     max_error_rate = data.get("max_error_rate")
@@ -178,10 +185,17 @@ def _execution(data: dict[str, Any], fail: Any) -> ExecutionSettings:
     for key in ("workers", "max_in_flight", "chunk_size"):
         if key in data and data[key] < 1:
             raise fail("must be at least 1", f"execution.{key}")
-    for key in ("retries", "timeout_s", "backoff_s"):
+    for key in ("retries", "backoff_s"):
         if key in data and data[key] < 0:
             raise fail("must not be negative", f"execution.{key}")
+    if "timeout_s" in data and data["timeout_s"] <= 0:
+        raise fail("must be more than 0 (leave it out for no timeout)", "execution.timeout_s")
     return ExecutionSettings(**data)
+
+
+def _check_repeat(data: Mapping[str, Any], key: str, fail: Any) -> None:
+    if key in data and data[key] < 1:
+        raise fail("must be at least 1", key)
 
 
 def _inputs(raw: Any, base_dir: Path, search_paths: tuple[str, ...], fail: Any, source: str,
@@ -196,6 +210,7 @@ def _inputs(raw: Any, base_dir: Path, search_paths: tuple[str, ...], fail: Any, 
         raise fail("expected a list, a file path, or a mapping with 'file' or 'generator'",
                    "inputs")
     _check_keys(raw, INPUT_KEYS, "inputs", fail)
+    _check_repeat(raw, "repeat", lambda message, key: fail(message, f"inputs.{key}"))
     repeat = raw.get("repeat", repeat)
     if "file" in raw:
         file_path = (base_dir / raw["file"]).resolve()
@@ -221,7 +236,11 @@ def _check_keys(data: Mapping[str, Any], schema: Mapping[str, Any], prefix: str,
             hint = did_you_mean(str(key), list(schema))
             raise fail(f"unknown key{hint}; expected one of {', '.join(sorted(schema))}", path)
         expected = schema[key]
-        if value is None or expected is object:
+        if value is None:
+            if path in NULLABLE_KEYS:
+                continue
+            raise fail("must not be null (leave the key out for the default)", path)
+        if expected is object:
             continue
         types = expected if isinstance(expected, tuple) else (expected,)
         if isinstance(value, bool) and bool not in types:
