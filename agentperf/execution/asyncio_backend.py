@@ -30,6 +30,7 @@ from agentperf.execution.base import (
     TaskResult,
     default_max_in_flight,
     default_workers,
+    settled,
 )
 from agentperf.execution.daemon_pool import DaemonThreadPool
 from agentperf.execution.lifecycle import GeneratorExecutor
@@ -161,7 +162,9 @@ class _Run:
                     # One at a time: a worker whose agent never suspends fills the window
                     # alone, and waking all parked workers would only park them again.
                     self.make_room()
-                if inline:  # _async_attempt without the extra coroutine: the common case
+                if (done := settled(task)) is not None:
+                    result = done
+                elif inline:  # _async_attempt without the extra coroutine: the common case
                     t0 = perf_counter()
                     try:
                         output = await call(task.input)
@@ -173,7 +176,7 @@ class _Run:
                                             None, 1, False, WORKER_NAME)
                 else:
                     result = await self._attempt(task, 1)
-                if not result.ok and self._policy.retries:
+                if not result.ok and self._policy.retries and done is None:
                     result = await self._retry(task, result)
                 self.done.append(result)  # after the await: pump() swaps the list meanwhile
                 if self._wake is not None:

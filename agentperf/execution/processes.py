@@ -31,6 +31,7 @@ from agentperf.execution.base import (
     TaskError,
     TaskResult,
     default_workers,
+    settled,
 )
 from agentperf.execution.chunking import MAX_CHUNK, ChunkSizer
 from agentperf.execution.feed import Item, TaskFeed
@@ -133,6 +134,15 @@ class ProcessExecutor(GeneratorExecutor):
                 items = feed.take(size, now)
                 if not items:
                     return
+                to_run = [item for item in items if settled(item[0]) is None]
+                if len(to_run) < len(items):
+                    for item in items:
+                        if (done := settled(item[0])) is not None:
+                            feed.finish()
+                            reports.append(done)
+                    if to_run:
+                        self._send(worker, to_run, feed, reports)
+                    return  # hits are handed over before more inputs are read
                 self._send(worker, items, feed, reports)
 
     def _send(self, worker: Worker, items: list[Item], feed: TaskFeed,

@@ -28,6 +28,7 @@ from agentperf.execution.base import (
     TaskResult,
     default_max_in_flight,
     default_workers,
+    settled,
 )
 from agentperf.execution.feed import Item, TaskFeed
 from agentperf.execution.lifecycle import GeneratorExecutor
@@ -130,8 +131,16 @@ class ThreadExecutor(GeneratorExecutor):
         try:
             while True:
                 now = perf_counter()
+                ready: list[TaskResult] = []
                 for item in feed.take(window, now):
-                    put(item)
+                    if (done := settled(item[0])) is None:
+                        put(item)
+                    else:
+                        feed.finish()
+                        ready.append(done)
+                if ready:  # hits: handed over before more inputs are read
+                    yield from ready
+                    continue
                 if feed.done:
                     return
                 try:
