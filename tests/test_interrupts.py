@@ -103,7 +103,7 @@ def test_sequential_calls_the_agent_on_the_main_thread_with_the_cache(tmp_path: 
     THREADS.clear()
     before = {t.name for t in threading.enumerate()}
     with BatchCache.open(cache_config(tmp_path), ref()) as cache:
-        ahead, done = max_read_ahead("sequential", cache, list(range(20)), 1)
+        _, done = max_read_ahead("sequential", cache, list(range(20)), 1)
     assert done == 20 and set(THREADS) == {"MainThread"}
     assert not [t.name for t in threading.enumerate() if t.name not in before
                 and "cache" in t.name]
