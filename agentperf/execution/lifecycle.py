@@ -72,16 +72,20 @@ class Shutdown:
         self._armed = False
         self._raised = False
         self._shield = 0
+        self._runner: threading.Thread | None = None
 
     def request(self, signum: int | None = None) -> None:
         """Ask the run to stop; idempotent, safe from any thread and from a signal handler."""
         if not self.requested:
             self.signum = signum
             self.requested = True
-        if threading.current_thread() is threading.main_thread():
+        runner = self._runner
+        if threading.current_thread() is runner:
             self._interrupt()
-        elif self._armed and not self._raised:
+        elif (self._armed and not self._raised and runner is threading.main_thread()
+              and signal.getsignal(signal.SIGINT) == self.handle_signal):
             _thread.interrupt_main()  # runs our SIGINT handler in the main thread
+        # Otherwise the run sees ``requested`` after its next result.
 
     def _interrupt(self) -> None:
         if self._armed and not self._raised and not self._shield:
@@ -109,6 +113,7 @@ class Shutdown:
     def armed(self) -> Iterator[None]:
         """While the run is going: a request interrupts the main thread (once)."""
         self._armed = True
+        self._runner = threading.current_thread()
         try:
             self._interrupt() if self.requested else None
             yield
