@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from agentperf.cache.batch import BatchCache
+from agentperf.cache.batch import MIN_WAITERS, BatchCache
 from agentperf.cache.config import CacheConfig
 from agentperf.errors import SpecError
 from agentperf.execution import create_executor
@@ -91,12 +91,14 @@ def test_the_window_bounds_read_ahead_with_the_cache_on_or_off(tmp_path: Path,
         assert 1 <= ahead <= window
 
 
-def test_parked_duplicates_are_bounded_by_the_window(tmp_path: Path) -> None:
-    """Every input the same key: one runs, duplicates park, at most a window of them."""
+def test_parked_duplicates_are_bounded(tmp_path: Path) -> None:
+    """Every input the same key: one call, the rest parked behind it, within the bound."""
+    THREADS.clear()
     with BatchCache.open(cache_config(tmp_path), ref()) as cache:
-        ahead, done = max_read_ahead("threads", cache, ["same"] * 200, 4)
-    assert done == 200
-    assert ahead <= 2 * 4
+        ahead, done = max_read_ahead("threads", cache, ["same"] * 3000, 4)
+    assert done == 3000
+    assert ahead <= 4 + MIN_WAITERS
+    assert 1 <= len(THREADS) <= 3000 // MIN_WAITERS + 2  # past the bound one runs again
 
 
 def test_sequential_calls_the_agent_on_the_main_thread_with_the_cache(tmp_path: Path) -> None:

@@ -6,8 +6,8 @@ tier (one MGET on Redis), and hands every task to the executor, a hit carrying i
 result (:attr:`Task.result`), which every backend returns without calling the agent.
 So hits travel through the executor's window and cannot pile up, and no thread of the
 cache's own runs or stops the executor: the caller's thread owns it. A key already
-running is not run again: its duplicates (at most ``max_in_flight`` of them) wait and
-are yielded right after its result (single flight).
+running is not run again: its duplicates wait, parked (at most ``MIN_WAITERS`` or four
+windows), and are yielded right after its result (single flight).
 """
 
 from __future__ import annotations
@@ -30,6 +30,11 @@ from agentperf.execution.base import Task, TaskError, TaskResult
 from agentperf.workload.adapters import AgentRef
 
 Execute = Callable[[Iterable[Task]], Iterator[TaskResult]]
+#: Duplicates parked behind running keys, at least; past the bound a duplicate runs
+#: again. The feed cannot block instead: it runs in the thread that delivers results.
+#: A parked duplicate is one small Task, and hits outrun a slow agent's misses, so the
+#: bound is generous: single flight is what saves a paid agent's calls.
+MIN_WAITERS = 1024
 
 
 class BatchCache:
@@ -75,8 +80,8 @@ class BatchCache:
         """One result per task: hits from the cache, misses from ``execute`` (stored).
 
         ``max_in_flight`` is the executor's window (a callable when it changes, as auto's
-        does); inputs are read only as far ahead as it. Duplicates parked behind a
-        running key (at most that many) run again past it rather than wait.
+        does); inputs are read only as far ahead as it, plus the duplicates parked
+        behind a running key.
         """
         if max_in_flight is None:
             limit = self.config.window
@@ -143,7 +148,7 @@ class _BatchRun:
 
     def _room(self) -> int:
         """How many inputs the executor can take now: reading more would outrun its window."""
-        free = self.max_in_flight() - (self.handed - self.returned) - self.waiting
+        free = self.max_in_flight() - (self.handed - self.returned)
         return max(1, min(self.window, free))
 
     def _feed(self) -> Iterator[Task]:
@@ -185,7 +190,8 @@ class _BatchRun:
         now = time.perf_counter()
         with self.lock:
             flight = self.flights.get(key)
-            if flight is not None and self.waiting < self.max_in_flight():
+            if flight is not None and self.waiting < max(MIN_WAITERS,
+                                                         4 * self.max_in_flight()):
                 flight.waiters.append((task, now))
                 self.waiting += 1
                 return True

@@ -111,12 +111,13 @@ class ProcessExecutor(GeneratorExecutor):
                 self._dispatch(fleet, feed, reports)
                 if feed.done and not reports:
                     return
-                if not reports:
-                    table = fleet.waitables()
-                    for obj in wait(list(table), _wait_s(feed, next_check)):
-                        worker = table[obj]
-                        if worker in fleet.workers:
-                            self._read(fleet, worker, feed, reports, is_connection(obj))
+                # After hits (results ready at dispatch), only collect what is ready:
+                # hits must not starve the workers' results.
+                table = fleet.waitables()
+                for obj in wait(list(table), 0.0 if reports else _wait_s(feed, next_check)):
+                    worker = table[obj]
+                    if worker in fleet.workers:
+                        self._read(fleet, worker, feed, reports, is_connection(obj))
                 if timeout is not None and perf_counter() >= next_check:
                     next_check = self._expire(fleet, feed, reports, timeout)
                 yield from reports

@@ -138,13 +138,12 @@ class ThreadExecutor(GeneratorExecutor):
                     else:
                         feed.finish()
                         ready.append(done)
-                if ready:  # hits: handed over before more inputs are read
-                    yield from ready
-                    continue
+                yield from ready  # hits, handed over before more inputs are read
                 if feed.done:
                     return
                 try:
-                    item, result = get(True, _wait_s(feed, now, next_check))
+                    # After hits, only collect what is ready: hits must not starve results.
+                    item, result = get(True, 0.0 if ready else _wait_s(feed, now, next_check))
                 except Empty:
                     pass
                 else:
