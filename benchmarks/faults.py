@@ -64,10 +64,13 @@ def one_run(work: Path, mode: str, cache: bool, rng: random.Random) -> dict:
         time.sleep(0.01)
     time.sleep(rng.uniform(0.0, 0.5))
     signum = rng.choice([signal.SIGINT, signal.SIGTERM])
-    if signum == signal.SIGINT:
-        os.killpg(proc.pid, signum)
-    else:
-        proc.send_signal(signum)
+    try:
+        if signum == signal.SIGINT:
+            os.killpg(proc.pid, signum)
+        else:
+            proc.send_signal(signum)
+    except ProcessLookupError:
+        pass  # it ended before the signal: judged like any run (its exit code is not 130)
     sent = time.monotonic()
     try:
         stdout, stderr = proc.communicate(timeout=60)
