@@ -193,3 +193,21 @@ def test_run_batch_reports_the_blocking_and_fails_the_latency_gate(tmp_path: Pat
     assert "blocks the event loop" in warning and "--mode threads" in warning
     console = " ".join(proc.stdout.split())  # Rich wraps long lines
     assert "Warnings" in console and f"agent {AGENT} blocks the event loop" in console
+
+
+def test_a_monitor_soak_warns_about_the_blocking(tmp_path: Path) -> None:
+    spec = tmp_path / "soak.yaml"
+    spec.write_text(textwrap.dedent(f"""
+        agent: {AGENT}
+        inputs: [{{n: 0, block_s: 0.15}}, {{n: 1}}]
+        execution: {{mode: asyncio}}
+        cache: {{enabled: false}}
+    """))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(TESTS_DIR)])}
+    proc = subprocess.run(
+        [sys.executable, "-m", "agentperf", "monitor", str(spec), "--seconds", "1",
+         "--interval", "0.5", "--json"], cwd=REPO, env=env, capture_output=True, text=True,
+        timeout=120, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert any(f"agent {AGENT} blocks the event loop" in w for w in doc["warnings"]), doc
