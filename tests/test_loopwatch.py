@@ -211,3 +211,27 @@ def test_a_monitor_soak_warns_about_the_blocking(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     assert any(f"agent {AGENT} blocks the event loop" in w for w in doc["warnings"]), doc
+
+
+def test_a_call_whose_timeout_fired_late_says_the_loop_was_blocked_elsewhere() -> None:
+    # input 0 awaits properly and is suspended when input 1 blocks the loop past both
+    # deadlines; input 0's timeout can only fire once the loop turns again
+    inputs = [{"n": 0, "await_s": 0.5}, {"n": 1, "block_s": BLOCK_S}]
+    results, info = run("blocks_loop", inputs, mode="asyncio", workers=2,
+                        timeout_s=TIMEOUT_S)
+    victim, culprit = results[0], results[1]
+    assert victim.timed_out and victim.error is not None
+    assert re.fullmatch(r"no result within the 0\.3 s timeout, which fired \d+\.\ds late: the "
+                        "event loop was blocked meanwhile, by another call or by a task the "
+                        "agent started", victim.error.message), victim.error.message
+    assert culprit.timed_out and culprit.error is not None
+    assert "blocked the event loop for" in culprit.error.message
+    assert blocking(info)["blocking_calls"] == 1  # the victim is not counted as a blocker
+
+
+def test_an_ordinary_async_timeout_keeps_the_plain_message() -> None:
+    results, info = run("async_hang_on", [{"n": 0, "hang": True, "hang_s": 5}, {"n": 1}],
+                        mode="asyncio", timeout_s=TIMEOUT_S)
+    assert results[0].timed_out and results[0].error is not None
+    assert results[0].error.message == "no result within the 0.3 s timeout"
+    assert results[1].ok and info.notes == ()

@@ -37,7 +37,13 @@ from agentperf.execution.base import (
 )
 from agentperf.execution.daemon_pool import DaemonThreadPool
 from agentperf.execution.lifecycle import GeneratorExecutor
-from agentperf.execution.loopwatch import LoopBlocking, Stepped, blocked_message
+from agentperf.execution.loopwatch import (
+    BLOCK_THRESHOLD_S,
+    LoopBlocking,
+    Stepped,
+    blocked_message,
+    late_timeout_message,
+)
 from agentperf.workload.adapters import AgentAdapter
 
 WORKER_NAME = "asyncio"
@@ -243,16 +249,24 @@ class _Run:
         """The attempt's result, timed out if it blocked the loop and so overran the timeout.
 
         A blocking step also holds back the timeout's own callback, so without this the
-        call would be reported ok however long it blocked.
+        call would be reported ok however long it blocked. A call whose timeout fired
+        late because something else blocked the loop says so.
         """
         assert self.blocking is not None
         if clock is None:  # calling the agent raised before there was anything to await
             return result
         self.blocking.add(clock)
         timeout = self._timeout
-        if timeout is None or not clock.blocked or result.latency_s <= timeout:
+        if timeout is None or result.latency_s <= timeout:
             return result
-        message = blocked_message(self.blocking.agent, clock, result.latency_s, timeout)
+        if clock.blocked:
+            message = blocked_message(self.blocking.agent, clock, result.latency_s, timeout)
+        elif (result.timed_out and self.blocking.blocking_calls
+              and result.latency_s - timeout > BLOCK_THRESHOLD_S):
+            # late, and some call has blocked: not a guess from a slow machine alone
+            message = late_timeout_message(result.latency_s, timeout)
+        else:
+            return result
         return TaskResult(result.index, False, None, TaskError(TIMEOUT_ERROR, message),
                           result.latency_s, None, result.attempts, True, WORKER_NAME)
 

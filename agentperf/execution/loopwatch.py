@@ -124,3 +124,10 @@ def blocked_message(agent: str, clock: Stepped, elapsed_s: float, timeout_s: flo
     return (f"the agent {agent} blocked the event loop for {clock.held_s:.1f}s in all "
             f"(longest {clock.longest_s:.1f}s) and took {elapsed_s:.1f}s (> timeout "
             f"{timeout_s:g}s); asyncio cannot cancel a blocking call")
+
+
+def late_timeout_message(elapsed_s: float, timeout_s: float) -> str:
+    """Why a call that did not block the loop itself was only timed out well past its timeout."""
+    return (f"no result within the {timeout_s:g} s timeout, which fired "
+            f"{elapsed_s - timeout_s:.1f}s late: the event loop was blocked meanwhile, by "
+            "another call or by a task the agent started")
