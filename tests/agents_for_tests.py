@@ -132,3 +132,13 @@ class AsyncConcurrency(Concurrency):
 def unpicklable_output(x: Any) -> Any:
     """Returns something pickle cannot send back from a worker process."""
     return (lambda: x) if x == "lambda" else x
+
+
+async def blocks_loop(x: dict[str, Any]) -> Any:
+    """An async agent written wrong: ``time.sleep`` holds its event loop for ``block_s``.
+
+    ``await_s`` then awaits properly, so a timeout can also fire after the block.
+    """
+    time.sleep(x.get("block_s", 0))
+    await asyncio.sleep(x.get("await_s", 0))
+    return x["n"]

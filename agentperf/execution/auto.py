@@ -1,10 +1,12 @@
 """Auto mode: run the first few tasks in-process to see what the agent is, then pick.
 
 The probe calls are real tasks and their results are yielded like any other. The
-choice: an async agent goes to asyncio; a sync agent that keeps the CPU busy for more
-than :data:`CPU_BOUND_RATIO` of its wall time goes to processes (when there is more
-than one core to use); any other sync agent (waiting on I/O, a model, a network)
-goes to threads.
+choice: an async agent goes to asyncio, unless a probe call blocked its event loop (see
+:mod:`agentperf.execution.loopwatch`), which asyncio can neither time out nor run
+alongside other calls: that one goes to threads. A sync agent that keeps the CPU busy
+for more than :data:`CPU_BOUND_RATIO` of its wall time goes to processes (when there
+is more than one core to use); any other sync agent (waiting on I/O, a model, a
+network) goes to threads.
 
 CPU share is CPU time over the wall time the call was *able* to run: on a busy machine
 a CPU-bound call spends much of its wall time waiting for a core, which is not waiting
@@ -25,6 +27,7 @@ from typing import Any
 from agentperf.execution.asyncio_backend import AsyncioExecutor
 from agentperf.execution.base import ExecutionSettings, ExecutorInfo, Task, TaskResult
 from agentperf.execution.lifecycle import GeneratorExecutor
+from agentperf.execution.loopwatch import BLOCK_THRESHOLD_S, Stepped
 from agentperf.execution.processes import ProcessExecutor
 from agentperf.execution.sequential import sequential_executor
 from agentperf.execution.threads import ThreadExecutor
@@ -46,6 +49,7 @@ class Probe:
     wall_s: float
     is_async: bool
     run_queue_s: float = 0.0  # of wall_s, time spent runnable but waiting for a CPU
+    loop_block_s: float = 0.0  # an async agent's longest step between two awaits
 
     @property
     def cpu_ratio(self) -> float | None:
@@ -60,6 +64,9 @@ def choose_mode(probe: Probe, cpus: int | None = None) -> tuple[str, str]:
     """(mode, reason) for the rest of the run."""
     cpus = cpus or os.cpu_count() or 1
     head = f"auto: {probe.calls} probe call{'s' if probe.calls != 1 else ''}"
+    if probe.is_async and probe.loop_block_s > BLOCK_THRESHOLD_S:
+        return "threads", (f"{head}, async agent blocked its event loop for "
+                           f"{probe.loop_block_s:.1f}s between two awaits -> threads")
     if probe.is_async:
         return "asyncio", f"{head}, async agent -> asyncio"
     ratio = probe.cpu_ratio or 0.0
@@ -92,8 +99,10 @@ class AutoExecutor(GeneratorExecutor):
         started = perf_counter()
         probe_settings = replace(self._settings, mode="sequential")
         clock = RunQueueClock()
+        steps: list[Stepped] = []
         try:
-            with sequential_executor(clock.wrap(self._adapter), probe_settings) as prober:
+            with sequential_executor(clock.wrap(_watch_loop(self._adapter, steps)),
+                                     probe_settings) as prober:
                 for result in prober.run(_probe_tasks(stream, started)):
                     calls += 1
                     wall += result.latency_s
@@ -101,7 +110,9 @@ class AutoExecutor(GeneratorExecutor):
                     yield result
         finally:
             clock.close()
-        self.probe = probe = Probe(calls, cpu, wall, self._adapter.is_async, clock.waited_s)
+        blocked = max((call.longest_so_far() for call in steps), default=0.0)
+        self.probe = probe = Probe(calls, cpu, wall, self._adapter.is_async, clock.waited_s,
+                                   blocked)
         first = next(stream, None)
         if first is None:
             self.info = replace(prober.info, reason=f"auto: all {calls} inputs ran as probe "
@@ -110,8 +121,11 @@ class AutoExecutor(GeneratorExecutor):
         mode, reason = choose_mode(probe)
         backend = self._backend(mode, reason)
         self.info = backend.info
-        with backend:
-            yield from backend.run(_chain(first, stream))
+        try:
+            with backend:
+                yield from backend.run(_chain(first, stream))
+        finally:
+            self.info = backend.info  # what the backend learnt while running (notes, chunks)
 
     def _backend(self, mode: str, reason: str) -> GeneratorExecutor:
         settings = replace(self._settings, mode=mode)
@@ -170,6 +184,24 @@ class RunQueueClock:
             with contextlib.suppress(OSError):
                 os.close(fd)
         self._fds.clear()
+
+
+def _watch_loop(adapter: AgentAdapter, steps: list[Stepped]) -> AgentAdapter:
+    """An async agent whose probe calls are stepped (kept in ``steps``); others as they are.
+
+    A probe call abandoned at its timeout may still be in its blocking step when the
+    mode is chosen; :meth:`Stepped.longest_so_far` counts that step as it stands.
+    """
+    function = adapter.coroutine_function
+    if function is None:
+        return adapter
+
+    async def watched(value: Any) -> Any:
+        steps.append(call := Stepped(function(value)))
+        return await call
+
+    return AgentAdapter(watched, is_async=True, protocol=adapter.protocol, name=adapter.name,
+                        agent=adapter.agent)
 
 
 def _probe_tasks(stream: Iterator[Task], started: float) -> Iterator[Task]:

@@ -71,7 +71,11 @@ class TaskResult:
 
 @dataclass(frozen=True)
 class ExecutorInfo:
-    """What the executor decided, for the summary (``auto`` says why it picked a mode)."""
+    """What the executor decided, for the summary (``auto`` says why it picked a mode).
+
+    ``notes`` are what the executor saw about the workload that the user should act on
+    (an async agent blocking the event loop); the summary shows them as warnings.
+    """
 
     mode: str
     workers: int
@@ -79,6 +83,7 @@ class ExecutorInfo:
     chunk_size: int = 1
     reason: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
 
 
 class Executor(Protocol):

@@ -243,6 +243,8 @@ class MonitorSession:
         warnings = []
         if soak is not None and soak.error:
             warnings.append(f"the workload stopped: {soak.error}")
+        if soak is not None and soak.executor is not None:
+            warnings.extend(soak.executor.notes)
         return MonitorSummary(
             target=self.target, kind=self.kind, started_at=self._started_at,
             duration_s=round(time.monotonic() - self._start, 3),
