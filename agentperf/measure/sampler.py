@@ -240,7 +240,7 @@ def record(series: SeriesSet, sample: Sample) -> None:
 
 
 _SUMMARY_METRICS = (
-    "cpu_percent", "cpu_busiest_core_percent", "memory_percent", "memory_used_bytes",
+    "cpu_percent", "cpu_busiest_core_percent", "load_1m", "memory_percent", "memory_used_bytes",
     "memory_available_bytes", "swap_used_bytes", "process_rss_bytes", "process_cpu_percent",
     "disk_read_bytes_per_s", "disk_write_bytes_per_s", "net_sent_bytes_per_s",
     "net_recv_bytes_per_s",
@@ -271,6 +271,8 @@ class SamplerSummary:
     disk_write_bytes_per_s_mean: float | None = None
     net_sent_bytes_per_s_mean: float | None = None
     net_recv_bytes_per_s_mean: float | None = None
+    memory_total_bytes: int = 0
+    load_1m_max: float | None = None
 
     @classmethod
     def from_series(cls, series: SeriesSet, *, interval_s: float, cores: int,
@@ -313,6 +315,8 @@ class SamplerSummary:
             disk_write_bytes_per_s_mean=mean("disk_write_bytes_per_s"),
             net_sent_bytes_per_s_mean=mean("net_sent_bytes_per_s"),
             net_recv_bytes_per_s_mean=mean("net_recv_bytes_per_s"),
+            memory_total_bytes=int(psutil.virtual_memory().total),
+            load_1m_max=stats["load_1m"].max if "load_1m" in stats else None,
         )
 
 
