@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import textwrap
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from monitor_helpers import burner, cli, stop
+from rich.console import Console
 
 from agentperf.analysis.health import (
     RULE_IDS,
@@ -27,6 +30,7 @@ from agentperf.analysis.health import (
     status_for,
 )
 from agentperf.errors import SpecError
+from agentperf.report.profile_console import render_profile
 
 MB = 1024**2
 
@@ -365,3 +369,23 @@ def test_busy_neighbours_cost_a_sleeping_run_no_health_points(tmp_path: Path) ->
     assert busy["message"] in doc["warnings"]
     assert "other processes kept" in md.read_text()
     assert "other processes kept" in html.read_text()
+
+
+def _sleep_agent(x: int) -> int:
+    time.sleep(0.02)
+    return x
+
+
+def test_busy_neighbours_are_a_profile_warning_not_a_deduction() -> None:
+    from agentperf.profiling.api import profile_memory
+
+    with busy_neighbours():
+        result = profile_memory(_sleep_agent, inputs=[1, 2, 3], iterations=10, warmup=1,
+                                trace_iterations=0)
+    assert result.health.findings == () and result.health.score == 100, result.health
+    busy = next(w for w in result.health.warnings if w.code == "machine_cpu_busy")
+    assert busy.evidence["others_cpu_percent"] > 50, busy
+    console = Console(record=True, width=200, file=io.StringIO())
+    render_profile(console, result)
+    text = console.export_text()
+    assert text.index("other processes kept") < text.index("health: 100/100")

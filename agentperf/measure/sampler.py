@@ -392,3 +392,24 @@ class BackgroundSampler:
     def __exit__(self, *exc: object) -> None:
         if not self._stop.is_set():
             self.stop()
+
+
+class SpanSampler:
+    """One reading over a whole span, with no thread: the baseline now, :meth:`stop` later.
+
+    For runs that a sampling thread would disturb (a memory profile traces every
+    allocation, a sampler's included), yet whose machine still deserves a look.
+    """
+
+    def __init__(self, *, pid: int | None = None, include_children: bool = True) -> None:
+        self._sampler = SystemSampler(pid=os.getpid() if pid is None else pid,
+                                      include_children=include_children)
+
+    def stop(self) -> SamplerSummary:
+        # CPU times tick every 10 ms: a very short span waits out the rest of MIN_SPAN_S.
+        time.sleep(max(0.0, MIN_SPAN_S - self._sampler.elapsed_s()))
+        sample = self._sampler.sample()
+        series = SeriesSet(2, unit_of)
+        record(series, sample)
+        return SamplerSummary.from_series(series, interval_s=round(sample.interval_s, 3),
+                                          cores=self._sampler.cores)
