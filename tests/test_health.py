@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import jsonschema
 import pytest
 from monitor_helpers import burner, cli, stop
 from rich.console import Console
@@ -30,6 +31,8 @@ from agentperf.analysis.health import (
     status_for,
 )
 from agentperf.errors import SpecError
+from agentperf.report.batch_console import render_batch
+from agentperf.report.json_report import load_schema
 from agentperf.report.profile_console import render_profile
 
 MB = 1024**2
@@ -367,6 +370,12 @@ def test_busy_neighbours_cost_a_sleeping_run_no_health_points(tmp_path: Path) ->
     assert evidence["cores"] == os.cpu_count()
     assert f"other processes kept {evidence['others_cpu_percent']:.0f}%" in busy["message"]
     assert busy["message"] in doc["warnings"]
+    jsonschema.validate(doc, load_schema(), cls=jsonschema.Draft202012Validator)
+    console = Console(record=True, width=200, file=io.StringIO())
+    render_batch(console, doc)
+    text = console.export_text()
+    assert text.index("other processes kept") < text.index("Health 100/100") \
+        < text.index("PASSED")
     assert "other processes kept" in md.read_text()
     assert "other processes kept" in html.read_text()
 
