@@ -19,6 +19,7 @@ from monitor_helpers import allocator, burner, cli, cli_popen, spawn, stop, wait
 from rich.console import Console
 from typer.testing import CliRunner
 
+from agentperf.analysis.health import HealthLimits
 from agentperf.cli.app import app
 from agentperf.measure.registry import MetricsRegistry
 from agentperf.pipeline.monitor import MonitorConfig, MonitorSession, unit_of
@@ -256,3 +257,20 @@ def test_system_monitor_keeps_the_busy_machine_as_its_findings() -> None:
     cpu = next(f for f in summary.health.findings if f.rule == "cpu_high")
     assert cpu.value > 70 and cpu.points >= 5 and "mean CPU" in cpu.message
     assert summary.health.warnings == ()
+
+
+def test_a_cpu_heavy_watched_pid_is_scored_on_its_own_cpu() -> None:
+    # Low tiers: on a runner shared with other jobs the burner may not get a whole core.
+    limits = HealthLimits(cpu_percent=(5.0, 10.0, 15.0))
+    proc = burner(seconds=30)
+    try:
+        summary: Any = _run_session(MonitorConfig(interval_s=0.2, duration_s=1.0,
+                                                  pid=proc.pid, limits=limits))[1]
+    finally:
+        stop(proc)
+    cpu = next(f for f in summary.health.findings if f.rule == "cpu_high")
+    assert "this run kept" in cpu.message and cpu.value > 5
+    for warning in summary.health.warnings:
+        # Whatever else ran, the burner's CPU is the run's own, not the neighbours'.
+        if warning.code == "machine_cpu_busy":
+            assert warning.evidence["run_cpu_percent"] == pytest.approx(cpu.value, abs=0.01)
