@@ -220,11 +220,14 @@ class MonitorSession:
         return self._soak_summary or self.soak.summary()
 
     def health(self) -> HealthReport:
+        """The system is judged only when it is what is watched; a workload, a pid or a
+        command is judged on its own process tree, and the machine gives run warnings."""
         soak = self.soak_summary()
         data = HealthInput(
             system=system_input(self.system_summary()),
             tasks=soak.health_input() if soak is not None and soak.total else None,
-            cache=soak.cache_health_input() if soak is not None else None)
+            cache=soak.cache_health_input() if soak is not None else None,
+            subject="machine" if self.kind == "system" else "workload")
         return evaluate(data, self.config.limits)
 
     def finish(self, *, interrupted: bool = False) -> MonitorSummary:

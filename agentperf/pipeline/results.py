@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agentperf.analysis.gates import Gate
-from agentperf.analysis.health import HealthReport
+from agentperf.analysis.health import HealthReport, RunWarning
 from agentperf.errors import ExitCode
 from agentperf.execution.base import ExecutorInfo
 from agentperf.measure.histogram import LatencySummary
@@ -64,3 +64,9 @@ class BatchResult:
     @property
     def error_rate(self) -> float:
         return self.failed / self.total if self.total else 0.0
+
+    @property
+    def run_warnings(self) -> tuple[RunWarning, ...]:
+        """The machine's state during the run (other processes' CPU, memory, swap, load):
+        context for every figure above, never a deduction from ``health``."""
+        return self.health.warnings

@@ -45,10 +45,11 @@ def batch_renderables(result: Any, *, quiet: bool = False, full: bool = False,
     detail: list[RenderableType | None] = (
         [histogram_table(doc), cache_tables(doc), system_table(doc), context_table(doc)]
         if full else [cache_summary(doc), system_summary(doc)])
+    # Warnings (the machine's state among them) come before the gates and the health
+    # score they qualify.
     parts: list[RenderableType | None] = [
-        summary_table(doc), latency_table(doc), failures_table(doc), *detail,
+        summary_table(doc), latency_table(doc), failures_table(doc), *detail, warnings(doc),
         gates_table(doc) if gates else None, health_table(doc), recommendations(doc),
-        warnings(doc),
         verdict(doc),
     ]
     return [p for p in parts if p is not None]

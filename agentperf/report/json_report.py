@@ -47,6 +47,7 @@ def batch_document(result: Any) -> dict[str, Any]:
 
     code = ExitCode(int(result.exit_code))
     total = result.total
+    machine = run_warnings(result.health, clean)
     return {
         "schema_version": SCHEMA_VERSION,
         "kind": "run-batch",
@@ -79,7 +80,8 @@ def batch_document(result: Any) -> dict[str, Any]:
         "cache": _section(result.cache, clean),
         "system": _section(result.system, clean),
         "context": clean(result.context),
-        "warnings": [clean(str(w)) for w in result.warnings],
+        "warnings": [w["message"] for w in machine] + [clean(str(w)) for w in result.warnings],
+        "run_warnings": machine,
         "output_path": clean(result.output_path),
     }
 
@@ -108,6 +110,11 @@ def _health(report: Any, clean: Any) -> dict[str, Any]:
         findings.append(data)
     return {"score": float(report.score), "status": report.status, "findings": findings,
             "recommendations": [f["recommendation"] for f in findings]}
+
+
+def run_warnings(report: Any, clean: Any = to_jsonable) -> list[dict[str, Any]]:
+    """The machine's run warnings of a HealthReport: code, message and evidence figures."""
+    return [clean(w) for w in getattr(report, "warnings", ())]
 
 
 def _section(obj: Any, clean: Any) -> dict[str, Any] | None:

@@ -16,9 +16,9 @@ MAX_FAILED_INPUTS = 20
 def render_markdown(result: Any) -> str:
     doc = as_document(result)
     sections = [
-        _heading(doc), _summary(doc), _latency(doc), _gates(doc), _health(doc),
+        _heading(doc), _warnings(doc), _summary(doc), _latency(doc), _gates(doc), _health(doc),
         _failures(doc), _generic("Cache", doc.get("cache")), _generic("System", doc.get("system")),
-        _context(doc), _warnings(doc),
+        _context(doc),
     ]
     return "\n\n".join(s for s in sections if s) + "\n"
 
