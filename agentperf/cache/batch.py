@@ -186,7 +186,8 @@ class _BatchRun:
                 yield task
 
     def _join_flight(self, task: Task, key: str) -> bool:
-        """Park ``task`` behind a running duplicate, or serve it from one just finished."""
+        """Park ``task`` behind a running duplicate, or serve it from one just finished
+        (a success, or a failure with ``cache_failures``: see :meth:`_servable`)."""
         now = time.perf_counter()
         with self.lock:
             flight = self.flights.get(key)
@@ -208,9 +209,10 @@ class _BatchRun:
             key = self.pending.pop(result.index, None)
             flight = None
             if key is not None:
-                self.recent[key] = result
-                if len(self.recent) > 2 * self.window:
-                    self.recent.popitem(last=False)
+                if self._servable(result):
+                    self.recent[key] = result
+                    if len(self.recent) > 2 * self.window:
+                        self.recent.popitem(last=False)
                 if key in self.flights and self.flights[key].owner == result.index:
                     flight = self.flights.pop(key)
                     self.waiting -= len(flight.waiters)
@@ -219,6 +221,15 @@ class _BatchRun:
             self._store(key, result)
         for task, parked in flight.waiters if flight else ():
             self._put("hit", self._shared(task, result, parked))
+
+    def _servable(self, result: TaskResult) -> bool:
+        """Whether a finished result may answer duplicates that come after it.
+
+        A failure is shared only with the duplicates parked on its own call; a later
+        duplicate calls the agent again (a transient fault is not replayed), unless
+        ``cache_failures`` asks for failures to be served like stored ones.
+        """
+        return result.ok or self.owner.config.cache_failures
 
     def _orphans(self) -> None:
         """Duplicates whose original never came back (an executor that dropped a task)
