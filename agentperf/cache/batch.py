@@ -14,7 +14,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import islice
 from typing import Any
 
@@ -27,6 +27,7 @@ from agentperf.cache.stats import CacheStats
 from agentperf.cache.tiered import TieredCache
 from agentperf.execution.base import Task, TaskError, TaskResult
 from agentperf.workload.adapters import AgentRef
+from agentperf.workload.fingerprint import SHORT_CHARS, agent_fingerprint
 
 Execute = Callable[[Iterable[Task]], Iterator[TaskResult]]
 _POLL_S = 0.1
@@ -48,8 +49,14 @@ class BatchCache:
 
     @classmethod
     def open(cls, config: CacheConfig, agent: AgentRef) -> BatchCache:
+        """Keys carry ``config.fingerprint``; a config without one (library use) gets the
+        agent module's fingerprint here. run-batch sets it in the parent beforehand, so
+        Dask workers, which open their own caches, build the same keys as the client."""
+        if config.fingerprint is None:
+            code = agent_fingerprint(agent)
+            config = replace(config, fingerprint=code.digest, fingerprint_sources=code.sources)
         keys = KeyBuilder(agent.target, version=agent.version, context=agent.context,
-                          key_fields=config.key_fields)
+                          key_fields=config.key_fields, fingerprint=config.fingerprint)
         return cls(config, build_cache(config), keys)
 
     def __enter__(self) -> BatchCache:
@@ -66,7 +73,10 @@ class BatchCache:
         return self.cache.clear()
 
     def stats(self) -> CacheStats:
-        return self.cache.stats()
+        stats = self.cache.stats()
+        stats.fingerprint = (self.config.fingerprint or "")[:SHORT_CHARS] or None
+        stats.fingerprint_sources = list(self.config.fingerprint_sources)
+        return stats
 
     @property
     def repeated_fraction(self) -> float:

@@ -63,16 +63,11 @@ def _thresholds(spec: WorkloadSpec, cli: Sequence[str]) -> list[Any]:
 
 
 def _cache_config(spec: WorkloadSpec, cli: Mapping[str, Any]) -> Any:
-    from agentperf.cache.config import CacheConfig
+    """The cache only when the spec's ``cache:`` section or the command line asks for it."""
+    from agentperf.cache.config import cache_for_workload
 
-    overrides: dict[str, Any] = {}
-    if cli.get("no_cache"):
-        overrides["enabled"] = False
-    if cli.get("dir"):
-        overrides["dir"] = str(cli["dir"])
-    if cli.get("redis_url"):
-        overrides["redis_url"] = cli["redis_url"]
-    return CacheConfig.from_mapping(spec.cache, error=spec.error, overrides=overrides)
+    return cache_for_workload(spec, cache=cli.get("enabled"), dir=cli.get("dir"),
+                              redis_url=cli.get("redis_url"))
 
 
 def _exporters(reports: Mapping[str, Path | None]) -> Any:
