@@ -196,3 +196,10 @@ def test_reimporting_an_edited_module_changes_a_cached_functions_keys(tmp_path: 
         sys.dont_write_bytecode = saved
         sys.path.remove(str(tmp_path))
         sys.modules.pop(name, None)
+
+
+def test_cache_clear_without_a_cache_is_a_usage_error(tmp_path: Path) -> None:
+    (tmp_path / "spec.yaml").write_text("agent: json:dumps\ninputs: [1]\n")
+    result = runner.invoke(app, ["run-batch", str(tmp_path / "spec.yaml"), "--cache-clear"])
+    assert result.exit_code == 2 and "--cache-clear: this run has no cache" in result.output
+    assert "Traceback" not in result.output
