@@ -123,3 +123,16 @@ def test_a_fingerprint_file_listed_in_the_spec_invalidates_too(tmp_path: Path) -
     prompt.write_text("be thorough")
     _, records, _ = run_batch(tmp_path)
     assert not records[0]["cache_hit"]
+
+
+def test_the_quick_start_asks_for_its_cache_and_passes_on_every_run(tmp_path: Path) -> None:
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "xdg"), "COLUMNS": "120"}
+    for _ in range(2):  # a second run must not be answered by the first one's results
+        proc = subprocess.run([sys.executable, "-m", "agentperf", "run-batch",
+                               str(REPO / "sample_workloads" / "quickstart.yaml"),
+                               "--sample-interval", "0", "-q"],
+                              cwd=tmp_path, env=env, capture_output=True, text=True,
+                              timeout=120, stdin=subprocess.DEVNULL)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert "PASSED (exit 0)" in proc.stdout
+    assert not (tmp_path / "xdg").exists()  # memory tier only: nothing kept between runs
