@@ -2,9 +2,10 @@
 
 Keys come from the function's module and qualified name, a fingerprint of that module's
 source (edit the module and earlier results are no longer served), an optional
-``version`` and the canonical form of its arguments; arguments with no canonical form (an object's
-``self``, say) skip the cache and are counted, unless ``key=`` says what identifies a
-call. Concurrent calls with the same key run the function once (single flight).
+``version`` and the canonical form of its arguments; arguments with no canonical form
+(an object's ``self``, say) skip the cache and are counted, unless ``key=`` says what
+identifies a call. Concurrent calls with the same key run the function once (single
+flight); a failure reaches only the calls waiting on it, unless ``cache_failures``.
 """
 
 from __future__ import annotations
