@@ -14,7 +14,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import islice
 from typing import Any
 
@@ -27,6 +27,7 @@ from agentperf.cache.stats import CacheStats
 from agentperf.cache.tiered import TieredCache
 from agentperf.execution.base import Task, TaskError, TaskResult
 from agentperf.workload.adapters import AgentRef
+from agentperf.workload.fingerprint import SHORT_CHARS, agent_fingerprint
 
 Execute = Callable[[Iterable[Task]], Iterator[TaskResult]]
 _POLL_S = 0.1
@@ -48,8 +49,14 @@ class BatchCache:
 
     @classmethod
     def open(cls, config: CacheConfig, agent: AgentRef) -> BatchCache:
+        """Keys carry ``config.fingerprint``; a config without one (library use) gets the
+        agent module's fingerprint here. run-batch sets it in the parent beforehand, so
+        Dask workers, which open their own caches, build the same keys as the client."""
+        if config.fingerprint is None:
+            code = agent_fingerprint(agent)
+            config = replace(config, fingerprint=code.digest, fingerprint_sources=code.sources)
         keys = KeyBuilder(agent.target, version=agent.version, context=agent.context,
-                          key_fields=config.key_fields)
+                          key_fields=config.key_fields, fingerprint=config.fingerprint)
         return cls(config, build_cache(config), keys)
 
     def __enter__(self) -> BatchCache:
@@ -66,7 +73,10 @@ class BatchCache:
         return self.cache.clear()
 
     def stats(self) -> CacheStats:
-        return self.cache.stats()
+        stats = self.cache.stats()
+        stats.fingerprint = (self.config.fingerprint or "")[:SHORT_CHARS] or None
+        stats.fingerprint_sources = list(self.config.fingerprint_sources)
+        return stats
 
     @property
     def repeated_fraction(self) -> float:
@@ -186,7 +196,8 @@ class _BatchRun:
                 yield task
 
     def _join_flight(self, task: Task, key: str) -> bool:
-        """Park ``task`` behind a running duplicate, or serve it from one just finished."""
+        """Park ``task`` behind a running duplicate, or serve it from one just finished
+        (a success, or a failure with ``cache_failures``: see :meth:`_servable`)."""
         now = time.perf_counter()
         with self.lock:
             flight = self.flights.get(key)
@@ -208,9 +219,10 @@ class _BatchRun:
             key = self.pending.pop(result.index, None)
             flight = None
             if key is not None:
-                self.recent[key] = result
-                if len(self.recent) > 2 * self.window:
-                    self.recent.popitem(last=False)
+                if self._servable(result):
+                    self.recent[key] = result
+                    if len(self.recent) > 2 * self.window:
+                        self.recent.popitem(last=False)
                 if key in self.flights and self.flights[key].owner == result.index:
                     flight = self.flights.pop(key)
                     self.waiting -= len(flight.waiters)
@@ -219,6 +231,15 @@ class _BatchRun:
             self._store(key, result)
         for task, parked in flight.waiters if flight else ():
             self._put("hit", self._shared(task, result, parked))
+
+    def _servable(self, result: TaskResult) -> bool:
+        """Whether a finished result may answer duplicates that come after it.
+
+        A failure is shared only with the duplicates parked on its own call; a later
+        duplicate calls the agent again (a transient fault is not replayed), unless
+        ``cache_failures`` asks for failures to be served like stored ones.
+        """
+        return result.ok or self.owner.config.cache_failures
 
     def _orphans(self) -> None:
         """Duplicates whose original never came back (an executor that dropped a task)

@@ -1,9 +1,11 @@
 """``@cached``: the same multi-level cache for a user's own functions, sync or async.
 
-Keys come from the function's module and qualified name, an optional ``version`` and
-the canonical form of its arguments; arguments with no canonical form (an object's
-``self``, say) skip the cache and are counted, unless ``key=`` says what identifies a
-call. Concurrent calls with the same key run the function once (single flight).
+Keys come from the function's module and qualified name, a fingerprint of that module's
+source (edit the module and earlier results are no longer served), an optional
+``version`` and the canonical form of its arguments; arguments with no canonical form
+(an object's ``self``, say) skip the cache and are counted, unless ``key=`` says what
+identifies a call. Concurrent calls with the same key run the function once (single
+flight); a failure reaches only the calls waiting on it, unless ``cache_failures``.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from agentperf.cache.serializers import Entry, UnstorableError
 from agentperf.cache.singleflight import AsyncSingleFlight, SingleFlight
 from agentperf.cache.tiered import TieredCache
 from agentperf.errors import AgentperfError
+from agentperf.workload.fingerprint import module_fingerprint
 
 
 class CachedCallError(Exception):
@@ -67,7 +70,8 @@ class _CachedFunction:
         self.func = func
         self.config = config
         self.cache: TieredCache = build_cache(config)
-        self.keys = KeyBuilder(f"{func.__module__}:{func.__qualname__}", version=version)
+        self.keys = KeyBuilder(f"{func.__module__}:{func.__qualname__}", version=version,
+                               fingerprint=module_fingerprint(func.__module__).digest)
         self.key_fn = key
         self.flight = SingleFlight()
         self.aflight = AsyncSingleFlight()

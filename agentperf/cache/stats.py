@@ -47,6 +47,8 @@ class CacheStats:
     serializer: str = "json"
     ttl_s: float | None = None
     warnings: list[str] = field(default_factory=list)
+    fingerprint: str | None = None  # short hex of the agent's code fingerprint in the keys
+    fingerprint_sources: list[str] = field(default_factory=list)  # what it hashed
 
 
 MAX_REASONS = 20

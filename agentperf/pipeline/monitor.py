@@ -302,22 +302,19 @@ def prepare_soak(reference: str, *, execution: dict[str, Any] | None = None,
                  cache: bool | None = None) -> tuple[WorkloadSoak, HealthLimits, float | None]:
     """Load and check a workload for a soak before anything runs.
 
-    The cache is on only when the spec has a ``cache:`` section (or ``cache`` is True):
-    the inputs cycle, so a default-on cache would turn every pass after the first into
-    cache hits and the soak would measure the cache instead of the agent.
+    The cache is on only when the spec has a ``cache:`` section (or ``cache`` is True),
+    as in run-batch: the inputs cycle, so a default-on cache would turn every pass after
+    the first into cache hits and the soak would measure the cache instead of the agent.
     """
     from dataclasses import replace
 
     from agentperf.analysis.health import limits_from_mapping
+    from agentperf.cache.config import cache_for_workload
     from agentperf.workload.spec import load_workload
 
     spec = load_workload(reference, inputs=inputs, inputs_file=inputs_file)
     spec = replace(spec, execution=spec.execution.with_overrides(**(execution or {})))
     limits = limits_from_mapping(spec.health, spec.error)
-    cache_config = None
-    if cache or (cache is None and spec.cache):
-        from agentperf.cache.config import CacheConfig
-
-        cache_config = CacheConfig.from_mapping(spec.cache, error=spec.error)
+    cache_config = cache_for_workload(spec, cache=cache)
     soak = WorkloadSoak(spec, spec.build_agent(), cache_config=cache_config)
     return soak, limits, spec.max_error_rate

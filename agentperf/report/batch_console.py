@@ -157,6 +157,10 @@ def cache_summary(doc: Doc) -> Table | None:
     skipped = cache.get("skipped_unserializable", 0)
     if skipped:
         table.add_row("not cached", f"{skipped:,} ({', '.join(cache.get('skip_reasons', {}))})")
+    if cache.get("fingerprint"):
+        sources = cache.get("fingerprint_sources") or []
+        what = ", ".join(sources) if len(sources) <= 3 else f"{len(sources)} sources"
+        table.add_row("code fingerprint", Text(f"{cache['fingerprint']} ({what})"))
     return table
 
 

@@ -12,6 +12,7 @@ import yaml
 
 from agentperf.errors import SpecError, did_you_mean
 from agentperf.workload.adapters import AgentAdapter, AgentRef
+from agentperf.workload.fingerprint import check_fingerprint_entries
 from agentperf.workload.inputs import InputSource, from_file
 from agentperf.workload.loader import resolve
 
@@ -20,6 +21,7 @@ TOP_LEVEL_KEYS = {
     "name": str, "agent": str, "version": str, "call": str, "init": dict, "inputs": object,
     "context": dict, "execution": dict, "cache": dict, "thresholds": dict, "health": dict,
     "max_error_rate": (int, float), "output": str, "repeat": int, "context_param": str,
+    "fingerprint": list,
 }
 #: Keys that hold a section: left empty (``cache:``, ``inputs: ~``) they mean the
 #: default. Any other key set to null is an error, never a silent default.
@@ -55,13 +57,16 @@ class WorkloadSpec:
 
     ``cache``, ``thresholds`` and ``health`` stay raw mappings here; their own modules
     validate them (with :meth:`line_of` for line numbers) before the run starts.
+    ``cache`` is None when the spec has no ``cache:`` section (the cache is then off
+    unless the command line asks for it). ``fingerprint`` lists, as written, the files
+    and packages the agent's cache fingerprint covers besides its own module.
     """
 
     name: str
     agent: AgentRef
     inputs: InputSource
     execution: ExecutionSettings = field(default_factory=ExecutionSettings)
-    cache: Mapping[str, Any] = field(default_factory=dict)
+    cache: Mapping[str, Any] | None = None
     thresholds: Mapping[str, Any] = field(default_factory=dict)
     health: Mapping[str, Any] = field(default_factory=dict)
     max_error_rate: float | None = None
@@ -69,6 +74,7 @@ class WorkloadSpec:
     source: str | None = None
     base_dir: Path = field(default_factory=Path.cwd)
     lines: Mapping[str, int] = field(default_factory=dict)
+    fingerprint: tuple[str, ...] = ()
 
     @property
     def context(self) -> Mapping[str, Any]:
@@ -158,12 +164,14 @@ def load_spec_file(path: Path) -> WorkloadSpec:
     if max_error_rate is not None and not 0 <= max_error_rate <= 1:
         raise fail("must be a fraction between 0 and 1", "max_error_rate")
     output = data.get("output")
+    fingerprint = check_fingerprint_entries(data.get("fingerprint"), base_dir, search_paths, fail)
     return WorkloadSpec(
         name=data.get("name") or path.stem, agent=agent, inputs=inputs, execution=execution,
-        cache=data.get("cache") or {}, thresholds=data.get("thresholds") or {},
-        health=data.get("health") or {}, max_error_rate=max_error_rate,
+        cache=(data.get("cache") or {}) if "cache" in data else None,
+        thresholds=data.get("thresholds") or {}, health=data.get("health") or {},
+        max_error_rate=max_error_rate,
         output=(base_dir / output) if output else None, source=source, base_dir=base_dir,
-        lines=lines,
+        lines=lines, fingerprint=fingerprint,
     )
 
 
