@@ -96,8 +96,8 @@ def _calls_text(tasks: Doc) -> str:
 
 
 #: The three latency metrics, with the label the table shows (defined in the README).
-_LATENCY_ROWS = (("latency", "latency"), ("service_time", "service time"),
-                 ("served_latency", "served latency"))
+_LATENCY_ROWS = (("latency", "latency"), ("service_time", "service"),
+                 ("served_latency", "served"))
 
 
 def latency_table(doc: Doc) -> RenderableType | None:
@@ -108,7 +108,7 @@ def latency_table(doc: Doc) -> RenderableType | None:
         note = doc["tasks"].get("measurement_note")
         return Text(f"Latency: {note}", style="bold yellow") if note else None
     names = ("min", "mean", "p50", "p90", "p95", "p99", "max")
-    table = _table("Latency", "metric", "tasks", *names,
+    table = _table("Latency (agent calls; served: every task)", "", "n", *names,
                    numeric=tuple(range(1, len(names) + 2)))
     for key, label in _LATENCY_ROWS:
         data = doc.get(key) or latency
