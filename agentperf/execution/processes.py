@@ -173,7 +173,8 @@ class ProcessExecutor(GeneratorExecutor):
             except Exception as exc:
                 error = TaskError("UnpicklableInput", f"input {type(task.input).__name__} "
                                   f"cannot be sent to a worker process: {exc}")
-                reports.append(TaskResult(task.index, False, None, error, 0.0, None, attempt))
+                # attempts 0: the agent was never called, so no latency is recorded for it
+                reports.append(TaskResult(task.index, False, None, error, 0.0, None, 0))
                 feed.finish()
             else:
                 kept.append((task, attempt))
