@@ -46,6 +46,14 @@ def spin(x: Any) -> Any:
     return x
 
 
+def burn(x: Any) -> int:
+    """CPU-bound by work, not by the clock: about 1 ms of arithmetic, no clock reads."""
+    total = 0
+    for i in range(20_000):
+        total += i * i
+    return total
+
+
 async def async_sleepy(x: Any) -> Any:
     await asyncio.sleep(0.02)
     return x

@@ -264,6 +264,7 @@ def test_unpicklable_input_and_output_fail_only_their_task() -> None:
     assert got[0].ok and got[3].ok
     assert got[1].error is not None and got[1].error.type == "UnpicklableOutput"
     assert got[2].error is not None and got[2].error.type == "UnpicklableInput"
+    assert got[2].attempts == 0 and not got[2].called_agent  # no latency sample for it
 
 
 def test_agent_that_cannot_be_built_in_workers_fails_before_the_run() -> None:

@@ -178,7 +178,7 @@ class _BatchRun:
                 keyed.append((task, None))
         keys = [k for _, k in keyed if k is not None]
         start = time.perf_counter()
-        found = self.cache.get_many(keys) if keys else {}
+        found = self.cache.get_many(keys, self._replayable) if keys else {}
         lookup_s = (time.perf_counter() - start) / max(1, len(keys))
         for task, key in keyed:
             if self.stop.is_set():
@@ -188,12 +188,16 @@ class _BatchRun:
                 continue
             self.owner._note_key(key)
             entry = found.get(key)
-            if entry is not None and (entry.ok or self.owner.config.cache_failures):
+            if entry is not None:
                 self._put("hit", self._hit(task, entry, lookup_s))
             elif self._join_flight(task, key):
                 continue
             else:
                 yield task
+
+    def _replayable(self, entry: Entry) -> bool:
+        """Whether a stored entry may answer a task: a failure only with cache_failures."""
+        return entry.ok or self.owner.config.cache_failures
 
     def _join_flight(self, task: Task, key: str) -> bool:
         """Park ``task`` behind a running duplicate, or serve it from one just finished
@@ -277,13 +281,10 @@ class _BatchRun:
                           attempts=0, cache_hit=True, saved_s=entry.latency_s)
 
     def _shared(self, task: Task, done: TaskResult, parked: float) -> TaskResult:
-        """A duplicate served from its original: a hit when it succeeded, else its failure."""
+        """A duplicate served from its original's call: its output or its failure. Either
+        way no call was made for it, so it counts as a call avoided (shared in flight)."""
         waited = time.perf_counter() - parked
-        with self.counters.lock:
-            self.counters.single_flight_waits += 1
-        if done.ok:
-            self.counters.avoided(done.latency_s)
-            return TaskResult(index=task.index, ok=True, output=done.output, latency_s=waited,
-                              attempts=0, cache_hit=True, saved_s=done.latency_s)
-        return TaskResult(index=task.index, ok=False, error=done.error, latency_s=waited,
-                          attempts=0, timed_out=done.timed_out)
+        self.counters.avoided(done.latency_s, shared=True)
+        return TaskResult(index=task.index, ok=done.ok, output=done.output, error=done.error,
+                          latency_s=waited, attempts=0, timed_out=done.timed_out,
+                          cache_hit=True, saved_s=done.latency_s)

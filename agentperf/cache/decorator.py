@@ -87,11 +87,7 @@ class _CachedFunction:
             return None
 
     def served(self, entry: Entry, *, shared: bool = False) -> Any:
-        counters = self.cache.counters
-        counters.avoided(entry.latency_s)
-        if shared:
-            with counters.lock:
-                counters.single_flight_waits += 1
+        self.cache.counters.avoided(entry.latency_s, shared=shared)
         if not entry.ok:
             raise CachedCallError(entry.value.get("type", "Error"), entry.value.get("message", ""))
         return entry.value
@@ -105,8 +101,8 @@ class _CachedFunction:
     def just_stored(self, key: str) -> Entry | None:
         """A leader's double check: a previous leader may have finished since our lookup."""
         entry = self.cache.peek_memory(key)
-        if entry is not None:
-            self.cache.counters.avoided(entry.latency_s)
+        if entry is not None:  # served by another call, not by a counted tier lookup
+            self.cache.counters.avoided(entry.latency_s, shared=True)
         return entry
 
     def compute(self, key: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Entry:

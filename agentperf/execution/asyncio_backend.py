@@ -24,7 +24,12 @@ from time import perf_counter
 from typing import Any
 
 from agentperf.errors import AgentperfError
-from agentperf.execution.attempts import RetryPolicy, timed_call, timeout_result
+from agentperf.execution.attempts import (
+    RetryPolicy,
+    finish_retried,
+    timed_call,
+    timeout_result,
+)
 from agentperf.execution.base import (
     TIMEOUT_ERROR,
     ExecutionSettings,
@@ -188,10 +193,10 @@ class _Run:
                     # One at a time: a worker whose agent never suspends fills the window
                     # alone, and waking all parked workers would only park them again.
                     self.make_room()
+                t0 = perf_counter()
                 if inline and blocking is not None:
                     # _async_attempt without the extra coroutine: the common case
                     clock = None
-                    t0 = perf_counter()
                     try:
                         clock = Stepped(call(task.input))
                         output = await clock
@@ -206,7 +211,7 @@ class _Run:
                 else:
                     result = await self._attempt(task, 1)
                 if not result.ok and self._policy.retries:
-                    result = await self._retry(task, result)
+                    result = await self._retry(task, result, t0)
                 self.done.append(result)  # after the await: pump() swaps the list meanwhile
                 if self._wake is not None:
                     self._notify()
@@ -220,13 +225,13 @@ class _Run:
             if self._live == 0 or self._error is not None:
                 self._notify()
 
-    async def _retry(self, task: Task, result: TaskResult) -> TaskResult:
+    async def _retry(self, task: Task, result: TaskResult, started: float) -> TaskResult:
         attempt = 1
         while not result.ok and self._policy.should_retry(attempt):
             await asyncio.sleep(self._policy.delay(attempt))
             attempt += 1
             result = await self._attempt(task, attempt)
-        return result
+        return finish_retried(result, started, perf_counter())
 
     async def _async_attempt(self, task: Task, attempt: int) -> TaskResult:
         clock: Stepped | None = None

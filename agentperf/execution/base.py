@@ -52,8 +52,12 @@ WORKER_DIED_ERROR = "WorkerDied"
 class TaskResult:
     """The outcome of one task.
 
-    ``latency_s`` is the wall time of the last attempt, measured where the agent ran;
-    ``cpu_s`` is that attempt's thread CPU time when the backend can measure it.
+    ``latency_s`` is the task's wall time from the start of its first try to the end of
+    its last, backoff included, measured where the agent ran (for a cache hit: the
+    lookup, or the wait for a duplicate). ``service_s`` is the last try's call alone
+    when it differs (a retried task); None means the same as ``latency_s``. ``cpu_s``
+    is the last try's thread CPU time, None where it cannot be measured honestly
+    (async agents, cache hits, calls shorter than the clock reads).
     """
 
     index: int
@@ -67,6 +71,19 @@ class TaskResult:
     worker: str | None = None
     cache_hit: bool = False
     saved_s: float = 0.0  # on a cache hit: the latency the original call took
+    service_s: float | None = None
+
+    @property
+    def called_agent(self) -> bool:
+        """Whether this task called the agent in this run (not a hit, not a shared result)."""
+        return not self.cache_hit and self.attempts > 0
+
+    @property
+    def service_time_s(self) -> float | None:
+        """The agent call alone (the last try); None when the agent was not called."""
+        if not self.called_agent:
+            return None
+        return self.latency_s if self.service_s is None else self.service_s
 
 
 @dataclass(frozen=True)

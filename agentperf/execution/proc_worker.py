@@ -18,7 +18,7 @@ from multiprocessing.connection import Connection
 from time import perf_counter, thread_time
 from typing import Any
 
-from agentperf.execution.attempts import CPU_MIN_WALL_S
+from agentperf.execution.attempts import CPU_MIN_WALL_S, honest_cpu
 from agentperf.execution.base import TaskError
 from agentperf.workload.adapters import AgentRef
 
@@ -35,7 +35,7 @@ def worker_main(agent: AgentRef, conn: Connection, slot: Any, flush_s: float) ->
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     view = memoryview(slot).cast("B").cast("d")
     try:
-        call = agent.build().call
+        adapter = agent.build()
     except BaseException as exc:
         conn.send(("error", TaskError.from_exception(exc)))
         return
@@ -47,31 +47,34 @@ def worker_main(agent: AgentRef, conn: Connection, slot: Any, flush_s: float) ->
             return  # the parent is gone
         if chunk is None:
             return
-        run_chunk(chunk, call, conn, view, flush_s)
+        run_chunk(chunk, adapter.call, conn, view, flush_s, adapter.is_async)
 
 
 def run_chunk(chunk: tuple[int, Sequence[Any]], call: Callable[[Any], Any], conn: Connection,
-              view: memoryview, flush_s: float) -> None:
+              view: memoryview, flush_s: float, is_async: bool = False) -> None:
     """Run ``chunk`` = (sequence number of the first task, inputs) and send the results."""
     out: list[WireResult] = []
     last_send = perf_counter()
     first, values = chunk
-    cpu_clock = True
+    measure_cpu = cpu_clock = not is_async  # an event loop's CPU is not the agent's
     for seq, value in enumerate(values, first):
-        c0 = thread_time() if cpu_clock else 0.0
+        # CPU reads inside the wall reads: cpu_s never exceeds latency_s (see timed_call).
         view[STARTED] = t0 = perf_counter()
         view[SEQ] = seq
+        c0 = thread_time() if cpu_clock else 0.0
         try:
             output = call(value)
         except (Exception, SystemExit) as exc:
-            t1 = perf_counter()
             cpu = thread_time() - c0 if cpu_clock else None
-            out.append((False, None, TaskError.from_exception(exc), t1 - t0, cpu))
-        else:
             t1 = perf_counter()
-            out.append((True, output, None, t1 - t0, thread_time() - c0 if cpu_clock else None))
+            out.append((False, None, TaskError.from_exception(exc), t1 - t0,
+                        honest_cpu(cpu, t1 - t0)))
+        else:
+            cpu = thread_time() - c0 if cpu_clock else None
+            t1 = perf_counter()
+            out.append((True, output, None, t1 - t0, honest_cpu(cpu, t1 - t0)))
         view[STARTED] = IDLE
-        cpu_clock = t1 - t0 >= CPU_MIN_WALL_S
+        cpu_clock = measure_cpu and t1 - t0 >= CPU_MIN_WALL_S
         if t1 - last_send >= flush_s:
             send_results(conn, out)
             out = []

@@ -21,6 +21,7 @@ from agentperf.errors import AgentperfError
 from agentperf.execution.attempts import (
     RetryPolicy,
     describe_exit,
+    finish_retried,
     timeout_result,
     worker_died_error,
 )
@@ -172,7 +173,8 @@ class ProcessExecutor(GeneratorExecutor):
             except Exception as exc:
                 error = TaskError("UnpicklableInput", f"input {type(task.input).__name__} "
                                   f"cannot be sent to a worker process: {exc}")
-                reports.append(TaskResult(task.index, False, None, error, 0.0, None, attempt))
+                # attempts 0: the agent was never called, so no latency is recorded for it
+                reports.append(TaskResult(task.index, False, None, error, 0.0, None, 0))
                 feed.finish()
             else:
                 kept.append((task, attempt))
@@ -213,16 +215,17 @@ class ProcessExecutor(GeneratorExecutor):
             total += latency
             if requeues:
                 requeues.pop(id(task), None)
-            if ok:
-                append(TaskResult(task.index, True, output, None, latency, cpu, attempt, False,
-                                  name))
+            if ok or not self._policy.should_retry(attempt):
+                result = TaskResult(task.index, ok, output, error, latency, cpu, attempt, False,
+                                    name)
+                if attempt > 1:
+                    finish_retried(result, feed.first_start(task), perf_counter())
+                append(result)
                 finished += 1
-            elif self._policy.should_retry(attempt):
-                feed.retry_at(task, attempt + 1, perf_counter() + self._policy.delay(attempt))
             else:
-                append(TaskResult(task.index, False, None, error, latency, cpu, attempt, False,
-                                  name))
-                finished += 1
+                now = perf_counter()
+                feed.retry_at(task, attempt + 1, now + self._policy.delay(attempt),
+                              now - latency)
         feed.in_flight -= finished
         self._sizer.observe(total, len(batch))
 
@@ -255,17 +258,19 @@ class ProcessExecutor(GeneratorExecutor):
     def _fail(self, task: Task, attempt: int, worker: Worker, feed: TaskFeed,
               reports: list[TaskResult], elapsed: float, timed_out: bool) -> None:
         self._requeues.pop(id(task), None)
+        now = perf_counter()
         if self._policy.should_retry(attempt):
-            feed.retry_at(task, attempt + 1, perf_counter() + self._policy.delay(attempt))
+            feed.retry_at(task, attempt + 1, now + self._policy.delay(attempt), now - elapsed)
             return
         feed.finish()
         if timed_out:
             assert self._timeout is not None
-            reports.append(timeout_result(task, attempt, self._timeout, elapsed, worker.name))
+            result = timeout_result(task, attempt, self._timeout, elapsed, worker.name)
         else:
             error = worker_died_error(worker.name, worker.process.exitcode)
-            reports.append(TaskResult(task.index, False, None, error, elapsed, None, attempt,
-                                      False, worker.name))
+            result = TaskResult(task.index, False, None, error, elapsed, None, attempt, False,
+                                worker.name)
+        reports.append(finish_retried(result, feed.first_start(task), now))
 
     def _expire(self, fleet: Fleet, feed: TaskFeed, reports: list[TaskResult],
                 timeout: float) -> float:

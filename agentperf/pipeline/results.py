@@ -30,7 +30,11 @@ class FailedInput:
 
 @dataclass
 class BatchResult:
-    """Everything a run-batch measured and concluded."""
+    """Everything a run-batch measured and concluded.
+
+    ``latency`` covers the tasks that called the agent (first try to completion),
+    ``service_time`` the agent call alone, ``served_latency`` every task.
+    """
 
     name: str
     source: str | None
@@ -60,6 +64,10 @@ class BatchResult:
     warnings: list[str] = field(default_factory=list)
     failed_inputs: list[FailedInput] = field(default_factory=list)  # the first MAX_FAILED_KEPT
     gates: list[Gate] = field(default_factory=list)  # what decided exit_code, for every report
+    agent_calls: int | None = None  # tasks that called the agent (None: every task)
+    service_time: LatencySummary | None = None  # the agent call alone (None: as latency)
+    served_latency: LatencySummary | None = None  # every task, cache hits included
+    measurement_note: str | None = None  # set when no agent call was measured
 
     @property
     def error_rate(self) -> float:

@@ -56,6 +56,8 @@ def result_record(result: TaskResult, input_value: Any,
             "traceback": redactor.text(error.traceback) if error else "",
         }
         record["timed_out"] = result.timed_out
+    if result.service_s is not None:
+        record["service_s"] = round(result.service_s, 9)
     if result.cpu_s is not None:
         record["cpu_s"] = round(result.cpu_s, 9)
     if result.worker:

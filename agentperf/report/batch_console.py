@@ -76,6 +76,7 @@ def summary_table(doc: Doc) -> Table:
         ("executor", mode + (f" ({executor['reason']})" if executor.get("reason") else "")),
         ("tasks", f"{tasks['total']:,} total, {tasks['succeeded']:,} succeeded, "
                   f"{tasks['failed']:,} failed, {tasks['timed_out']:,} timed out"),
+        ("agent calls", _calls_text(tasks)),
         ("error rate", f"{tasks['error_rate']:.2%}"),
         ("wall time", format_field("wall_s", tasks["wall_s"])),
         ("throughput", format_field("throughput_per_s", tasks["throughput_per_s"])),
@@ -93,13 +94,33 @@ def summary_table(doc: Doc) -> Table:
     return table
 
 
-def latency_table(doc: Doc) -> Table | None:
+def _calls_text(tasks: Doc) -> str:
+    calls = tasks.get("agent_calls", tasks["total"])
+    note = tasks.get("measurement_note")
+    return note if note else f"{calls:,} of {tasks['total']:,} tasks called the agent"
+
+
+#: The three latency metrics, with the label the table shows (defined in the README).
+_LATENCY_ROWS = (("latency", "latency"), ("service_time", "service"),
+                 ("served_latency", "served"))
+
+
+def latency_table(doc: Doc) -> RenderableType | None:
+    """Latency of the agent calls; service time when retries made it differ, served
+    latency when the cache answered some tasks. No call measured: the reason, in words."""
     latency = doc["latency"]
     if not latency["count"]:
-        return None
+        note = doc["tasks"].get("measurement_note")
+        return Text(f"Latency: {note}", style="bold yellow") if note else None
     names = ("min", "mean", "p50", "p90", "p95", "p99", "max")
-    table = _table("Latency", "tasks", *names, numeric=tuple(range(len(names) + 1)))
-    table.add_row(f"{latency['count']:,}", *(format_duration(latency[f"{n}_s"]) for n in names))
+    table = _table("Latency (agent calls; served: every task)", "", "n", *names,
+                   numeric=tuple(range(1, len(names) + 2)))
+    for key, label in _LATENCY_ROWS:
+        data = doc.get(key) or latency
+        if key != "latency" and (not data["count"] or data == latency):
+            continue
+        table.add_row(label, f"{data['count']:,}",
+                      *(format_duration(data[f"{n}_s"]) for n in names))
     return table
 
 
@@ -148,12 +169,14 @@ def cache_summary(doc: Doc) -> Table | None:
     table = _table("Cache", "", "")
     table.show_header = False
     table.add_row("calls avoided", f"{cache['calls_avoided']:,} of {cache['lookups']:,} "
-                  f"({cache['hit_rate']:.1%}), {cache['single_flight_waits']:,} shared in flight")
-    table.add_row("agent time saved", format_duration(cache["time_saved_s"]))
+                  f"lookups ({cache['hit_rate']:.1%}), served by:")
     for tier in cache.get("tiers", []):
         state = "" if tier.get("available", True) else ", unavailable"
         table.add_row(f"  {tier['name']}", f"{tier['hits']:,} hits, {tier['misses']:,} misses, "
                       f"get {format_duration(tier['get_mean_s'])}{state}")
+    table.add_row("  shared in flight", f"{cache['single_flight_waits']:,} (a duplicate's "
+                  "call answered them)")
+    table.add_row("agent time saved", format_duration(cache["time_saved_s"]))
     skipped = cache.get("skipped_unserializable", 0)
     if skipped:
         table.add_row("not cached", f"{skipped:,} ({', '.join(cache.get('skip_reasons', {}))})")

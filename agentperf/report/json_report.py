@@ -68,8 +68,12 @@ def batch_document(result: Any) -> dict[str, Any]:
             "wall_s": clean(float(result.wall_s)),
             "throughput_per_s": clean(float(result.throughput_per_s)),
             "cpu_time_s": clean(result.cpu_time_s),
+            "agent_calls": total if result.agent_calls is None else int(result.agent_calls),
+            "measurement_note": clean(result.measurement_note),
         },
         "latency": _latency(result.latency),
+        "service_time": _latency(result.service_time or result.latency),
+        "served_latency": _latency(result.served_latency or result.latency),
         "latency_histogram": [{"low_s": low, "high_s": high, "count": int(count)}
                               for low, high, count in result.latency_buckets],
         "failures": clean(result.failures),
@@ -87,9 +91,12 @@ def batch_document(result: Any) -> dict[str, Any]:
 
 
 def _latency(summary: Any) -> dict[str, Any]:
-    values = {name: getattr(summary, name, 0) for name in _LATENCY_FIELDS}
-    return {("count" if k == "count" else f"{k}_s"): (int(v) if k == "count" else float(v))
-            for k, v in values.items()}
+    """A latency summary; with no sample every statistic is null, never 0."""
+    count = int(getattr(summary, "count", 0))
+    data: dict[str, Any] = {"count": count}
+    for name in _LATENCY_FIELDS[1:]:
+        data[f"{name}_s"] = float(getattr(summary, name)) if count else None
+    return data
 
 
 def _threshold(item: Any, clean: Any) -> dict[str, Any]:
