@@ -11,9 +11,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import jsonschema
 import pytest
 from monitor_helpers import burner, cli, stop
+from report_schema import validate_report
 from rich.console import Console
 
 from agentperf.analysis.health import (
@@ -32,7 +32,6 @@ from agentperf.analysis.health import (
 )
 from agentperf.errors import SpecError
 from agentperf.report.batch_console import render_batch
-from agentperf.report.json_report import load_schema
 from agentperf.report.profile_console import render_profile
 
 MB = 1024**2
@@ -370,7 +369,7 @@ def test_busy_neighbours_cost_a_sleeping_run_no_health_points(tmp_path: Path) ->
     assert evidence["cores"] == os.cpu_count()
     assert f"other processes kept {evidence['others_cpu_percent']:.0f}%" in busy["message"]
     assert busy["message"] in doc["warnings"]
-    jsonschema.validate(doc, load_schema(), cls=jsonschema.Draft202012Validator)
+    validate_report(doc)
     console = Console(record=True, width=200, file=io.StringIO())
     render_batch(console, doc)
     text = console.export_text()

@@ -18,13 +18,12 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
+from report_schema import validate_report
 
 from agentperf.execution import ExecutorInfo, Task, TaskResult, create_executor
 from agentperf.execution.auto import Probe, choose_mode
 from agentperf.execution.loopwatch import BLOCK_THRESHOLD_S, Stepped
-from agentperf.report.json_report import load_schema
 from agentperf.workload.adapters import AgentRef
 from agentperf.workload.spec import ExecutionSettings
 
@@ -184,7 +183,7 @@ def test_run_batch_reports_the_blocking_and_fails_the_latency_gate(tmp_path: Pat
         stdin=subprocess.DEVNULL)
     assert proc.returncode == 1, proc.stdout + proc.stderr  # the gate, not a crash
     doc = json.loads(report.read_text())
-    jsonschema.validate(doc, load_schema(), cls=jsonschema.Draft202012Validator)
+    validate_report(doc)
     assert (doc["tasks"]["timed_out"], doc["tasks"]["succeeded"]) == (1, 2)
     assert doc["thresholds"][0]["passed"] is False
     assert doc["executor"]["extra"]["event_loop_blocking"]["blocking_calls"] == 1

@@ -15,8 +15,8 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
+from report_schema import validate_report
 
 from agentperf.analysis.gates import abort_check, run_batch_values
 from agentperf.analysis.thresholds import (
@@ -33,7 +33,6 @@ from agentperf.execution import Task, TaskError, TaskResult, create_executor
 from agentperf.measure.histogram import LatencyHistogram
 from agentperf.measure.tally import TaskTally
 from agentperf.pipeline.batch import Progress
-from agentperf.report.json_report import load_schema
 from agentperf.workload.adapters import AgentRef
 from agentperf.workload.spec import ExecutionSettings
 
@@ -86,7 +85,7 @@ def test_a_warm_cache_never_passes_a_latency_gate(tmp_path: Path) -> None:
                        "--sample-interval", "0.05")
         assert proc.returncode == 1, proc.stdout + proc.stderr
         doc = json.loads(report.read_text())
-        jsonschema.validate(doc, load_schema(), cls=jsonschema.Draft202012Validator)
+        validate_report(doc)
         assert doc["tasks"]["total"] == 6 and doc["tasks"]["agent_calls"] == 0
         assert doc["cache"]["calls_avoided"] == 6
         latency = [t for t in doc["thresholds"] if t["metric"] == "latency"]

@@ -18,7 +18,7 @@ from agentperf.errors import ExitCode
 from agentperf.redact import Redactor
 from agentperf.report.serialize import format_measure, to_jsonable
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 SCHEMA_FILE = "batch-report.schema.json"
 _LATENCY_FIELDS = ("count", "min", "mean", "p50", "p90", "p95", "p99", "max")
 
