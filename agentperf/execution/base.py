@@ -54,6 +54,7 @@ class TaskResult:
 
     ``latency_s`` is the wall time of the last attempt, measured where the agent ran;
     ``cpu_s`` is that attempt's thread CPU time when the backend can measure it.
+    ``attempts`` counts the calls of the agent for this input, lost ones included.
     """
 
     index: int
@@ -67,6 +68,9 @@ class TaskResult:
     worker: str | None = None
     cache_hit: bool = False
     saved_s: float = 0.0  # on a cache hit: the latency the original call took
+    #: The agent may have been called more than once for this input: a worker process
+    #: was lost while running it (or holding its unsent result) and it was run again.
+    reran_after_worker_loss: bool = False
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ class TaskTally:
         self.done = 0
         self.failed = 0
         self.timed_out = 0
+        self.reran = 0  # results whose agent may have been called twice (a worker was lost)
         self.cache_hits = 0
         self.cpu_s = 0.0
         self.cpu_wall_s = 0.0
@@ -40,6 +41,8 @@ class TaskTally:
 
     def add(self, result: TaskResult) -> None:
         self.done += 1
+        if result.reran_after_worker_loss:
+            self.reran += 1
         if result.cache_hit:
             self.cache_hits += 1
         else:

@@ -233,5 +233,5 @@ def _build_result(spec: WorkloadSpec, options: BatchOptions, tally: _Tally, info
         aborted=abort_reason(aborted, tally.done) if aborted is not None else None,
         output_path=str(options.output) if options.output else None, cache=cache_stats,
         system=system, thresholds=thresholds, context=dict(spec.context),
-        failed_inputs=tally.failed_inputs,
+        failed_inputs=tally.failed_inputs, reran_after_worker_loss=tally.reran,
     )

@@ -58,6 +58,9 @@ class BatchResult:
     context: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     failed_inputs: list[FailedInput] = field(default_factory=list)  # the first MAX_FAILED_KEPT
+    #: Tasks run again after a worker process was lost while running them or holding
+    #: their result: the agent may have been called twice for each.
+    reran_after_worker_loss: int = 0
 
     @property
     def error_rate(self) -> float:

@@ -67,6 +67,7 @@ def batch_document(result: Any) -> dict[str, Any]:
             "wall_s": clean(float(result.wall_s)),
             "throughput_per_s": clean(float(result.throughput_per_s)),
             "cpu_time_s": clean(result.cpu_time_s),
+            "reran_after_worker_loss": int(getattr(result, "reran_after_worker_loss", 0)),
         },
         "latency": _latency(result.latency),
         "latency_histogram": [{"low_s": low, "high_s": high, "count": int(count)}
