@@ -18,8 +18,10 @@ from typing import Any
 from agentperf.errors import SpecError
 from agentperf.workload.loader import resolve
 
-#: Sentinel input for agents and functions that take no input at all.
-NO_INPUT: Any = type("NoInput", (), {"__repr__": lambda self: "NO_INPUT"})()
+#: Sentinel input for agents and functions that take no input at all; it pickles by name,
+#: so it reaches worker processes (auto probes a sync agent there) as the same object.
+NO_INPUT: Any = type("NoInput", (), {"__repr__": lambda self: "NO_INPUT",
+                                     "__reduce__": lambda self: "NO_INPUT"})()
 
 FACTORY_PREFIXES = ("make_", "create_", "build_", "new_")
 PROTOCOLS = ("execute", "process", "run", "invoke", "callable")
