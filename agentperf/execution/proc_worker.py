@@ -55,21 +55,24 @@ WireResult = tuple[bool, Any, "TaskError | None", float, "float | None"]
 
 
 class Outbox:
-    """The finished results not sent yet, and whether the worker is inside an agent call."""
+    """The finished results not sent yet (one list, emptied in place when sent)."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, view: memoryview) -> None:
         self.conn = conn
+        self.view = view
         self.results: list[WireResult] = []
-        self.in_call = False
 
     def send(self) -> None:
-        if self.results:
-            results, self.results = self.results, []
-            send_results(self.conn, results)
+        results = self.results
+        if results:
+            batch = results[:]
+            results.clear()
+            send_results(self.conn, batch)
 
     def on_flush_signal(self, signum: int, frame: Any) -> None:
-        """Send the held results now: the parent is about to kill this worker."""
-        if self.in_call:
+        """Send the held results now: the parent is about to kill this worker. Only inside
+        an agent call (start time set), never in the middle of this worker's own send."""
+        if self.view[STARTED] != IDLE:
             with contextlib.suppress(Exception):
                 self.send()
 
@@ -85,7 +88,7 @@ def worker_main(agent: AgentRef, conn: Connection, slot: Any, flush_s: float,
     except BaseException as exc:
         conn.send(("error", TaskError.from_exception(exc)))
         return
-    outbox = Outbox(conn)
+    outbox = Outbox(conn, view)
     signal.signal(FLUSH_SIGNAL, outbox.on_flush_signal)
     conn.send(("ready", os.getpid()))
     while True:
@@ -116,6 +119,7 @@ def die_with_parent(parent_pid: int) -> None:
 
 
 def _watch(parent_pid: int, ppid: int) -> None:
+    signal.pthread_sigmask(signal.SIG_BLOCK, {FLUSH_SIGNAL})  # the main thread's to handle
     while _alive(parent_pid) and os.getppid() == ppid:
         time.sleep(WATCHDOG_S)
     os._exit(1)
@@ -145,20 +149,15 @@ def run_chunk(chunk: tuple[Any, ...], call: Callable[[Any], Any], outbox: Outbox
         c0 = thread_time() if cpu_clock else 0.0
         view[STARTED] = t0 = perf_counter()
         view[SEQ] = seq
-        outbox.in_call = True
         try:
             output = call(value)
         except (Exception, SystemExit) as exc:
-            outbox.in_call = False
             t1 = perf_counter()
             cpu = thread_time() - c0 if cpu_clock else None
-            result: WireResult = (False, None, TaskError.from_exception(exc), t1 - t0, cpu)
+            out.append((False, None, TaskError.from_exception(exc), t1 - t0, cpu))
         else:
-            outbox.in_call = False
             t1 = perf_counter()
-            result = (True, output, None, t1 - t0, thread_time() - c0 if cpu_clock else None)
-        out = outbox.results  # a flush signal during the call may have sent the old list
-        out.append(result)
+            out.append((True, output, None, t1 - t0, thread_time() - c0 if cpu_clock else None))
         view[DONE] = seq + 1
         view[STARTED] = IDLE
         cpu_clock = t1 - t0 >= CPU_MIN_WALL_S
