@@ -85,6 +85,32 @@ def test_small_inputs_are_not_held_back_by_the_pipe_budget() -> None:
     assert not any(r.reran_after_worker_loss for r in results)
 
 
+def test_a_worker_that_stops_reading_is_replaced_and_its_tasks_run_elsewhere() -> None:
+    """A worker frozen between tasks (SIGSTOP) never reads its chunk: no task of its runs,
+    so no task timeout can fire; it is killed and replaced after ``timeout_s``."""
+    import threading
+
+    executor = create_executor(ref("double"), ExecutionSettings(mode="processes", workers=1,
+                                                                timeout_s=0.5))
+    results: list[TaskResult] = []
+    with executor:
+        frozen = executor._fleet.workers[0].process.pid  # type: ignore[attr-defined]
+        os.kill(frozen, signal.SIGSTOP)
+        thread = threading.Thread(target=lambda: results.extend(
+            executor.run(Task(i, i) for i in range(3))))
+        thread.start()
+        thread.join(30)
+        stuck = thread.is_alive()
+        if stuck:  # unblock the run so the test ends; the assertion below fails it
+            os.kill(frozen, signal.SIGKILL)
+            thread.join(30)
+    assert not stuck, "the run waited forever on a worker that stopped reading"
+    assert sorted((r.index, r.output, r.ok) for r in results) == [(0, 0, True), (1, 2, True),
+                                                                   (2, 4, True)]
+    assert all(r.worker != f"pid:{frozen}" and not r.reran_after_worker_loss
+               for r in results)
+
+
 # --- 14.4: exactly once, or said -----------------------------------------------------------
 
 def test_killing_a_hung_worker_reruns_only_the_hung_input(tmp_path: Path) -> None:

@@ -55,8 +55,8 @@ def start_method() -> str:
 class Worker:
     """One worker process and the tasks sent to it, in the order it will report them."""
 
-    __slots__ = ("_array", "budget", "chunks", "conn", "name", "process", "queue", "ready",
-                 "slot", "started_at")
+    __slots__ = ("_array", "_progress", "budget", "chunks", "conn", "name", "process", "queue",
+                 "ready", "slot", "started_at")
 
     def __init__(self, ctx: BaseContext, agent: AgentRef) -> None:
         self.conn, child = ctx.Pipe(duplex=True)
@@ -73,6 +73,19 @@ class Worker:
         self.queue: deque[tuple[int, Item]] = deque()  # (seq, (task, attempt)), in order
         self.chunks: deque[tuple[int, int]] = deque()  # (first seq, bytes) sent, maybe unread
         self.ready = False
+        self._progress = (-1, 0.0)  # (completion mark, when it was first seen)
+
+    def stalled_since(self, now: float) -> float | None:
+        """Since when the worker, between tasks, has finished nothing although it has
+        tasks not finished (queued in its pipe): a worker that stopped reading. None while
+        it makes progress or has nothing left to run."""
+        done = self.finished_before()
+        if not self.queue or self.queue[-1][0] < done:
+            return None
+        if done != self._progress[0]:
+            self._progress = (done, now)
+            return None
+        return self._progress[1]
 
     def finished_before(self) -> int:
         """Every task with a sequence number below this one has finished in the worker

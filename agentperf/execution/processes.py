@@ -388,12 +388,21 @@ class ProcessExecutor(GeneratorExecutor):
 
     def _expire(self, fleet: Fleet, feed: TaskFeed, reports: list[TaskResult],
                 timeout: float) -> float:
-        """Kill workers whose task is past its deadline; return when to look again."""
+        """Kill workers whose task is past its deadline, and workers with tasks to run that
+        neither run one nor finish one for as long (they stopped reading); return when
+        to look again."""
         now = perf_counter()
         earliest = now
         for worker in list(fleet.workers):
-            running = worker.running() if worker.queue else None
+            if not worker.queue:
+                continue
+            running = worker.running()
             if running is None:
+                since = worker.stalled_since(now)
+                if since is None or now - since < timeout:
+                    earliest = min(earliest, since if since is not None else now)
+                    continue
+                self._lost(fleet, worker, feed, reports)
                 continue
             if now - running[1] < timeout:
                 earliest = min(earliest, running[1])
