@@ -354,8 +354,8 @@ class ProcessExecutor(GeneratorExecutor):
         def holds() -> bool:
             return bool(worker.queue) and worker.queue[0][0] < worker.finished_before()
 
-        if not holds() or not worker.ask_flush():
-            return
+        if not holds() or worker.running() is None or not worker.ask_flush():
+            return  # between tasks the handler must not send: it could cut into a send
         deadline = perf_counter() + FLUSH_GRACE_S
         while holds():
             left = deadline - perf_counter()
