@@ -360,10 +360,12 @@ def test_auto_picks_mode_from_probe_calls(agent: str, expected: str) -> None:
     assert info.reason.startswith("auto: 3 probe calls") and expected in info.reason
 
 
-def test_auto_with_fewer_inputs_than_probes_stays_sequential() -> None:
+def test_auto_with_fewer_inputs_than_probes_runs_them_all_as_probes() -> None:
     results, info = run("double", [5, 6], mode="auto")
     assert [r.output for r in results] == [10, 12]
-    assert info.mode == "sequential" and "probe" in info.reason
+    # A sync agent is probed in the worker processes when processes could be chosen.
+    expected = "processes" if (os.cpu_count() or 1) > 1 else "sequential"
+    assert info.mode == expected and "probe" in info.reason
 
 
 def test_choose_mode_rules() -> None:

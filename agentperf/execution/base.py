@@ -58,6 +58,7 @@ class TaskResult:
     when it differs (a retried task); None means the same as ``latency_s``. ``cpu_s``
     is the last try's thread CPU time, None where it cannot be measured honestly
     (async agents, cache hits, calls shorter than the clock reads).
+    ``attempts`` counts the calls of the agent for this input, lost ones included.
     """
 
     index: int
@@ -71,6 +72,9 @@ class TaskResult:
     worker: str | None = None
     cache_hit: bool = False
     saved_s: float = 0.0  # on a cache hit: the latency the original call took
+    #: The agent may have been called more than once for this input: a worker process
+    #: was lost while running it (or holding its unsent result) and it was run again.
+    reran_after_worker_loss: bool = False
     service_s: float | None = None
 
     @property

@@ -70,5 +70,8 @@ def _check(settings: ExecutionSettings) -> None:
             raise AgentperfError(f"execution {name} must not be negative, got {value}")
     if settings.timeout_s == 0:
         raise AgentperfError("execution timeout_s must be more than 0 (omit it for none)")
+    if settings.build_timeout_s <= 0:
+        raise AgentperfError("execution build_timeout_s must be more than 0, got "
+                             f"{settings.build_timeout_s}")
     if settings.retries < 0:
         raise AgentperfError(f"execution retries must not be negative, got {settings.retries}")

@@ -36,6 +36,7 @@ class TaskTally:
         self.done = 0
         self.failed = 0
         self.timed_out = 0
+        self.reran = 0  # results whose agent may have been called twice (a worker was lost)
         self.cache_hits = 0
         self.calls = 0  # tasks that called the agent in this run
         self.call_failed = 0  # of those, the ones that failed
@@ -52,6 +53,8 @@ class TaskTally:
 
     def add(self, result: TaskResult) -> None:
         self.done += 1
+        if result.reran_after_worker_loss:
+            self.reran += 1
         if result.cache_hit:
             self.cache_hits += 1
         if result.called_agent:

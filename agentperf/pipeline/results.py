@@ -68,6 +68,9 @@ class BatchResult:
     service_time: LatencySummary | None = None  # the agent call alone (None: as latency)
     served_latency: LatencySummary | None = None  # every task, cache hits included
     measurement_note: str | None = None  # set when no agent call was measured
+    #: Tasks run again after a worker process was lost while running them or holding
+    #: their result: the agent may have been called twice for each.
+    reran_after_worker_loss: int = 0
 
     @property
     def error_rate(self) -> float:

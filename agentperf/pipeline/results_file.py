@@ -64,6 +64,8 @@ def result_record(result: TaskResult, input_value: Any,
         record["worker"] = result.worker
     if result.cache_hit:
         record["saved_s"] = round(result.saved_s, 9)
+    if result.reran_after_worker_loss:
+        record["reran_after_worker_loss"] = True
     return record
 
 

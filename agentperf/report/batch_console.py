@@ -75,7 +75,8 @@ def summary_table(doc: Doc) -> Table:
         ("spec", doc.get("source") or "-"),
         ("executor", mode + (f" ({executor['reason']})" if executor.get("reason") else "")),
         ("tasks", f"{tasks['total']:,} total, {tasks['succeeded']:,} succeeded, "
-                  f"{tasks['failed']:,} failed, {tasks['timed_out']:,} timed out"),
+                  f"{tasks['failed']:,} failed, {tasks['timed_out']:,} timed out"
+                  + _reran_note(tasks.get("reran_after_worker_loss", 0))),
         ("agent calls", _calls_text(tasks)),
         ("error rate", f"{tasks['error_rate']:.2%}"),
         ("wall time", format_field("wall_s", tasks["wall_s"])),
@@ -92,6 +93,14 @@ def summary_table(doc: Doc) -> Table:
     for name, value in rows:
         table.add_row(name, Text(str(value)))
     return table
+
+
+def _reran_note(count: int) -> str:
+    """Say when the agent may have been called twice for some inputs (a paid API bills it)."""
+    if not count:
+        return ""
+    return (f"; {count:,} re-run after a worker process was lost "
+            "(the agent may have been called twice for each)")
 
 
 def _calls_text(tasks: Doc) -> str:

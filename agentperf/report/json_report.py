@@ -70,6 +70,7 @@ def batch_document(result: Any) -> dict[str, Any]:
             "cpu_time_s": clean(result.cpu_time_s),
             "agent_calls": total if result.agent_calls is None else int(result.agent_calls),
             "measurement_note": clean(result.measurement_note),
+            "reran_after_worker_loss": int(getattr(result, "reran_after_worker_loss", 0)),
         },
         "latency": _latency(result.latency),
         "service_time": _latency(result.service_time or result.latency),

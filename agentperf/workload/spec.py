@@ -30,6 +30,7 @@ NULLABLE_KEYS = {"init", "inputs", "context", "execution", "cache", "thresholds"
 EXECUTION_KEYS = {
     "mode": str, "workers": int, "max_in_flight": int, "timeout_s": (int, float),
     "retries": int, "backoff_s": (int, float), "chunk_size": int, "scheduler": str,
+    "build_timeout_s": (int, float),
 }
 INPUT_KEYS = {"file": str, "format": str, "generator": str, "args": dict, "repeat": int}
 
@@ -46,6 +47,7 @@ class ExecutionSettings:
     backoff_s: float = 0.05
     chunk_size: int | None = None
     scheduler: str | None = None
+    build_timeout_s: float = 60.0  # building the agent in a worker process
 
     def with_overrides(self, **overrides: Any) -> ExecutionSettings:
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
@@ -198,6 +200,10 @@ def _execution(data: dict[str, Any], fail: Any) -> ExecutionSettings:
             raise fail("must not be negative", f"execution.{key}")
     if "timeout_s" in data and data["timeout_s"] <= 0:
         raise fail("must be more than 0 (leave it out for no timeout)", "execution.timeout_s")
+    build = data.get("build_timeout_s", 1)
+    if isinstance(build, bool) or not isinstance(build, (int, float)) or build <= 0:
+        raise fail(f"must be a positive number of seconds, got {build!r}",
+                   "execution.build_timeout_s")
     return ExecutionSettings(**data)
 
 
