@@ -57,7 +57,7 @@ def thread_execute(ref: AgentRef, workers: int = 8) -> Callable[[Iterable[Task]]
     """The executor's run: the real one when it exists, else a sliding-window pool."""
     try:
         from agentperf.execution import create_executor
-        from agentperf.workload.spec import ExecutionSettings
+        from agentperf.execution.settings import ExecutionSettings
     except ImportError:
         create_executor = None
     if create_executor is not None:
@@ -222,7 +222,7 @@ def fails_first_call(x: Any) -> dict[str, Any]:
 
 def sequential_execute(ref: AgentRef) -> Callable[[Iterable[Task]], Iterator[TaskResult]]:
     from agentperf.execution import create_executor
-    from agentperf.workload.spec import ExecutionSettings
+    from agentperf.execution.settings import ExecutionSettings
 
     def run_sequential(tasks: Iterable[Task]) -> Iterator[TaskResult]:
         with create_executor(ref, ExecutionSettings(mode="sequential")) as executor:

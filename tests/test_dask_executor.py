@@ -20,8 +20,8 @@ from agentperf.execution.base import TIMEOUT_ERROR, Task, TaskResult
 from agentperf.execution.chunking import TaskDuration
 from agentperf.execution.dask_backend import DaskExecutor
 from agentperf.execution.dask_batching import MAX_CHUNK, TARGET_BATCH_S, ChunkSizer
+from agentperf.execution.settings import ExecutionSettings
 from agentperf.workload.adapters import AgentRef
-from agentperf.workload.spec import ExecutionSettings
 
 distributed = pytest.importorskip("distributed")
 

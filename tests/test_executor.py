@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from agentperf.errors import AgentperfError, DependencyMissingError
+from agentperf.errors import AgentperfError, DependencyMissingError, ExitCode
 from agentperf.execution import (
     TIMEOUT_ERROR,
     WORKER_DIED_ERROR,
@@ -27,8 +27,8 @@ from agentperf.execution import (
 )
 from agentperf.execution.attempts import MAX_BACKOFF_S, RetryPolicy
 from agentperf.execution.auto import Probe, choose_mode
+from agentperf.execution.settings import ExecutionSettings
 from agentperf.workload.adapters import AgentRef, build_adapter
-from agentperf.workload.spec import ExecutionSettings
 
 TESTS_DIR = Path(__file__).resolve().parent
 MODES = ("sequential", "threads", "processes", "asyncio")
@@ -380,10 +380,13 @@ def test_choose_mode_rules() -> None:
 # --- settings ---------------------------------------------------------------------------
 
 def test_bad_settings_are_usage_errors() -> None:
-    with pytest.raises(AgentperfError, match="workers must be at least 1"):
+    with pytest.raises(AgentperfError, match="execution workers: must be at least 1, got 0"):
         create_executor(ref("double"), ExecutionSettings(mode="threads", workers=0))
-    with pytest.raises(AgentperfError, match="unknown execution mode"):
+    with pytest.raises(AgentperfError, match="execution mode: unknown mode 'warp'") as info:
         create_executor(ref("double"), ExecutionSettings(mode="warp"))
+    assert info.value.exit_code is ExitCode.USAGE
+    with pytest.raises(AgentperfError, match="execution timeout_s: must be more than 0"):
+        create_executor(ref("double"), ExecutionSettings(mode="threads", timeout_s=0))
 
 
 def test_dask_mode_without_distributed_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -401,7 +404,7 @@ import resource, sys
 sys.path[:0] = [sys.argv[3], sys.argv[4]]
 from agentperf.execution import Task, create_executor
 from agentperf.workload.adapters import AgentRef
-from agentperf.workload.spec import ExecutionSettings
+from agentperf.execution.settings import ExecutionSettings
 
 if __name__ == "__main__":
     count = int(sys.argv[2])
@@ -445,7 +448,7 @@ import multiprocessing, sys
 sys.path[:0] = [sys.argv[2], sys.argv[3]]
 from agentperf.execution import Task, create_executor
 from agentperf.workload.adapters import AgentRef
-from agentperf.workload.spec import ExecutionSettings
+from agentperf.execution.settings import ExecutionSettings
 
 if __name__ == "__main__":
     agent = AgentRef("agents_for_tests:hang_on", search_paths=(sys.argv[3],))

@@ -24,8 +24,8 @@ from report_schema import validate_report
 from agentperf.execution import ExecutorInfo, Task, TaskResult, create_executor
 from agentperf.execution.auto import Probe, choose_mode
 from agentperf.execution.loopwatch import BLOCK_THRESHOLD_S, Stepped
+from agentperf.execution.settings import ExecutionSettings
 from agentperf.workload.adapters import AgentRef
-from agentperf.workload.spec import ExecutionSettings
 
 TESTS_DIR = Path(__file__).resolve().parent
 REPO = TESTS_DIR.parent

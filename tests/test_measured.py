@@ -30,11 +30,11 @@ from agentperf.cache.batch import BatchCache
 from agentperf.cache.config import CacheConfig
 from agentperf.errors import SpecError
 from agentperf.execution import Task, TaskError, TaskResult, create_executor
+from agentperf.execution.settings import ExecutionSettings
 from agentperf.measure.histogram import LatencyHistogram
 from agentperf.measure.tally import TaskTally
 from agentperf.pipeline.batch import Progress
 from agentperf.workload.adapters import AgentRef
-from agentperf.workload.spec import ExecutionSettings
 
 REPO = Path(__file__).resolve().parents[1]
 TESTS = Path(__file__).resolve().parent

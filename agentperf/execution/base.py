@@ -14,8 +14,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from agentperf.execution.settings import ExecutionSettings
 from agentperf.workload.adapters import AgentRef
-from agentperf.workload.spec import ExecutionSettings
 
 
 @dataclass(slots=True)

@@ -36,8 +36,8 @@ from agentperf.execution.dask_worker import (
     unpack,
     worker_cache_stats,
 )
+from agentperf.execution.settings import ExecutionSettings
 from agentperf.workload.adapters import AgentRef
-from agentperf.workload.spec import ExecutionSettings
 
 SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
 CONNECT_TIMEOUT_S = 5.0

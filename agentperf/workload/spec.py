@@ -11,12 +11,12 @@ from typing import Any
 import yaml
 
 from agentperf.errors import SpecError, did_you_mean
+from agentperf.execution.settings import EXECUTION_KEYS, ExecutionSettings
 from agentperf.workload.adapters import AgentAdapter, AgentRef
 from agentperf.workload.fingerprint import check_fingerprint_entries
 from agentperf.workload.inputs import InputSource, from_file
 from agentperf.workload.loader import resolve
 
-MODES = ("auto", "sequential", "threads", "processes", "asyncio", "dask")
 TOP_LEVEL_KEYS = {
     "name": str, "agent": str, "version": str, "call": str, "init": dict, "inputs": object,
     "context": dict, "execution": dict, "cache": dict, "thresholds": dict, "health": dict,
@@ -27,30 +27,7 @@ TOP_LEVEL_KEYS = {
 #: default. Any other key set to null is an error, never a silent default.
 NULLABLE_KEYS = {"init", "inputs", "context", "execution", "cache", "thresholds", "health",
                  "inputs.args"}
-EXECUTION_KEYS = {
-    "mode": str, "workers": int, "max_in_flight": int, "timeout_s": (int, float),
-    "retries": int, "backoff_s": (int, float), "chunk_size": int, "scheduler": str,
-    "build_timeout_s": (int, float),
-}
 INPUT_KEYS = {"file": str, "format": str, "generator": str, "args": dict, "repeat": int}
-
-
-@dataclass(frozen=True)
-class ExecutionSettings:
-    """How a workload runs; shared by every executor backend."""
-
-    mode: str = "auto"
-    workers: int | None = None
-    max_in_flight: int | None = None
-    timeout_s: float | None = None
-    retries: int = 0
-    backoff_s: float = 0.05
-    chunk_size: int | None = None
-    scheduler: str | None = None
-    build_timeout_s: float = 60.0  # building the agent in a worker process
-
-    def with_overrides(self, **overrides: Any) -> ExecutionSettings:
-        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
 
 
 @dataclass(frozen=True)
@@ -188,23 +165,10 @@ def _check_importable(agent: AgentRef, lines: Mapping[str, int]) -> None:
 
 def _execution(data: dict[str, Any], fail: Any) -> ExecutionSettings:
     _check_keys(data, EXECUTION_KEYS, "execution", fail)
-    mode = data.get("mode", "auto")
-    if mode not in MODES:
-        raise fail(f"unknown mode '{mode}' (expected one of {', '.join(MODES)})",
-                   "execution.mode")
-    for key in ("workers", "max_in_flight", "chunk_size"):
-        if key in data and data[key] < 1:
-            raise fail("must be at least 1", f"execution.{key}")
-    for key in ("retries", "backoff_s"):
-        if key in data and data[key] < 0:
-            raise fail("must not be negative", f"execution.{key}")
-    if "timeout_s" in data and data["timeout_s"] <= 0:
-        raise fail("must be more than 0 (leave it out for no timeout)", "execution.timeout_s")
-    build = data.get("build_timeout_s", 1)
-    if isinstance(build, bool) or not isinstance(build, (int, float)) or build <= 0:
-        raise fail(f"must be a positive number of seconds, got {build!r}",
-                   "execution.build_timeout_s")
-    return ExecutionSettings(**data)
+    settings = ExecutionSettings(**data)
+    for key, problem in settings.problems():
+        raise fail(problem, f"execution.{key}")
+    return settings
 
 
 def _check_repeat(data: Mapping[str, Any], key: str, fail: Any) -> None:
