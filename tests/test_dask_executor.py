@@ -19,7 +19,7 @@ from agentperf.execution.attempts import CPU_MIN_WALL_S
 from agentperf.execution.base import TIMEOUT_ERROR, Task, TaskResult
 from agentperf.execution.chunking import TaskDuration
 from agentperf.execution.dask_backend import DaskExecutor
-from agentperf.execution.dask_batching import MAX_CHUNK, TARGET_BATCH_S, ChunkSizer
+from agentperf.execution.dask_batching import MAX_CHUNK, TARGET_BATCH_S, WindowPlanner
 from agentperf.execution.settings import ExecutionSettings
 from agentperf.workload.adapters import AgentRef
 
@@ -297,7 +297,7 @@ def test_missing_distributed_says_how_to_install(monkeypatch: pytest.MonkeyPatch
 
 
 def test_chunk_sizer_follows_measured_duration() -> None:
-    sizer = ChunkSizer(threads=2)
+    sizer = WindowPlanner(threads=2)
     assert sizer.window().chunk_size == 1 and not sizer.calibrated
     sizer.observe([TaskResult(index=0, ok=True, latency_s=0.001)])
     assert sizer.current == 50  # 50 ms target / 1 ms per task
@@ -308,6 +308,6 @@ def test_chunk_sizer_follows_measured_duration() -> None:
     tiny.observe(1e-9, 1)
     slow.observe(10.0, 1)
     assert tiny.tasks_per_chunk() == MAX_CHUNK and slow.tasks_per_chunk() == 1
-    capped = ChunkSizer(threads=2, max_in_flight=20)
+    capped = WindowPlanner(threads=2, max_in_flight=20)
     capped.observe([TaskResult(index=0, ok=True, latency_s=1e-6)])
     assert capped.window().chunk_size == 5 and capped.window().max_in_flight == 20
