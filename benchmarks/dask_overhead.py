@@ -59,8 +59,8 @@ def agentperf_throughput(address: str, name: str, n: int, workers: list[str] | N
 
     from agentperf.execution.base import Task
     from agentperf.execution.dask_backend import DaskExecutor
+    from agentperf.execution.settings import ExecutionSettings
     from agentperf.workload.adapters import AgentRef
-    from agentperf.workload.spec import ExecutionSettings
 
     agent = AgentRef(target=f"dask_overhead:{name}", search_paths=(str(HERE),))
     settings = ExecutionSettings(mode="dask", scheduler=address)

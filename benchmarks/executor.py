@@ -26,8 +26,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from agentperf.execution import Task, create_executor  # noqa: E402
+from agentperf.execution.settings import ExecutionSettings  # noqa: E402
 from agentperf.workload.adapters import AgentRef  # noqa: E402
-from agentperf.workload.spec import ExecutionSettings  # noqa: E402
 
 RATIO_TARGET = 0.8
 ADDED_US_TARGET = 3.0

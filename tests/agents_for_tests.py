@@ -46,6 +46,14 @@ def spin(x: Any) -> Any:
     return x
 
 
+def burn(x: Any) -> int:
+    """CPU-bound by work, not by the clock: about 1 ms of arithmetic, no clock reads."""
+    total = 0
+    for i in range(20_000):
+        total += i * i
+    return total
+
+
 async def async_sleepy(x: Any) -> Any:
     await asyncio.sleep(0.02)
     return x
@@ -132,3 +140,64 @@ class AsyncConcurrency(Concurrency):
 def unpicklable_output(x: Any) -> Any:
     """Returns something pickle cannot send back from a worker process."""
     return (lambda: x) if x == "lambda" else x
+
+
+async def blocks_loop(x: dict[str, Any]) -> Any:
+    """An async agent written wrong: ``time.sleep`` holds its event loop for ``block_s``.
+
+    ``await_s`` then awaits properly, so a timeout can also fire after the block.
+    """
+    time.sleep(x.get("block_s", 0))
+    await asyncio.sleep(x.get("await_s", 0))
+    return x["n"]
+
+
+def _log_call(x: dict[str, Any]) -> None:
+    with open(x["log"], "a", encoding="utf-8") as fh:
+        fh.write(f"{x['n']}\n")
+
+
+def count_calls(x: dict[str, Any]) -> Any:
+    """Appends the input's number to the file ``x["log"]`` on every call; hangs when asked."""
+    _log_call(x)
+    if x.get("hang"):
+        time.sleep(60)
+    return x["n"]
+
+
+def count_calls_deaf(x: dict[str, Any]) -> Any:
+    """Like :func:`count_calls`, but a hang blocks SIGUSR1 first: the worker cannot answer
+    the parent's request for its held results, as when an agent is stuck in C code."""
+    if x.get("hang"):
+        import signal
+
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
+    return count_calls(x)
+
+
+def exit_on(x: Any) -> Any:
+    """Ends its own process with exit code 9 on the input "die", in whatever process it runs."""
+    if x == "die":
+        os._exit(9)
+    return x
+
+
+class SlowToBuild:
+    """An agent whose construction takes ``build_s`` seconds (a model that loads slowly);
+    with ``in_workers_only`` only in a worker process (the CLI may build it to check it)."""
+
+    def __init__(self, build_s: float = 60.0, in_workers_only: bool = False) -> None:
+        import multiprocessing
+
+        if not in_workers_only or multiprocessing.parent_process() is not None:
+            time.sleep(build_s)
+
+    def execute(self, input_data: Any, context: Any) -> Any:
+        return input_data
+
+
+def stuck_in_call(x: Any) -> Any:
+    """Writes its pid to the file named by the input, then sleeps far past any test."""
+    Path(x).write_text(str(os.getpid()))
+    time.sleep(300)
+    return x

@@ -361,7 +361,7 @@ def test_no_input_function_runs_on_a_dask_cluster(request: pytest.FixtureRequest
 
     from agentperf.execution.base import Task
     from agentperf.execution.dask_backend import DaskExecutor
-    from agentperf.workload.spec import ExecutionSettings
+    from agentperf.execution.settings import ExecutionSettings
 
     client = dask_agents.shared_cluster(request.config)
     agent = AgentRef("batch_agents:optional_input", search_paths=(str(TESTS_DIR),))

@@ -57,7 +57,7 @@ def thread_execute(ref: AgentRef, workers: int = 8) -> Callable[[Iterable[Task]]
     """The executor's run: the real one when it exists, else a sliding-window pool."""
     try:
         from agentperf.execution import create_executor
-        from agentperf.workload.spec import ExecutionSettings
+        from agentperf.execution.settings import ExecutionSettings
     except ImportError:
         create_executor = None
     if create_executor is not None:
@@ -120,7 +120,8 @@ def test_cold_then_warm_run(tmp_path: Path) -> None:
     assert sum(CALLS.values()) == 0
     assert all(r.cache_hit and r.output == {"double": inputs[r.index] * 2} for r in warm)
     disk = next(t for t in warm_stats.tiers if t.name == "disk")
-    assert disk.hits == 20 and warm_stats.hit_rate == 1.0
+    # 20 keys fetched, 60 lookups answered: a tier's hits count lookups it answered
+    assert disk.hits == 60 and warm_stats.hit_rate == 1.0
 
 
 def test_single_flight_in_a_batch_runs_the_agent_once(tmp_path: Path) -> None:
@@ -206,3 +207,55 @@ def test_an_input_error_reaches_the_caller(tmp_path: Path) -> None:
     with BatchCache.open(config(tmp_path), agent()) as cache, \
             pytest.raises(RuntimeError, match="bad input line 2"):
         list(cache.wrap(broken(), thread_execute(agent())))
+
+
+FIRST_CALL_FAILS: dict[str, int] = {"calls": 0}
+
+
+def fails_first_call(x: Any) -> dict[str, Any]:
+    """Fails on its first call only: a transient fault, such as a rate limit."""
+    FIRST_CALL_FAILS["calls"] += 1
+    if FIRST_CALL_FAILS["calls"] == 1:
+        raise ConnectionError("transient")
+    return {"echo": x}
+
+
+def sequential_execute(ref: AgentRef) -> Callable[[Iterable[Task]], Iterator[TaskResult]]:
+    from agentperf.execution import create_executor
+    from agentperf.execution.settings import ExecutionSettings
+
+    def run_sequential(tasks: Iterable[Task]) -> Iterator[TaskResult]:
+        with create_executor(ref, ExecutionSettings(mode="sequential")) as executor:
+            yield from executor.run(tasks)
+    return run_sequential
+
+
+@pytest.mark.parametrize("cache_failures", [False, True])
+def test_a_finished_failure_is_not_replayed_to_later_duplicates(
+        tmp_path: Path, cache_failures: bool) -> None:
+    FIRST_CALL_FAILS["calls"] = 0
+    ref = agent("fails_first_call")
+    cfg = config(tmp_path, tiers=["memory"], cache_failures=cache_failures)
+    with BatchCache.open(cfg, ref) as cache:
+        tasks = (Task(i, "same") for i in range(6))
+        results = sorted(cache.wrap(tasks, sequential_execute(ref)), key=lambda r: r.index)
+    assert [r.index for r in results] == list(range(6))
+    assert not results[0].ok and results[0].error.type == "ConnectionError"
+    if cache_failures:  # a stored failure is served, as asked
+        assert FIRST_CALL_FAILS["calls"] == 1
+        assert not any(r.ok for r in results)
+    else:  # the next duplicate calls the agent again; the rest share its success
+        assert FIRST_CALL_FAILS["calls"] == 2
+        assert not results[1].cache_hit and results[1].ok
+        assert all(r.ok and r.cache_hit and r.output == {"echo": "same"} for r in results[2:])
+
+
+def test_duplicates_waiting_on_a_failing_call_share_its_failure(tmp_path: Path) -> None:
+    with BatchCache.open(config(tmp_path, tiers=["memory"]), agent("slow_counted")) as cache:
+        results = run(cache, [-7] * 10, agent("slow_counted"))
+        stats = cache.stats()
+    assert CALLS == {"-7": 1}  # all ten were in flight together: one call, its failure shared
+    assert all(not r.ok and r.error.type == "ValueError" for r in results)
+    # No call was made for the nine waiters: calls avoided, on the shared-in-flight line.
+    assert stats.single_flight_waits == 9 and stats.calls_avoided == 9
+    assert sum(tier.hits for tier in stats.tiers) == 0

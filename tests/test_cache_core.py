@@ -6,12 +6,13 @@ import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from agentperf.cache.config import CacheConfig, redact_url
+from agentperf.cache.config import CacheConfig, redact_url, requested_cache
 from agentperf.cache.disk import DiskTier
 from agentperf.cache.keys import KeyBuilder, UnkeyableError, make_key
 from agentperf.cache.memory import MemoryTier
@@ -206,6 +207,7 @@ def test_disk_tier_ttl_and_persistence(tmp_path: Path) -> None:
 
 WRITER_SCRIPT = """
 import sys
+import time
 from agentperf.cache.disk import DiskTier
 from agentperf.cache.serializers import Codec, Entry
 from agentperf.cache.tiered import TieredCache
@@ -344,3 +346,65 @@ def test_an_unreadable_disk_entry_is_a_miss_and_is_removed(tmp_path: Path) -> No
     assert cache.stats().tiers[0].available  # one bad entry does not take the tier down
     cache.set(key, Entry("fresh"))
     assert cache.get(key).value == "fresh"
+
+
+@pytest.mark.parametrize(("raw", "cli", "tiers"), [
+    (None, {}, None),                                          # no section, no flag: off
+    ({}, {}, ("memory", "disk")),                              # a section asks for it
+    ({"enabled": False}, {}, None),
+    ({}, {"cache": False}, None),                              # --no-cache wins over a section
+    (None, {"cache": True}, ("memory", "disk")),               # --cache: the embedded default
+    ({"enabled": False}, {"cache": True}, ("memory", "disk")),  # the command line wins
+    (None, {"dir": "d"}, ("memory", "disk")),                  # --cache-dir names the disk tier
+    (None, {"redis_url": "redis://h:1/0"}, ("memory", "redis")),  # --redis-url: no disk
+    (None, {"cache": True, "redis_url": "redis://h:1/0"}, ("memory", "disk", "redis")),
+    ({"tiers": ["memory"]}, {"dir": "d"}, ("memory", "disk")),
+    ({"tiers": ["memory"]}, {}, ("memory",)),
+    ({"redis_url": "redis://h:1/0"}, {}, ("memory", "disk", "redis")),
+])
+def test_the_cache_is_on_only_when_asked_for(raw: dict | None, cli: dict,
+                                             tiers: tuple[str, ...] | None) -> None:
+    config = requested_cache(raw, error=error, **cli)
+    assert (config.tiers if config else None) == tiers
+    assert config is None or config.enabled
+
+
+def test_a_bad_cache_section_is_an_error_even_with_no_cache() -> None:
+    with pytest.raises(SpecError, match="did you mean 'ttl'"):
+        requested_cache({"ttll": 5}, error=error, cache=False)
+
+
+def test_key_changes_with_the_code_fingerprint() -> None:
+    same = KeyBuilder("pkg:agent", version="1", fingerprint="a" * 64)
+    assert same.key({"q": 1}) == KeyBuilder("pkg:agent", version="1",
+                                            fingerprint="a" * 64).key({"q": 1})
+    assert same.key({"q": 1}) != KeyBuilder("pkg:agent", version="1",
+                                            fingerprint="b" * 64).key({"q": 1})
+    assert same.key({"q": 1}) != KeyBuilder("pkg:agent", version="1").key({"q": 1})
+
+
+@pytest.mark.parametrize(("section", "flag", "cached"), [
+    ("", None, False), ("cache: {}\n", None, True), ("cache: {enabled: false}\n", None, False),
+    ("", True, True), ("cache: {}\n", False, False),
+])
+def test_monitor_soaks_use_the_cache_by_the_same_rule(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, section: str, flag: bool | None,
+        cached: bool) -> None:
+    from agentperf.pipeline.monitor import prepare_soak
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    spec = tmp_path / "soak.yaml"
+    spec.write_text("agent: json:dumps\ninputs: [1, 2]\nexecution: {mode: sequential}\n"
+                    + section)
+    soak, _, _ = prepare_soak(str(spec), cache=flag)
+    soak.start()
+    try:
+        for _ in range(500):
+            if soak.summary().total >= 20 or soak.finished:
+                break
+            time.sleep(0.01)
+    finally:
+        summary = soak.stop()
+    assert summary.error is None and summary.total >= 20
+    assert summary.cache_enabled is cached
+    assert (summary.cache_hits > 0) is cached  # the inputs cycle: every pass after the first

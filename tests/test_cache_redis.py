@@ -73,6 +73,7 @@ def test_redis_killed_mid_run_loses_no_result(redis_server: Any, redis_url: str,
         error=lambda m, k: SpecError(m, key=k))
     inputs = [i % 50 for i in range(200)]
     killed = False
+    CALLS.clear()  # test_cache_batch's reset fixture does not run for this module
     with BatchCache.open(cfg, agent()) as cache:
         tasks = (Task(i, x) for i, x in enumerate(inputs))
         results = []

@@ -9,8 +9,8 @@ import pytest
 
 from agentperf.execution.base import Task, TaskResult
 from agentperf.execution.dask_backend import DaskExecutor, worker_cache_config
+from agentperf.execution.settings import ExecutionSettings
 from agentperf.workload.adapters import AgentRef
-from agentperf.workload.spec import ExecutionSettings
 
 pytest.importorskip("distributed")
 pytest.importorskip("redis")

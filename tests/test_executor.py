@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from agentperf.errors import AgentperfError, DependencyMissingError
+from agentperf.errors import AgentperfError, DependencyMissingError, ExitCode
 from agentperf.execution import (
     TIMEOUT_ERROR,
     WORKER_DIED_ERROR,
@@ -27,8 +27,8 @@ from agentperf.execution import (
 )
 from agentperf.execution.attempts import MAX_BACKOFF_S, RetryPolicy
 from agentperf.execution.auto import Probe, choose_mode
+from agentperf.execution.settings import ExecutionSettings
 from agentperf.workload.adapters import AgentRef, build_adapter
-from agentperf.workload.spec import ExecutionSettings
 
 TESTS_DIR = Path(__file__).resolve().parent
 MODES = ("sequential", "threads", "processes", "asyncio")
@@ -264,6 +264,7 @@ def test_unpicklable_input_and_output_fail_only_their_task() -> None:
     assert got[0].ok and got[3].ok
     assert got[1].error is not None and got[1].error.type == "UnpicklableOutput"
     assert got[2].error is not None and got[2].error.type == "UnpicklableInput"
+    assert got[2].attempts == 0 and not got[2].called_agent  # no latency sample for it
 
 
 def test_agent_that_cannot_be_built_in_workers_fails_before_the_run() -> None:
@@ -359,10 +360,12 @@ def test_auto_picks_mode_from_probe_calls(agent: str, expected: str) -> None:
     assert info.reason.startswith("auto: 3 probe calls") and expected in info.reason
 
 
-def test_auto_with_fewer_inputs_than_probes_stays_sequential() -> None:
+def test_auto_with_fewer_inputs_than_probes_runs_them_all_as_probes() -> None:
     results, info = run("double", [5, 6], mode="auto")
     assert [r.output for r in results] == [10, 12]
-    assert info.mode == "sequential" and "probe" in info.reason
+    # A sync agent is probed in the worker processes when processes could be chosen.
+    expected = "processes" if (os.cpu_count() or 1) > 1 else "sequential"
+    assert info.mode == expected and "probe" in info.reason
 
 
 def test_choose_mode_rules() -> None:
@@ -377,10 +380,13 @@ def test_choose_mode_rules() -> None:
 # --- settings ---------------------------------------------------------------------------
 
 def test_bad_settings_are_usage_errors() -> None:
-    with pytest.raises(AgentperfError, match="workers must be at least 1"):
+    with pytest.raises(AgentperfError, match="execution workers: must be at least 1, got 0"):
         create_executor(ref("double"), ExecutionSettings(mode="threads", workers=0))
-    with pytest.raises(AgentperfError, match="unknown execution mode"):
+    with pytest.raises(AgentperfError, match="execution mode: unknown mode 'warp'") as info:
         create_executor(ref("double"), ExecutionSettings(mode="warp"))
+    assert info.value.exit_code is ExitCode.USAGE
+    with pytest.raises(AgentperfError, match="execution timeout_s: must be more than 0"):
+        create_executor(ref("double"), ExecutionSettings(mode="threads", timeout_s=0))
 
 
 def test_dask_mode_without_distributed_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -398,7 +404,7 @@ import resource, sys
 sys.path[:0] = [sys.argv[3], sys.argv[4]]
 from agentperf.execution import Task, create_executor
 from agentperf.workload.adapters import AgentRef
-from agentperf.workload.spec import ExecutionSettings
+from agentperf.execution.settings import ExecutionSettings
 
 if __name__ == "__main__":
     count = int(sys.argv[2])
@@ -442,7 +448,7 @@ import multiprocessing, sys
 sys.path[:0] = [sys.argv[2], sys.argv[3]]
 from agentperf.execution import Task, create_executor
 from agentperf.workload.adapters import AgentRef
-from agentperf.workload.spec import ExecutionSettings
+from agentperf.execution.settings import ExecutionSettings
 
 if __name__ == "__main__":
     agent = AgentRef("agents_for_tests:hang_on", search_paths=(sys.argv[3],))

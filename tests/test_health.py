@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
+import io
+import json
+import os
+import textwrap
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
 import pytest
+from monitor_helpers import burner, cli, stop
+from report_schema import validate_report
+from rich.console import Console
 
 from agentperf.analysis.health import (
     RULE_IDS,
@@ -19,6 +31,8 @@ from agentperf.analysis.health import (
     status_for,
 )
 from agentperf.errors import SpecError
+from agentperf.report.batch_console import render_batch
+from agentperf.report.profile_console import render_profile
 
 MB = 1024**2
 
@@ -30,8 +44,26 @@ def tasks(**kw: object) -> HealthInput:
 
 
 def system(**kw: object) -> HealthInput:
+    """The machine as the subject: ``monitor`` with nothing to watch."""
     base: dict[str, object] = {"samples": 20, "cores": 4}
+    return HealthInput(system=SystemHealthInput(**{**base, **kw}),  # type: ignore[arg-type]
+                       subject="machine")
+
+
+def run(**kw: object) -> HealthInput:
+    """A workload's run on a 2-core, 8 GiB machine; its own process tree is measured."""
+    base: dict[str, object] = {"samples": 20, "cores": 2, "memory_total_bytes": 8192 * MB,
+                               "process_cpu_percent_mean": 2.0,
+                               "process_rss_peak_bytes": 100 * MB, "growth_of_process": True}
     return HealthInput(system=SystemHealthInput(**{**base, **kw}))  # type: ignore[arg-type]
+
+
+def rules(data: HealthInput) -> set[str]:
+    return {f.rule for f in evaluate(data).findings}
+
+
+def codes(data: HealthInput) -> set[str]:
+    return {w.code for w in evaluate(data).warnings}
 
 
 def memory(**kw: object) -> HealthInput:
@@ -117,14 +149,19 @@ def test_timeouts_and_errors_advise_separately() -> None:
     assert only_timeouts == {"timeouts"}
 
 
-def test_threads_cpu_bound_from_busiest_core_when_cpu_time_unknown() -> None:
+def test_threads_cpu_bound_is_not_inferred_from_the_machines_busiest_core() -> None:
+    # One core of the machine at 98% says nothing about whose thread kept it busy.
     data = HealthInput(tasks=TaskHealthInput(total=100, mode="threads", workers=8, cores=4),
                        system=SystemHealthInput(samples=10, cores=4, cpu_percent_mean=27,
                                                 busiest_core_percent_mean=98))
-    assert "threads_cpu_bound" in {f.rule for f in evaluate(data).findings}
+    assert "threads_cpu_bound" not in rules(data)
+    own = HealthInput(tasks=TaskHealthInput(total=100, mode="threads", workers=8, cores=4),
+                      system=SystemHealthInput(samples=10, cores=4, cpu_percent_mean=27,
+                                               process_cpu_percent_mean=97))
+    assert "threads_cpu_bound" in rules(own)
     processes = HealthInput(tasks=TaskHealthInput(total=100, mode="processes", workers=4,
                                                   cores=4, cpu_cores_used=3.9))
-    assert "threads_cpu_bound" not in {f.rule for f in evaluate(processes).findings}
+    assert "threads_cpu_bound" not in rules(processes)
 
 
 def test_gil_bound_threads_are_not_called_io_bound() -> None:
@@ -136,13 +173,18 @@ def test_gil_bound_threads_are_not_called_io_bound() -> None:
     assert {f.rule for f in evaluate(measured).findings} == {"threads_cpu_bound"}
 
 
-def test_io_bound_stays_quiet_with_many_workers_or_busy_cpu() -> None:
+def test_io_bound_stays_quiet_with_many_workers_or_its_own_busy_cpu() -> None:
     many = tasks(mode="asyncio", workers=100, cpu_per_wall=0.01, mean_latency_s=0.2)
-    assert "io_bound_idle" not in {f.rule for f in evaluate(many).findings}
-    busy = HealthInput(tasks=TaskHealthInput(total=100, mode="threads", workers=2,
-                                             cpu_per_wall=0.05, mean_latency_s=0.2),
-                       system=SystemHealthInput(samples=5, cpu_percent_mean=80))
-    assert "io_bound_idle" not in {f.rule for f in evaluate(busy).findings}
+    assert "io_bound_idle" not in rules(many)
+
+    def waiting(**system_kw: object) -> HealthInput:
+        return HealthInput(tasks=TaskHealthInput(total=100, mode="threads", workers=2,
+                                                 cpu_per_wall=0.05, mean_latency_s=0.2),
+                           system=run(**system_kw).system)
+
+    assert "io_bound_idle" not in rules(waiting(process_cpu_percent_mean=80.0))
+    # Neighbours keeping the machine busy do not make the run's own waiting fine.
+    assert "io_bound_idle" in rules(waiting(cpu_percent_mean=95.0))
 
 
 def test_dispatch_advice_mentions_chunking() -> None:
@@ -213,11 +255,145 @@ def test_bad_limits_are_spec_errors(raw: dict[str, object], expected: str) -> No
     assert str(info.value).startswith("w.yaml: health.")
 
 
-def test_cpu_busy_with_other_processes_is_not_blamed_on_the_workload() -> None:
-    busy_elsewhere = system(cpu_percent_mean=95, process_cpu_percent_mean=20, cores=2)
-    finding = next(f for f in evaluate(busy_elsewhere).findings if f.rule == "cpu_high")
-    assert "this run used 10%" in finding.message
-    assert "other processes" in finding.recommendation
-    own = system(cpu_percent_mean=95, process_cpu_percent_mean=190, cores=2)
-    finding = next(f for f in evaluate(own).findings if f.rule == "cpu_high")
+# --- the split: a workload is scored on what it did, the machine only warns ---------------
+
+def test_busy_neighbours_are_a_warning_with_figures_not_a_deduction() -> None:
+    report = evaluate(run(cpu_percent_mean=100.0, process_cpu_percent_mean=2.0))
+    assert report.findings == () and report.score == 100
+    [warning] = report.warnings
+    assert warning.code == "machine_cpu_busy"
+    assert warning.evidence == {"machine_cpu_percent": 100.0, "run_cpu_percent": 1.0,
+                                "others_cpu_percent": 99.0, "cores": 2.0}
+    assert "other processes kept 99% of the machine's CPU busy" in warning.message
+    assert "this run 1%" in warning.message
+
+
+def test_a_cpu_heavy_workload_is_scored_and_its_neighbours_are_not_blamed() -> None:
+    report = evaluate(run(cpu_percent_mean=100.0, process_cpu_percent_mean=195.0))
+    [finding] = report.findings
+    assert (finding.rule, finding.points, finding.limit) == ("cpu_high", 20, 90)
+    assert finding.value == pytest.approx(97.5)
+    assert "this run kept 98% of the machine's CPU busy (1.95 of 2 cores)" in finding.message
     assert "CPU is the bottleneck" in finding.recommendation
+    assert report.warnings == ()
+
+
+def test_own_cpu_tiers_and_a_run_without_its_own_figures() -> None:
+    assert rules(run(cpu_percent_mean=100.0, process_cpu_percent_mean=120.0)) == set()
+    points = [evaluate(run(process_cpu_percent_mean=v)).findings[0].points
+              for v in (150, 170, 190)]
+    assert points == [5, 10, 20]
+    unknown = run(cpu_percent_mean=100.0, process_cpu_percent_mean=None)
+    assert rules(unknown) == set()
+    [warning] = evaluate(unknown).warnings
+    assert "own share was not measured" in warning.message
+    assert "run_cpu_percent" not in warning.evidence
+
+
+def test_memory_pressure_from_others_warns_and_the_runs_own_memory_is_scored() -> None:
+    others = evaluate(run(memory_percent_max=96.0))
+    assert others.findings == ()
+    [warning] = others.warnings
+    assert warning.code == "machine_memory_high"
+    assert warning.evidence["machine_memory_percent"] == 96
+    assert warning.evidence["run_rss_peak_bytes"] == 100 * MB
+    own = evaluate(run(memory_percent_max=96.0, process_rss_peak_bytes=7800 * MB))
+    assert [(f.rule, f.points) for f in own.findings] == [("memory_high", 25)]
+    assert "this run's processes peaked at" in own.findings[0].message
+    assert own.warnings == ()
+
+
+def test_swap_and_load_are_warnings_for_a_workload_and_findings_for_the_machine() -> None:
+    swapping = run(swap_used_bytes=500 * MB)
+    assert rules(swapping) == set() and codes(swapping) == {"machine_swap_in_use"}
+    assert evaluate(swapping).warnings[0].evidence["swap_used_bytes"] == 500 * MB
+    assert rules(system(swap_used_bytes=500 * MB)) == {"swap_in_use"}
+    assert evaluate(system(swap_used_bytes=500 * MB, cpu_percent_mean=100,
+                           memory_percent_max=99, load_1m_max=9.0)).warnings == ()
+    loaded = run(load_1m_max=6.0)
+    assert rules(loaded) == set() and codes(loaded) == {"machine_load_high"}
+    assert evaluate(loaded).warnings[0].evidence["load_1m_max"] == 6.0
+    # A load the run's own busy cores explain is nobody else's.
+    assert codes(run(load_1m_max=3.5, process_cpu_percent_mean=190.0)) == set()
+
+
+def test_a_workload_is_judged_on_its_own_memory_growth_only() -> None:
+    growing = {"memory_growth_bytes_per_s": 5 * MB, "memory_growth_significant": True}
+    assert "memory_growth" in rules(run(**growing))
+    assert "memory_growth" not in rules(run(**growing, growth_of_process=False))
+    assert "memory_growth" in rules(system(**growing))
+
+
+def test_run_warnings_can_be_disabled_and_never_change_the_score() -> None:
+    busy = run(cpu_percent_mean=100.0, swap_used_bytes=500 * MB, load_1m_max=8.0)
+    assert codes(busy) == {"machine_cpu_busy", "machine_swap_in_use", "machine_load_high"}
+    limits = limits_from_mapping({"disabled": ["machine_swap_in_use"]}, err)
+    report = evaluate(busy, limits)
+    assert {w.code for w in report.warnings} == {"machine_cpu_busy", "machine_load_high"}
+    assert report.score == evaluate(run()).score == 100
+
+
+# --- busy neighbours: real CPU burners beside a run whose own CPU use is about zero ------
+
+@contextmanager
+def busy_neighbours(count: int = 2) -> Iterator[None]:
+    """``count`` processes spinning on the CPU, not descendants of the measured run."""
+    procs = [burner(seconds=60) for _ in range(count)]
+    try:
+        yield
+    finally:
+        for proc in procs:
+            stop(proc)
+
+
+def test_busy_neighbours_cost_a_sleeping_run_no_health_points(tmp_path: Path) -> None:
+    spec = tmp_path / "sleeper.yaml"
+    spec.write_text(textwrap.dedent("""
+        name: sleeper
+        agent: batch_agents:slow
+        inputs: {inputs}
+        execution: {{mode: threads, workers: 16}}
+        cache: {{enabled: false}}
+        thresholds: {{health_score: [">= 80"]}}
+    """).format(inputs=list(range(160))))
+    md, html = tmp_path / "r.md", tmp_path / "r.html"
+    with busy_neighbours():
+        proc = cli("run-batch", str(spec), "--sample-interval", "0.1", "--json",
+                   "--report-md", str(md), "--report-html", str(html))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["health"]["findings"] == [] and doc["health"]["score"] == 100, doc["health"]
+    busy = next(w for w in doc["run_warnings"] if w["code"] == "machine_cpu_busy")
+    evidence = busy["evidence"]
+    assert evidence["others_cpu_percent"] > 50 and evidence["run_cpu_percent"] < 25, evidence
+    assert evidence["cores"] == os.cpu_count()
+    assert f"other processes kept {evidence['others_cpu_percent']:.0f}%" in busy["message"]
+    assert busy["message"] in doc["warnings"]
+    validate_report(doc)
+    console = Console(record=True, width=200, file=io.StringIO())
+    render_batch(console, doc)
+    text = console.export_text()
+    assert text.index("other processes kept") < text.index("Health 100/100") \
+        < text.index("PASSED")
+    assert "other processes kept" in md.read_text()
+    assert "other processes kept" in html.read_text()
+
+
+def _sleep_agent(x: int) -> int:
+    time.sleep(0.02)
+    return x
+
+
+def test_busy_neighbours_are_a_profile_warning_not_a_deduction() -> None:
+    from agentperf.profiling.api import profile_memory
+
+    with busy_neighbours():
+        result = profile_memory(_sleep_agent, inputs=[1, 2, 3], iterations=10, warmup=1,
+                                trace_iterations=0)
+    assert result.health.findings == () and result.health.score == 100, result.health
+    busy = next(w for w in result.health.warnings if w.code == "machine_cpu_busy")
+    assert busy.evidence["others_cpu_percent"] > 50, busy
+    console = Console(record=True, width=200, file=io.StringIO())
+    render_profile(console, result)
+    text = console.export_text()
+    assert text.index("other processes kept") < text.index("health: 100/100")

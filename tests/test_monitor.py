@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import re
 import signal
@@ -11,15 +12,18 @@ import textwrap
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
-from monitor_helpers import allocator, burner, cli, cli_popen, stop, wait_for
+from monitor_helpers import allocator, burner, cli, cli_popen, spawn, stop, wait_for
 from rich.console import Console
 from typer.testing import CliRunner
 
+from agentperf.analysis.health import HealthLimits
 from agentperf.cli.app import app
 from agentperf.measure.registry import MetricsRegistry
 from agentperf.pipeline.monitor import MonitorConfig, MonitorSession, unit_of
+from agentperf.report.monitor_console import monitor_document, render_summary
 from agentperf.report.monitor_live import Dashboard, format_line, sparkline
 from agentperf.report.prometheus import PrometheusServer
 
@@ -213,3 +217,60 @@ def test_workload_soak_adds_task_metrics(tmp_path: Path) -> None:
     functions = {f["name"]: f for f in doc["functions"]}
     assert functions["soak_agent"]["calls"] >= tasks["total"]  # @measure saw every call
     assert doc["metrics"]["process_cpu_percent"]["count"] >= 3
+
+
+def _with_busy_neighbours(config: MonitorConfig) -> object:
+    """A monitor session while two other processes spin on the CPU."""
+    burners = [burner(seconds=30) for _ in range(2)]
+    try:
+        return _run_session(config)[1]
+    finally:
+        for proc in burners:
+            stop(proc)
+
+
+def test_busy_neighbours_warn_a_watched_pid_and_cost_it_no_points() -> None:
+    sleeper = spawn("import time\ntime.sleep(30)\n")
+    try:
+        summary: Any = _with_busy_neighbours(
+            MonitorConfig(interval_s=0.2, duration_s=1.2, pid=sleeper.pid))
+    finally:
+        stop(sleeper)
+    assert summary.kind == "pid"
+    assert summary.health.findings == () and summary.health.score == 100, summary.health
+    busy = next(w for w in summary.health.warnings if w.code == "machine_cpu_busy")
+    assert busy.evidence["others_cpu_percent"] > 50, busy
+    assert busy.evidence["run_cpu_percent"] < 10, busy
+    doc = monitor_document(summary)
+    assert busy.message in doc["warnings"]
+    assert {"code": busy.code, "message": busy.message, "evidence": busy.evidence} \
+        in doc["run_warnings"]
+    console = Console(record=True, width=200, file=io.StringIO())
+    render_summary(console, summary)
+    text = console.export_text()
+    assert text.index("other processes kept") < text.index("Health 100/100")
+
+
+def test_system_monitor_keeps_the_busy_machine_as_its_findings() -> None:
+    summary: Any = _with_busy_neighbours(MonitorConfig(interval_s=0.2, duration_s=1.2))
+    assert summary.kind == "system"
+    cpu = next(f for f in summary.health.findings if f.rule == "cpu_high")
+    assert cpu.value > 70 and cpu.points >= 5 and "mean CPU" in cpu.message
+    assert summary.health.warnings == ()
+
+
+def test_a_cpu_heavy_watched_pid_is_scored_on_its_own_cpu() -> None:
+    # Low tiers: on a runner shared with other jobs the burner may not get a whole core.
+    limits = HealthLimits(cpu_percent=(5.0, 10.0, 15.0))
+    proc = burner(seconds=30)
+    try:
+        summary: Any = _run_session(MonitorConfig(interval_s=0.2, duration_s=1.0,
+                                                  pid=proc.pid, limits=limits))[1]
+    finally:
+        stop(proc)
+    cpu = next(f for f in summary.health.findings if f.rule == "cpu_high")
+    assert "this run kept" in cpu.message and cpu.value > 5
+    for warning in summary.health.warnings:
+        # Whatever else ran, the burner's CPU is the run's own, not the neighbours'.
+        if warning.code == "machine_cpu_busy":
+            assert warning.evidence["run_cpu_percent"] == pytest.approx(cpu.value, abs=0.01)

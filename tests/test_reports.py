@@ -18,6 +18,7 @@ from typing import Any
 
 import jsonschema
 import pytest
+from report_schema import strict_schema, validate_report
 from rich.console import Console
 
 from agentperf.analysis.gates import batch_verdict, run_batch_values
@@ -120,8 +121,8 @@ def test_json_report_validates_against_the_shipped_schema() -> None:
     schema = load_schema()
     jsonschema.Draft202012Validator.check_schema(schema)
     doc = json.loads(render_json(make_result()))
-    jsonschema.validate(doc, schema, cls=jsonschema.Draft202012Validator)
-    assert doc["schema_version"] == SCHEMA_VERSION
+    validate_report(doc)
+    assert doc["schema_version"] == SCHEMA_VERSION == "1.1"
     assert doc["verdict"] == {"exit_code": 1, "status": "gate_failed", "passed": False,
                               "reason": doc["verdict"]["reason"], "interrupted": False,
                               "aborted": None}
@@ -145,9 +146,20 @@ def test_schema_rejects_a_broken_document() -> None:
     validator = jsonschema.Draft202012Validator(load_schema())
     for broken in ({**doc, "tasks": {**doc["tasks"], "failed": -1}},
                    {k: v for k, v in doc.items() if k != "verdict"},
-                   {**doc, "schema_version": "2.0"},
-                   {**doc, "surprise": 1}):
+                   {**doc, "schema_version": "2.0"}):
         assert list(validator.iter_errors(broken)), broken
+
+
+def test_a_1x_reader_accepts_fields_a_later_minor_version_adds() -> None:
+    doc = json.loads(render_json(make_result()))
+    later = {**doc, "schema_version": "1.9", "surprise": 1,
+             "tasks": {**doc["tasks"], "new_count": 2}}
+    assert not list(jsonschema.Draft202012Validator(load_schema()).iter_errors(later))
+    # ... while this version's own documents name every field they carry:
+    strict = jsonschema.Draft202012Validator(strict_schema())
+    assert sorted(e.message for e in strict.iter_errors(later)) == [
+        "Additional properties are not allowed ('new_count' was unexpected)",
+        "Additional properties are not allowed ('surprise' was unexpected)"]
 
 
 def test_json_report_of_an_interrupted_empty_run_is_valid() -> None:
@@ -158,7 +170,7 @@ def test_json_report_of_an_interrupted_empty_run_is_valid() -> None:
                      exit_code=ExitCode.INTERRUPTED, exit_reason="interrupted",
                      wall_s=float("nan"))
     doc = json.loads(render_json(result))
-    jsonschema.validate(doc, load_schema(), cls=jsonschema.Draft202012Validator)
+    validate_report(doc)
     assert doc["verdict"]["status"] == "interrupted" and doc["tasks"]["wall_s"] is None
 
 
@@ -496,8 +508,7 @@ def test_report_paths_are_checked_before_the_run_and_written_whole_after(tmp_pat
         assert list(tmp_path.iterdir()) == []
         written = manager.write(make_result())
     assert sorted(written) == sorted(paths.values())
-    jsonschema.validate(json.loads(paths["json"].read_text()), load_schema(),
-                        cls=jsonschema.Draft202012Validator)
+    validate_report(json.loads(paths["json"].read_text()))
     ET.parse(paths["junit"])
     assert "### Gates" in paths["markdown"].read_text()
     assert "<svg" in paths["html"].read_text()
@@ -634,7 +645,7 @@ def test_cli_gate_fails_with_every_report_and_the_job_summary(tmp_path: Path) ->
     assert "error_rate rate < 0.01 (observed 25.00%)" in proc.stdout
     out = tmp_path / "out"
     doc = json.loads((out / "r.json").read_text())
-    jsonschema.validate(doc, load_schema(), cls=jsonschema.Draft202012Validator)
+    validate_report(doc)
     assert [(t["metric"], t["passed"]) for t in doc["thresholds"]] == [
         ("latency", True), ("error_rate", False), ("throughput", True)]
     assert doc["verdict"]["exit_code"] == 1 and doc["tasks"]["failed"] == 1

@@ -457,8 +457,8 @@ def test_agent_is_built_in_the_cli_only_when_it_runs_there(tmp_path: Path, mode:
 def test_asyncio_hands_over_finished_results_before_the_stream_error() -> None:
     from agentperf.execution.asyncio_backend import AsyncioExecutor
     from agentperf.execution.base import Task
+    from agentperf.execution.settings import ExecutionSettings
     from agentperf.workload.adapters import build_adapter
-    from agentperf.workload.spec import ExecutionSettings
 
     async def agent(x: int) -> int:
         await asyncio.sleep(0.01 * x)

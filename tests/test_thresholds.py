@@ -196,7 +196,7 @@ def test_unmeasured_metric_fails_loudly() -> None:
                                            "latency": LatencyHistogram()})
     assert [r.passed for r in results] == [False, False, False]
     assert results[0].note == "not measured in this run" and results[0].observed_text == "n/a"
-    assert results[2].note == "no task finished"
+    assert results[2].note == "no observations"
 
 
 def progress(done: int, total: int | None = None, elapsed_s: float = 1.0) -> Progress:

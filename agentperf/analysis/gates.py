@@ -14,6 +14,7 @@ from enum import Enum
 from typing import Any
 
 from agentperf.analysis.thresholds import (
+    NOT_OBSERVED,
     Progress,
     Tally,
     Threshold,
@@ -159,19 +160,31 @@ def _success(thresholds: Sequence[ThresholdResult], failed: int, total: int) -> 
 
 def run_batch_values(*, latency: Any, done: int, failed: int, timed_out: int, elapsed_s: float,
                      cache_hits: int | None = None, health_score: float | None = None,
-                     peak_memory: int | None = None) -> dict[str, Any]:
+                     peak_memory: int | None = None, service_time: Any = None,
+                     served_latency: Any = None, calls: int | None = None,
+                     call_failed: int | None = None) -> dict[str, Any]:
     """The values ``RUN_BATCH_METRICS`` thresholds read, mid-run or at the end.
 
-    ``latency`` is best the ``LatencyHistogram`` (any p(N)); a ``LatencySummary`` gives
-    p50/p90/p95/p99. Rates are :class:`Tally` counts so an abort check can bound them.
-    Pass None for what was not measured (no cache, no sampler): a threshold on it fails
-    at the end with "not measured", and never aborts a run early.
+    ``latency`` (tasks that called the agent), ``service_time`` (the call alone) and
+    ``served_latency`` (every task, cache hits included) are best ``LatencyHistogram``
+    objects (any p(N)); a ``LatencySummary`` gives p50/p90/p95/p99. Without the last
+    two, or without ``calls``/``call_failed``, every task is taken to have called the
+    agent. ``error_rate`` is over the tasks that called the agent, so a run answered
+    from the cache observes none; counts of events are observed once one task ran.
+    Rates are :class:`Tally` counts so an abort check can bound them. Pass None for
+    what was not measured (no cache, no sampler): a threshold on it fails at the end
+    with "not measured", and never aborts a run early.
     """
+    calls = done if calls is None else calls
+    call_failed = failed if call_failed is None else call_failed
+    ran = done > 0
     return {
         "latency": latency,
-        "error_rate": Tally(failed, done),
-        "failed": failed,
-        "timeouts": timed_out,
+        "service_time": latency if service_time is None else service_time,
+        "served_latency": latency if served_latency is None else served_latency,
+        "error_rate": Tally(call_failed, calls),
+        "failed": failed if ran else NOT_OBSERVED,
+        "timeouts": timed_out if ran else NOT_OBSERVED,
         "throughput": done / elapsed_s if elapsed_s > 0 else None,
         "cache_hit_rate": Tally(cache_hits, done) if cache_hits is not None else None,
         "health_score": health_score,
@@ -184,8 +197,10 @@ def abort_check(thresholds: Sequence[Threshold], *, cache_enabled: bool
     """A run-batch callback for the ``abort_on_fail`` thresholds (None when none is armed).
 
     It takes the pipeline's progress snapshot (``done``, ``total``, ``failed``,
-    ``timed_out``, ``cache_hits``, ``elapsed_s``, ``latency`` histogram) and returns the
-    failed result of the first armed threshold that can no longer pass.
+    ``timed_out``, ``cache_hits``, ``elapsed_s``, the ``latency``, ``service_time`` and
+    ``served_latency`` histograms, ``calls`` and ``call_failed``) and returns the failed
+    result of the first armed threshold that can no longer pass. A metric with nothing
+    observed yet never aborts: the tasks still to come may observe it.
     """
     armed = [t for t in thresholds if t.abort_on_fail]
     if not armed:
@@ -195,7 +210,11 @@ def abort_check(thresholds: Sequence[Threshold], *, cache_enabled: bool
         values = run_batch_values(
             latency=progress.latency, done=progress.done, failed=progress.failed,
             timed_out=progress.timed_out, elapsed_s=progress.elapsed_s,
-            cache_hits=progress.cache_hits if cache_enabled else None)
+            cache_hits=progress.cache_hits if cache_enabled else None,
+            service_time=getattr(progress, "service_time", None),
+            served_latency=getattr(progress, "served_latency", None),
+            calls=getattr(progress, "calls", None),
+            call_failed=getattr(progress, "call_failed", None))
         return check_abort(armed, values, Progress(progress.done, progress.total,
                                                    progress.elapsed_s))
 

@@ -4,6 +4,9 @@ Each rule (``health_rules``) looks at one part of :class:`HealthInput`, and when
 it returns a :class:`Finding` carrying the measured value, the limit, the points it costs
 and one concrete recommendation, so a reader can trace every lost point to a number.
 Parts a command did not measure are None and their rules stay quiet.
+
+A workload is scored only on what it did; the state of the machine it ran on comes back
+as :class:`RunWarning` s (``health_warnings``) in the same report, costing nothing.
 """
 
 from __future__ import annotations
@@ -23,11 +26,13 @@ from agentperf.analysis.health_model import (
     LeakSuspect,
     MemoryHealthInput,
     Rule,
+    RunWarning,
     SystemHealthInput,
     TaskHealthInput,
     status_for,
 )
 from agentperf.analysis.health_rules import RULE_IDS, RULES
+from agentperf.analysis.health_warnings import WARNING_CODES, machine_warnings
 from agentperf.errors import did_you_mean
 from agentperf.measure.units import parse_bytes, parse_duration
 
@@ -36,6 +41,7 @@ __all__ = [
     "NEEDS_ATTENTION_ABOVE",
     "RULES",
     "RULE_IDS",
+    "WARNING_CODES",
     "CacheHealthInput",
     "Finding",
     "HealthInput",
@@ -44,11 +50,13 @@ __all__ = [
     "LeakSuspect",
     "MemoryHealthInput",
     "Rule",
+    "RunWarning",
     "SystemHealthInput",
     "TaskHealthInput",
     "cache_input",
     "evaluate",
     "limits_from_mapping",
+    "machine_warnings",
     "status_for",
     "system_input",
 ]
@@ -59,7 +67,9 @@ def evaluate(data: HealthInput, limits: HealthLimits | None = None) -> HealthRep
     findings = tuple(f for rule in RULES if (f := rule(data, limits)) is not None
                      and f.rule not in limits.disabled)
     score = max(0.0, 100.0 - sum(f.points for f in findings))
-    return HealthReport(score=round(score, 1), status=status_for(score), findings=findings)
+    warnings = machine_warnings(data.system, limits) if data.subject == "workload" else ()
+    return HealthReport(score=round(score, 1), status=status_for(score), findings=findings,
+                        warnings=warnings)
 
 
 def limits_from_mapping(raw: Mapping[str, Any], error: Callable[[str, str], Exception]
@@ -67,7 +77,7 @@ def limits_from_mapping(raw: Mapping[str, Any], error: Callable[[str, str], Exce
     """Build limits from a spec's ``health:`` section; ``error(message, key)`` makes the exception.
 
     Byte limits take sizes (``512MB``), ``_s`` limits take durations (``500ms``), and
-    ``disabled`` lists rule ids to switch off.
+    ``disabled`` lists rule ids and run-warning codes to switch off.
     """
     known = {f.name for f in fields(HealthLimits)}
     defaults = HealthLimits()
@@ -86,9 +96,11 @@ def _limit_value(key: str, value: Any, default: Any, error: Callable[[str, str],
     if key == "disabled":
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise error("expected a list of rule ids", where)
-        unknown = [v for v in value if v not in RULE_IDS]
+        known = (*RULE_IDS, *WARNING_CODES)
+        unknown = [v for v in value if v not in known]
         if unknown:
-            raise error(f"unknown rule '{unknown[0]}'; rules: {', '.join(RULE_IDS)}", where)
+            raise error(f"unknown rule '{unknown[0]}'; rules and warnings: {', '.join(known)}",
+                        where)
         return tuple(value)
     if isinstance(default, tuple):
         if (not isinstance(value, list) or len(value) != len(default)
@@ -125,6 +137,10 @@ def system_input(summary: Any) -> SystemHealthInput:
         memory_growth_significant=summary.rss_trend == "increasing", cores=summary.cores,
         process_cpu_percent_mean=(summary.process_cpu_percent_mean
                                   if summary.process_samples else None),
+        process_rss_peak_bytes=summary.process_rss_peak_bytes if summary.process_samples
+        else None,
+        memory_total_bytes=summary.memory_total_bytes, load_1m_max=summary.load_1m_max,
+        growth_of_process=summary.process_samples > 0,
     )
 
 

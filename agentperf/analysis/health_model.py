@@ -1,9 +1,16 @@
-"""What the health engine reads and returns: inputs, limits, findings and the report."""
+"""What the health engine reads and returns: inputs, limits, findings, warnings, the report.
+
+Health judges a subject. For a workload (run-batch, profile, a soak, a watched pid or
+command) the subject is what the workload did, and the machine around it (other
+processes' CPU, system memory, swap, load) only yields :class:`RunWarning` s; for
+``monitor`` of the system itself the machine is the subject and is scored.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Literal
 
 HEALTHY_ABOVE = 80
 NEEDS_ATTENTION_ABOVE = 60
@@ -50,6 +57,24 @@ class SystemHealthInput:
     memory_growth_significant: bool = False
     cores: int = 1
     process_cpu_percent_mean: float | None = None  # the watched process tree, 100 = one core
+    process_rss_peak_bytes: int | None = None  # the watched process tree's peak RSS
+    memory_total_bytes: int = 0  # the machine's RAM
+    load_1m_max: float | None = None
+    growth_of_process: bool = False  # memory growth measured on the process tree's RSS
+
+    @property
+    def own_cpu_percent(self) -> float | None:
+        """The watched process tree's share of all the machine's cores, 0-100."""
+        if self.process_cpu_percent_mean is None:
+            return None
+        return self.process_cpu_percent_mean / max(self.cores, 1)
+
+    @property
+    def own_memory_percent(self) -> float | None:
+        """The watched process tree's peak RSS as a share of the machine's RAM, 0-100."""
+        if self.process_rss_peak_bytes is None or self.memory_total_bytes <= 0:
+            return None
+        return 100.0 * self.process_rss_peak_bytes / self.memory_total_bytes
 
 
 @dataclass(frozen=True)
@@ -65,14 +90,23 @@ class MemoryHealthInput:
     transient_peak_bytes: int = 0  # peak during a call minus what the call retained
 
 
+Subject = Literal["workload", "machine"]
+
+
 @dataclass(frozen=True)
 class HealthInput:
-    """Whatever a command measured; absent parts simply skip their rules."""
+    """Whatever a command measured; absent parts simply skip their rules.
+
+    ``subject`` says what is judged: a "workload" is scored on its tasks, its cache and
+    its own process tree (``system.process_*``), and the rest of ``system`` becomes run
+    warnings; the "machine" (``monitor`` with nothing to watch) is scored on ``system``.
+    """
 
     tasks: TaskHealthInput | None = None
     cache: CacheHealthInput | None = None
     system: SystemHealthInput | None = None
     memory: MemoryHealthInput | None = None
+    subject: Subject = "workload"
 
 
 @dataclass(frozen=True)
@@ -104,6 +138,8 @@ class HealthLimits:
     peak_memory_bytes: int = 1024 * _MiB
     leak_bytes_per_iteration: float = 0.0
     transient_peak_bytes: int = 100 * _MiB
+    others_cpu_percent: float = 50.0  # other processes' share of all cores: a run warning
+    load_per_core: float = 1.0  # load average not explained by the run, per core: a warning
     disabled: tuple[str, ...] = ()
 
 
@@ -119,10 +155,24 @@ class Finding:
 
 
 @dataclass(frozen=True)
+class RunWarning:
+    """A condition of the machine during a workload's run: it explains, it never costs points.
+
+    ``evidence`` holds the figures the message quotes (percents 0-100 of all cores, bytes,
+    load averages), so a report can show or compare them without parsing the text.
+    """
+
+    code: str
+    message: str
+    evidence: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class HealthReport:
     score: float
     status: str
     findings: tuple[Finding, ...] = field(default_factory=tuple)
+    warnings: tuple[RunWarning, ...] = field(default_factory=tuple)
 
     @property
     def recommendations(self) -> list[str]:
@@ -130,6 +180,7 @@ class HealthReport:
 
 
 Rule = Callable[[HealthInput, HealthLimits], "Finding | None"]
+WarningRule = Callable[[SystemHealthInput, HealthLimits], "RunWarning | None"]
 
 
 def status_for(score: float) -> str:

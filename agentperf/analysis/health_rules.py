@@ -1,7 +1,10 @@
 """The health rules: each reads one part of a HealthInput and may return one Finding.
 
 A rule returns None when its part was not measured or stays within its limit, so every
-command runs the same list and only the rules with data speak.
+command runs the same list and only the rules with data speak. Rules that read the
+psutil samples judge the input's subject: for a workload, its own process tree (CPU,
+memory, memory growth); for the machine, the whole system. What a workload's run saw of
+the machine is for ``health_warnings``.
 """
 
 from __future__ import annotations
@@ -37,42 +40,38 @@ def _ran(data: HealthInput) -> TaskHealthInput | None:
 
 
 def cpu_rule(data: HealthInput, limits: HealthLimits) -> Finding | None:
+    """The machine's CPU for the machine; for a workload, the CPU its own processes used."""
     if (system := _sampled(data)) is None:
         return None
-    if (hit := _tiered(system.cpu_percent_mean, limits.cpu_percent, (5, 10, 20))) is None:
+    value = system.cpu_percent_mean if data.subject == "machine" else system.own_cpu_percent
+    if value is None or (hit := _tiered(value, limits.cpu_percent, (5, 10, 20))) is None:
         return None
     points, limit = hit
-    own_share = _own_cpu_share(system)
-    if own_share is not None and own_share < system.cpu_percent_mean / 2:
-        return Finding("cpu_high", f"mean CPU {system.cpu_percent_mean:.0f}% above {limit:.0f}%, "
-                       f"of which this run used {own_share:.0f}%", system.cpu_percent_mean,
-                       limit, points,
-                       "other processes kept the CPU busy: timings of this run include "
-                       "waiting for a core; measure on a quieter machine before comparing",
-                       unit="percent")
-    return Finding("cpu_high", f"mean CPU {system.cpu_percent_mean:.0f}% above {limit:.0f}%",
-                   system.cpu_percent_mean, limit, points,
+    if data.subject == "machine":
+        message = f"mean CPU {value:.0f}% above {limit:.0f}%"
+    else:
+        cores_busy = (system.process_cpu_percent_mean or 0.0) / 100
+        message = (f"this run kept {value:.0f}% of the machine's CPU busy ({cores_busy:.2f} of "
+                   f"{system.cores} cores), above {limit:.0f}%")
+    return Finding("cpu_high", message, value, limit, points,
                    "CPU is the bottleneck: cut per-call work, cache repeated calls, or spread "
                    "the batch over more cores or machines (--mode processes / dask)",
                    unit="percent")
 
 
-def _own_cpu_share(system: SystemHealthInput) -> float | None:
-    """The watched process tree's share of the whole machine's CPU, 0-100."""
-    if system.process_cpu_percent_mean is None:
-        return None
-    return system.process_cpu_percent_mean / max(system.cores, 1)
-
-
 def memory_rule(data: HealthInput, limits: HealthLimits) -> Finding | None:
+    """The machine's memory for the machine; for a workload, its own processes' peak RSS."""
     if (system := _sampled(data)) is None:
         return None
-    if (hit := _tiered(system.memory_percent_max, limits.memory_percent, (5, 15, 25))) is None:
+    machine = data.subject == "machine"
+    value = system.memory_percent_max if machine else system.own_memory_percent
+    if value is None or (hit := _tiered(value, limits.memory_percent, (5, 15, 25))) is None:
         return None
     points, limit = hit
-    return Finding("memory_high",
-                   f"peak memory use {system.memory_percent_max:.0f}% above {limit:.0f}%",
-                   system.memory_percent_max, limit, points,
+    message = (f"peak memory use {value:.0f}% above {limit:.0f}%" if machine else
+               f"this run's processes peaked at {format_bytes(system.process_rss_peak_bytes or 0)}"
+               f", {value:.0f}% of the machine's memory, above {limit:.0f}%")
+    return Finding("memory_high", message, value, limit, points,
                    "memory is nearly exhausted: lower --workers or --max-in-flight, stream "
                    "inputs and outputs, and profile the agent with 'agentperf profile'",
                    unit="percent")
@@ -151,7 +150,9 @@ def cache_rule(data: HealthInput, limits: HealthLimits) -> Finding | None:
 
 
 def swap_rule(data: HealthInput, limits: HealthLimits) -> Finding | None:
-    if (system := _sampled(data)) is None or system.swap_used_bytes <= limits.swap_used_bytes:
+    """Swap is the machine's state: scored for the machine, a run warning for a workload."""
+    if (data.subject != "machine" or (system := _sampled(data)) is None
+            or system.swap_used_bytes <= limits.swap_used_bytes):
         return None
     return Finding("swap_in_use", f"{format_bytes(system.swap_used_bytes)} of swap in use",
                    system.swap_used_bytes, limits.swap_used_bytes, 10.0,
@@ -161,8 +162,10 @@ def swap_rule(data: HealthInput, limits: HealthLimits) -> Finding | None:
 
 
 def memory_growth_rule(data: HealthInput, limits: HealthLimits) -> Finding | None:
+    """A workload is judged on its own RSS trend, never on the system's used memory."""
     system = _sampled(data)
     if (system is None or system.samples < limits.min_trend_samples
+            or (data.subject != "machine" and not system.growth_of_process)
             or not system.memory_growth_significant
             or system.memory_growth_bytes_per_s <= limits.memory_growth_bytes_per_s):
         return None
@@ -196,10 +199,6 @@ def threads_cpu_bound_rule(data: HealthInput, limits: HealthLimits) -> Finding |
     if tasks is None or tasks.mode != "threads" or tasks.workers < 2 or cores < 2:
         return None
     busy = _cores_busy(data)
-    system = _sampled(data)
-    if busy is None and system is not None and system.busiest_core_percent_mean >= 85:
-        others = (system.cpu_percent_mean * cores - system.busiest_core_percent_mean) / (cores - 1)
-        busy = 1.0 if others < 30 else None
     if busy is None or not limits.cpu_bound_core_fraction <= busy <= 1.25:
         return None
     return Finding("threads_cpu_bound", f"{tasks.workers} threads kept {busy:.2f} of {cores} "
@@ -209,7 +208,7 @@ def threads_cpu_bound_rule(data: HealthInput, limits: HealthLimits) -> Finding |
 
 
 def io_bound_idle_rule(data: HealthInput, limits: HealthLimits) -> Finding | None:
-    """Tasks mostly wait and the CPU is idle.
+    """Tasks mostly wait and the run's own CPU is idle (other processes' CPU is no excuse).
 
     Under the interpreter lock, CPU-bound threads also show a low CPU share per task
     (each gets 1/N of a core), so about one busy core overall rules this out.
@@ -223,8 +222,9 @@ def io_bound_idle_rule(data: HealthInput, limits: HealthLimits) -> Finding | Non
     if ratio is None and tasks.cpu_cores_used is not None:
         ratio = tasks.cpu_cores_used / tasks.workers
     system = _sampled(data)
+    own = system.own_cpu_percent if system is not None else None
     if ratio is None or ratio > limits.io_bound_cpu_ratio or (
-            system is not None and system.cpu_percent_mean >= limits.io_bound_idle_cpu_percent):
+            own is not None and own >= limits.io_bound_idle_cpu_percent):
         return None
     busy = _cores_busy(data)
     if (busy if busy is not None else ratio * tasks.workers) >= limits.cpu_bound_core_fraction:

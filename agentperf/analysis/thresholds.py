@@ -28,6 +28,8 @@ from agentperf.measure.units import (
 )
 
 __all__ = [
+    "NOT_OBSERVED",
+    "NO_OBSERVATIONS",
     "RUN_BATCH_METRICS",
     "MetricKind",
     "Progress",
@@ -56,6 +58,8 @@ class MetricKind(str, Enum):
 
 RUN_BATCH_METRICS: Mapping[str, MetricKind] = {
     "latency": MetricKind.DURATION,
+    "service_time": MetricKind.DURATION,
+    "served_latency": MetricKind.DURATION,
     "error_rate": MetricKind.RATE,
     "throughput": MetricKind.THROUGHPUT,
     "health_score": MetricKind.SCORE,
@@ -64,6 +68,19 @@ RUN_BATCH_METRICS: Mapping[str, MetricKind] = {
     "timeouts": MetricKind.COUNT,
     "failed": MetricKind.COUNT,
 }
+
+#: The note of a threshold whose metric had nothing to observe: it fails, never reads 0.
+NO_OBSERVATIONS = "no observations"
+
+
+class _NotObserved:
+    """The value of a metric that was measured but saw nothing yet (no task ran)."""
+
+    def __repr__(self) -> str:
+        return "NOT_OBSERVED"
+
+
+NOT_OBSERVED = _NotObserved()
 
 _TREND_STATS = ("avg", "min", "med", "max")
 _STAT_ALIASES = {"mean": "avg", "median": "med", "p50": "med"}
@@ -135,14 +152,18 @@ class ThresholdResult:
 
 @dataclass(frozen=True)
 class Tally:
-    """A rate metric as counts, so a partial run can bound the final rate."""
+    """A rate metric as counts, so a partial run can bound the final rate.
+
+    ``seen`` is how many tasks the rate is over (for ``error_rate``, the tasks that
+    called the agent); with none seen the rate is None: not observed, never 0.
+    """
 
     events: int
     seen: int
 
     @property
-    def rate(self) -> float:
-        return self.events / self.seen if self.seen else 0.0
+    def rate(self) -> float | None:
+        return self.events / self.seen if self.seen else None
 
 
 @dataclass(frozen=True)
@@ -301,7 +322,9 @@ def evaluate_thresholds(thresholds: Sequence[Threshold], values: Mapping[str, An
     ``values`` maps a metric to a number, a :class:`Tally` (rates), or for durations an
     object with ``value(statistic)`` (``LatencySummary``) and/or ``percentile(pct)``
     (``LatencyHistogram``: any p(N)). A metric without a value fails with a note:
-    a gate on something that was not measured must not pass silently.
+    a gate on something that was not measured must not pass silently. One notion of
+    empty for every statistic: a histogram with no sample, a rate over no task or
+    :data:`NOT_OBSERVED` fails with the note :data:`NO_OBSERVATIONS`.
     """
     return [_evaluate(t, values) for t in thresholds]
 
@@ -319,8 +342,11 @@ def _evaluate(threshold: Threshold, values: Mapping[str, Any]) -> ThresholdResul
 def _observe(threshold: Threshold, raw: Any) -> tuple[float | None, str]:
     if raw is None:
         return None, "not measured in this run"
+    if raw is NOT_OBSERVED:
+        return None, NO_OBSERVATIONS
     if isinstance(raw, Tally):
-        return raw.rate, ""
+        rate = raw.rate
+        return (None, NO_OBSERVATIONS) if rate is None else (rate, "")
     if threshold.kind is MetricKind.DURATION and not isinstance(raw, (int, float)):
         return _trend_value(raw, threshold.statistic or "avg")
     value = float(raw)
@@ -328,19 +354,23 @@ def _observe(threshold: Threshold, raw: Any) -> tuple[float | None, str]:
 
 
 def _trend_value(source: Any, statistic: str) -> tuple[float | None, str]:
+    if getattr(source, "count", 1) == 0:
+        return None, NO_OBSERVATIONS
     pct = _PERCENTILE.match(statistic) if statistic.startswith("p") else None
     if pct and hasattr(source, "percentile"):
-        return float(source.percentile(float(pct[1]))), ""
+        value = source.percentile(float(pct[1]))
+        return (None, NO_OBSERVATIONS) if value is None else (float(value), "")
     summary = source.summary() if hasattr(source, "summary") else source
     if getattr(summary, "count", 1) == 0:
-        return None, "no task finished"
+        return None, NO_OBSERVATIONS
     name = {"avg": "mean", "med": "p50"}.get(statistic, statistic)
     if pct:
         name = f"p{float(pct[1]):g}"
     try:
-        return float(summary.value(name)), ""
+        value = summary.value(name)
     except (AttributeError, KeyError):
         return None, f"{statistic} is not available from the summary (p50/p90/p95/p99 are)"
+    return (None, NO_OBSERVATIONS) if value is None else (float(value), "")
 
 
 def can_still_pass(threshold: Threshold, value: Any, progress: Progress) -> bool:
@@ -350,7 +380,8 @@ def can_still_pass(threshold: Threshold, value: Any, progress: Progress) -> bool
     ``max`` only rises (``min`` only falls), so an upper bound once crossed stays crossed;
     a :class:`Tally` rate with a known total is bounded by the best case of the tasks
     still to come. Every other case follows k6: the threshold is judged on the partial
-    data, once ``delay_abort_eval`` has elapsed.
+    data, once ``delay_abort_eval`` has elapsed. Nothing observed yet never aborts: the
+    tasks still to come may observe it (at the end it fails with "no observations").
     """
     result = _evaluate(threshold, {threshold.metric: value})
     if result.observed is None or result.passed:
@@ -362,9 +393,11 @@ def can_still_pass(threshold: Threshold, value: Any, progress: Progress) -> bool
     if threshold.statistic == "min":
         return not lower
     if isinstance(value, Tally) and progress.total and (upper or lower):
-        remaining = max(progress.total - value.seen, 0)
+        # Each task still to come may add one to ``seen`` (it may also be a cache hit,
+        # which adds nothing; the bound below is then only looser).
+        remaining = max(progress.total - progress.done, 0)
         best_events = value.events if upper else value.events + remaining
-        return threshold.check(best_events / progress.total)
+        return threshold.check(best_events / (value.seen + remaining))
     return progress.elapsed_s < threshold.delay_abort_eval_s
 
 

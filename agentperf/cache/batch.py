@@ -16,7 +16,7 @@ import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import islice
 
 from agentperf.cache.config import CacheConfig
@@ -28,6 +28,7 @@ from agentperf.cache.stats import CacheStats
 from agentperf.cache.tiered import TieredCache
 from agentperf.execution.base import Task, TaskError, TaskResult
 from agentperf.workload.adapters import AgentRef
+from agentperf.workload.fingerprint import SHORT_CHARS, agent_fingerprint
 
 Execute = Callable[[Iterable[Task]], Iterator[TaskResult]]
 #: Duplicates parked behind running keys, at least; past the bound a duplicate runs
@@ -49,8 +50,14 @@ class BatchCache:
 
     @classmethod
     def open(cls, config: CacheConfig, agent: AgentRef) -> BatchCache:
+        """Keys carry ``config.fingerprint``; a config without one (library use) gets the
+        agent module's fingerprint here. run-batch sets it in the parent beforehand, so
+        Dask workers, which open their own caches, build the same keys as the client."""
+        if config.fingerprint is None:
+            code = agent_fingerprint(agent)
+            config = replace(config, fingerprint=code.digest, fingerprint_sources=code.sources)
         keys = KeyBuilder(agent.target, version=agent.version, context=agent.context,
-                          key_fields=config.key_fields)
+                          key_fields=config.key_fields, fingerprint=config.fingerprint)
         return cls(config, build_cache(config), keys)
 
     def __enter__(self) -> BatchCache:
@@ -67,7 +74,10 @@ class BatchCache:
         return self.cache.clear()
 
     def stats(self) -> CacheStats:
-        return self.cache.stats()
+        stats = self.cache.stats()
+        stats.fingerprint = (self.config.fingerprint or "")[:SHORT_CHARS] or None
+        stats.fingerprint_sources = list(self.config.fingerprint_sources)
+        return stats
 
     @property
     def repeated_fraction(self) -> float:
@@ -171,7 +181,7 @@ class _BatchRun:
                 keyed.append((task, None))
         keys = [k for _, k in keyed if k is not None]
         start = time.perf_counter()
-        found = self.cache.get_many(keys) if keys else {}
+        found = self.cache.get_many(keys, self._replayable) if keys else {}
         lookup_s = (time.perf_counter() - start) / max(1, len(keys))
         for task, key in keyed:
             if key is None:
@@ -179,14 +189,19 @@ class _BatchRun:
                 continue
             self.owner._note_key(key)
             entry = found.get(key)
-            if entry is not None and (entry.ok or self.owner.config.cache_failures):
+            if entry is not None:
                 task.result = self._hit(task, entry, lookup_s)
                 yield task
             elif not self._join_flight(task, key):
                 yield task
 
+    def _replayable(self, entry: Entry) -> bool:
+        """Whether a stored entry may answer a task: a failure only with cache_failures."""
+        return entry.ok or self.owner.config.cache_failures
+
     def _join_flight(self, task: Task, key: str) -> bool:
-        """Park ``task`` behind a running duplicate, or serve it from one just finished."""
+        """Park ``task`` behind a running duplicate, or serve it from one just finished
+        (a success, or a failure with ``cache_failures``: see :meth:`_servable`)."""
         now = time.perf_counter()
         with self.lock:
             flight = self.flights.get(key)
@@ -208,12 +223,11 @@ class _BatchRun:
         with self.lock:
             key = self.pending.pop(result.index, None)
             flight = None
-            if key is not None and (result.ok or self.owner.config.cache_failures):
-                # A finished failure is shared only with its own waiters: a later
-                # duplicate calls the agent again unless failures are cached.
-                self.recent[key] = result
-                if len(self.recent) > 2 * self.window:
-                    self.recent.popitem(last=False)
+            if key is not None:
+                if self._servable(result):
+                    self.recent[key] = result
+                    if len(self.recent) > 2 * self.window:
+                        self.recent.popitem(last=False)
                 if key in self.flights and self.flights[key].owner == result.index:
                     flight = self.flights.pop(key)
                     self.waiting -= len(flight.waiters)
@@ -221,6 +235,15 @@ class _BatchRun:
             self._store(key, result)
         for task, parked in flight.waiters if flight else ():
             self.ready.append(self._shared(task, result, parked))
+
+    def _servable(self, result: TaskResult) -> bool:
+        """Whether a finished result may answer duplicates that come after it.
+
+        A failure is shared only with the duplicates parked on its own call; a later
+        duplicate calls the agent again (a transient fault is not replayed), unless
+        ``cache_failures`` asks for failures to be served like stored ones.
+        """
+        return result.ok or self.owner.config.cache_failures
 
     def _orphans(self) -> None:
         """Duplicates whose original never came back (an executor that dropped a task)
@@ -258,13 +281,10 @@ class _BatchRun:
                           attempts=0, cache_hit=True, saved_s=entry.latency_s)
 
     def _shared(self, task: Task, done: TaskResult, parked: float) -> TaskResult:
-        """A duplicate served from its original: a hit when it succeeded, else its failure."""
+        """A duplicate served from its original's call: its output or its failure. Either
+        way no call was made for it, so it counts as a call avoided (shared in flight)."""
         waited = time.perf_counter() - parked
-        with self.counters.lock:
-            self.counters.single_flight_waits += 1
-        if done.ok:
-            self.counters.avoided(done.latency_s)
-            return TaskResult(index=task.index, ok=True, output=done.output, latency_s=waited,
-                              attempts=0, cache_hit=True, saved_s=done.latency_s)
-        return TaskResult(index=task.index, ok=False, error=done.error, latency_s=waited,
-                          attempts=0, timed_out=done.timed_out)
+        self.counters.avoided(done.latency_s, shared=True)
+        return TaskResult(index=task.index, ok=done.ok, output=done.output, error=done.error,
+                          latency_s=waited, attempts=0, timed_out=done.timed_out,
+                          cache_hit=True, saved_s=done.latency_s)

@@ -1,14 +1,16 @@
 """The ``cache:`` section of a spec, validated once, with the CLI's overrides applied.
 
-Defaults are the embedded ones (memory + disk, no server), so a CI job gets a
-persistent cache by keeping one directory, and Redis joins only when a URL is given.
+A run uses a cache only when asked (:func:`requested_cache`): a cache that answers
+from an earlier run would let a gate judge stored results instead of the agent. When
+asked for, the defaults are the embedded ones (memory + disk, no server), so a CI job
+gets a persistent cache by keeping one directory, and Redis joins only with a URL.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -74,6 +76,10 @@ class CacheConfig:
     timeout_s: float = 0.5  # every Redis call
     retry_s: float = 5.0  # back-off before a failed tier is tried again
     window: int = 256  # inputs looked up per Redis round trip
+    #: Not a spec key: the agent's code fingerprint (hex), set by the run before it
+    #: starts so that every process (and every Dask worker) builds the same keys.
+    fingerprint: str | None = None
+    fingerprint_sources: tuple[str, ...] = ()
 
     @property
     def ttl_s(self) -> float:
@@ -98,10 +104,57 @@ class CacheConfig:
         return config
 
 
-_KNOWN = {f.name for f in fields(CacheConfig)}
+_KNOWN = {f.name for f in fields(CacheConfig)} - {"fingerprint", "fingerprint_sources"}
 _POSITIVE_INT = ("max_entries", "max_bytes", "window")
 _POSITIVE_NUMBER = ("ttl", "timeout_s", "retry_s")
 _BOOLS = ("enabled", "allow_pickle", "cache_failures")
+
+
+def requested_cache(raw: Mapping[str, Any] | None, *, error: ErrorFactory,
+                    cache: bool | None = None, dir: str | Path | None = None,
+                    redis_url: str | None = None) -> CacheConfig | None:
+    """The run's cache, or None when nobody asked for one.
+
+    ``raw`` is the spec's ``cache:`` section (None when the spec has none); ``cache``
+    is ``--cache`` (True) or ``--no-cache`` (False). A section turns the cache on unless
+    it says ``enabled: false``; ``--cache``, ``--cache-dir`` or ``--redis-url`` turn it
+    on whatever the spec says, with the tiers they name (memory always first);
+    ``--no-cache`` turns it off. The section is validated either way, so a typo in it
+    is an error even in a run without the cache.
+    """
+    config = CacheConfig.from_mapping(raw, error=error,
+                                      overrides={"dir": dir, "redis_url": redis_url})
+    if cache is False:
+        return None
+    asked = bool(cache or dir or redis_url)
+    if raw is None and not asked:
+        return None
+    if raw is None or "tiers" not in raw:
+        named = ["memory"]
+        if raw is not None or cache or dir:
+            named.append("disk")
+        if redis_url or config.redis_url:
+            named.append("redis")
+        config = replace(config, tiers=tuple(named))
+    elif dir and "disk" not in config.tiers:
+        config = replace(config, tiers=tuple(sorted((*config.tiers, "disk"), key=TIERS.index)))
+    if asked:
+        config = replace(config, enabled=True)
+    return config if config.enabled else None
+
+
+def cache_for_workload(spec: Any, *, cache: bool | None = None, dir: str | Path | None = None,
+                       redis_url: str | None = None) -> CacheConfig | None:
+    """:func:`requested_cache` for a :class:`~agentperf.workload.spec.WorkloadSpec`, with the
+    agent's code fingerprint computed once, here in the parent, for every task and worker."""
+    config = requested_cache(spec.cache, error=spec.error, cache=cache, dir=dir,
+                             redis_url=redis_url)
+    if config is None:
+        return None
+    from agentperf.workload.fingerprint import agent_fingerprint
+
+    code = agent_fingerprint(spec.agent, spec.fingerprint, spec.base_dir)
+    return replace(config, fingerprint=code.digest, fingerprint_sources=code.sources)
 
 
 def _parse(raw: Mapping[str, Any], error: ErrorFactory) -> dict[str, Any]:

@@ -1,9 +1,11 @@
 """``@cached``: the same multi-level cache for a user's own functions, sync or async.
 
-Keys come from the function's module and qualified name, an optional ``version`` and
-the canonical form of its arguments; arguments with no canonical form (an object's
-``self``, say) skip the cache and are counted, unless ``key=`` says what identifies a
-call. Concurrent calls with the same key run the function once (single flight).
+Keys come from the function's module and qualified name, a fingerprint of that module's
+source (edit the module and earlier results are no longer served), an optional
+``version`` and the canonical form of its arguments; arguments with no canonical form
+(an object's ``self``, say) skip the cache and are counted, unless ``key=`` says what
+identifies a call. Concurrent calls with the same key run the function once (single
+flight); a failure reaches only the calls waiting on it, unless ``cache_failures``.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from agentperf.cache.serializers import Entry, UnstorableError
 from agentperf.cache.singleflight import AsyncSingleFlight, SingleFlight
 from agentperf.cache.tiered import TieredCache
 from agentperf.errors import AgentperfError
+from agentperf.workload.fingerprint import module_fingerprint
 
 
 class CachedCallError(Exception):
@@ -67,7 +70,8 @@ class _CachedFunction:
         self.func = func
         self.config = config
         self.cache: TieredCache = build_cache(config)
-        self.keys = KeyBuilder(f"{func.__module__}:{func.__qualname__}", version=version)
+        self.keys = KeyBuilder(f"{func.__module__}:{func.__qualname__}", version=version,
+                               fingerprint=module_fingerprint(func.__module__).digest)
         self.key_fn = key
         self.flight = SingleFlight()
         self.aflight = AsyncSingleFlight()
@@ -83,11 +87,7 @@ class _CachedFunction:
             return None
 
     def served(self, entry: Entry, *, shared: bool = False) -> Any:
-        counters = self.cache.counters
-        counters.avoided(entry.latency_s)
-        if shared:
-            with counters.lock:
-                counters.single_flight_waits += 1
+        self.cache.counters.avoided(entry.latency_s, shared=shared)
         if not entry.ok:
             raise CachedCallError(entry.value.get("type", "Error"), entry.value.get("message", ""))
         return entry.value
@@ -101,8 +101,8 @@ class _CachedFunction:
     def just_stored(self, key: str) -> Entry | None:
         """A leader's double check: a previous leader may have finished since our lookup."""
         entry = self.cache.peek_memory(key)
-        if entry is not None:
-            self.cache.counters.avoided(entry.latency_s)
+        if entry is not None:  # served by another call, not by a counted tier lookup
+            self.cache.counters.avoided(entry.latency_s, shared=True)
         return entry
 
     def compute(self, key: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Entry:

@@ -21,7 +21,7 @@ from typing import Any
 
 from agentperf.workload.adapters import NO_INPUT
 
-KEY_VERSION = b"agentperf-cache-key-v1\x00"
+KEY_VERSION = b"agentperf-cache-key-v2\x00"  # v2: the code fingerprint joined the key
 
 
 class UnkeyableError(TypeError):
@@ -42,23 +42,33 @@ def canonical_bytes(value: Any) -> bytes:
 
 
 def make_key(identity: str, value: Any, context: Mapping[str, Any] | None = None,
-             version: str | None = None) -> str:
-    """The SHA-256 hex key of an agent identity, its version, one input and its context fields."""
+             version: str | None = None, fingerprint: str | None = None) -> str:
+    """The SHA-256 hex key of an agent identity, its version and code fingerprint, one
+    input and its context fields."""
     context = context or {}
-    return KeyBuilder(identity, version=version, context=context, key_fields=context).key(value)
+    return KeyBuilder(identity, version=version, context=context, key_fields=context,
+                      fingerprint=fingerprint).key(value)
 
 
 class KeyBuilder:
-    """Builds keys for one agent: its identity and the context fields that change answers."""
+    """Builds keys for one agent: its identity, its code and the context fields that
+    change answers.
+
+    ``fingerprint`` is the hash of the agent's source (see
+    :mod:`agentperf.workload.fingerprint`): edited code gets new keys, so a cache never
+    answers with what code that no longer exists returned.
+    """
 
     def __init__(self, identity: str, *, version: str | None = None,
-                 context: Mapping[str, Any] | None = None, key_fields: Iterable[str] = ()) -> None:
+                 context: Mapping[str, Any] | None = None, key_fields: Iterable[str] = (),
+                 fingerprint: str | None = None) -> None:
         context = context or {}
         self.identity = identity
         self.version = version
+        self.fingerprint = fingerprint
         self.fields = {name: context[name] for name in key_fields if name in context}
         prefix = hashlib.sha256(KEY_VERSION)
-        prefix.update(canonical_bytes([identity, version]))
+        prefix.update(canonical_bytes([identity, version, fingerprint]))
         self._prefix = prefix
 
     def key(self, value: Any) -> str:

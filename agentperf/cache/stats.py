@@ -29,7 +29,12 @@ class TierStats:
 
 @dataclass
 class CacheStats:
-    """The whole cache over a run: per tier, and what it saved."""
+    """The whole cache over a run: per tier, and what it saved.
+
+    Every call avoided was answered either by a tier (counted in that tier's ``hits``)
+    or by a duplicate's call in flight (``single_flight_waits``), so
+    ``sum(tier.hits) + single_flight_waits == calls_avoided``.
+    """
 
     tiers: list[TierStats]
     lookups: int = 0
@@ -47,6 +52,8 @@ class CacheStats:
     serializer: str = "json"
     ttl_s: float | None = None
     warnings: list[str] = field(default_factory=list)
+    fingerprint: str | None = None  # short hex of the agent's code fingerprint in the keys
+    fingerprint_sources: list[str] = field(default_factory=list)  # what it hashed
 
 
 MAX_REASONS = 20
@@ -82,7 +89,10 @@ class Counters:
                 self._warned.add(kind)
                 self.warnings.append(message)
 
-    def avoided(self, saved_s: float) -> None:
+    def avoided(self, saved_s: float, *, shared: bool = False) -> None:
+        """A call not made: answered by a tier, or (``shared``) by a duplicate's call."""
         with self.lock:
             self.calls_avoided += 1
             self.time_saved_s += saved_s
+            if shared:
+                self.single_flight_waits += 1

@@ -8,6 +8,7 @@ Failures become counters and one warning per tier, never prints or exceptions.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -65,10 +66,17 @@ class TieredCache:
     def get(self, key: str) -> Entry | None:
         return self.get_many([key]).get(key)
 
-    def get_many(self, keys: Sequence[str]) -> dict[str, Entry]:
-        """Look keys up tier by tier (one round trip per tier for the whole batch)."""
+    def get_many(self, keys: Sequence[str], accept: Callable[[Entry], bool] | None = None
+                 ) -> dict[str, Entry]:
+        """Look keys up tier by tier (one round trip per tier for the whole batch).
+
+        An entry ``accept`` refuses (a stored failure the run does not replay) counts as
+        a miss. Hits and misses count every occurrence of a key in ``keys``, so each
+        served lookup is one hit of exactly one tier.
+        """
         found: dict[str, Entry] = {}
-        wanted = list(dict.fromkeys(keys))
+        occurrences = Counter(keys)
+        wanted = list(occurrences)
         for level, guard in enumerate(self._guards):
             if not wanted:
                 break
@@ -78,15 +86,16 @@ class TieredCache:
             still: list[str] = []
             for key, blob in zip(wanted, blobs, strict=True):
                 entry = self._decode(guard, key, blob)
-                if entry is None:
+                if entry is None or (accept is not None and not accept(entry)):
                     still.append(key)
                     continue
                 found[key] = entry
                 for upper in self._guards[:level]:
                     self._tier_set(upper, key, blob)
+            missed = sum(occurrences[key] for key in still)
             with self.counters.lock:
-                guard.hits += len(wanted) - len(still)
-                guard.misses += len(still)
+                guard.hits += sum(occurrences[key] for key in wanted) - missed
+                guard.misses += missed
             wanted = still
         with self.counters.lock:
             self.counters.lookups += len(keys)
@@ -140,7 +149,7 @@ class TieredCache:
         with c.lock:
             return CacheStats(
                 tiers=[g.stats() for g in self._guards], lookups=c.lookups, hits=c.hits,
-                misses=c.misses, hit_rate=_served(c) / c.lookups if c.lookups else 0.0,
+                misses=c.misses, hit_rate=c.calls_avoided / c.lookups if c.lookups else 0.0,
                 stored=c.stored, calls_avoided=c.calls_avoided,
                 time_saved_s=round(c.time_saved_s, 6),
                 single_flight_waits=c.single_flight_waits,
@@ -231,8 +240,3 @@ class TieredCache:
     def _count_corrupt(self) -> None:
         with self.counters.lock:
             self.counters.corrupt_removed += 1
-
-
-def _served(c: Counters) -> int:
-    """Lookups answered without computing: tier hits, plus single-flight shares when counted."""
-    return max(c.hits, c.calls_avoided)

@@ -64,9 +64,14 @@ def run_batch_command(
         help="Fraction of failed tasks allowed before exit code 3 (default 0)."),
     threshold: list[str] = typer.Option(
         [], "--threshold", "-t", help="Gate like 'latency: p(95) < 500ms' (repeatable)."),
-    no_cache: bool = typer.Option(False, "--no-cache", help="Run without the cache."),
-    cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Disk cache directory."),
-    redis_url: str | None = typer.Option(None, "--redis-url", help="Add a Redis cache tier."),
+    cache: bool | None = typer.Option(
+        None, "--cache/--no-cache",
+        help="Put the cache in front of the agent (default: only when the spec has a "
+             "cache: section); --no-cache overrides the spec."),
+    cache_dir: Path | None = typer.Option(
+        None, "--cache-dir", help="Disk cache directory (turns the cache on)."),
+    redis_url: str | None = typer.Option(
+        None, "--redis-url", help="Add a Redis cache tier (turns the cache on)."),
     cache_clear: bool = typer.Option(False, "--cache-clear", help="Empty the cache first."),
     report_json: Path | None = typer.Option(None, "--report-json", help="JSON report file."),
     report_md: Path | None = typer.Option(None, "--report-md", help="Markdown report file."),
@@ -86,7 +91,7 @@ def run_batch_command(
         execution=dict(mode=mode, workers=workers, max_in_flight=max_in_flight,
                        timeout_s=timeout, retries=retries, scheduler=scheduler),
         output=output, max_error_rate=max_error_rate, thresholds=threshold,
-        cache=dict(no_cache=no_cache, dir=cache_dir, redis_url=redis_url),
+        cache=dict(enabled=cache, dir=cache_dir, redis_url=redis_url),
         cache_clear=cache_clear, sample_interval_s=sample_interval,
         reports=dict(json=report_json, markdown=report_md, junit=junit_xml, html=report_html),
     )

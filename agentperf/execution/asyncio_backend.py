@@ -8,7 +8,9 @@ pulling stops while ``max_in_flight`` results are pending.
 
 Sync agents run on a :class:`DaemonThreadPool`, not ``asyncio.to_thread``: the default
 executor joins its threads at exit and caps them at ``cpus + 4``, so one hung call
-would block exit and a few would starve the run.
+would block exit and a few would starve the run. Async agents are stepped under the
+loop-lag watchdog (:mod:`agentperf.execution.loopwatch`): a call that blocks the loop
+past its timeout is reported timed out, and the run's blocking becomes a warning.
 """
 
 from __future__ import annotations
@@ -17,12 +19,19 @@ import asyncio
 import contextlib
 from collections import deque
 from collections.abc import Awaitable, Callable, Generator, Iterable
+from dataclasses import replace
 from time import perf_counter
 from typing import Any
 
 from agentperf.errors import AgentperfError
-from agentperf.execution.attempts import RetryPolicy, timed_call, timeout_result
+from agentperf.execution.attempts import (
+    RetryPolicy,
+    finish_retried,
+    timed_call,
+    timeout_result,
+)
 from agentperf.execution.base import (
+    TIMEOUT_ERROR,
     ExecutionSettings,
     ExecutorInfo,
     Task,
@@ -34,6 +43,13 @@ from agentperf.execution.base import (
 )
 from agentperf.execution.daemon_pool import DaemonThreadPool
 from agentperf.execution.lifecycle import GeneratorExecutor
+from agentperf.execution.loopwatch import (
+    BLOCK_THRESHOLD_S,
+    LoopBlocking,
+    Stepped,
+    blocked_message,
+    late_timeout_message,
+)
 from agentperf.workload.adapters import AgentAdapter
 
 WORKER_NAME = "asyncio"
@@ -59,15 +75,29 @@ class AsyncioExecutor(GeneratorExecutor):
             raise AgentperfError("asyncio mode cannot start inside a running event loop; "
                                  "run it from a thread (asyncio.to_thread) or use mode threads")
         run = _Run(self._adapter, self._settings, self.info, tasks)
+        blocking = run.blocking
+        seen = 0
         try:
             while (batch := run.pump()) is not None:
                 # The loop is not running while results are handed over, so no worker
                 # pulls an input before the whole batch has been yielded.
                 run.in_flight -= len(batch)
+                if blocking is not None and blocking.blocking_calls != seen:
+                    seen = blocking.blocking_calls  # readers mid-run (a soak) see it early
+                    self.info = _with_blocking(self.info, blocking)
                 yield from batch
                 run.make_room()
         finally:
             run.shutdown()
+            if blocking is not None:
+                self.info = _with_blocking(self.info, blocking)
+
+
+def _with_blocking(info: ExecutorInfo, blocking: LoopBlocking) -> ExecutorInfo:
+    """``info`` with the watchdog's figures in ``extra`` and its warning in ``notes``."""
+    warning = blocking.warning()
+    return replace(info, extra={**info.extra, "event_loop_blocking": blocking.as_extra()},
+                   notes=(warning,) if warning else ())
 
 
 def _loop_running() -> bool:
@@ -94,6 +124,8 @@ class _Run:
         self._pool = None if adapter.is_async else DaemonThreadPool("agentperf-asyncio")
         self._attempt = self._async_attempt if adapter.is_async else self._sync_attempt
         self._call = adapter.coroutine_function or adapter.call
+        #: Only an async agent runs on the loop; a sync one runs on the pool's threads.
+        self.blocking = LoopBlocking(adapter.name) if adapter.is_async else None
         self._wake: asyncio.Future[None] | None = None
         self._parked: deque[asyncio.Future[None]] = deque()
         self._waking = False
@@ -145,7 +177,7 @@ class _Run:
 
     async def _work(self) -> None:
         inline = self._pool is None and self._timeout is None
-        call = self._call
+        call, blocking = self._call, self.blocking
         try:
             while True:
                 while self.in_flight >= self._max:
@@ -162,22 +194,27 @@ class _Run:
                     # One at a time: a worker whose agent never suspends fills the window
                     # alone, and waking all parked workers would only park them again.
                     self.make_room()
+                t0 = perf_counter()
                 if (done := settled(task)) is not None:
                     result = done
-                elif inline:  # _async_attempt without the extra coroutine: the common case
-                    t0 = perf_counter()
+                elif inline and blocking is not None:
+                    # _async_attempt without the extra coroutine: the common case
+                    clock = None
                     try:
-                        output = await call(task.input)
+                        clock = Stepped(call(task.input))
+                        output = await clock
                     except (Exception, SystemExit) as exc:
                         result = TaskResult(task.index, False, None, TaskError.from_exception(exc),
                                             perf_counter() - t0, None, 1, False, WORKER_NAME)
                     else:
                         result = TaskResult(task.index, True, output, None, perf_counter() - t0,
                                             None, 1, False, WORKER_NAME)
+                    if clock is not None:
+                        blocking.add(clock)
                 else:
                     result = await self._attempt(task, 1)
                 if not result.ok and self._policy.retries and done is None:
-                    result = await self._retry(task, result)
+                    result = await self._retry(task, result, t0)
                 self.done.append(result)  # after the await: pump() swaps the list meanwhile
                 if self._wake is not None:
                     self._notify()
@@ -191,27 +228,55 @@ class _Run:
             if self._live == 0 or self._error is not None:
                 self._notify()
 
-    async def _retry(self, task: Task, result: TaskResult) -> TaskResult:
+    async def _retry(self, task: Task, result: TaskResult, started: float) -> TaskResult:
         attempt = 1
         while not result.ok and self._policy.should_retry(attempt):
             await asyncio.sleep(self._policy.delay(attempt))
             attempt += 1
             result = await self._attempt(task, attempt)
-        return result
+        return finish_retried(result, started, perf_counter())
 
     async def _async_attempt(self, task: Task, attempt: int) -> TaskResult:
+        clock: Stepped | None = None
         t0 = perf_counter()
         try:
-            call = self._call(task.input)
-            output = await (call if self._timeout is None else self._bounded(call))
+            clock = Stepped(self._call(task.input))
+            output = await (clock if self._timeout is None else self._bounded(clock))
         except _Expired:
-            return timeout_result(task, attempt, self._timeout or 0.0, perf_counter() - t0,
-                                  WORKER_NAME)
+            result = timeout_result(task, attempt, self._timeout or 0.0, perf_counter() - t0,
+                                    WORKER_NAME)
         except (Exception, SystemExit) as exc:
-            return TaskResult(task.index, False, None, TaskError.from_exception(exc),
-                              perf_counter() - t0, None, attempt, False, WORKER_NAME)
-        return TaskResult(task.index, True, output, None, perf_counter() - t0, None, attempt,
-                          False, WORKER_NAME)
+            result = TaskResult(task.index, False, None, TaskError.from_exception(exc),
+                                perf_counter() - t0, None, attempt, False, WORKER_NAME)
+        else:
+            result = TaskResult(task.index, True, output, None, perf_counter() - t0, None,
+                                attempt, False, WORKER_NAME)
+        return self._judge(result, clock)
+
+    def _judge(self, result: TaskResult, clock: Stepped | None) -> TaskResult:
+        """The attempt's result, timed out if it blocked the loop and so overran the timeout.
+
+        A blocking step also holds back the timeout's own callback, so without this the
+        call would be reported ok however long it blocked. A call whose timeout fired
+        late because something else blocked the loop says so.
+        """
+        assert self.blocking is not None
+        if clock is None:  # calling the agent raised before there was anything to await
+            return result
+        self.blocking.add(clock)
+        timeout = self._timeout
+        if timeout is None or result.latency_s <= timeout:
+            return result
+        if clock.blocked:
+            message = blocked_message(self.blocking.agent, clock, result.latency_s, timeout)
+        elif (result.timed_out and self.blocking.blocking_calls
+              and result.latency_s - timeout > BLOCK_THRESHOLD_S):
+            # late, and some call has blocked: not a guess from a slow machine alone
+            message = late_timeout_message(result.latency_s, timeout)
+        else:
+            return result
+        return TaskResult(result.index, False, None, TaskError(TIMEOUT_ERROR, message),
+                          result.latency_s, None, result.attempts, True, WORKER_NAME)
 
     async def _sync_attempt(self, task: Task, attempt: int) -> TaskResult:
         t0 = perf_counter()

@@ -25,11 +25,11 @@ from agentperf.execution.base import (
 #: Backoff doubles per attempt but never waits longer than this between two tries.
 MAX_BACKOFF_S = 5.0
 
-#: A call shorter than this makes the next call on the same worker skip its CPU-clock
-#: reads (cpu_s None): reading the thread CPU clock is a system call of about 0.7 us,
-#: so on a shorter call the reading would mostly measure the clock itself (CPU above
-#: wall), while costing a no-op agent half its dispatch time. Any longer call turns the
-#: reads back on for the next one.
+#: A call shorter than this gets no CPU time (cpu_s None), and makes the next call on
+#: the same worker skip its CPU-clock reads: reading the thread CPU clock is a system
+#: call of about 0.7 us, so on a shorter call the reading would mostly measure the
+#: clock itself, while costing a no-op agent half its dispatch time. Any longer call
+#: turns the reads back on for the next one.
 CPU_MIN_WALL_S = 20e-6
 
 #: One attempt's outcome: (ok, output, error, wall seconds, thread CPU seconds or None).
@@ -59,19 +59,38 @@ class RetryPolicy:
 def timed_call(call: Callable[[Any], Any], value: Any, cpu: bool = True) -> Outcome:
     """Run one sync attempt, measuring wall time and (with ``cpu``) this thread's CPU time.
 
-    ``SystemExit`` from an agent is captured like any failure: in a worker thread an
-    uncaught one would end the thread silently and its task would never report.
+    The CPU clock reads sit inside the wall clock reads, so the CPU window is part of
+    the wall window and ``cpu_s`` cannot exceed ``latency_s`` by more than clock error
+    (read the other way round, each CPU-bound call showed the two CPU-clock system
+    calls as CPU above its wall time). ``SystemExit`` from an agent is captured like
+    any failure: in a worker thread an uncaught one would end the thread silently and
+    its task would never report.
     """
-    c0 = thread_time() if cpu else 0.0
     t0 = perf_counter()
+    c0 = thread_time() if cpu else 0.0
     try:
         output = call(value)
     except (Exception, SystemExit) as exc:
-        t1 = perf_counter()
         used = thread_time() - c0 if cpu else None
-        return False, None, TaskError.from_exception(exc), t1 - t0, used
-    t1 = perf_counter()
-    return True, output, None, t1 - t0, thread_time() - c0 if cpu else None
+        wall = perf_counter() - t0
+        return False, None, TaskError.from_exception(exc), wall, honest_cpu(used, wall)
+    used = thread_time() - c0 if cpu else None
+    wall = perf_counter() - t0
+    return True, output, None, wall, honest_cpu(used, wall)
+
+
+def honest_cpu(cpu_s: float | None, wall_s: float) -> float | None:
+    """``cpu_s``, or None for a call so short that the clock reads dominate it."""
+    return cpu_s if cpu_s is not None and wall_s >= CPU_MIN_WALL_S else None
+
+
+def finish_retried(result: TaskResult, first_start: float | None, now: float) -> TaskResult:
+    """Make a retried task's ``latency_s`` span every try and backoff; the call is kept
+    as ``service_s``. A task tried once (``first_start`` None) is left as it is."""
+    if first_start is not None and result.attempts > 1:
+        result.service_s = result.latency_s
+        result.latency_s = max(now - first_start, result.latency_s)
+    return result
 
 
 def timeout_error(timeout_s: float) -> TaskError:

@@ -1,10 +1,18 @@
-"""Auto mode: run the first few tasks in-process to see what the agent is, then pick.
+"""Auto mode: run the first few tasks as probes to see what the agent is, then pick.
 
-The probe calls are real tasks and their results are yielded like any other. The
-choice: an async agent goes to asyncio; a sync agent that keeps the CPU busy for more
-than :data:`CPU_BOUND_RATIO` of its wall time goes to processes (when there is more
-than one core to use); any other sync agent (waiting on I/O, a model, a network)
-goes to threads.
+The probe calls are real tasks and their results are yielded like any other. A sync
+agent that may end up in processes (more than one core) is probed in the worker
+processes, started before the run's clock like any processes run: an agent that kills
+its process on some input then fails that task instead of killing agentperf, and if
+processes win, the probe's workers carry on without a second start-up. Other agents
+(async, or one core) are probed in-process, where they will run anyway.
+
+The choice: an async agent goes to asyncio, unless a probe call blocked its event loop
+(see :mod:`agentperf.execution.loopwatch`), which asyncio can neither time out nor run
+alongside other calls: that one goes to threads. A sync agent that keeps the CPU busy
+for more than :data:`CPU_BOUND_RATIO` of its wall time goes to processes (when there
+is more than one core to use); any other sync agent (waiting on I/O, a model, a
+network) goes to threads.
 
 CPU share is CPU time over the wall time the call was *able* to run: on a busy machine
 a CPU-bound call spends much of its wall time waiting for a core, which is not waiting
@@ -25,7 +33,8 @@ from typing import Any
 from agentperf.execution.asyncio_backend import AsyncioExecutor
 from agentperf.execution.base import ExecutionSettings, ExecutorInfo, Task, TaskResult
 from agentperf.execution.lifecycle import GeneratorExecutor
-from agentperf.execution.processes import ProcessExecutor
+from agentperf.execution.loopwatch import BLOCK_THRESHOLD_S, Stepped
+from agentperf.execution.processes import ProcessExecutor, WorkerBuildError
 from agentperf.execution.sequential import sequential_executor
 from agentperf.execution.threads import ThreadExecutor
 from agentperf.workload.adapters import AgentAdapter, AgentRef
@@ -46,6 +55,7 @@ class Probe:
     wall_s: float
     is_async: bool
     run_queue_s: float = 0.0  # of wall_s, time spent runnable but waiting for a CPU
+    loop_block_s: float = 0.0  # an async agent's longest step between two awaits
 
     @property
     def cpu_ratio(self) -> float | None:
@@ -60,6 +70,9 @@ def choose_mode(probe: Probe, cpus: int | None = None) -> tuple[str, str]:
     """(mode, reason) for the rest of the run."""
     cpus = cpus or os.cpu_count() or 1
     head = f"auto: {probe.calls} probe call{'s' if probe.calls != 1 else ''}"
+    if probe.is_async and probe.loop_block_s > BLOCK_THRESHOLD_S:
+        return "threads", (f"{head}, async agent blocked its event loop for "
+                           f"{probe.loop_block_s:.1f}s between two awaits -> threads")
     if probe.is_async:
         return "asyncio", f"{head}, async agent -> asyncio"
     ratio = probe.cpu_ratio or 0.0
@@ -74,7 +87,8 @@ def choose_mode(probe: Probe, cpus: int | None = None) -> tuple[str, str]:
 
 
 class AutoExecutor(GeneratorExecutor):
-    """Probes in-process, then hands the rest of the stream to the chosen backend."""
+    """Probes (in workers or in-process), then hands the rest of the stream to the chosen
+    backend."""
 
     def __init__(self, agent: AgentRef, adapter: AgentAdapter,
                  settings: ExecutionSettings) -> None:
@@ -83,42 +97,94 @@ class AutoExecutor(GeneratorExecutor):
         self._agent = agent
         self._adapter = adapter
         self._settings = settings
+        self._workers: ProcessExecutor | None = None
         self.probe: Probe | None = None
+
+    def start(self) -> None:
+        """Start the worker processes that probe a sync agent (see the module docstring);
+        fall back to probing in-process when the agent raises while a worker builds it."""
+        if self._workers is not None or self._adapter.is_async or (os.cpu_count() or 1) < 2:
+            return
+        workers = ProcessExecutor(self._agent, replace(self._settings, mode="processes"))
+        try:
+            workers.start()
+        except WorkerBuildError:
+            return
+        self._workers = workers
+
+    def close(self) -> None:
+        super().close()
+        self._close_workers()
+
+    def _close_workers(self) -> None:
+        if self._workers is not None:
+            self._workers.close()
+            self._workers = None
 
     def _iterate(self, tasks: Iterable[Task]) -> Generator[TaskResult, None, None]:
         stream = iter(tasks)
+        try:
+            probe, info = yield from self._probe(stream)
+            self.probe = probe
+            first = next(stream, None)
+            if first is None:
+                self.info = replace(info, reason=f"auto: all {probe.calls} inputs ran as "
+                                    f"probe calls ({info.mode})")
+                return
+            mode, reason = choose_mode(probe)
+            backend = self._backend(mode, reason)
+            self.info = backend.info
+            try:
+                with backend:
+                    yield from backend.run(_chain(first, stream))
+            finally:
+                self.info = backend.info  # what the backend learnt while running (notes)
+        finally:
+            self._close_workers()
+
+    def _probe(self, stream: Iterator[Task]
+               ) -> Generator[TaskResult, None, tuple[Probe, ExecutorInfo]]:
+        """Run the probe calls, yielding their results; return what they showed and the
+        executor that ran them."""
         cpu = wall = 0.0
         calls = 0
         started = perf_counter()
-        probe_settings = replace(self._settings, mode="sequential")
         clock = RunQueueClock()
+        workers = self._workers
+        prober: GeneratorExecutor | None = None
+        steps: list[Stepped] = []
+        if workers is not None:
+            results: Iterator[TaskResult] = workers.probe(_probe_tasks(stream, started))
+        else:
+            prober = sequential_executor(clock.wrap(_watch_loop(self._adapter, steps)),
+                                         replace(self._settings, mode="sequential"))
+            results = prober.run(_probe_tasks(stream, started))
         try:
-            with sequential_executor(clock.wrap(self._adapter), probe_settings) as prober:
-                for result in prober.run(_probe_tasks(stream, started)):
-                    calls += 1
-                    wall += result.latency_s
-                    cpu += result.cpu_s if result.cpu_s is not None else result.latency_s
-                    yield result
+            for result in results:
+                calls += 1
+                wall += result.latency_s
+                cpu += result.cpu_s if result.cpu_s is not None else result.latency_s
+                yield result
         finally:
             clock.close()
-        self.probe = probe = Probe(calls, cpu, wall, self._adapter.is_async, clock.waited_s)
-        first = next(stream, None)
-        if first is None:
-            self.info = replace(prober.info, reason=f"auto: all {calls} inputs ran as probe "
-                                "calls (sequential)")
-            return
-        mode, reason = choose_mode(probe)
-        backend = self._backend(mode, reason)
-        self.info = backend.info
-        with backend:
-            yield from backend.run(_chain(first, stream))
+            if prober is not None:
+                prober.close()
+        waited = workers.run_queue_s() if workers is not None else clock.waited_s
+        blocked = max((call.longest_so_far() for call in steps), default=0.0)
+        probe = Probe(calls, cpu, wall, self._adapter.is_async, waited, blocked)
+        info = workers.info if workers is not None else prober.info  # type: ignore[union-attr]
+        return probe, info
 
     def _backend(self, mode: str, reason: str) -> GeneratorExecutor:
         settings = replace(self._settings, mode=mode)
         if mode == "asyncio":
             return AsyncioExecutor(self._adapter, settings, reason=reason)
         if mode == "processes":
+            if self._workers is not None:
+                workers, self._workers = self._workers, None
+                return workers.with_reason(reason)
             return ProcessExecutor(self._agent, settings, reason=reason)
+        self._close_workers()  # before the threads start: their CPU is the run's
         return ThreadExecutor(self._adapter, settings, reason=reason)
 
 
@@ -170,6 +236,24 @@ class RunQueueClock:
             with contextlib.suppress(OSError):
                 os.close(fd)
         self._fds.clear()
+
+
+def _watch_loop(adapter: AgentAdapter, steps: list[Stepped]) -> AgentAdapter:
+    """An async agent whose probe calls are stepped (kept in ``steps``); others as they are.
+
+    A probe call abandoned at its timeout may still be in its blocking step when the
+    mode is chosen; :meth:`Stepped.longest_so_far` counts that step as it stands.
+    """
+    function = adapter.coroutine_function
+    if function is None:
+        return adapter
+
+    async def watched(value: Any) -> Any:
+        steps.append(call := Stepped(function(value)))
+        return await call
+
+    return AgentAdapter(watched, is_async=True, protocol=adapter.protocol, name=adapter.name,
+                        agent=adapter.agent)
 
 
 def _probe_tasks(stream: Iterator[Task], started: float) -> Iterator[Task]:

@@ -14,8 +14,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from agentperf.execution.settings import ExecutionSettings
 from agentperf.workload.adapters import AgentRef
-from agentperf.workload.spec import ExecutionSettings
 
 
 @dataclass(slots=True)
@@ -55,8 +55,13 @@ WORKER_DIED_ERROR = "WorkerDied"
 class TaskResult:
     """The outcome of one task.
 
-    ``latency_s`` is the wall time of the last attempt, measured where the agent ran;
-    ``cpu_s`` is that attempt's thread CPU time when the backend can measure it.
+    ``latency_s`` is the task's wall time from the start of its first try to the end of
+    its last, backoff included, measured where the agent ran (for a cache hit: the
+    lookup, or the wait for a duplicate). ``service_s`` is the last try's call alone
+    when it differs (a retried task); None means the same as ``latency_s``. ``cpu_s``
+    is the last try's thread CPU time, None where it cannot be measured honestly
+    (async agents, cache hits, calls shorter than the clock reads).
+    ``attempts`` counts the calls of the agent for this input, lost ones included.
     """
 
     index: int
@@ -70,11 +75,31 @@ class TaskResult:
     worker: str | None = None
     cache_hit: bool = False
     saved_s: float = 0.0  # on a cache hit: the latency the original call took
+    #: The agent may have been called more than once for this input: a worker process
+    #: was lost while running it (or holding its unsent result) and it was run again.
+    reran_after_worker_loss: bool = False
+    service_s: float | None = None
+
+    @property
+    def called_agent(self) -> bool:
+        """Whether this task called the agent in this run (not a hit, not a shared result)."""
+        return not self.cache_hit and self.attempts > 0
+
+    @property
+    def service_time_s(self) -> float | None:
+        """The agent call alone (the last try); None when the agent was not called."""
+        if not self.called_agent:
+            return None
+        return self.latency_s if self.service_s is None else self.service_s
 
 
 @dataclass(frozen=True)
 class ExecutorInfo:
-    """What the executor decided, for the summary (``auto`` says why it picked a mode)."""
+    """What the executor decided, for the summary (``auto`` says why it picked a mode).
+
+    ``notes`` are what the executor saw about the workload that the user should act on
+    (an async agent blocking the event loop); the summary shows them as warnings.
+    """
 
     mode: str
     workers: int
@@ -82,6 +107,7 @@ class ExecutorInfo:
     chunk_size: int = 1
     reason: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
 
 
 class Executor(Protocol):

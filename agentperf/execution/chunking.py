@@ -6,10 +6,10 @@ run. So a chunk is sized to hold about :data:`TARGET_CHUNK_S` of work, from a mo
 average of the measured task durations, starting at one task until the first results
 are in.
 
-A chunk is also kept under :data:`MAX_CHUNK_BYTES` pickled: a worker has at most one
-unread chunk waiting in its pipe, so while chunks fit the pipe's buffer (~200 KB on
-Linux) the parent never blocks sending to a worker that is stuck in a task, and can
-still enforce that task's timeout.
+A chunk is also sized to stay under :data:`MAX_CHUNK_BYTES` pickled, half of what the
+parent lets sit unread in one worker's pipe (``fleet.PIPE_BUDGET``), so a busy worker
+can hold its next chunk. That is only the aim: the fleet's budget check is what keeps
+a send from blocking, whatever an input weighs.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import math
 
 TARGET_CHUNK_S = 0.01
 MAX_CHUNK = 1000
-MAX_CHUNK_BYTES = 64 * 1024
+MAX_CHUNK_BYTES = 32 * 1024
 #: Per-task cost of the worker loop itself (timing, result tuple), added to the agent's.
 LOOP_OVERHEAD_S = 2e-6
 _SMOOTHING = 0.3

@@ -28,7 +28,7 @@ from agentperf.execution.base import (
     TaskError,
     TaskResult,
 )
-from agentperf.execution.dask_batching import BatchWindow, ChunkSizer
+from agentperf.execution.dask_batching import BatchWindow, WindowPlanner
 from agentperf.execution.dask_worker import (
     BatchSpec,
     forget_agent,
@@ -36,8 +36,8 @@ from agentperf.execution.dask_worker import (
     unpack,
     worker_cache_stats,
 )
+from agentperf.execution.settings import ExecutionSettings
 from agentperf.workload.adapters import AgentRef
-from agentperf.workload.spec import ExecutionSettings
 
 SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
 CONNECT_TIMEOUT_S = 5.0
@@ -101,7 +101,7 @@ class DaskExecutor:
         except BaseException:
             self.close()
             raise
-        self._sizer = ChunkSizer(threads, fixed=settings.chunk_size,
+        self._sizer = WindowPlanner(threads, fixed=settings.chunk_size,
                                  max_in_flight=settings.max_in_flight)
         self._per_worker: Counter[str] = Counter()
         self._batches = 0

@@ -31,8 +31,12 @@ class Window:
     chunk_size: int
 
 
-class ChunkSizer:
-    """Tracks the mean task duration and turns it into a batch size.
+class WindowPlanner:
+    """Tracks the mean task duration and turns it into a batch size and an in-flight window.
+
+    The processes backend's :class:`agentperf.execution.chunking.ChunkSizer` sizes chunks
+    from the same :class:`TaskDuration`; this one also plans how many inputs a cluster
+    may hold outstanding, which a local pool does not need.
 
     Before anything is measured the sizer sends one input per batch (a probe per
     worker thread); after that the size follows a moving average, so a workload that
@@ -101,7 +105,7 @@ class BatchWindow:
     outstanding, except while the sizer is still probing (one input per batch).
     """
 
-    def __init__(self, tasks: Iterator[Task], sizer: ChunkSizer,
+    def __init__(self, tasks: Iterator[Task], sizer: WindowPlanner,
                  submit: Callable[[list[Task], int], Any], done: Any) -> None:
         self._tasks = tasks
         self._sizer = sizer

@@ -16,7 +16,13 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from agentperf.execution.attempts import Outcome, RetryPolicy, timed_call, timeout_result
+from agentperf.execution.attempts import (
+    Outcome,
+    RetryPolicy,
+    finish_retried,
+    timed_call,
+    timeout_result,
+)
 from agentperf.execution.base import Task, TaskError, TaskResult, settled
 from agentperf.workload.adapters import AgentAdapter, AgentRef
 
@@ -90,7 +96,8 @@ def _run_items(spec: BatchSpec, items: list[tuple[int, Any]]) -> list[TaskResult
         adapter, cache = AGENTS.get(spec)
     except Exception as exc:
         error = TaskError.from_exception(exc)
-        return [TaskResult(index=i, ok=False, error=error, worker=worker) for i, _ in items]
+        return [TaskResult(index=i, ok=False, error=error, worker=worker, attempts=0)
+                for i, _ in items]
     tasks = [Task(index, value) for index, value in items]
 
     def execute(pending: Iterable[Task]) -> Iterator[TaskResult]:
@@ -137,23 +144,26 @@ def _sendable(result: TaskResult) -> TaskResult:
 
 def run_task(adapter: AgentAdapter, task: Task, spec: BatchSpec,
              worker: str | None) -> TaskResult:
-    """Call the agent, retrying by the local backends' rule; the last attempt is reported."""
+    """Call the agent, retrying by the local backends' rule; the last attempt is reported,
+    with the task's latency counted from its first attempt."""
     attempt = 1
+    started = time.perf_counter()
     while True:
         result = _attempt(adapter, task, spec.timeout_s, attempt, worker)
         if result.ok or not spec.retry.should_retry(attempt):
-            return result
+            return finish_retried(result, started, time.perf_counter())
         time.sleep(spec.retry.delay(attempt))
         attempt += 1
 
 
 def _attempt(adapter: AgentAdapter, task: Task, timeout_s: float | None, attempt: int,
              worker: str | None) -> TaskResult:
+    cpu = not adapter.is_async  # an event loop's CPU is not the agent's
     if timeout_s is None:
-        outcome = timed_call(adapter.call, task.input)
+        outcome = timed_call(adapter.call, task.input, cpu)
     else:
         started = time.perf_counter()
-        outcome = _runner().call(adapter, task.input, timeout_s)
+        outcome = _runner().call(adapter, task.input, timeout_s, cpu)
         if outcome is None:
             return timeout_result(task, attempt, timeout_s, time.perf_counter() - started,
                                   worker)
@@ -182,9 +192,10 @@ class _Runner:
             job, reply = item
             reply.put(job())
 
-    def call(self, adapter: AgentAdapter, value: Any, timeout_s: float) -> Outcome | None:
+    def call(self, adapter: AgentAdapter, value: Any, timeout_s: float,
+             cpu: bool = True) -> Outcome | None:
         reply: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
-        self._jobs.put((lambda: timed_call(adapter.call, value), reply))
+        self._jobs.put((lambda: timed_call(adapter.call, value, cpu), reply))
         try:
             return reply.get(timeout=timeout_s)
         except queue.Empty:

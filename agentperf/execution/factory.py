@@ -8,8 +8,6 @@ from agentperf.errors import AgentperfError, DependencyMissingError
 from agentperf.execution.base import ExecutionSettings, Executor
 from agentperf.workload.adapters import AgentAdapter, AgentRef
 
-LOCAL_MODES = ("auto", "sequential", "threads", "processes", "asyncio")
-
 
 def create_executor(agent: AgentRef, settings: ExecutionSettings, *,
                     adapter: AgentAdapter | None = None, cache_config: Any = None) -> Executor:
@@ -27,9 +25,6 @@ def create_executor(agent: AgentRef, settings: ExecutionSettings, *,
         from agentperf.execution.processes import ProcessExecutor
 
         return ProcessExecutor(agent, settings)
-    if mode not in LOCAL_MODES:
-        raise AgentperfError(f"unknown execution mode '{mode}' (expected one of "
-                             f"{', '.join((*LOCAL_MODES, 'dask'))})")
     adapter = adapter or agent.build()
     if mode == "sequential":
         from agentperf.execution.sequential import sequential_executor
@@ -59,16 +54,6 @@ def _dask(agent: AgentRef, settings: ExecutionSettings, cache_config: Any) -> Ex
 
 
 def _check(settings: ExecutionSettings) -> None:
-    """Settings from the command line bypass the spec's validation; check them here too."""
-    for name in ("workers", "max_in_flight", "chunk_size"):
-        value = getattr(settings, name)
-        if value is not None and value < 1:
-            raise AgentperfError(f"execution {name} must be at least 1, got {value}")
-    for name in ("timeout_s", "backoff_s"):
-        value = getattr(settings, name)
-        if value is not None and value < 0:
-            raise AgentperfError(f"execution {name} must not be negative, got {value}")
-    if settings.timeout_s == 0:
-        raise AgentperfError("execution timeout_s must be more than 0 (omit it for none)")
-    if settings.retries < 0:
-        raise AgentperfError(f"execution retries must not be negative, got {settings.retries}")
+    """Settings from the command line or a library caller bypass the spec's validation."""
+    for key, problem in settings.problems():
+        raise AgentperfError(f"execution {key}: {problem}")

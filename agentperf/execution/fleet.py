@@ -3,12 +3,20 @@
 Each worker gets its own duplex pipe rather than sharing a queue, so a worker killed
 in the middle of a write corrupts nothing but its own pipe, and the parent always
 knows whose results it is reading.
+
+The parent never blocks sending to a worker: it keeps account of the bytes it sent
+that the worker may not have read yet (:meth:`Worker.unread_bytes`) and sends a chunk
+only while that stays within :data:`PIPE_BUDGET` bytes, well under the socket's buffer
+(set to :data:`SEND_BUFFER` where the system allows). A chunk larger than the budget
+goes only to an idle worker (every result collected, so it is blocked in ``recv``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import multiprocessing as mp
+import os
+import socket
 import time
 from collections import deque
 from multiprocessing.connection import Connection
@@ -16,12 +24,25 @@ from multiprocessing.context import BaseContext
 from typing import Any
 
 from agentperf.execution.feed import Item
-from agentperf.execution.proc_worker import IDLE, SEQ, STARTED, worker_main
+from agentperf.execution.proc_worker import (
+    DONE,
+    FLUSH_SIGNAL,
+    IDLE,
+    SEQ,
+    SLOT_SIZE,
+    STARTED,
+    worker_main,
+)
 from agentperf.workload.adapters import AgentRef
 
 #: How long a worker that was asked to stop may take before it is killed.
 STOP_GRACE_S = 2.0
 FLUSH_S = 0.002
+#: Socket buffer asked for on the parent's end of each pipe.
+SEND_BUFFER = 256 * 1024
+#: Unread bytes the parent lets pile up in one worker's pipe (a quarter of the buffer
+#: at most: the kernel charges its own bookkeeping against the buffer too).
+PIPE_BUDGET = 64 * 1024
 
 
 def start_method() -> str:
@@ -34,19 +55,66 @@ def start_method() -> str:
 class Worker:
     """One worker process and the tasks sent to it, in the order it will report them."""
 
-    __slots__ = ("_array", "conn", "name", "process", "queue", "ready", "slot")
+    __slots__ = ("_array", "_progress", "budget", "chunks", "conn", "name", "process", "queue",
+                 "ready", "slot", "started_at")
 
     def __init__(self, ctx: BaseContext, agent: AgentRef) -> None:
         self.conn, child = ctx.Pipe(duplex=True)
-        self._array = ctx.RawArray("d", 2)  # type: ignore[attr-defined]
+        self.budget = _grow_send_buffer(self.conn)
+        self._array = ctx.RawArray("d", SLOT_SIZE)  # type: ignore[attr-defined]
         self.slot = memoryview(self._array).cast("B").cast("d")
-        self.process = ctx.Process(target=worker_main, args=(agent, child, self._array, FLUSH_S),
-                                   daemon=True, name="agentperf-worker")  # type: ignore[attr-defined]
+        self.started_at = time.perf_counter()
+        self.process = ctx.Process(target=worker_main,  # type: ignore[attr-defined]
+                                   args=(agent, child, self._array, FLUSH_S, os.getpid()),
+                                   daemon=True, name="agentperf-worker")
         self.process.start()
         child.close()
         self.name = f"pid:{self.process.pid}"
         self.queue: deque[tuple[int, Item]] = deque()  # (seq, (task, attempt)), in order
+        self.chunks: deque[tuple[int, int]] = deque()  # (first seq, bytes) sent, maybe unread
         self.ready = False
+        self._progress = (-1, 0.0)  # (completion mark, when it was first seen)
+
+    def stalled_since(self, now: float) -> float | None:
+        """Since when the worker, between tasks, has finished nothing although it has
+        tasks not finished (queued in its pipe): a worker that stopped reading. None while
+        it makes progress or has nothing left to run."""
+        done = self.finished_before()
+        if not self.queue or self.queue[-1][0] < done:
+            return None
+        if done != self._progress[0]:
+            self._progress = (done, now)
+            return None
+        return self._progress[1]
+
+    def finished_before(self) -> int:
+        """Every task with a sequence number below this one has finished in the worker
+        (its result may still be in the worker's batch); stable once the worker is dead."""
+        return int(self.slot[DONE])
+
+    def unread_bytes(self) -> int:
+        """Bytes sent in chunks whose first task has not finished: an upper bound on what
+        sits unread in the pipe (a chunk is read before its first task starts)."""
+        done = self.finished_before()
+        chunks = self.chunks
+        while chunks and chunks[0][0] < done:
+            chunks.popleft()
+        return sum(size for _, size in chunks)
+
+    def can_take(self, payload_bytes: int) -> bool:
+        """Whether sending ``payload_bytes`` now cannot block: it fits the budget beside
+        what may be unread, or the worker is idle (blocked in ``recv``)."""
+        if not self.queue:
+            return True
+        return self.unread_bytes() + payload_bytes <= self.budget
+
+    def ask_flush(self) -> bool:
+        """Ask a worker inside an agent call to send the results it holds; False if gone."""
+        try:
+            os.kill(self.process.pid, FLUSH_SIGNAL)  # type: ignore[arg-type]
+        except (ProcessLookupError, TypeError):
+            return False
+        return True
 
     def running(self) -> tuple[int, float] | None:
         """(sequence number, start time) of the task the worker is in, read twice so a
@@ -125,6 +193,22 @@ class Fleet:
                 worker.process.join(timeout=max(deadline - time.monotonic(), 0.0))
                 worker.kill()
             worker.close()
+
+
+def _grow_send_buffer(conn: Connection) -> int:
+    """Ask for a :data:`SEND_BUFFER` socket buffer; the budget that keeps sends non-blocking."""
+    try:
+        sock = socket.socket(fileno=os.dup(conn.fileno()))
+    except OSError:
+        return PIPE_BUDGET // 8  # not a socket: assume a small buffer
+    with sock:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
+        try:
+            size = sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
+        except OSError:
+            return PIPE_BUDGET // 8
+    return max(1024, min(PIPE_BUDGET, size // 4))
 
 
 def is_connection(obj: Any) -> bool:

@@ -2,25 +2,37 @@
 
 Not ``ProcessPoolExecutor``: one dead worker breaks it for good, and a running call
 cannot be cancelled. Here each worker rebuilds the agent from its :class:`AgentRef`
-once; a worker that dies or hangs past the timeout is killed and replaced, and only
-the task it was running fails (``WorkerDied`` or ``Timeout``, retried if retries
-remain). Tasks it had finished but not yet reported, and tasks queued behind the
-culprit, run again on another worker: every input is reported exactly once.
+once (within ``build_timeout_s``); a worker that dies or hangs past the timeout is
+killed and replaced, and only the task it was running fails (``WorkerDied`` or
+``Timeout``, retried if retries remain). No send to a worker can block the parent (see
+:mod:`agentperf.execution.fleet`), so a stuck worker never delays the timeout.
+
+Every input is reported exactly once, and the agent is called once per input unless
+a result says otherwise. The worker marks each finished task in shared memory, so when
+a worker is lost the parent knows which of its tasks finished, which was running and
+which never started. Before killing a hung worker it asks for the finished results the
+worker still holds (``SIGUSR1``, answered between bytecodes of the hung call). Tasks
+that never started simply run elsewhere. A task that may have run twice (the running
+task, retried; or a finished task whose result died with the worker because the agent
+never let the worker answer) runs again with ``attempts`` counting every call and
+``reran_after_worker_loss`` set on its result.
 """
 
 from __future__ import annotations
 
 import pickle
+from collections import deque
 from collections.abc import Generator, Iterable
 from dataclasses import replace
 from multiprocessing.connection import wait
 from time import perf_counter
 from typing import Any
 
-from agentperf.errors import AgentperfError
+from agentperf.errors import AgentperfError, ExitCode
 from agentperf.execution.attempts import (
     RetryPolicy,
     describe_exit,
+    finish_retried,
     timeout_result,
     worker_died_error,
 )
@@ -37,16 +49,20 @@ from agentperf.execution.chunking import MAX_CHUNK, ChunkSizer
 from agentperf.execution.feed import Item, TaskFeed
 from agentperf.execution.fleet import Fleet, Worker, is_connection, start_method
 from agentperf.execution.lifecycle import GeneratorExecutor
+from agentperf.execution.proc_worker import RUN_QUEUE
 from agentperf.workload.adapters import AgentRef
 
 _INF = float("inf")
 #: Workers that die before they are ready this many times in a row end the run.
 MAX_STARTUP_DEATHS = 3
-#: How long entering the executor waits for workers to build the agent; slower builds
-#: go on in the background and the run starts on whichever workers are ready.
-READY_WAIT_S = 30.0
 #: A task lost with this many workers (none of which was running it) is failed.
 MAX_REQUEUES = 3
+#: How long a hung worker gets to send the finished results it holds before it is killed.
+FLUSH_GRACE_S = 0.5
+
+
+class WorkerBuildError(AgentperfError):
+    """The agent raised while a worker process built it (auto falls back to in-process)."""
 
 
 class ProcessExecutor(GeneratorExecutor):
@@ -65,6 +81,10 @@ class ProcessExecutor(GeneratorExecutor):
                                  extra={"start_method": self._method})
         self._agent = agent
         self._timeout = settings.timeout_s
+        self._build_timeout = settings.build_timeout_s
+        self._held: deque[Item] = deque()  # taken from the feed, waiting for room in a pipe
+        self._reran: set[int] = set()  # indexes of tasks that may have run twice
+        self._probing = False
         self._policy = RetryPolicy.from_settings(settings)
         self._sizer = ChunkSizer(settings.chunk_size, cap)
         self._seq = 0  # sequence number of the next task sent, across all workers
@@ -74,17 +94,17 @@ class ProcessExecutor(GeneratorExecutor):
         self._largest_chunk = 0
 
     def start(self) -> None:
-        """Start the workers and wait (up to :data:`READY_WAIT_S`) until they have built the
-        agent, so a worker that cannot build it fails here and startup is not timed as work."""
+        """Start the workers and wait until they have built the agent, so a worker that
+        cannot build it fails here and start-up is not timed as work."""
         if self._fleet is not None:
             return
         self._fleet = fleet = Fleet(self._agent, self.info.workers, self._method)
         idle: TaskFeed = TaskFeed((), 0)
-        deadline = perf_counter() + READY_WAIT_S
         try:
-            while not all(w.ready for w in fleet.workers) and perf_counter() < deadline:
+            while not all(w.ready for w in fleet.workers):
+                self._check_builds(fleet)
                 table = fleet.waitables()
-                for obj in wait(list(table), max(deadline - perf_counter(), 0.0)):
+                for obj in wait(list(table), self._build_wait_s(fleet)):
                     worker = table[obj]
                     if worker in fleet.workers and not worker.ready:
                         self._read(fleet, worker, idle, [], is_connection(obj))
@@ -95,7 +115,7 @@ class ProcessExecutor(GeneratorExecutor):
 
     def close(self) -> None:
         super().close()
-        if self._fleet is not None:  # started but never run
+        if self._fleet is not None:  # started but never run, or only probed
             self._fleet.stop(kill=True)
 
     def _iterate(self, tasks: Iterable[Task]) -> Generator[TaskResult, None, None]:
@@ -103,36 +123,84 @@ class ProcessExecutor(GeneratorExecutor):
         self.start()
         fleet = self._fleet
         assert fleet is not None
-        timeout = self._timeout
-        next_check = perf_counter() + timeout if timeout is not None else _INF
         try:
-            while True:
-                reports: list[TaskResult] = []
-                self._dispatch(fleet, feed, reports)
-                if feed.done and not reports:
-                    return
-                # After hits (results ready at dispatch), only collect what is ready:
-                # hits must not starve the workers' results.
-                table = fleet.waitables()
-                for obj in wait(list(table), 0.0 if reports else _wait_s(feed, next_check)):
-                    worker = table[obj]
-                    if worker in fleet.workers:
-                        self._read(fleet, worker, feed, reports, is_connection(obj))
-                if timeout is not None and perf_counter() >= next_check:
-                    next_check = self._expire(fleet, feed, reports, timeout)
-                yield from reports
+            yield from self._pump(fleet, feed)
         finally:
             fleet.stop(kill=not feed.done)
             feed.close()
             self.info = replace(self.info, chunk_size=max(self._largest_chunk, 1))
 
+    def probe(self, tasks: Iterable[Task]) -> Generator[TaskResult, None, None]:
+        """Run ``tasks`` one at a time on the started workers, adding up each call's
+        run-queue wait (:meth:`run_queue_s`); the workers stay up for :meth:`run`."""
+        self.start()
+        fleet = self._fleet
+        assert fleet is not None
+        feed = TaskFeed(tasks, 1)
+        self._probing = True
+        finished = False
+        try:
+            yield from self._pump(fleet, feed)
+            finished = True
+        finally:
+            self._probing = False
+            if not finished:
+                self.close()
+
+    def run_queue_s(self) -> float:
+        """Seconds the probe calls spent runnable but waiting for a core (Linux)."""
+        return sum(w.slot[RUN_QUEUE] for w in self._fleet.workers) if self._fleet else 0.0
+
+    def with_reason(self, reason: str) -> ProcessExecutor:
+        self.info = replace(self.info, reason=reason)
+        return self
+
+    def _pump(self, fleet: Fleet, feed: TaskFeed) -> Generator[TaskResult, None, None]:
+        timeout = self._timeout
+        next_check = perf_counter() + timeout if timeout is not None else _INF
+        while True:
+            reports: list[TaskResult] = []
+            self._dispatch(fleet, feed, reports)
+            if feed.done and not reports:
+                return
+            # After hits (results ready at dispatch), only collect what is ready:
+            # hits must not starve the workers' results.
+            table = fleet.waitables()
+            wait_s = 0.0 if reports else _wait_s(feed, min(next_check,
+                                                           self._build_deadline(fleet)))
+            for obj in wait(list(table), wait_s):
+                worker = table[obj]
+                if worker in fleet.workers:
+                    self._read(fleet, worker, feed, reports, is_connection(obj))
+            if timeout is not None and perf_counter() >= next_check:
+                next_check = self._expire(fleet, feed, reports, timeout)
+            self._check_builds(fleet)
+            yield from reports
+
+    def _build_deadline(self, fleet: Fleet) -> float:
+        starts = [w.started_at for w in fleet.workers if not w.ready]
+        return min(starts) + self._build_timeout if starts else _INF
+
+    def _build_wait_s(self, fleet: Fleet) -> float:
+        return max(self._build_deadline(fleet) - perf_counter(), 0.0)
+
+    def _check_builds(self, fleet: Fleet) -> None:
+        """End the run when a worker has spent longer than ``build_timeout_s`` building."""
+        if perf_counter() < self._build_deadline(fleet):
+            return
+        raise AgentperfError(
+            f"processes mode: building the agent '{self._agent.target}' in a worker process "
+            f"took longer than execution.build_timeout_s ({self._build_timeout:g} s); "
+            "raise build_timeout_s if the agent is slow to load",
+            exit_code=ExitCode.WORKLOAD_FAILED)
+
     def _dispatch(self, fleet: Fleet, feed: TaskFeed, reports: list[TaskResult]) -> None:
-        """Top up every ready worker to two chunks' worth of queued tasks."""
-        size = self._sizer.size
+        """Top up every ready worker to two chunks' worth of queued tasks, never sending
+        more than its pipe can take without blocking."""
         now = perf_counter()
         for worker in sorted(fleet.workers, key=lambda w: len(w.queue)):
-            while worker.ready and len(worker.queue) < size:
-                items = feed.take(size, now)
+            while worker.ready and len(worker.queue) < self._sizer.size:
+                items = self._take(feed, self._sizer.size, now)
                 if not items:
                     return
                 to_run = [item for item in items if settled(item[0]) is None]
@@ -141,36 +209,50 @@ class ProcessExecutor(GeneratorExecutor):
                         if (done := settled(item[0])) is not None:
                             feed.finish()
                             reports.append(done)
-                    if to_run:
-                        self._send(worker, to_run, feed, reports)
+                    if to_run and not self._send(worker, to_run, feed, reports):
+                        self._held.extendleft(reversed(to_run))
                     return  # hits are handed over before more inputs are read
-                self._send(worker, items, feed, reports)
+                if not self._send(worker, items, feed, reports):
+                    self._held.extendleft(reversed(items))
+                    break
+
+    def _take(self, feed: TaskFeed, limit: int, now: float) -> list[Item]:
+        held = self._held
+        if not held:
+            return feed.take(limit, now)
+        return [held.popleft() for _ in range(min(limit, len(held)))]
 
     def _send(self, worker: Worker, items: list[Item], feed: TaskFeed,
-              reports: list[TaskResult]) -> None:
-        """Send ``items`` as one chunk: (first sequence number, inputs)."""
+              reports: list[TaskResult]) -> bool:
+        """Send ``items`` as one chunk: (first sequence number, inputs[, probe]); False
+        (nothing sent) when the worker's pipe has no room for it now."""
         payload = self._payload(items)
         if payload is None:
             items = self._drop_unpicklable(items, feed, reports)
             if not items:
-                return
+                return True
             payload = self._payload(items) or b""
+        self._sizer.observe_bytes(len(payload), len(items))
+        if not worker.can_take(len(payload)):
+            return False
         try:
             worker.conn.send_bytes(payload)
         except OSError:
             for task, attempt in items:
                 feed.again(task, attempt)  # the worker is dying; its sentinel says so next
-            return
-        self._sizer.observe_bytes(len(payload), len(items))
+            return True
         first = self._seq
         self._seq += len(items)
         self._largest_chunk = max(self._largest_chunk, len(items))
+        worker.chunks.append((first, len(payload)))
         worker.queue.extend(zip(range(first, self._seq), items, strict=True))
+        return True
 
     def _payload(self, items: list[Item]) -> bytes | None:
+        inputs = [task.input for task, _ in items]
+        chunk = (self._seq, inputs, True) if self._probing else (self._seq, inputs)
         try:
-            return pickle.dumps((self._seq, [task.input for task, _ in items]),
-                                pickle.HIGHEST_PROTOCOL)
+            return pickle.dumps(chunk, pickle.HIGHEST_PROTOCOL)
         except Exception:
             return None
 
@@ -183,7 +265,8 @@ class ProcessExecutor(GeneratorExecutor):
             except Exception as exc:
                 error = TaskError("UnpicklableInput", f"input {type(task.input).__name__} "
                                   f"cannot be sent to a worker process: {exc}")
-                reports.append(TaskResult(task.index, False, None, error, 0.0, None, attempt))
+                # attempts 0: the agent was never called, so no latency is recorded for it
+                reports.append(TaskResult(task.index, False, None, error, 0.0, None, 0))
                 feed.finish()
             else:
                 kept.append((task, attempt))
@@ -192,12 +275,12 @@ class ProcessExecutor(GeneratorExecutor):
     def _read(self, fleet: Fleet, worker: Worker, feed: TaskFeed, reports: list[TaskResult],
               from_pipe: bool) -> None:
         if not from_pipe:
-            self._lost(fleet, worker, feed, reports, timed_out=False)
+            self._lost(fleet, worker, feed, reports)
             return
         try:
             message = worker.conn.recv()
         except (EOFError, OSError):
-            self._lost(fleet, worker, feed, reports, timed_out=False)
+            self._lost(fleet, worker, feed, reports)
             return
         self._handle(worker, message, feed, reports)
 
@@ -210,13 +293,14 @@ class ProcessExecutor(GeneratorExecutor):
             self._startup_deaths = 0
         elif message[0] == "error":
             error: TaskError = message[1]
-            raise AgentperfError(f"processes mode: a worker process could not build the "
-                                 f"agent: {error.type}: {error.message}")
+            raise WorkerBuildError(f"processes mode: a worker process could not build the "
+                                   f"agent: {error.type}: {error.message}")
 
     def _collect(self, worker: Worker, batch: list[Any], feed: TaskFeed,
                  reports: list[TaskResult]) -> None:
         popleft, name, requeues, append = (worker.queue.popleft, worker.name, self._requeues,
                                            reports.append)
+        reran = self._reran
         total = 0.0
         finished = 0
         for ok, output, error, latency, cpu in batch:
@@ -224,26 +308,36 @@ class ProcessExecutor(GeneratorExecutor):
             total += latency
             if requeues:
                 requeues.pop(id(task), None)
-            if ok:
-                append(TaskResult(task.index, True, output, None, latency, cpu, attempt, False,
-                                  name))
+            if ok or not self._policy.should_retry(attempt):
+                twice = bool(reran) and _pop(reran, task.index)
+                result = TaskResult(task.index, ok, output, error, latency, cpu, attempt, False,
+                                    name, reran_after_worker_loss=twice)
+                if attempt > 1:
+                    finish_retried(result, feed.first_start(task), perf_counter())
+                append(result)
                 finished += 1
-            elif self._policy.should_retry(attempt):
-                feed.retry_at(task, attempt + 1, perf_counter() + self._policy.delay(attempt))
             else:
-                append(TaskResult(task.index, False, None, error, latency, cpu, attempt, False,
-                                  name))
-                finished += 1
+                now = perf_counter()
+                feed.retry_at(task, attempt + 1, now + self._policy.delay(attempt),
+                              now - latency)
         feed.in_flight -= finished
         self._sizer.observe(total, len(batch))
 
     def _lost(self, fleet: Fleet, worker: Worker, feed: TaskFeed, reports: list[TaskResult],
-              *, timed_out: bool) -> None:
-        """The worker died or was killed: keep what it reported, fail only its running task."""
-        running = worker.running()
+              *, expired: int | None = None) -> None:
+        """The worker died or was killed (``expired``: for running that task past the
+        timeout): keep what it reported, fail only its running task, and re-run what
+        finished but was lost with it and what never started."""
+        if worker.process.is_alive():
+            self._collect_held(worker, feed, reports)
         worker.kill()
         for message in worker.drain():
             self._handle(worker, message, feed, reports)
+        running = worker.running()  # the worker is dead: what it was doing is settled
+        timed_out = expired is not None
+        if timed_out and (running is None or running[0] != expired):
+            timed_out = False  # it moved on just before the kill: the new task is not late
+            running = None if running is None else (running[0], -1.0)
         if not worker.ready:
             self._startup_deaths += 1
             if self._startup_deaths >= MAX_STARTUP_DEATHS:
@@ -252,8 +346,13 @@ class ProcessExecutor(GeneratorExecutor):
                     f"(the last {describe_exit(worker.process.exitcode)}); "
                     "try mode threads to see the agent's own error")
         now = perf_counter()
+        finished = worker.finished_before()
         for seq, (task, attempt) in worker.queue:
-            if running is not None and seq == running[0]:
+            if seq < finished or (running is not None and seq == running[0]
+                                  and running[1] < 0):
+                self._reran.add(task.index)  # its result died with the worker
+                feed.again(task, attempt + 1)
+            elif running is not None and seq == running[0]:
                 self._fail(task, attempt, worker, feed, reports, now - running[1], timed_out)
             elif self._requeues.get(id(task), 0) >= MAX_REQUEUES:
                 self._fail(task, attempt, worker, feed, reports, 0.0, False)
@@ -263,35 +362,76 @@ class ProcessExecutor(GeneratorExecutor):
         worker.queue.clear()
         fleet.replace(worker)
 
+    def _collect_held(self, worker: Worker, feed: TaskFeed, reports: list[TaskResult]) -> None:
+        """Ask a live worker for the results it finished but holds, and read them, for up
+        to :data:`FLUSH_GRACE_S`; whatever does not come is re-run after the kill."""
+        def holds() -> bool:
+            return bool(worker.queue) and worker.queue[0][0] < worker.finished_before()
+
+        if not holds() or worker.running() is None or not worker.ask_flush():
+            return  # between tasks the handler must not send: it could cut into a send
+        deadline = perf_counter() + FLUSH_GRACE_S
+        while holds():
+            left = deadline - perf_counter()
+            try:
+                if left <= 0 or not worker.conn.poll(left):
+                    return
+                message = worker.conn.recv()
+            except (EOFError, OSError):
+                return
+            self._handle(worker, message, feed, reports)
+
     def _fail(self, task: Task, attempt: int, worker: Worker, feed: TaskFeed,
               reports: list[TaskResult], elapsed: float, timed_out: bool) -> None:
         self._requeues.pop(id(task), None)
+        now = perf_counter()
         if self._policy.should_retry(attempt):
-            feed.retry_at(task, attempt + 1, perf_counter() + self._policy.delay(attempt))
+            self._reran.add(task.index)  # it started: the retry may be its second run
+            feed.retry_at(task, attempt + 1, now + self._policy.delay(attempt), now - elapsed)
             return
         feed.finish()
+        twice = _pop(self._reran, task.index)
         if timed_out:
             assert self._timeout is not None
-            reports.append(timeout_result(task, attempt, self._timeout, elapsed, worker.name))
+            result = timeout_result(task, attempt, self._timeout, elapsed, worker.name)
         else:
             error = worker_died_error(worker.name, worker.process.exitcode)
-            reports.append(TaskResult(task.index, False, None, error, elapsed, None, attempt,
-                                      False, worker.name))
+            result = TaskResult(task.index, False, None, error, elapsed, None, attempt, False,
+                                worker.name)
+        result.reran_after_worker_loss = twice
+        reports.append(finish_retried(result, feed.first_start(task), now))
 
     def _expire(self, fleet: Fleet, feed: TaskFeed, reports: list[TaskResult],
                 timeout: float) -> float:
-        """Kill workers whose task is past its deadline; return when to look again."""
+        """Kill workers whose task is past its deadline, and workers with tasks to run that
+        neither run one nor finish one for as long (they stopped reading); return when
+        to look again."""
         now = perf_counter()
         earliest = now
         for worker in list(fleet.workers):
-            running = worker.running() if worker.queue else None
+            if not worker.queue:
+                continue
+            running = worker.running()
             if running is None:
+                since = worker.stalled_since(now)
+                if since is None or now - since < timeout:
+                    earliest = min(earliest, since if since is not None else now)
+                    continue
+                self._lost(fleet, worker, feed, reports)
                 continue
             if now - running[1] < timeout:
                 earliest = min(earliest, running[1])
                 continue
-            self._lost(fleet, worker, feed, reports, timed_out=True)
+            self._lost(fleet, worker, feed, reports, expired=running[0])
         return earliest + timeout
+
+
+def _pop(items: set[int], item: int) -> bool:
+    """Remove ``item``; whether it was there."""
+    if item in items:
+        items.remove(item)
+        return True
+    return False
 
 
 def _wait_s(feed: TaskFeed, next_check: float) -> float | None:

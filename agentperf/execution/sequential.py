@@ -11,7 +11,13 @@ import time
 from collections.abc import Generator, Iterable
 from time import perf_counter, thread_time
 
-from agentperf.execution.attempts import CPU_MIN_WALL_S, RetryPolicy, timed_call
+from agentperf.execution.attempts import (
+    CPU_MIN_WALL_S,
+    RetryPolicy,
+    finish_retried,
+    honest_cpu,
+    timed_call,
+)
 from agentperf.execution.base import (
     ExecutionSettings,
     ExecutorInfo,
@@ -38,38 +44,45 @@ class SequentialExecutor(GeneratorExecutor):
 
     def _iterate(self, tasks: Iterable[Task]) -> Generator[TaskResult, None, None]:
         call = self._adapter.call
-        cpu_clock = True
+        measure_cpu = not self._adapter.is_async  # an event loop's CPU is not the agent's
+        cpu_clock = measure_cpu
         for task in tasks:
             if (done := settled(task)) is not None:
                 yield done
                 continue
             # timed_call, inlined: this loop is the baseline, so every microsecond shows.
-            c0 = thread_time() if cpu_clock else 0.0
             t0 = perf_counter()
+            c0 = thread_time() if cpu_clock else 0.0
             try:
                 output = call(task.input)
             except (Exception, SystemExit) as exc:
-                latency = perf_counter() - t0
                 cpu = thread_time() - c0 if cpu_clock else None
-                yield self._retry(task, TaskError.from_exception(exc), latency, cpu)
+                latency = perf_counter() - t0
+                yield self._retry(task, TaskError.from_exception(exc), latency,
+                                  honest_cpu(cpu, latency), t0)
                 continue
-            latency = perf_counter() - t0
             cpu = thread_time() - c0 if cpu_clock else None
-            cpu_clock = latency >= CPU_MIN_WALL_S
+            latency = perf_counter() - t0
+            cpu_clock = measure_cpu and latency >= CPU_MIN_WALL_S
+            if cpu is not None and not cpu_clock:
+                cpu = None
             yield TaskResult(task.index, True, output, None, latency, cpu, 1, False,
                              WORKER_NAME)
 
     def _retry(self, task: Task, error: TaskError, latency: float,
-               cpu: float | None) -> TaskResult:
+               cpu: float | None, started: float) -> TaskResult:
         """Try a failed task again, waiting out the backoff, until it succeeds or tries run out."""
         policy, attempt = self._policy, 1
         ok, output, failure = False, None, error
+        measure_cpu = not self._adapter.is_async
         while not ok and policy.should_retry(attempt):
             time.sleep(policy.delay(attempt))
             attempt += 1
-            ok, output, failure, latency, cpu = timed_call(self._adapter.call, task.input)
-        return TaskResult(task.index, ok, output, failure, latency, cpu, attempt, False,
-                          WORKER_NAME)
+            ok, output, failure, latency, cpu = timed_call(self._adapter.call, task.input,
+                                                           measure_cpu)
+        result = TaskResult(task.index, ok, output, failure, latency, cpu, attempt, False,
+                            WORKER_NAME)
+        return finish_retried(result, started, perf_counter())
 
 
 def sequential_executor(adapter: AgentAdapter, settings: ExecutionSettings, *,

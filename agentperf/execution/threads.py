@@ -18,6 +18,7 @@ from typing import Any
 from agentperf.execution.attempts import (
     CPU_MIN_WALL_S,
     RetryPolicy,
+    finish_retried,
     timed_call,
     timeout_result,
 )
@@ -52,13 +53,15 @@ class _Worker:
 class _Pool:
     """Daemon threads taking items from ``inbox`` and putting (item, result) in ``outbox``."""
 
-    def __init__(self, call: Callable[[Any], Any], size: int, track: bool) -> None:
+    def __init__(self, call: Callable[[Any], Any], size: int, track: bool,
+                 measure_cpu: bool = True) -> None:
         self.inbox: SimpleQueue[Item | None] = SimpleQueue()
         self.outbox: SimpleQueue[tuple[Item, TaskResult]] = SimpleQueue()
         self.workers: set[_Worker] = set()
         self.closed = False
         self._call = call
         self._track = track  # only timeouts need to know what each thread is running
+        self._measure_cpu = measure_cpu  # False for async agents: the loop's CPU is not theirs
         self._names = itertools.count(1)
         for _ in range(size):
             self.spawn()
@@ -72,7 +75,7 @@ class _Pool:
     def _work(self, worker: _Worker) -> None:
         get, put, call, track, name = (self.inbox.get, self.outbox.put, self._call,
                                        self._track, worker.name)
-        cpu_clock = True
+        measure_cpu = cpu_clock = self._measure_cpu
         while True:
             item = get()
             if item is None or self.closed:
@@ -81,7 +84,7 @@ class _Pool:
             if track:
                 worker.current = (item, perf_counter())
             ok, output, error, latency, cpu = timed_call(call, task.input, cpu_clock)
-            cpu_clock = latency >= CPU_MIN_WALL_S
+            cpu_clock = measure_cpu and latency >= CPU_MIN_WALL_S
             result = TaskResult(task.index, ok, output, error, latency, cpu, attempt, False, name)
             if track:
                 with worker.lock:
@@ -124,7 +127,8 @@ class ThreadExecutor(GeneratorExecutor):
 
     def _iterate(self, tasks: Iterable[Task]) -> Generator[TaskResult, None, None]:
         feed = TaskFeed(tasks, self.info.max_in_flight)
-        pool = _Pool(self._adapter.call, self.info.workers, self._timeout is not None)
+        pool = _Pool(self._adapter.call, self.info.workers, self._timeout is not None,
+                     not self._adapter.is_async)
         put, get = pool.inbox.put, pool.outbox.get
         policy, timeout, window = self._policy, self._timeout, self.info.max_in_flight
         next_check = perf_counter() + timeout if timeout is not None else _INF
@@ -149,10 +153,13 @@ class ThreadExecutor(GeneratorExecutor):
                 else:
                     if result.ok or not policy.should_retry(result.attempts):
                         feed.finish()
+                        if result.attempts > 1:
+                            finish_retried(result, feed.first_start(item[0]), perf_counter())
                         yield result
                     else:
+                        now = perf_counter()
                         feed.retry_at(item[0], result.attempts + 1,
-                                      perf_counter() + policy.delay(result.attempts))
+                                      now + policy.delay(result.attempts), now - result.latency_s)
                 if timeout is not None and perf_counter() >= next_check:
                     expired, next_check = self._expire(pool, feed, timeout)
                     yield from expired
@@ -181,11 +188,12 @@ class ThreadExecutor(GeneratorExecutor):
             if not pool.abandon(worker, current):
                 continue
             if self._policy.should_retry(attempt):
-                feed.retry_at(task, attempt + 1, now + self._policy.delay(attempt))
+                feed.retry_at(task, attempt + 1, now + self._policy.delay(attempt), started)
             else:
                 feed.finish()
-                reports.append(timeout_result(task, attempt, timeout, now - started,
-                                              worker.name))
+                reports.append(finish_retried(
+                    timeout_result(task, attempt, timeout, now - started, worker.name),
+                    feed.first_start(task), now))
         return reports, earliest + timeout
 
 

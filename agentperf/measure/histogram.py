@@ -17,7 +17,8 @@ _SIGNIFICANT_DIGITS = 3
 
 @dataclass(frozen=True)
 class LatencySummary:
-    """Latency percentiles in seconds."""
+    """Latency percentiles in seconds. With ``count`` 0 nothing was observed: the zeros
+    are placeholders, and :meth:`value` answers None, never 0."""
 
     count: int
     min: float
@@ -28,8 +29,15 @@ class LatencySummary:
     p99: float
     max: float
 
-    def value(self, statistic: str) -> float:
-        """Look a statistic up by name: ``p(95)``, ``p95``, ``avg``/``mean``, ``min``, ``max``."""
+    @property
+    def empty(self) -> bool:
+        return self.count == 0
+
+    def value(self, statistic: str) -> float | None:
+        """Look a statistic up by name: ``p(95)``, ``p95``, ``avg``/``mean``, ``min``, ``max``;
+        None when nothing was observed."""
+        if self.empty:
+            return None
         key = statistic.replace("(", "").replace(")", "").replace("med", "p50")
         key = {"avg": "mean", "median": "p50"}.get(key, key)
         return float(getattr(self, key))
@@ -57,10 +65,26 @@ class LatencyHistogram:
     def count(self) -> int:
         return int(self._hist.get_total_count())
 
-    def percentile(self, pct: float) -> float:
-        """The value at ``pct``, clamped to the observed range (HDR buckets round up)."""
+    @classmethod
+    def merged(cls, *parts: LatencyHistogram) -> LatencyHistogram:
+        """A new histogram holding every sample of ``parts`` (a part with none is skipped,
+        and a single non-empty part is returned as it is)."""
+        filled = [part for part in parts if part.count]
+        if len(filled) == 1:
+            return filled[0]
+        result = cls()
+        for part in filled:
+            result.merge(part)
+        return result
+
+    def percentile(self, pct: float) -> float | None:
+        """The value at ``pct``, clamped to the observed range (HDR buckets round up);
+        None when nothing was observed."""
         if self.count == 0:
-            return 0.0
+            return None
+        return self._percentile(pct)
+
+    def _percentile(self, pct: float) -> float:
         value = self._hist.get_value_at_percentile(pct)
         return min(max(value, self._min_us or 0), self._max_us) / 1_000_000
 
@@ -72,10 +96,10 @@ class LatencyHistogram:
             count=n,
             min=(self._min_us or 0) / 1_000_000,
             mean=self._sum_us / n / 1_000_000,
-            p50=self.percentile(50),
-            p90=self.percentile(90),
-            p95=self.percentile(95),
-            p99=self.percentile(99),
+            p50=self._percentile(50),
+            p90=self._percentile(90),
+            p95=self._percentile(95),
+            p99=self._percentile(99),
             max=self._max_us / 1_000_000,
         )
 

@@ -240,7 +240,7 @@ def record(series: SeriesSet, sample: Sample) -> None:
 
 
 _SUMMARY_METRICS = (
-    "cpu_percent", "cpu_busiest_core_percent", "memory_percent", "memory_used_bytes",
+    "cpu_percent", "cpu_busiest_core_percent", "load_1m", "memory_percent", "memory_used_bytes",
     "memory_available_bytes", "swap_used_bytes", "process_rss_bytes", "process_cpu_percent",
     "disk_read_bytes_per_s", "disk_write_bytes_per_s", "net_sent_bytes_per_s",
     "net_recv_bytes_per_s",
@@ -271,6 +271,8 @@ class SamplerSummary:
     disk_write_bytes_per_s_mean: float | None = None
     net_sent_bytes_per_s_mean: float | None = None
     net_recv_bytes_per_s_mean: float | None = None
+    memory_total_bytes: int = 0
+    load_1m_max: float | None = None
 
     @classmethod
     def from_series(cls, series: SeriesSet, *, interval_s: float, cores: int,
@@ -313,6 +315,8 @@ class SamplerSummary:
             disk_write_bytes_per_s_mean=mean("disk_write_bytes_per_s"),
             net_sent_bytes_per_s_mean=mean("net_sent_bytes_per_s"),
             net_recv_bytes_per_s_mean=mean("net_recv_bytes_per_s"),
+            memory_total_bytes=int(psutil.virtual_memory().total),
+            load_1m_max=stats["load_1m"].max if "load_1m" in stats else None,
         )
 
 
@@ -388,3 +392,24 @@ class BackgroundSampler:
     def __exit__(self, *exc: object) -> None:
         if not self._stop.is_set():
             self.stop()
+
+
+class SpanSampler:
+    """One reading over a whole span, with no thread: the baseline now, :meth:`stop` later.
+
+    For runs that a sampling thread would disturb (a memory profile traces every
+    allocation, a sampler's included), yet whose machine still deserves a look.
+    """
+
+    def __init__(self, *, pid: int | None = None, include_children: bool = True) -> None:
+        self._sampler = SystemSampler(pid=os.getpid() if pid is None else pid,
+                                      include_children=include_children)
+
+    def stop(self) -> SamplerSummary:
+        # CPU times tick every 10 ms: a very short span waits out the rest of MIN_SPAN_S.
+        time.sleep(max(0.0, MIN_SPAN_S - self._sampler.elapsed_s()))
+        sample = self._sampler.sample()
+        series = SeriesSet(2, unit_of)
+        record(series, sample)
+        return SamplerSummary.from_series(series, interval_s=round(sample.interval_s, 3),
+                                          cores=self._sampler.cores)

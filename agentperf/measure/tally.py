@@ -24,32 +24,72 @@ class FailureGroup:
 
 
 class TaskTally:
-    """Counts, failures by type, agent-call latency (cache hits apart) and CPU time."""
+    """Counts, failures by type, the three latency histograms and agent-call CPU time.
+
+    ``latency`` covers the tasks that called the agent, first try to completion;
+    ``service_time`` the agent call alone (a retried task's last try); ``served_latency``
+    every task, cache hits included. Tasks tried once land in one histogram that serves
+    as both latency and service time, so the usual task costs one record, not two.
+    """
 
     def __init__(self) -> None:
         self.done = 0
         self.failed = 0
         self.timed_out = 0
+        self.reran = 0  # results whose agent may have been called twice (a worker was lost)
         self.cache_hits = 0
+        self.calls = 0  # tasks that called the agent in this run
+        self.call_failed = 0  # of those, the ones that failed
+        self.call_timed_out = 0  # and the ones that timed out
         self.cpu_s = 0.0
         self.cpu_wall_s = 0.0
         self.cpu_tasks = 0
-        self.latency = LatencyHistogram()
+        self._once = LatencyHistogram()  # calls tried once: latency == service time
+        self._retried = LatencyHistogram()  # retried calls, first try to completion
+        self._retried_service = LatencyHistogram()  # retried calls, last try alone
+        self._not_called = LatencyHistogram()  # cache hits and shared results
         self.failures: dict[str, FailureGroup] = {}
         self.last_error: str | None = None
 
     def add(self, result: TaskResult) -> None:
         self.done += 1
+        if result.reran_after_worker_loss:
+            self.reran += 1
         if result.cache_hit:
             self.cache_hits += 1
-        else:
-            self.latency.record(result.latency_s)
+        if result.called_agent:
+            self.calls += 1
+            if result.service_s is None:
+                self._once.record(result.latency_s)
+            else:
+                self._retried.record(result.latency_s)
+                self._retried_service.record(result.service_s)
             if result.cpu_s is not None:
                 self.cpu_s += result.cpu_s
-                self.cpu_wall_s += result.latency_s
+                self.cpu_wall_s += result.service_time_s or result.latency_s
                 self.cpu_tasks += 1
+            if not result.ok:
+                self.call_failed += 1
+                self.call_timed_out += int(result.timed_out)
+        else:
+            self._not_called.record(result.latency_s)
         if not result.ok:
             self._add_failure(result)
+
+    @property
+    def latency(self) -> LatencyHistogram:
+        """Tasks that called the agent, from their first try's start to completion."""
+        return LatencyHistogram.merged(self._once, self._retried)
+
+    @property
+    def service_time(self) -> LatencyHistogram:
+        """The agent call alone (a retried task's last try)."""
+        return LatencyHistogram.merged(self._once, self._retried_service)
+
+    @property
+    def served_latency(self) -> LatencyHistogram:
+        """Every task, cache hits and shared results included: what callers experienced."""
+        return LatencyHistogram.merged(self._once, self._retried, self._not_called)
 
     def _add_failure(self, result: TaskResult) -> None:
         self.failed += 1
@@ -63,6 +103,17 @@ class TaskTally:
             group.count += 1
         if result.error:
             self.last_error = f"{kind}: {result.error.message}"[:MESSAGE_CHARS]
+
+    def measurement_note(self) -> str | None:
+        """A sentence for a run that measured no agent call (its latency is empty), else None."""
+        if self.calls:
+            return None
+        if not self.done:
+            return "no agent call was measured: no task ran"
+        if self.cache_hits == self.done:
+            return (f"no agent call was measured: all {self.done:,} tasks were served from "
+                    "the cache")
+        return f"no agent call was measured: none of the {self.done:,} tasks called the agent"
 
     @property
     def succeeded(self) -> int:

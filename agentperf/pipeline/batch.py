@@ -11,7 +11,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -51,7 +51,17 @@ class Progress:
     timed_out: int
     cache_hits: int
     elapsed_s: float
-    latency: LatencyHistogram
+    latency: LatencyHistogram  # tasks that called the agent
+    service_time: LatencyHistogram | None = None
+    served_latency: LatencyHistogram | None = None
+    calls: int | None = None  # tasks that called the agent
+    call_failed: int | None = None
+
+    @classmethod
+    def of(cls, tally: TaskTally, total: int | None, elapsed_s: float) -> Progress:
+        return cls(tally.done, total, tally.failed, tally.timed_out, tally.cache_hits,
+                   elapsed_s, tally.latency, tally.service_time, tally.served_latency,
+                   tally.calls, tally.call_failed)
 
     @property
     def rate(self) -> float:
@@ -129,7 +139,7 @@ def run_batch(spec: WorkloadSpec, options: BatchOptions,
                 last_progress = start
                 abort = abort_check(options.thresholds, cache_enabled=cache is not None)
                 if options.on_progress:
-                    options.on_progress(Progress(0, total, 0, 0, 0, 0.0, tally.latency))
+                    options.on_progress(Progress.of(tally, total, 0.0))
                 for result in results:
                     with shutdown.shielded():  # counted and written, or neither
                         input_value = pending.pop(result.index, None)
@@ -141,8 +151,7 @@ def run_batch(spec: WorkloadSpec, options: BatchOptions,
                     now = time.perf_counter()
                     if now - last_progress >= PROGRESS_EVERY_S:
                         last_progress = now
-                        snapshot = Progress(tally.done, total, tally.failed, tally.timed_out,
-                                            tally.cache_hits, now - start, tally.latency)
+                        snapshot = Progress.of(tally, total, now - start)
                         if options.on_progress:
                             options.on_progress(snapshot)
                         if abort and (stop := abort(snapshot)) is not None:
@@ -163,8 +172,7 @@ def run_batch(spec: WorkloadSpec, options: BatchOptions,
         # The inputs, not the agent, ended the run: a usage error, after the summary.
         result.exit_code, result.exit_reason = ExitCode.USAGE, inputs.failure.message
     if options.on_progress:
-        options.on_progress(Progress(tally.done, total, tally.failed, tally.timed_out,
-                                     tally.cache_hits, wall_s, tally.latency))
+        options.on_progress(Progress.of(tally, total, wall_s))
     return result
 
 
@@ -219,27 +227,23 @@ def _open_cache(options: BatchOptions, spec: WorkloadSpec, stack: ExitStack) -> 
 def _build_result(spec: WorkloadSpec, options: BatchOptions, tally: _Tally, info: Any,
                   wall_s: float, started_at: str, *, system: Any, cache: Any,
                   interrupted: bool, aborted: Any) -> BatchResult:
-    latency = tally.latency.summary()
+    latency_hist, service_hist = tally.latency, tally.service_time
+    served_hist = tally.served_latency
+    latency = latency_hist.summary()
     cache_stats = cache.stats() if cache else None
-    health_input = HealthInput(
-        tasks=TaskHealthInput(
-            total=tally.done, failed=tally.failed, timed_out=tally.timed_out,
-            mean_latency_s=latency.mean, p50_s=latency.p50, p99_s=latency.p99,
-            mode=info.mode, workers=info.workers, cpu_per_wall=tally.cpu_per_wall,
-            cpu_cores_used=tally.cpu_s / wall_s if tally.cpu_tasks and wall_s > 0 else None,
-            cores=os.cpu_count() or 1, chunk_size=info.chunk_size, wall_s=wall_s),
-        cache=cache_input(cache_stats, cache.repeated_fraction) if cache else None,
-        system=system_input(system) if system else None,
-    )
+    health_input = _health_input(tally, latency, info, wall_s, system=system,
+                                 cache=cache, cache_stats=cache_stats)
     from agentperf.analysis.gates import batch_verdict, run_batch_values
     from agentperf.analysis.thresholds import evaluate_thresholds
 
     health = evaluate(health_input, options.health_limits)
     values = run_batch_values(
-        latency=tally.latency, done=tally.done, failed=tally.failed, timed_out=tally.timed_out,
+        latency=latency_hist, done=tally.done, failed=tally.failed, timed_out=tally.timed_out,
         elapsed_s=wall_s, cache_hits=tally.cache_hits if cache else None,
         health_score=health.score,
-        peak_memory=getattr(system, "process_rss_peak_bytes", None))
+        peak_memory=getattr(system, "process_rss_peak_bytes", None),
+        service_time=service_hist, served_latency=served_hist, calls=tally.calls,
+        call_failed=tally.call_failed)
     thresholds = evaluate_thresholds(options.thresholds, values)
     if aborted is not None:
         thresholds = [aborted if t.label == aborted.label else t for t in thresholds]
@@ -251,12 +255,39 @@ def _build_result(spec: WorkloadSpec, options: BatchOptions, tally: _Tally, info
         succeeded=tally.succeeded, failed=tally.failed, timed_out=tally.timed_out,
         failures=sorted(tally.failures.values(), key=lambda g: -g.count), wall_s=wall_s,
         throughput_per_s=tally.done / wall_s if wall_s > 0 else 0.0, latency=latency,
-        latency_buckets=tally.latency.buckets(), cpu_time_s=tally.cpu_s or None,
+        latency_buckets=latency_hist.buckets(), cpu_time_s=tally.cpu_s or None,
         health=health, exit_code=verdict.exit_code, exit_reason=verdict.reason,
         gates=list(verdict.gates), started_at=started_at,
         agentperf_version=__version__, interrupted=interrupted,
         aborted=abort_reason(aborted, tally.done) if aborted is not None else None,
         output_path=str(options.output) if options.output else None, cache=cache_stats,
         system=system, thresholds=thresholds, context=dict(spec.context),
-        failed_inputs=tally.failed_inputs,
+        warnings=list(info.notes), failed_inputs=tally.failed_inputs, agent_calls=tally.calls,
+        reran_after_worker_loss=tally.reran,
+        service_time=service_hist.summary(), served_latency=served_hist.summary(),
+        measurement_note=tally.measurement_note(),
+    )
+
+
+def _health_input(tally: _Tally, latency: Any, info: Any, wall_s: float, *, system: Any,
+                  cache: Any, cache_stats: Any) -> HealthInput:
+    """What the health rules judge: the agent calls of this run, nothing else.
+
+    Task figures count only tasks that called the agent. The process tree's CPU is
+    agentperf's own plus the agent's; once the cache answered a task some of it went to
+    reading the cache, so it is withheld then (task CPU time, measured around each
+    call, still speaks for the agent).
+    """
+    system_data = system_input(system) if system else None
+    if system_data is not None and tally.cache_hits:
+        system_data = replace(system_data, process_cpu_percent_mean=None)
+    return HealthInput(
+        tasks=TaskHealthInput(
+            total=tally.calls, failed=tally.call_failed, timed_out=tally.call_timed_out,
+            mean_latency_s=latency.mean, p50_s=latency.p50, p99_s=latency.p99,
+            mode=info.mode, workers=info.workers, cpu_per_wall=tally.cpu_per_wall,
+            cpu_cores_used=tally.cpu_s / wall_s if tally.cpu_tasks and wall_s > 0 else None,
+            cores=os.cpu_count() or 1, chunk_size=info.chunk_size, wall_s=wall_s),
+        cache=cache_input(cache_stats, cache.repeated_fraction) if cache else None,
+        system=system_data,
     )

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from agentperf.analysis.health import limits_from_mapping
+from agentperf.errors import AgentperfError
 from agentperf.pipeline.batch import BatchOptions
 from agentperf.workload.adapters import AgentAdapter
 from agentperf.workload.spec import WorkloadSpec, load_workload
@@ -43,6 +44,9 @@ def prepare_batch(reference: str, *, inputs: Sequence[str] = (), inputs_file: st
     threshold_list = _thresholds(spec, thresholds)
     limits = limits_from_mapping(spec.health, spec.error)
     cache_config = _cache_config(spec, cache or {})
+    if cache_clear and cache_config is None:
+        raise AgentperfError("--cache-clear: this run has no cache to empty (the cache is off "
+                             "unless the spec has a cache: section or --cache is given)")
     # One streaming pass over an input file: a bad line 297 is exit 2 before task 1.
     spec = replace(spec, inputs=spec.inputs.validate())
     # processes and dask rebuild the agent in every worker; building it here too would
@@ -63,16 +67,11 @@ def _thresholds(spec: WorkloadSpec, cli: Sequence[str]) -> list[Any]:
 
 
 def _cache_config(spec: WorkloadSpec, cli: Mapping[str, Any]) -> Any:
-    from agentperf.cache.config import CacheConfig
+    """The cache only when the spec's ``cache:`` section or the command line asks for it."""
+    from agentperf.cache.config import cache_for_workload
 
-    overrides: dict[str, Any] = {}
-    if cli.get("no_cache"):
-        overrides["enabled"] = False
-    if cli.get("dir"):
-        overrides["dir"] = str(cli["dir"])
-    if cli.get("redis_url"):
-        overrides["redis_url"] = cli["redis_url"]
-    return CacheConfig.from_mapping(spec.cache, error=spec.error, overrides=overrides)
+    return cache_for_workload(spec, cache=cli.get("enabled"), dir=cli.get("dir"),
+                              redis_url=cli.get("redis_url"))
 
 
 def _exporters(reports: Mapping[str, Path | None]) -> Any:

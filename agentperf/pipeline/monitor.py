@@ -220,11 +220,14 @@ class MonitorSession:
         return self._soak_summary or self.soak.summary()
 
     def health(self) -> HealthReport:
+        """The system is judged only when it is what is watched; a workload, a pid or a
+        command is judged on its own process tree, and the machine gives run warnings."""
         soak = self.soak_summary()
         data = HealthInput(
             system=system_input(self.system_summary()),
             tasks=soak.health_input() if soak is not None and soak.total else None,
-            cache=soak.cache_health_input() if soak is not None else None)
+            cache=soak.cache_health_input() if soak is not None else None,
+            subject="machine" if self.kind == "system" else "workload")
         return evaluate(data, self.config.limits)
 
     def finish(self, *, interrupted: bool = False) -> MonitorSummary:
@@ -243,6 +246,8 @@ class MonitorSession:
         warnings = []
         if soak is not None and soak.error:
             warnings.append(f"the workload stopped: {soak.error}")
+        if soak is not None and soak.executor is not None:
+            warnings.extend(soak.executor.notes)
         return MonitorSummary(
             target=self.target, kind=self.kind, started_at=self._started_at,
             duration_s=round(time.monotonic() - self._start, 3),
@@ -297,22 +302,19 @@ def prepare_soak(reference: str, *, execution: dict[str, Any] | None = None,
                  cache: bool | None = None) -> tuple[WorkloadSoak, HealthLimits, float | None]:
     """Load and check a workload for a soak before anything runs.
 
-    The cache is on only when the spec has a ``cache:`` section (or ``cache`` is True):
-    the inputs cycle, so a default-on cache would turn every pass after the first into
-    cache hits and the soak would measure the cache instead of the agent.
+    The cache is on only when the spec has a ``cache:`` section (or ``cache`` is True),
+    as in run-batch: the inputs cycle, so a default-on cache would turn every pass after
+    the first into cache hits and the soak would measure the cache instead of the agent.
     """
     from dataclasses import replace
 
     from agentperf.analysis.health import limits_from_mapping
+    from agentperf.cache.config import cache_for_workload
     from agentperf.workload.spec import load_workload
 
     spec = load_workload(reference, inputs=inputs, inputs_file=inputs_file)
     spec = replace(spec, execution=spec.execution.with_overrides(**(execution or {})))
     limits = limits_from_mapping(spec.health, spec.error)
-    cache_config = None
-    if cache or (cache is None and spec.cache):
-        from agentperf.cache.config import CacheConfig
-
-        cache_config = CacheConfig.from_mapping(spec.cache, error=spec.error)
+    cache_config = cache_for_workload(spec, cache=cache)
     soak = WorkloadSoak(spec, spec.build_agent(), cache_config=cache_config)
     return soak, limits, spec.max_error_rate

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agentperf.analysis.gates import Gate
-from agentperf.analysis.health import HealthReport
+from agentperf.analysis.health import HealthReport, RunWarning
 from agentperf.errors import ExitCode
 from agentperf.execution.base import ExecutorInfo
 from agentperf.measure.histogram import LatencySummary
@@ -30,7 +30,11 @@ class FailedInput:
 
 @dataclass
 class BatchResult:
-    """Everything a run-batch measured and concluded."""
+    """Everything a run-batch measured and concluded.
+
+    ``latency`` covers the tasks that called the agent (first try to completion),
+    ``service_time`` the agent call alone, ``served_latency`` every task.
+    """
 
     name: str
     source: str | None
@@ -60,7 +64,20 @@ class BatchResult:
     warnings: list[str] = field(default_factory=list)
     failed_inputs: list[FailedInput] = field(default_factory=list)  # the first MAX_FAILED_KEPT
     gates: list[Gate] = field(default_factory=list)  # what decided exit_code, for every report
+    agent_calls: int | None = None  # tasks that called the agent (None: every task)
+    service_time: LatencySummary | None = None  # the agent call alone (None: as latency)
+    served_latency: LatencySummary | None = None  # every task, cache hits included
+    measurement_note: str | None = None  # set when no agent call was measured
+    #: Tasks run again after a worker process was lost while running them or holding
+    #: their result: the agent may have been called twice for each.
+    reran_after_worker_loss: int = 0
 
     @property
     def error_rate(self) -> float:
         return self.failed / self.total if self.total else 0.0
+
+    @property
+    def run_warnings(self) -> tuple[RunWarning, ...]:
+        """The machine's state during the run (other processes' CPU, memory, swap, load):
+        context for every figure above, never a deduction from ``health``."""
+        return self.health.warnings

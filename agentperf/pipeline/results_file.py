@@ -56,12 +56,16 @@ def result_record(result: TaskResult, input_value: Any,
             "traceback": redactor.text(error.traceback) if error else "",
         }
         record["timed_out"] = result.timed_out
+    if result.service_s is not None:
+        record["service_s"] = round(result.service_s, 9)
     if result.cpu_s is not None:
         record["cpu_s"] = round(result.cpu_s, 9)
     if result.worker:
         record["worker"] = result.worker
     if result.cache_hit:
         record["saved_s"] = round(result.saved_s, 9)
+    if result.reran_after_worker_loss:
+        record["reran_after_worker_loss"] = True
     return record
 
 

@@ -54,12 +54,18 @@ def profile_memory(target: Any, *, inputs: Iterable[Any] | None = _NOT_GIVEN,
         leak_min_bytes=leak_min_bytes)
     adapter, default_inputs, search_paths, source = _adapt(spec)
     label = name or (spec.name if isinstance(spec, WorkloadSpec) else adapter.name)
+    from agentperf.measure.sampler import SpanSampler
+
     started = verdict.now()
+    # No thread: tracemalloc would trace a sampler's allocations. The run's own share is
+    # this process, with its children as for the RSS figures.
+    machine = SpanSampler(include_children=include_children)
     passes = Profiler(adapter, default_inputs if inputs is _NOT_GIVEN else inputs, options,
                       search_paths).run()
     gates = verdict.Gates(fail_on_leak, max_peak_bytes, max_rss_bytes)
     return verdict.build_result(label, source, options, passes, gates=gates,
-                                limits=health_limits, started_at=started)
+                                limits=health_limits, started_at=started,
+                                machine=machine.stop())
 
 
 def _adapt(target: Any) -> tuple[AgentAdapter, Iterable[Any] | None, tuple[str, ...],

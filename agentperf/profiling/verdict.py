@@ -7,8 +7,9 @@ that measured nothing never prints zeros that look like measurements.
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 from agentperf import __version__
 from agentperf.analysis.health import (
@@ -18,12 +19,17 @@ from agentperf.analysis.health import (
     MemoryHealthInput,
     TaskHealthInput,
     evaluate,
+    machine_warnings,
+    system_input,
 )
 from agentperf.errors import ExitCode
 from agentperf.measure.stats import summarize
 from agentperf.profiling.result import CallRecord, MemorySummary, Overhead, ProfileResult
 from agentperf.profiling.runner import PassesResult, ProfileOptions
 from agentperf.profiling.screen import growth_per_call
+
+if TYPE_CHECKING:
+    from agentperf.measure.sampler import SamplerSummary
 
 TIMER_FLOOR_S = 10e-6
 MIN_TIMELINE_SAMPLES = 3
@@ -40,8 +46,10 @@ class Gates:
 
 
 def build_result(name: str, source: str | None, options: ProfileOptions, passes: PassesResult,
-                 *, gates: Gates, limits: HealthLimits | None, started_at: datetime
-                 ) -> ProfileResult:
+                 *, gates: Gates, limits: HealthLimits | None, started_at: datetime,
+                 machine: SamplerSummary | None = None) -> ProfileResult:
+    """``machine``: the system over the whole profile, for run warnings (it scores nothing:
+    a profile is judged on its calls' time, errors and memory)."""
     timed = [c for c in passes.calls if c.phase == "timed"]
     traced = [c for c in passes.calls if c.phase == "traced"]
     memory = summarize_memory(timed, traced, passes)
@@ -61,6 +69,9 @@ def build_result(name: str, source: str | None, options: ProfileOptions, passes:
         agentperf_version=__version__)
     result.warnings = warnings_for(result, options)
     result.health = evaluate(health_input(result, timed), limits)
+    if machine is not None:
+        result.health = replace(result.health, warnings=machine_warnings(
+            system_input(machine), limits or HealthLimits()))
     result.exit_code, result.exit_reason = exit_code(result, gates)
     return result
 

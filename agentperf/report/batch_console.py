@@ -45,10 +45,11 @@ def batch_renderables(result: Any, *, quiet: bool = False, full: bool = False,
     detail: list[RenderableType | None] = (
         [histogram_table(doc), cache_tables(doc), system_table(doc), context_table(doc)]
         if full else [cache_summary(doc), system_summary(doc)])
+    # Warnings (the machine's state among them) come before the gates and the health
+    # score they qualify.
     parts: list[RenderableType | None] = [
-        summary_table(doc), latency_table(doc), failures_table(doc), *detail,
+        summary_table(doc), latency_table(doc), failures_table(doc), *detail, warnings(doc),
         gates_table(doc) if gates else None, health_table(doc), recommendations(doc),
-        warnings(doc),
         verdict(doc),
     ]
     return [p for p in parts if p is not None]
@@ -74,7 +75,9 @@ def summary_table(doc: Doc) -> Table:
         ("spec", doc.get("source") or "-"),
         ("executor", mode + (f" ({executor['reason']})" if executor.get("reason") else "")),
         ("tasks", f"{tasks['total']:,} total, {tasks['succeeded']:,} succeeded, "
-                  f"{tasks['failed']:,} failed, {tasks['timed_out']:,} timed out"),
+                  f"{tasks['failed']:,} failed, {tasks['timed_out']:,} timed out"
+                  + _reran_note(tasks.get("reran_after_worker_loss", 0))),
+        ("agent calls", _calls_text(tasks)),
         ("error rate", f"{tasks['error_rate']:.2%}"),
         ("wall time", format_field("wall_s", tasks["wall_s"])),
         ("throughput", format_field("throughput_per_s", tasks["throughput_per_s"])),
@@ -92,13 +95,41 @@ def summary_table(doc: Doc) -> Table:
     return table
 
 
-def latency_table(doc: Doc) -> Table | None:
+def _reran_note(count: int) -> str:
+    """Say when the agent may have been called twice for some inputs (a paid API bills it)."""
+    if not count:
+        return ""
+    return (f"; {count:,} re-run after a worker process was lost "
+            "(the agent may have been called twice for each)")
+
+
+def _calls_text(tasks: Doc) -> str:
+    calls = tasks.get("agent_calls", tasks["total"])
+    note = tasks.get("measurement_note")
+    return note if note else f"{calls:,} of {tasks['total']:,} tasks called the agent"
+
+
+#: The three latency metrics, with the label the table shows (defined in the README).
+_LATENCY_ROWS = (("latency", "latency"), ("service_time", "service"),
+                 ("served_latency", "served"))
+
+
+def latency_table(doc: Doc) -> RenderableType | None:
+    """Latency of the agent calls; service time when retries made it differ, served
+    latency when the cache answered some tasks. No call measured: the reason, in words."""
     latency = doc["latency"]
     if not latency["count"]:
-        return None
+        note = doc["tasks"].get("measurement_note")
+        return Text(f"Latency: {note}", style="bold yellow") if note else None
     names = ("min", "mean", "p50", "p90", "p95", "p99", "max")
-    table = _table("Latency", "tasks", *names, numeric=tuple(range(len(names) + 1)))
-    table.add_row(f"{latency['count']:,}", *(format_duration(latency[f"{n}_s"]) for n in names))
+    table = _table("Latency (agent calls; served: every task)", "", "n", *names,
+                   numeric=tuple(range(1, len(names) + 2)))
+    for key, label in _LATENCY_ROWS:
+        data = doc.get(key) or latency
+        if key != "latency" and (not data["count"] or data == latency):
+            continue
+        table.add_row(label, f"{data['count']:,}",
+                      *(format_duration(data[f"{n}_s"]) for n in names))
     return table
 
 
@@ -147,15 +178,21 @@ def cache_summary(doc: Doc) -> Table | None:
     table = _table("Cache", "", "")
     table.show_header = False
     table.add_row("calls avoided", f"{cache['calls_avoided']:,} of {cache['lookups']:,} "
-                  f"({cache['hit_rate']:.1%}), {cache['single_flight_waits']:,} shared in flight")
-    table.add_row("agent time saved", format_duration(cache["time_saved_s"]))
+                  f"lookups ({cache['hit_rate']:.1%}), served by:")
     for tier in cache.get("tiers", []):
         state = "" if tier.get("available", True) else ", unavailable"
         table.add_row(f"  {tier['name']}", f"{tier['hits']:,} hits, {tier['misses']:,} misses, "
                       f"get {format_duration(tier['get_mean_s'])}{state}")
+    table.add_row("  shared in flight", f"{cache['single_flight_waits']:,} (a duplicate's "
+                  "call answered them)")
+    table.add_row("agent time saved", format_duration(cache["time_saved_s"]))
     skipped = cache.get("skipped_unserializable", 0)
     if skipped:
         table.add_row("not cached", f"{skipped:,} ({', '.join(cache.get('skip_reasons', {}))})")
+    if cache.get("fingerprint"):
+        sources = cache.get("fingerprint_sources") or []
+        what = ", ".join(sources) if len(sources) <= 3 else f"{len(sources)} sources"
+        table.add_row("code fingerprint", Text(f"{cache['fingerprint']} ({what})"))
     return table
 
 

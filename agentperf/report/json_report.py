@@ -18,7 +18,7 @@ from agentperf.errors import ExitCode
 from agentperf.redact import Redactor
 from agentperf.report.serialize import format_measure, to_jsonable
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 SCHEMA_FILE = "batch-report.schema.json"
 _LATENCY_FIELDS = ("count", "min", "mean", "p50", "p90", "p95", "p99", "max")
 
@@ -47,6 +47,7 @@ def batch_document(result: Any) -> dict[str, Any]:
 
     code = ExitCode(int(result.exit_code))
     total = result.total
+    machine = run_warnings(result.health, clean)
     return {
         "schema_version": SCHEMA_VERSION,
         "kind": "run-batch",
@@ -67,8 +68,13 @@ def batch_document(result: Any) -> dict[str, Any]:
             "wall_s": clean(float(result.wall_s)),
             "throughput_per_s": clean(float(result.throughput_per_s)),
             "cpu_time_s": clean(result.cpu_time_s),
+            "agent_calls": total if result.agent_calls is None else int(result.agent_calls),
+            "measurement_note": clean(result.measurement_note),
+            "reran_after_worker_loss": int(getattr(result, "reran_after_worker_loss", 0)),
         },
         "latency": _latency(result.latency),
+        "service_time": _latency(result.service_time or result.latency),
+        "served_latency": _latency(result.served_latency or result.latency),
         "latency_histogram": [{"low_s": low, "high_s": high, "count": int(count)}
                               for low, high, count in result.latency_buckets],
         "failures": clean(result.failures),
@@ -79,15 +85,19 @@ def batch_document(result: Any) -> dict[str, Any]:
         "cache": _section(result.cache, clean),
         "system": _section(result.system, clean),
         "context": clean(result.context),
-        "warnings": [clean(str(w)) for w in result.warnings],
+        "warnings": [w["message"] for w in machine] + [clean(str(w)) for w in result.warnings],
+        "run_warnings": machine,
         "output_path": clean(result.output_path),
     }
 
 
 def _latency(summary: Any) -> dict[str, Any]:
-    values = {name: getattr(summary, name, 0) for name in _LATENCY_FIELDS}
-    return {("count" if k == "count" else f"{k}_s"): (int(v) if k == "count" else float(v))
-            for k, v in values.items()}
+    """A latency summary; with no sample every statistic is null, never 0."""
+    count = int(getattr(summary, "count", 0))
+    data: dict[str, Any] = {"count": count}
+    for name in _LATENCY_FIELDS[1:]:
+        data[f"{name}_s"] = float(getattr(summary, name)) if count else None
+    return data
 
 
 def _threshold(item: Any, clean: Any) -> dict[str, Any]:
@@ -108,6 +118,11 @@ def _health(report: Any, clean: Any) -> dict[str, Any]:
         findings.append(data)
     return {"score": float(report.score), "status": report.status, "findings": findings,
             "recommendations": [f["recommendation"] for f in findings]}
+
+
+def run_warnings(report: Any, clean: Any = to_jsonable) -> list[dict[str, Any]]:
+    """The machine's run warnings of a HealthReport: code, message and evidence figures."""
+    return [clean(w) for w in getattr(report, "warnings", ())]
 
 
 def _section(obj: Any, clean: Any) -> dict[str, Any] | None:

@@ -16,9 +16,9 @@ MAX_FAILED_INPUTS = 20
 def render_markdown(result: Any) -> str:
     doc = as_document(result)
     sections = [
-        _heading(doc), _summary(doc), _latency(doc), _gates(doc), _health(doc),
+        _heading(doc), _warnings(doc), _summary(doc), _latency(doc), _gates(doc), _health(doc),
         _failures(doc), _generic("Cache", doc.get("cache")), _generic("System", doc.get("system")),
-        _context(doc), _warnings(doc),
+        _context(doc),
     ]
     return "\n\n".join(s for s in sections if s) + "\n"
 
@@ -68,7 +68,8 @@ def _summary(doc: Mapping[str, Any]) -> str:
 def _latency(doc: Mapping[str, Any]) -> str:
     latency = doc["latency"]
     if not latency["count"]:
-        return ""
+        note = doc["tasks"].get("measurement_note")
+        return f"### Latency\n\n{cell(note)}" if note else ""
     names = ("min", "mean", "p50", "p90", "p95", "p99", "max")
     row = [f"{latency['count']:,}", *(format_duration(latency[f"{n}_s"]) for n in names)]
     return "### Latency\n\n" + table(["tasks", *names], [row], right=range(len(names) + 1))

@@ -18,6 +18,7 @@ from rich.text import Text
 from agentperf import __version__
 from agentperf.errors import ExitCode
 from agentperf.report.batch_console import health_table, recommendations, warnings
+from agentperf.report.json_report import run_warnings
 from agentperf.report.monitor_live import format_value
 from agentperf.report.serialize import format_field, format_measure, to_jsonable
 
@@ -64,7 +65,8 @@ def monitor_document(summary: Any) -> dict[str, Any]:
         "health": {"score": float(summary.health.score), "status": summary.health.status,
                    "findings": findings,
                    "recommendations": [f["recommendation"] for f in findings]},
-        "warnings": list(summary.warnings),
+        "warnings": [w.message for w in summary.health.warnings] + list(summary.warnings),
+        "run_warnings": run_warnings(summary.health),
     }
 
 
@@ -86,7 +88,7 @@ def render_summary(console: Console, summary: Any, *, quiet: bool = False) -> No
     parts: list[RenderableType | None] = [overview(doc)]
     if not quiet:
         parts += [metrics_table(doc), tasks_table(doc), functions_table(doc)]
-    parts += [health_table(doc), recommendations(doc), warnings(doc), verdict(doc)]
+    parts += [warnings(doc), health_table(doc), recommendations(doc), verdict(doc)]
     for part in parts:
         if part is not None:
             console.print(part)

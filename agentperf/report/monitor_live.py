@@ -162,6 +162,9 @@ class Dashboard:
     @staticmethod
     def _health(health: Any) -> Text:
         text = Text()
+        for warning in health.warnings:
+            text.append(f"  ! {warning.code}: ", style="dim yellow")
+            text.append(f"{warning.message}\n", style="dim")
         for finding in health.findings:
             text.append(f"  -{finding.points:g} {finding.rule}: ", style="yellow")
             text.append(f"{finding.message}\n")

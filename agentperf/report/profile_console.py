@@ -164,6 +164,8 @@ def render_health(console: Console, result: ProfileResult) -> None:
     health = result.health
     if health is None:
         return
+    for warning in health.warnings:  # the machine's state: context for the score below
+        console.print(f"[yellow]⚠[/] {escape(warning.message)}")
     style = {"healthy": "green", "needs_attention": "yellow"}.get(health.status, "red")
     console.print(f"health: [{style}]{health.score:g}/100 {health.status}[/]")
     for finding in health.findings:

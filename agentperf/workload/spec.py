@@ -11,42 +11,23 @@ from typing import Any
 import yaml
 
 from agentperf.errors import SpecError, did_you_mean
+from agentperf.execution.settings import EXECUTION_KEYS, ExecutionSettings
 from agentperf.workload.adapters import AgentAdapter, AgentRef
+from agentperf.workload.fingerprint import check_fingerprint_entries
 from agentperf.workload.inputs import InputSource, from_file
 from agentperf.workload.loader import resolve
 
-MODES = ("auto", "sequential", "threads", "processes", "asyncio", "dask")
 TOP_LEVEL_KEYS = {
     "name": str, "agent": str, "version": str, "call": str, "init": dict, "inputs": object,
     "context": dict, "execution": dict, "cache": dict, "thresholds": dict, "health": dict,
     "max_error_rate": (int, float), "output": str, "repeat": int, "context_param": str,
+    "fingerprint": list,
 }
 #: Keys that hold a section: left empty (``cache:``, ``inputs: ~``) they mean the
 #: default. Any other key set to null is an error, never a silent default.
 NULLABLE_KEYS = {"init", "inputs", "context", "execution", "cache", "thresholds", "health",
                  "inputs.args"}
-EXECUTION_KEYS = {
-    "mode": str, "workers": int, "max_in_flight": int, "timeout_s": (int, float),
-    "retries": int, "backoff_s": (int, float), "chunk_size": int, "scheduler": str,
-}
 INPUT_KEYS = {"file": str, "format": str, "generator": str, "args": dict, "repeat": int}
-
-
-@dataclass(frozen=True)
-class ExecutionSettings:
-    """How a workload runs; shared by every executor backend."""
-
-    mode: str = "auto"
-    workers: int | None = None
-    max_in_flight: int | None = None
-    timeout_s: float | None = None
-    retries: int = 0
-    backoff_s: float = 0.05
-    chunk_size: int | None = None
-    scheduler: str | None = None
-
-    def with_overrides(self, **overrides: Any) -> ExecutionSettings:
-        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
 
 
 @dataclass(frozen=True)
@@ -55,13 +36,16 @@ class WorkloadSpec:
 
     ``cache``, ``thresholds`` and ``health`` stay raw mappings here; their own modules
     validate them (with :meth:`line_of` for line numbers) before the run starts.
+    ``cache`` is None when the spec has no ``cache:`` section (the cache is then off
+    unless the command line asks for it). ``fingerprint`` lists, as written, the files
+    and packages the agent's cache fingerprint covers besides its own module.
     """
 
     name: str
     agent: AgentRef
     inputs: InputSource
     execution: ExecutionSettings = field(default_factory=ExecutionSettings)
-    cache: Mapping[str, Any] = field(default_factory=dict)
+    cache: Mapping[str, Any] | None = None
     thresholds: Mapping[str, Any] = field(default_factory=dict)
     health: Mapping[str, Any] = field(default_factory=dict)
     max_error_rate: float | None = None
@@ -69,6 +53,7 @@ class WorkloadSpec:
     source: str | None = None
     base_dir: Path = field(default_factory=Path.cwd)
     lines: Mapping[str, int] = field(default_factory=dict)
+    fingerprint: tuple[str, ...] = ()
 
     @property
     def context(self) -> Mapping[str, Any]:
@@ -158,12 +143,14 @@ def load_spec_file(path: Path) -> WorkloadSpec:
     if max_error_rate is not None and not 0 <= max_error_rate <= 1:
         raise fail("must be a fraction between 0 and 1", "max_error_rate")
     output = data.get("output")
+    fingerprint = check_fingerprint_entries(data.get("fingerprint"), base_dir, search_paths, fail)
     return WorkloadSpec(
         name=data.get("name") or path.stem, agent=agent, inputs=inputs, execution=execution,
-        cache=data.get("cache") or {}, thresholds=data.get("thresholds") or {},
-        health=data.get("health") or {}, max_error_rate=max_error_rate,
+        cache=(data.get("cache") or {}) if "cache" in data else None,
+        thresholds=data.get("thresholds") or {}, health=data.get("health") or {},
+        max_error_rate=max_error_rate,
         output=(base_dir / output) if output else None, source=source, base_dir=base_dir,
-        lines=lines,
+        lines=lines, fingerprint=fingerprint,
     )
 
 
@@ -178,19 +165,10 @@ def _check_importable(agent: AgentRef, lines: Mapping[str, int]) -> None:
 
 def _execution(data: dict[str, Any], fail: Any) -> ExecutionSettings:
     _check_keys(data, EXECUTION_KEYS, "execution", fail)
-    mode = data.get("mode", "auto")
-    if mode not in MODES:
-        raise fail(f"unknown mode '{mode}' (expected one of {', '.join(MODES)})",
-                   "execution.mode")
-    for key in ("workers", "max_in_flight", "chunk_size"):
-        if key in data and data[key] < 1:
-            raise fail("must be at least 1", f"execution.{key}")
-    for key in ("retries", "backoff_s"):
-        if key in data and data[key] < 0:
-            raise fail("must not be negative", f"execution.{key}")
-    if "timeout_s" in data and data["timeout_s"] <= 0:
-        raise fail("must be more than 0 (leave it out for no timeout)", "execution.timeout_s")
-    return ExecutionSettings(**data)
+    settings = ExecutionSettings(**data)
+    for key, problem in settings.problems():
+        raise fail(problem, f"execution.{key}")
+    return settings
 
 
 def _check_repeat(data: Mapping[str, Any], key: str, fail: Any) -> None:
