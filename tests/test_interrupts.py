@@ -200,3 +200,35 @@ def test_a_signal_at_a_seeded_moment_gives_130_and_a_consistent_summary(
     assert len(records) == summary["tasks"]["total"]  # every completed result, once
     assert len({r["index"] for r in records}) == len(records)
     assert run["stop_s"] < 10  # about 1 s allowed; generous for a loaded machine
+
+
+def test_a_signal_while_workers_build_the_agent_gives_130_and_zero_tasks(
+        tmp_path: Path) -> None:
+    import psutil
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(textwrap.dedent("""
+        agent: agents_for_tests:SlowToBuild
+        init: {build_s: 60, in_workers_only: true}
+        inputs: [1, 2, 3]
+        execution: {mode: processes, workers: 1, build_timeout_s: 120}
+    """))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), str(TESTS)]))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "agentperf", "run-batch", str(spec), "--json"], cwd=tmp_path,
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdin=subprocess.DEVNULL)
+    parent = psutil.Process(proc.pid)
+    deadline = time.monotonic() + 60
+    # the worker (a child of the forkserver) exists: the run is in its start-up
+    while len(parent.children(recursive=True)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGTERM)
+    sent = time.monotonic()
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    summary = json.loads(stdout)
+    assert summary["verdict"]["interrupted"] is True
+    assert summary["tasks"]["total"] == 0
+    assert time.monotonic() - sent < 20  # not the 60 s build
