@@ -1,22 +1,23 @@
 """The cache in front of an executor, for run-batch.
 
-``wrap`` reads the input lazily in windows, looks each window up with one round trip
-per tier (one MGET on Redis), yields hits at once and hands only misses to the
-executor. A key already running is not run again: its duplicates wait and are served
-from its result (single flight). The executor runs in a helper thread so the input can
-stay lazy while hits flow: a queue bounded by the window is all that is buffered.
+``wrap`` puts a feed in front of the executor: it reads as many inputs as the executor
+has room for (never past ``max_in_flight``), looks them up with one round trip per
+tier (one MGET on Redis), and hands every task to the executor, a hit carrying its
+result (:attr:`Task.result`), which every backend returns without calling the agent.
+So hits travel through the executor's window and cannot pile up, and no thread of the
+cache's own runs or stops the executor: the caller's thread owns it. A key already
+running is not run again: its duplicates wait, parked (at most ``MIN_WAITERS`` or four
+windows), and are yielded right after its result (single flight).
 """
 
 from __future__ import annotations
 
-import queue
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from itertools import islice
-from typing import Any
 
 from agentperf.cache.config import CacheConfig
 from agentperf.cache.factory import build_cache
@@ -30,10 +31,10 @@ from agentperf.workload.adapters import AgentRef
 from agentperf.workload.fingerprint import SHORT_CHARS, agent_fingerprint
 
 Execute = Callable[[Iterable[Task]], Iterator[TaskResult]]
-_POLL_S = 0.1
-_JOIN_S = 2.0
-#: Duplicates parked behind running keys, at most; past it a duplicate runs again. The
-#: feeder cannot block instead: it may run in the thread that delivers the results.
+#: Duplicates parked behind running keys, at least; past the bound a duplicate runs
+#: again. The feed cannot block instead: it runs in the thread that delivers results.
+#: A parked duplicate is one small Task, and hits outrun a slow agent's misses, so the
+#: bound is generous: single flight is what saves a paid agent's calls.
 MIN_WAITERS = 1024
 
 
@@ -84,9 +85,23 @@ class BatchCache:
         lookups = self.stats().lookups
         return self._repeats / lookups if lookups else 0.0
 
-    def wrap(self, tasks: Iterable[Task], execute: Execute) -> Iterator[TaskResult]:
-        """One result per task: hits from the cache, misses from ``execute`` (stored)."""
-        return _BatchRun(self, tasks, execute).results()
+    def wrap(self, tasks: Iterable[Task], execute: Execute,
+             max_in_flight: int | Callable[[], int] | None = None) -> Iterator[TaskResult]:
+        """One result per task: hits from the cache, misses from ``execute`` (stored).
+
+        ``max_in_flight`` is the executor's window (a callable when it changes, as auto's
+        does); inputs are read only as far ahead as it, plus the duplicates parked
+        behind a running key.
+        """
+        if max_in_flight is None:
+            limit = self.config.window
+            window: Callable[[], int] = lambda: limit  # noqa: E731
+        elif callable(max_in_flight):
+            window = max_in_flight
+        else:
+            fixed = max_in_flight
+            window = lambda: fixed  # noqa: E731
+        return _BatchRun(self, tasks, execute, window).results()
 
     def _note_key(self, key: str) -> None:
         if self._seen.check_and_add(key):
@@ -100,73 +115,61 @@ class _Flight:
 
 
 class _BatchRun:
-    """One ``wrap`` call: the feeder (input side), the driver thread, the consumer."""
+    """One ``wrap`` call, in the caller's thread: a feed in front of the executor, and a
+    filter behind it that stores results and serves the duplicates parked behind them."""
 
-    def __init__(self, owner: BatchCache, tasks: Iterable[Task], execute: Execute) -> None:
+    def __init__(self, owner: BatchCache, tasks: Iterable[Task], execute: Execute,
+                 max_in_flight: Callable[[], int]) -> None:
         self.owner = owner
         self.cache = owner.cache
         self.counters = owner.cache.counters
         self.tasks = tasks
         self.execute = execute
         self.window = owner.config.window
-        self.out: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=self.window * 2)
-        self.stop = threading.Event()
-        self.lock = threading.Lock()
+        self.max_in_flight = max_in_flight
+        self.lock = threading.Lock()  # a Dask worker's threads may share the counters
         self.pending: dict[int, str] = {}  # task index -> key, for misses handed out
         self.flights: dict[str, _Flight] = {}
         self.waiting = 0
-        self.max_waiting = max(MIN_WAITERS, 4 * self.window)
+        self.handed = 0  # tasks given to the executor
+        self.returned = 0  # results it gave back
+        self.ready: deque[TaskResult] = deque()  # parked duplicates served, not yet yielded
         self.recent: OrderedDict[str, TaskResult] = OrderedDict()
 
     def results(self) -> Iterator[TaskResult]:
-        driver = threading.Thread(target=self._drive, name="agentperf-cache-driver",
-                                  daemon=True)
-        driver.start()
+        executed = self.execute(self._feed())
         try:
-            while True:
-                kind, payload = self.out.get()
-                if kind == "done":
-                    return
-                if kind == "error":
-                    raise payload
-                yield payload
-        finally:
-            self.stop.set()
-            driver.join(_JOIN_S)
-
-    def _put(self, kind: str, payload: Any) -> None:
-        while not self.stop.is_set():
-            try:
-                self.out.put((kind, payload), timeout=_POLL_S)
-                return
-            except queue.Full:
-                continue
-
-    def _drive(self) -> None:
-        try:
-            results = self.execute(self._feed())
-            try:
-                for result in results:
+            for result in executed:
+                self.returned += 1
+                if result.index in self.pending:
                     self._complete(result)
-                    if self.stop.is_set():
-                        break
+                    yield result
+                    while self.ready:
+                        yield self.ready.popleft()
                 else:
-                    self._orphans()
-            finally:
-                close = getattr(results, "close", None)
-                if close is not None:
-                    close()
-            self._put("done", None)
-        except BaseException as exc:  # the consumer re-raises it in the caller's thread
-            self._put("error", exc)
+                    yield result  # a hit, or an unkeyable input
+            self._orphans()
+            while self.ready:
+                yield self.ready.popleft()
+        finally:
+            close = getattr(executed, "close", None)
+            if close is not None:
+                close()
+
+    def _room(self) -> int:
+        """How many inputs the executor can take now: reading more would outrun its window."""
+        free = self.max_in_flight() - (self.handed - self.returned)
+        return max(1, min(self.window, free))
 
     def _feed(self) -> Iterator[Task]:
         tasks = iter(self.tasks)
-        while not self.stop.is_set():
-            window = list(islice(tasks, self.window))
+        while True:
+            window = list(islice(tasks, self._room()))
             if not window:
                 return
-            yield from self._route(window)
+            for task in self._route(window):
+                self.handed += 1
+                yield task
 
     def _route(self, window: list[Task]) -> Iterator[Task]:
         keyed: list[tuple[Task, str | None]] = []
@@ -181,18 +184,15 @@ class _BatchRun:
         found = self.cache.get_many(keys, self._replayable) if keys else {}
         lookup_s = (time.perf_counter() - start) / max(1, len(keys))
         for task, key in keyed:
-            if self.stop.is_set():
-                return
             if key is None:
                 yield task
                 continue
             self.owner._note_key(key)
             entry = found.get(key)
             if entry is not None:
-                self._put("hit", self._hit(task, entry, lookup_s))
-            elif self._join_flight(task, key):
-                continue
-            else:
+                task.result = self._hit(task, entry, lookup_s)
+                yield task
+            elif not self._join_flight(task, key):
                 yield task
 
     def _replayable(self, entry: Entry) -> bool:
@@ -205,7 +205,8 @@ class _BatchRun:
         now = time.perf_counter()
         with self.lock:
             flight = self.flights.get(key)
-            if flight is not None and self.waiting < self.max_waiting:
+            if flight is not None and self.waiting < max(MIN_WAITERS,
+                                                         4 * self.max_in_flight()):
                 flight.waiters.append((task, now))
                 self.waiting += 1
                 return True
@@ -215,8 +216,8 @@ class _BatchRun:
                     self.flights[key] = _Flight(owner=task.index)
                 self.pending[task.index] = key
                 return False
-        self._put("hit", self._shared(task, done, now))
-        return True
+        task.result = self._shared(task, done, now)
+        return False
 
     def _complete(self, result: TaskResult) -> None:
         with self.lock:
@@ -230,11 +231,10 @@ class _BatchRun:
                 if key in self.flights and self.flights[key].owner == result.index:
                     flight = self.flights.pop(key)
                     self.waiting -= len(flight.waiters)
-        self._put("result", result)
         if key is not None:
             self._store(key, result)
         for task, parked in flight.waiters if flight else ():
-            self._put("hit", self._shared(task, result, parked))
+            self.ready.append(self._shared(task, result, parked))
 
     def _servable(self, result: TaskResult) -> bool:
         """Whether a finished result may answer duplicates that come after it.
@@ -253,9 +253,9 @@ class _BatchRun:
         error = TaskError(type="CacheError", message="the duplicate's original produced no result")
         for flight in flights:
             for task, parked in flight.waiters:
-                self._put("result", TaskResult(index=task.index, ok=False, error=error,
-                                               latency_s=time.perf_counter() - parked,
-                                               attempts=0))
+                self.ready.append(TaskResult(index=task.index, ok=False, error=error,
+                                             latency_s=time.perf_counter() - parked,
+                                             attempts=0))
 
     def _store(self, key: str, result: TaskResult) -> None:
         if result.ok:

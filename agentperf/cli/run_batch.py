@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from agentperf.cli.common import (
     stdout_console,
 )
 from agentperf.errors import ExitCode
+from agentperf.execution.lifecycle import Shutdown
 
 
 def register(app: typer.Typer) -> None:
@@ -98,12 +98,19 @@ def run_batch_command(
     err = stderr_console()
     view = _progress(err, plan.spec.name, quiet or json_)
     plan.options.on_progress = view.update
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-    try:
-        result = run_batch(plan.spec, plan.options, adapter=plan.adapter)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        view.close()
+    shutdown = plan.options.shutdown = Shutdown()
+    # Installed for the whole command: a signal during the reports below is not lost.
+    with shutdown.installed():
+        try:
+            result = run_batch(plan.spec, plan.options, adapter=plan.adapter)
+        finally:
+            view.close()
+        _finish(plan, result, err, json_=json_, quiet=quiet)
+    raise typer.Exit(130 if shutdown.requested else int(result.exit_code))
+
+
+def _finish(plan: Any, result: Any, err: Any, *, json_: bool, quiet: bool) -> None:
+    """Write the report files and print the summary."""
     # Report files are complete or absent: one of a run that ended on a usage error
     # (exit 2) would be a verdict on inputs that never all ran.
     if result.exit_code != ExitCode.USAGE:
@@ -111,11 +118,6 @@ def run_batch_command(
     for warning in plan.exporters.warnings:
         err.print(f"[yellow]warning:[/] {warning}", highlight=False)
     _render(result, json_=json_, quiet=quiet)
-    raise typer.Exit(int(result.exit_code))
-
-
-def _raise_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
 
 
 def _progress(console: Any, name: str, quiet: bool) -> Any:

@@ -39,6 +39,7 @@ from agentperf.execution.base import (
     TaskResult,
     default_max_in_flight,
     default_workers,
+    settled,
 )
 from agentperf.execution.daemon_pool import DaemonThreadPool
 from agentperf.execution.lifecycle import GeneratorExecutor
@@ -194,7 +195,9 @@ class _Run:
                     # alone, and waking all parked workers would only park them again.
                     self.make_room()
                 t0 = perf_counter()
-                if inline and blocking is not None:
+                if (done := settled(task)) is not None:
+                    result = done
+                elif inline and blocking is not None:
                     # _async_attempt without the extra coroutine: the common case
                     clock = None
                     try:
@@ -210,7 +213,7 @@ class _Run:
                         blocking.add(clock)
                 else:
                     result = await self._attempt(task, 1)
-                if not result.ok and self._policy.retries:
+                if not result.ok and self._policy.retries and done is None:
                     result = await self._retry(task, result, t0)
                 self.done.append(result)  # after the await: pump() swaps the list meanwhile
                 if self._wake is not None:

@@ -28,6 +28,9 @@ class Task:
 
     index: int
     input: Any
+    #: Set by the cache for a hit: every backend returns it without calling the agent,
+    #: so hits travel through the executor's window like any task (see :func:`settled`).
+    result: TaskResult | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +124,11 @@ class Executor(Protocol):
     def __exit__(self, *exc: object) -> None: ...
 
 
+def settled(task: Task) -> TaskResult | None:
+    """The result a task already carries (a cache hit), which the backend hands back as is."""
+    return task.result
+
+
 def default_workers(mode: str) -> int:
     cpus = os.cpu_count() or 1
     if mode == "processes":
@@ -148,4 +156,5 @@ __all__ = [
     "TaskResult",
     "default_max_in_flight",
     "default_workers",
+    "settled",
 ]

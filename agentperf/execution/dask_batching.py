@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
-from agentperf.execution.base import Task, TaskError, TaskResult
+from agentperf.execution.base import Task, TaskError, TaskResult, settled
 from agentperf.execution.chunking import TaskDuration
 
 TARGET_BATCH_S = 0.05
@@ -127,7 +127,8 @@ class BatchWindow:
             if not self._sizer.calibrated and len(self._pending) >= self._sizer.probes:
                 return
             size = window.chunk_size
-            if window.max_in_flight - self._outstanding < size:
+            # Results not handed over yet (hits, unsendable inputs) count against the window.
+            if window.max_in_flight - self._outstanding - len(self._unsent) < size:
                 return
             batch = list(islice(self._tasks, size))
             if not batch:
@@ -136,6 +137,12 @@ class BatchWindow:
             self._submit(batch)
 
     def _submit(self, batch: list[Task]) -> None:
+        ready = [done for task in batch if (done := settled(task)) is not None]
+        if ready:  # cache hits carry their result: nothing to send
+            self._unsent.extend(ready)
+            batch = [task for task in batch if task.result is None]
+            if not batch:
+                return
         self._sequence += 1  # never reuse a key, even one whose submission failed
         try:
             future = self._submit_batch(batch, self._sequence)

@@ -23,7 +23,7 @@ from agentperf.execution.attempts import (
     timed_call,
     timeout_result,
 )
-from agentperf.execution.base import Task, TaskError, TaskResult
+from agentperf.execution.base import Task, TaskError, TaskResult, settled
 from agentperf.workload.adapters import AgentAdapter, AgentRef
 
 _KEPT_AGENTS = 4  # runs whose client vanished without freeing their agent age out
@@ -102,7 +102,8 @@ def _run_items(spec: BatchSpec, items: list[tuple[int, Any]]) -> list[TaskResult
 
     def execute(pending: Iterable[Task]) -> Iterator[TaskResult]:
         for task in pending:
-            yield run_task(adapter, task, spec, worker)
+            done = settled(task)
+            yield done if done is not None else run_task(adapter, task, spec, worker)
 
     if cache is None:
         return list(execute(tasks))

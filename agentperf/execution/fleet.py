@@ -174,19 +174,25 @@ class Fleet:
         return fresh
 
     def stop(self, *, kill: bool) -> None:
-        """Stop every worker: politely after a complete run, at once when cancelled."""
-        for worker in self.workers:
+        """Stop every worker: politely after a complete run, at once when cancelled.
+
+        Idempotent: the workers are taken off the fleet first, so a second call (the
+        executor's ``close`` after its generator's cleanup) finds nothing to stop.
+        """
+        workers, self.workers = self.workers, []
+        for worker in workers:
             if kill:
-                worker.process.kill()
+                with contextlib.suppress(ValueError):  # already closed
+                    worker.process.kill()
             else:
                 with contextlib.suppress(OSError):
                     worker.conn.send(None)
         deadline = time.monotonic() + STOP_GRACE_S
-        for worker in self.workers:
-            worker.process.join(timeout=max(deadline - time.monotonic(), 0.0))
-            worker.kill()
+        for worker in workers:
+            with contextlib.suppress(ValueError):
+                worker.process.join(timeout=max(deadline - time.monotonic(), 0.0))
+                worker.kill()
             worker.close()
-        self.workers.clear()
 
 
 def _grow_send_buffer(conn: Connection) -> int:

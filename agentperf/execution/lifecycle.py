@@ -1,10 +1,15 @@
-"""The life cycle every local executor shares: run once, close the results to cancel."""
+"""The life cycle every local executor shares: run once, close the results to cancel;
+and :class:`Shutdown`, the one path by which a run is stopped early."""
 
 from __future__ import annotations
 
+import _thread
 import contextlib
+import signal
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Generator, Iterable, Iterator
+from typing import Any
 
 from agentperf.execution.base import ExecutorInfo, Task, TaskResult
 
@@ -48,3 +53,78 @@ class GeneratorExecutor(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class Shutdown:
+    """The one way a run stops early: Ctrl-C, SIGTERM, or :meth:`request` from any thread.
+
+    The first request while the run is :meth:`armed` raises ``KeyboardInterrupt`` in the
+    main thread, which is what wakes it from a wait or an agent call in sequential mode;
+    the executor's generator cleans up as the exception leaves it. Every later request
+    only sets :attr:`requested`, so cleanup is never cut short by a second Ctrl-C. Code
+    that must not be cut in half (counting and writing one result) runs :meth:`shielded`;
+    a request arriving there is seen by the caller checking :attr:`requested` after it.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.signum: int | None = None
+        self._armed = False
+        self._raised = False
+        self._shield = 0
+        self._runner: threading.Thread | None = None
+
+    def request(self, signum: int | None = None) -> None:
+        """Ask the run to stop; idempotent, safe from any thread and from a signal handler."""
+        if not self.requested:
+            self.signum = signum
+            self.requested = True
+        runner = self._runner
+        if threading.current_thread() is runner:
+            self._interrupt()
+        elif (self._armed and not self._raised and runner is threading.main_thread()
+              and signal.getsignal(signal.SIGINT) == self.handle_signal):
+            _thread.interrupt_main()  # runs our SIGINT handler in the main thread
+        # Otherwise the run sees ``requested`` after its next result.
+
+    def _interrupt(self) -> None:
+        if self._armed and not self._raised and not self._shield:
+            self._raised = True
+            raise KeyboardInterrupt
+
+    def handle_signal(self, signum: int, frame: Any) -> None:
+        self.request(signum)
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[Shutdown]:
+        """SIGINT and SIGTERM call :meth:`request` inside the block (main thread only)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield self
+            return
+        previous = {sig: signal.signal(sig, self.handle_signal)
+                    for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield self
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    @contextlib.contextmanager
+    def armed(self) -> Iterator[None]:
+        """While the run is going: a request interrupts the main thread (once)."""
+        self._armed = True
+        self._runner = threading.current_thread()
+        try:
+            self._interrupt() if self.requested else None
+            yield
+        finally:
+            self._armed = False
+
+    @contextlib.contextmanager
+    def shielded(self) -> Iterator[None]:
+        """A request inside the block does not interrupt it; check :attr:`requested` after."""
+        self._shield += 1
+        try:
+            yield
+        finally:
+            self._shield -= 1

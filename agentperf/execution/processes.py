@@ -43,6 +43,7 @@ from agentperf.execution.base import (
     TaskError,
     TaskResult,
     default_workers,
+    settled,
 )
 from agentperf.execution.chunking import MAX_CHUNK, ChunkSizer
 from agentperf.execution.feed import Item, TaskFeed
@@ -162,13 +163,15 @@ class ProcessExecutor(GeneratorExecutor):
             self._dispatch(fleet, feed, reports)
             if feed.done and not reports:
                 return
-            if not reports:
-                table = fleet.waitables()
-                wait_s = _wait_s(feed, min(next_check, self._build_deadline(fleet)))
-                for obj in wait(list(table), wait_s):
-                    worker = table[obj]
-                    if worker in fleet.workers:
-                        self._read(fleet, worker, feed, reports, is_connection(obj))
+            # After hits (results ready at dispatch), only collect what is ready:
+            # hits must not starve the workers' results.
+            table = fleet.waitables()
+            wait_s = 0.0 if reports else _wait_s(feed, min(next_check,
+                                                           self._build_deadline(fleet)))
+            for obj in wait(list(table), wait_s):
+                worker = table[obj]
+                if worker in fleet.workers:
+                    self._read(fleet, worker, feed, reports, is_connection(obj))
             if timeout is not None and perf_counter() >= next_check:
                 next_check = self._expire(fleet, feed, reports, timeout)
             self._check_builds(fleet)
@@ -200,6 +203,15 @@ class ProcessExecutor(GeneratorExecutor):
                 items = self._take(feed, self._sizer.size, now)
                 if not items:
                     return
+                to_run = [item for item in items if settled(item[0]) is None]
+                if len(to_run) < len(items):
+                    for item in items:
+                        if (done := settled(item[0])) is not None:
+                            feed.finish()
+                            reports.append(done)
+                    if to_run and not self._send(worker, to_run, feed, reports):
+                        self._held.extendleft(reversed(to_run))
+                    return  # hits are handed over before more inputs are read
                 if not self._send(worker, items, feed, reports):
                     self._held.extendleft(reversed(items))
                     break

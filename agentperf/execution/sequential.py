@@ -24,6 +24,7 @@ from agentperf.execution.base import (
     Task,
     TaskError,
     TaskResult,
+    settled,
 )
 from agentperf.execution.lifecycle import GeneratorExecutor
 from agentperf.execution.threads import ThreadExecutor
@@ -46,6 +47,9 @@ class SequentialExecutor(GeneratorExecutor):
         measure_cpu = not self._adapter.is_async  # an event loop's CPU is not the agent's
         cpu_clock = measure_cpu
         for task in tasks:
+            if (done := settled(task)) is not None:
+                yield done
+                continue
             # timed_call, inlined: this loop is the baseline, so every microsecond shows.
             t0 = perf_counter()
             c0 = thread_time() if cpu_clock else 0.0

@@ -29,6 +29,7 @@ from agentperf.execution.base import (
     TaskResult,
     default_max_in_flight,
     default_workers,
+    settled,
 )
 from agentperf.execution.feed import Item, TaskFeed
 from agentperf.execution.lifecycle import GeneratorExecutor
@@ -134,12 +135,19 @@ class ThreadExecutor(GeneratorExecutor):
         try:
             while True:
                 now = perf_counter()
+                ready: list[TaskResult] = []
                 for item in feed.take(window, now):
-                    put(item)
+                    if (done := settled(item[0])) is None:
+                        put(item)
+                    else:
+                        feed.finish()
+                        ready.append(done)
+                yield from ready  # hits, handed over before more inputs are read
                 if feed.done:
                     return
                 try:
-                    item, result = get(True, _wait_s(feed, now, next_check))
+                    # After hits, only collect what is ready: hits must not starve results.
+                    item, result = get(True, 0.0 if ready else _wait_s(feed, now, next_check))
                 except Empty:
                     pass
                 else:

@@ -28,6 +28,7 @@ from agentperf.analysis.health import (
 )
 from agentperf.errors import ExitCode
 from agentperf.execution.base import Task, TaskResult
+from agentperf.execution.lifecycle import Shutdown
 from agentperf.measure.histogram import LatencyHistogram
 from agentperf.measure.tally import MESSAGE_CHARS, TaskTally
 from agentperf.pipeline.results import BatchResult, FailedInput
@@ -78,6 +79,8 @@ class BatchOptions:
     sample_interval_s: float = 0.5
     thresholds: list[Any] = field(default_factory=list)  # analysis.thresholds.Threshold
     on_progress: Callable[[Progress], None] | None = None
+    #: How the caller stops the run (the CLI wires SIGINT and SIGTERM to it).
+    shutdown: Shutdown | None = None
 
 
 class _Tally(TaskTally):
@@ -111,45 +114,58 @@ def run_batch(spec: WorkloadSpec, options: BatchOptions,
     interrupted = False
     aborted: Any = None  # the ThresholdResult that stopped the run
     cache = None
+    shutdown = options.shutdown or Shutdown()
+    results: Iterator[TaskResult] | None = None
+    sampler: Any = None
+    start: float | None = None
     with ExitStack() as stack:
         writer = stack.enter_context(ResultsWriter(
             options.output, Redactor.from_context(spec.context, options.cache_config))
         ) if options.output else None
-        executor = stack.enter_context(create_executor(
+        executor = create_executor(
             spec.agent, spec.execution, adapter=adapter,
-            cache_config=options.cache_config if spec.execution.mode == "dask" else None))
-        cache = _open_cache(options, spec, stack)
-        # The clock starts once workers and caches are up: a LocalCluster's seconds of
-        # start-up are not the workload's throughput.
-        sampler = _start_sampler(options.sample_interval_s)
-        start = time.perf_counter()
-        tasks = _tasks(inputs, pending)
-        results = cache.wrap(tasks, executor.run) if cache else executor.run(tasks)
-        last_progress = start
-        abort = abort_check(options.thresholds, cache_enabled=cache is not None)
-        if options.on_progress:
-            options.on_progress(Progress.of(tally, total, 0.0))
+            cache_config=options.cache_config if spec.execution.mode == "dask" else None)
         try:
-            for result in results:
-                input_value = pending.pop(result.index, None)
-                tally.add_with_input(result, input_value)
-                if writer:
-                    writer.write(result, input_value)
-                now = time.perf_counter()
-                if now - last_progress >= PROGRESS_EVERY_S:
-                    last_progress = now
-                    snapshot = Progress.of(tally, total, now - start)
-                    if options.on_progress:
-                        options.on_progress(snapshot)
-                    if abort and (stop := abort(snapshot)) is not None:
-                        aborted = stop
+            with shutdown.armed():  # a stop during start-up is an interrupted run too
+                stack.enter_context(executor)
+                cache = _open_cache(options, spec, stack)
+                # The clock starts once workers and caches are up: a LocalCluster's
+                # seconds of start-up are not the workload's throughput.
+                sampler = _start_sampler(options.sample_interval_s)
+                start = time.perf_counter()
+                tasks = _tasks(inputs, pending)
+                results = (cache.wrap(tasks, executor.run, lambda: executor.info.max_in_flight)
+                           if cache else executor.run(tasks))
+                last_progress = start
+                abort = abort_check(options.thresholds, cache_enabled=cache is not None)
+                if options.on_progress:
+                    options.on_progress(Progress.of(tally, total, 0.0))
+                for result in results:
+                    with shutdown.shielded():  # counted and written, or neither
+                        input_value = pending.pop(result.index, None)
+                        tally.add_with_input(result, input_value)
+                        if writer:
+                            writer.write(result, input_value)
+                    if shutdown.requested:
                         break
+                    now = time.perf_counter()
+                    if now - last_progress >= PROGRESS_EVERY_S:
+                        last_progress = now
+                        snapshot = Progress.of(tally, total, now - start)
+                        if options.on_progress:
+                            options.on_progress(snapshot)
+                        if abort and (stop := abort(snapshot)) is not None:
+                            aborted = stop
+                            break
         except KeyboardInterrupt:
             interrupted = True
         finally:
-            _close(results)
-            wall_s = time.perf_counter() - start  # not the pools' or cluster's shutdown
+            if results is not None:
+                _close(results)
+            # not the pools' or cluster's shutdown
+            wall_s = time.perf_counter() - start if start is not None else 0.0
             system = sampler.stop() if sampler else None
+    interrupted = interrupted or shutdown.requested
     result = _build_result(spec, options, tally, executor.info, wall_s, started_at,
                            system=system, cache=cache, interrupted=interrupted, aborted=aborted)
     if inputs.failure is not None and not interrupted:

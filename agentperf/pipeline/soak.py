@@ -148,7 +148,8 @@ class WorkloadSoak:
                 self._info = executor.info
                 cache = self._open_cache(stack)
                 tasks = self._endless()
-                results = cache.wrap(tasks, executor.run) if cache else executor.run(tasks)
+                results = (cache.wrap(tasks, executor.run, lambda: executor.info.max_in_flight)
+                   if cache else executor.run(tasks))
                 try:
                     for result in results:
                         with self._lock:
