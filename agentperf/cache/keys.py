@@ -14,11 +14,14 @@ import datetime as dt
 import decimal
 import enum
 import hashlib
+import inspect
+import types
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import PurePath
 from typing import Any
 
+from agentperf.errors import AgentperfError
 from agentperf.workload.adapters import NO_INPUT
 
 KEY_VERSION = b"agentperf-cache-key-v2\x00"  # v2: the code fingerprint joined the key
@@ -79,6 +82,71 @@ class KeyBuilder:
         for chunk in out:
             digest.update(chunk)
         return digest.hexdigest()
+
+
+class CaptureError(AgentperfError):
+    """A function captures a value with no canonical form, so no key can tell two of its
+    closures apart; the message says what, and that ``version=`` or ``key=`` fixes it."""
+
+
+def function_identity(func: Any, *, lenient: bool = False) -> tuple[str, str]:
+    """``(name, digest)`` of what makes ``func`` compute what it computes.
+
+    The name is ``module:qualname``; the digest covers the function's code (bytecode
+    and constants, nested functions included), its defaults and the values its
+    closure captures, canonicalised now: a captured variable rebound later is not
+    seen. A default with no canonical form (a sentinel ``object()``) is keyed by its type. A captured value with no canonical form raises :class:`CaptureError`, unless
+    ``lenient`` (the caller gave ``version=`` or ``key=``), when its type stands in.
+    """
+    from agentperf.workload.fingerprint import code_digest
+
+    name = f"{getattr(func, '__module__', None)}:{getattr(func, '__qualname__', repr(func))}"
+    code = getattr(func, "__code__", None)
+    if code is None:
+        return name, ""
+    digest = hashlib.sha256(b"agentperf-function-v1\x00")
+    digest.update(code_digest(code).encode())
+    captured = _captured(func, name, lenient, depth=0)
+    digest.update(canonical_bytes(captured))
+    return name, digest.hexdigest()
+
+
+def _captured(func: Any, name: str, lenient: bool, depth: int) -> list[Any]:
+    code = func.__code__
+    parts: list[Any] = []
+    for label, value in (("defaults", func.__defaults__), ("kwdefaults", func.__kwdefaults__)):
+        # Defaults are often sentinels (``object()``): their type stands in for them.
+        parts.append([label, _capture_form(value, f"{name} {label}", True, depth)])
+    for var, cell in zip(code.co_freevars, func.__closure__ or (), strict=False):
+        try:
+            value = cell.cell_contents
+        except ValueError:  # a cell not yet bound
+            parts.append([var, "<unbound>"])
+            continue
+        parts.append([var, _capture_form(value, f"{name} captured '{var}'", lenient, depth)])
+    return parts
+
+
+def _capture_form(value: Any, where: str, lenient: bool, depth: int) -> Any:
+    if isinstance(value, types.FunctionType):
+        from agentperf.workload.fingerprint import code_digest
+
+        inner = [f"{value.__module__}:{value.__qualname__}", code_digest(value.__code__)]
+        if depth < 3:  # nested captures, bounded: a recursive closure captures itself
+            inner.append(_captured(value, inner[0], lenient, depth + 1))
+        return ["function", *inner]
+    if inspect.isclass(value) or inspect.ismodule(value) or inspect.isbuiltin(value):
+        return ["object", getattr(value, "__module__", "") or "",
+                getattr(value, "__qualname__", None) or getattr(value, "__name__", "")]
+    try:
+        return canonical_bytes(value)
+    except UnkeyableError as exc:
+        if lenient:
+            return ["uncanonical", type(value).__qualname__]
+        raise CaptureError(
+            f"@cached: {where} is a {type(value).__name__}, which has no canonical form "
+            f"({exc.where.replace('input', 'value')}), so two closures could not be told "
+            "apart; pass version= (or key=) to say what identifies this function") from None
 
 
 def _length(data: bytes) -> bytes:

@@ -6,13 +6,30 @@ memory, disk and Redis unchanged and each tier's size bound counts real bytes.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+_KEY = re.compile(r"[A-Za-z0-9_-]{1,128}")
+
 
 class TierError(Exception):
     """A tier is unavailable (Redis down, cache directory unwritable, disk full)."""
+
+
+class InvalidKeyError(ValueError):
+    """A key no tier accepts: it could name a path outside the disk tier's root, or a
+    Redis pattern, so every tier refuses it the same way."""
+
+
+def check_key(key: object, *, min_length: int = 1) -> str:
+    """``key`` when it is 1-128 (``min_length``-128) letters, digits, ``_`` or ``-``."""
+    if type(key) is not str or not _KEY.fullmatch(key) or len(key) < min_length:
+        shown = repr(key)[:40]
+        raise InvalidKeyError(f"invalid cache key {shown}: expected {min_length}-128 letters, "
+                              "digits, '_' or '-'")
+    return key
 
 
 @dataclass(frozen=True)
