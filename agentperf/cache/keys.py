@@ -95,7 +95,8 @@ def function_identity(func: Any, *, lenient: bool = False) -> tuple[str, str]:
     The name is ``module:qualname``; the digest covers the function's code (bytecode
     and constants, nested functions included), its defaults and the values its
     closure captures, canonicalised now: a captured variable rebound later is not
-    seen. A default with no canonical form (a sentinel ``object()``) is keyed by its type. A captured value with no canonical form raises :class:`CaptureError`, unless
+    seen. A default with no canonical form (a sentinel ``object()``) is keyed by its
+    type. A captured value with no canonical form raises :class:`CaptureError`, unless
     ``lenient`` (the caller gave ``version=`` or ``key=``), when its type stands in.
     """
     from agentperf.workload.fingerprint import code_digest
