@@ -154,7 +154,12 @@ class TieredCache:
                     c.calls_avoided += 1
                     c.time_saved_s += held.entry.latency_s
                 return held
-        held = self._lookup(key)
+            with self.counters.lock:  # the memory miss; the lookup goes on below it
+                self._guards[0].misses += 1
+                self._guards[0].gets += 1
+            held = self._get_many([key], None, start=1).get(key)
+        else:
+            held = self._lookup(key)
         if held is not None:
             self.counters.avoided(held.entry.latency_s)
         return held
@@ -172,12 +177,14 @@ class TieredCache:
         """
         return {key: held.fresh() for key, held in self._get_many(keys, accept).items()}
 
-    def _get_many(self, keys: Sequence[str], accept: Callable[[Entry], bool] | None
-                  ) -> dict[str, Held]:
+    def _get_many(self, keys: Sequence[str], accept: Callable[[Entry], bool] | None, *,
+                  start: int = 0) -> dict[str, Held]:
         found: dict[str, Held] = {}
-        occurrences = Counter(keys)
+        occurrences = Counter(keys) if len(keys) > 1 else {keys[0]: 1} if keys else {}
         wanted = list(occurrences)
         for level, guard in enumerate(self._guards):
+            if level < start:
+                continue
             if not wanted:
                 break
             items = self._tier_get(guard, wanted)
