@@ -114,6 +114,9 @@ class AsyncSingleFlight:
         table = self._tables.setdefault(loop, {})
         for _ in range(MAX_PROMOTIONS):
             flight = table.get(key)
+            if flight is not None and flight.task.cancelled():
+                del table[key]  # cancelled, its clean-up callback not run yet: start anew
+                flight = None
             shared = flight is not None
             if flight is None:
                 flight = table[key] = _Flight(loop.create_task(_call(fn)))

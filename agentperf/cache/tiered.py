@@ -157,15 +157,42 @@ class TieredCache:
             with self.counters.lock:  # the memory miss; the lookup goes on below it
                 self._guards[0].misses += 1
                 self._guards[0].gets += 1
-            held = self._get_many([key], None, start=1).get(key)
+            held = self._lookup(key, start=1)
         else:
             held = self._lookup(key)
         if held is not None:
             self.counters.avoided(held.entry.latency_s)
         return held
 
-    def _lookup(self, key: str) -> Held | None:
-        return self._get_many([key], None).get(key)
+    def _lookup(self, key: str, start: int = 0) -> Held | None:
+        """One key through the tiers from ``start``: :meth:`_get_many` for one key, with
+        less bookkeeping (the path of every ``@cached`` lookup below memory)."""
+        found = None
+        guards = self._guards
+        for level in range(start, len(guards)):
+            guard = guards[level]
+            items = self._tier_get(guard, [key])
+            if items is None:
+                continue
+            now = self._wall()
+            held = self._held(guard, key, items[0], now)
+            if held is None:
+                with self.counters.lock:
+                    guard.misses += 1
+                continue
+            for upper in guards[:level]:
+                self._store_in(upper, key, held, items[0], now)
+            found = held
+            break
+        c = self.counters
+        with c.lock:
+            if found is not None:
+                guard.hits += 1
+                c.hits += 1
+            else:
+                c.misses += 1
+            c.lookups += 1
+        return found
 
     def get_many(self, keys: Sequence[str], accept: Callable[[Entry], bool] | None = None
                  ) -> dict[str, Entry]:
@@ -177,14 +204,12 @@ class TieredCache:
         """
         return {key: held.fresh() for key, held in self._get_many(keys, accept).items()}
 
-    def _get_many(self, keys: Sequence[str], accept: Callable[[Entry], bool] | None, *,
-                  start: int = 0) -> dict[str, Held]:
+    def _get_many(self, keys: Sequence[str], accept: Callable[[Entry], bool] | None
+                  ) -> dict[str, Held]:
         found: dict[str, Held] = {}
-        occurrences = Counter(keys) if len(keys) > 1 else {keys[0]: 1} if keys else {}
+        occurrences = Counter(keys)
         wanted = list(occurrences)
         for level, guard in enumerate(self._guards):
-            if level < start:
-                continue
             if not wanted:
                 break
             items = self._tier_get(guard, wanted)
@@ -311,7 +336,8 @@ class TieredCache:
         with self.counters.lock:
             guard.gets += len(keys)
             guard.get_time += elapsed
-            guard.bytes_read += sum(len(b) for b in items if b is not None)
+            guard.bytes_read += (len(items[0]) if items[0] is not None else 0) if len(
+                items) == 1 else sum(len(b) for b in items if b is not None)
         return items
 
     def _store_in(self, guard: _Guard, key: str, held: Held, blob: Any, now: float) -> None:
