@@ -10,11 +10,11 @@ truncated or corrupted entry is detected, treated as a miss and removed.
 Bounds: ``max_entries`` and ``max_bytes`` (file sizes). The eviction rule is least
 recently used by file modification time: a write sets it and a hit refreshes it (at
 most once a second per file). A process scans the directory when its own writes may
-have crossed a bound, every tenth of ``max_entries`` writes, and at least every
-``purge_interval_s``; a scan removes expired files first, then the least recently used
-until both bounds are 90 % full. Several writers share no state, so between scans the
-directory can run over a bound by what the other processes wrote since (at most a tenth
-of ``max_entries`` files each).
+have crossed a bound, after max(16, ``max_entries`` / 10) writes or a tenth of
+``max_bytes`` written, and at least every ``purge_interval_s``; a scan removes expired
+files first, then the least recently used until both bounds are 90 % full. Several
+writers share no state, so between scans the directory can run over a bound by what
+the other processes wrote since (at most that many files or bytes each).
 
 Removal is safe under concurrent writers: a file is first renamed aside and removed only
 if it is the very file (same inode) that was read; a fresh entry another process wrote
@@ -142,7 +142,8 @@ class DiskTier:
         with self._lock:
             self._written += 1
             self._written_bytes += size
-            if self._known is None or self._written >= self._scan_every:
+            if (self._known is None or self._written >= self._scan_every
+                    or self._written_bytes >= self.max_bytes // 10):
                 return True
             entries, size_now = self._known
             return (entries + self._written > self.max_entries
