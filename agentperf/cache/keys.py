@@ -30,7 +30,8 @@ KEY_VERSION = b"agentperf-cache-key-v2\x00"  # v2: the code fingerprint joined t
 class UnkeyableError(TypeError):
     """An input with no canonical form; ``reason`` is short enough to count by."""
 
-    def __init__(self, where: str, type_name: str) -> None:
+    def __init__(self, where: Where, type_name: str) -> None:
+        where = _where(where)
         self.where = where
         self.reason = f"unserializable {type_name}"
         super().__init__(f"{where}: cannot build a cache key from a value of type {type_name} "
@@ -73,14 +74,20 @@ class KeyBuilder:
         prefix = hashlib.sha256(KEY_VERSION)
         prefix.update(canonical_bytes([identity, version, fingerprint]))
         self._prefix = prefix
+        try:  # the context is the same for every key: encode it once
+            self._context: bytes | None = canonical_bytes_at(self.fields, "context")
+        except UnkeyableError:
+            self._context = None  # each key() raises, naming it
 
     def key(self, value: Any) -> str:
         digest = self._prefix.copy()
         out: list[bytes] = []
         _encode(value, out, "input")
-        _encode(self.fields, out, "context")
-        for chunk in out:
-            digest.update(chunk)
+        if self._context is None:
+            _encode(self.fields, out, "context")
+        else:
+            out.append(self._context)
+        digest.update(b"".join(out))
         return digest.hexdigest()
 
 
@@ -150,6 +157,19 @@ def _capture_form(value: Any, where: str, lenient: bool, depth: int) -> Any:
             "apart; pass version= (or key=) to say what identifies this function") from None
 
 
+#: Where a value sits in the input, built lazily: a string, or ``(parent, "i", index)`` /
+#: ``(parent, "k", mapping_key)``, formatted only when a value turns out unkeyable.
+Where = str | tuple[Any, str, Any]
+
+
+def _where(where: Where) -> str:
+    parts: list[str] = []
+    while isinstance(where, tuple):
+        where, kind, part = where
+        parts.append(f"[{part}]" if kind == "i" else f"[{part!r}]")
+    return where + "".join(reversed(parts))
+
+
 def _length(data: bytes) -> bytes:
     return len(data).to_bytes(8, "big")
 
@@ -159,7 +179,7 @@ def _encode_str(tag: bytes, text: str, out: list[bytes]) -> None:
     out.append(tag + _length(data) + data)
 
 
-def _encode(value: Any, out: list[bytes], where: str) -> None:
+def _encode(value: Any, out: list[bytes], where: Where) -> None:
     # Exact type checks first: bool is an int, and subclasses of str/int may carry meaning.
     kind = type(value)
     encoder = _SCALARS.get(kind)
@@ -168,34 +188,43 @@ def _encode(value: Any, out: list[bytes], where: str) -> None:
     elif kind is list or kind is tuple:
         out.append((b"L" if kind is list else b"T") + len(value).to_bytes(8, "big"))
         for i, item in enumerate(value):
-            _encode(item, out, f"{where}[{i}]")
+            _encode(item, out, (where, "i", i))
     elif isinstance(value, Mapping):
         _encode_mapping(value, out, where)
     elif isinstance(value, (set, frozenset)):
-        items = sorted(canonical_bytes_at(item, f"{where}{{}}") for item in value)
+        items = sorted(canonical_bytes_at(item, f"{_where(where)}{{}}") for item in value)
         out.append(b"S" + len(items).to_bytes(8, "big"))
         out.extend(items)
     else:
         _encode_other(value, out, where)
 
 
-def canonical_bytes_at(value: Any, where: str) -> bytes:
+def canonical_bytes_at(value: Any, where: Where) -> bytes:
     out: list[bytes] = []
     _encode(value, out, where)
     return b"".join(out)
 
 
-def _encode_mapping(value: Mapping[Any, Any], out: list[bytes], where: str) -> None:
-    entries = sorted(
-        (canonical_bytes_at(k, f"{where} key"), k) for k in value
-    )
+def _encode_mapping(value: Mapping[Any, Any], out: list[bytes], where: Where) -> None:
+    entries: list[tuple[bytes, Any]] = []
+    for k in value:
+        if k.__class__ is str:  # the common case, encoded here as _encode_str would
+            data = k.encode("utf-8", "surrogatepass")
+            entries.append((b"s" + len(data).to_bytes(8, "big") + data, k))
+        else:
+            entries.append((canonical_bytes_at(k, f"{_where(where)} key"), k))
+    entries.sort(key=_first)  # distinct keys never encode alike
     out.append(b"D" + len(entries).to_bytes(8, "big"))
     for encoded_key, key in entries:
         out.append(encoded_key)
-        _encode(value[key], out, f"{where}[{key!r}]")
+        _encode(value[key], out, (where, "k", key))
 
 
-def _encode_other(value: Any, out: list[bytes], where: str) -> None:
+def _first(entry: tuple[bytes, Any]) -> bytes:
+    return entry[0]
+
+
+def _encode_other(value: Any, out: list[bytes], where: Where) -> None:
     if value is NO_INPUT:
         out.append(b"0")
     elif isinstance(value, enum.Enum):
@@ -216,7 +245,7 @@ def _encode_other(value: Any, out: list[bytes], where: str) -> None:
         _encode_text_like(value, out, where)
 
 
-def _encode_text_like(value: Any, out: list[bytes], where: str) -> None:
+def _encode_text_like(value: Any, out: list[bytes], where: Where) -> None:
     text_types: tuple[type, ...] = (decimal.Decimal, uuid.UUID, PurePath, dt.timedelta)
     if isinstance(value, text_types):
         _encode_str(b"X" + type(value).__name__.encode()[:1], str(value), out)
