@@ -402,14 +402,22 @@ def test_disk_evicts_past_max_bytes(tmp_path: Path) -> None:
     assert disk.get(f"{29:064d}") is not None  # the newest stays
 
 
-def test_disk_purges_expired_entries_without_reading_them(tmp_path: Path) -> None:
+def test_disk_purges_expired_entries_nobody_reads(tmp_path: Path) -> None:
     clock = FakeClock()
-    disk = DiskTier(tmp_path, clock=clock, purge_interval_s=0)
+    writer = DiskTier(tmp_path, clock=clock)
     for i in range(5):
-        disk.set(f"{i:064d}", b"z", 10)
+        writer.set(f"{i:064d}", b"z", 10)
     clock.now += 11
-    disk.set("f" * 64, b"new", None)
-    assert disk.usage().entries == 1 and disk.expired_removed == 5
+    writer.set("e" * 64, b"kept", None)  # this process's purge is not due yet
+    assert writer.usage().entries == 6
+    next_run = DiskTier(tmp_path, clock=clock)
+    next_run.set("f" * 64, b"new", None)  # a new process: its first write purges
+    assert next_run.usage().entries == 2 and next_run.expired_removed == 5
+    periodic = DiskTier(tmp_path, clock=clock, purge_interval_s=0)
+    periodic.set("d" * 64, b"short", 1)
+    clock.now += 2
+    periodic.set("c" * 64, b"new", None)  # the interval is over: this write purges
+    assert periodic.usage().entries == 3 and periodic.expired_removed == 1
 
 
 BOUNDED_WRITER = """

@@ -11,8 +11,9 @@ Bounds: ``max_entries`` and ``max_bytes`` (file sizes). The eviction rule is lea
 recently used by file modification time: a write sets it and a hit refreshes it (at
 most once a second per file). A process scans the directory when its own writes may
 have crossed a bound, after max(16, ``max_entries`` / 10) writes or a tenth of
-``max_bytes`` written, and at least every ``purge_interval_s``; a scan removes expired
-files first, then the least recently used until both bounds are 90 % full. Several
+``max_bytes`` written, and at its first write. Expired files are purged by the first
+scan, by any scan that finds a bound crossed, and at least every ``purge_interval_s``;
+then the least recently used go until both bounds are 90 % full. Several
 writers share no state, so between scans the directory can run over a bound by what
 the other processes wrote since (at most that many files or bytes each).
 
@@ -75,7 +76,7 @@ class DiskTier:
         self._lock = threading.Lock()
         self._known: tuple[int, int] | None = None  # entries and bytes at the last scan
         self._written = self._written_bytes = 0  # since the last scan
-        self._last_purge = time.monotonic()
+        self._last_purge = float("-inf")  # the first scan purges expired entries
         self._scan_every = max(16, max_entries // 10)
         self.corrupt_removed = 0  # entries that failed their checksum and were deleted
         self.evicted = 0
