@@ -107,6 +107,25 @@ def test_the_last_caller_leaving_cancels_the_call_and_the_next_runs_it() -> None
     assert cancelled.is_set() and calls == 2
 
 
+def test_a_call_cancelled_from_inside_is_run_again_for_its_waiters() -> None:
+    calls = 0
+
+    @cached(ttl=60)
+    async def flaky(x: int) -> int:
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(0.05)
+        if calls == 1:
+            raise asyncio.CancelledError  # an interruption, not the call's outcome
+        return x
+
+    async def main() -> list[int]:
+        return list(await asyncio.gather(*(flaky(2) for _ in range(3))))
+
+    assert asyncio.run(main()) == [2, 2, 2]
+    assert calls == 2
+
+
 def test_an_interrupted_sync_leader_promotes_a_waiter() -> None:
     calls = 0
     started, release = threading.Event(), threading.Event()

@@ -126,7 +126,7 @@ class AsyncSingleFlight:
             try:
                 value = await asyncio.shield(flight.task)
             except asyncio.CancelledError:
-                if flight.task.done() and flight.task.cancelled():
+                if flight.task.cancelled() and not _being_cancelled():
                     continue  # the call itself was cancelled, not this caller: run it again
                 self._leave(flight)
                 raise
@@ -147,6 +147,13 @@ class AsyncSingleFlight:
         flight.waiters -= 1
         if flight.waiters <= 0 and not flight.task.done():
             flight.task.cancel()
+
+
+def _being_cancelled() -> bool:
+    """Whether the current task has a cancellation pending (Python 3.11+ can tell; on
+    3.10 a call cancelled at the same moment as its caller counts as the call's)."""
+    cancelling = getattr(asyncio.current_task(), "cancelling", None)
+    return bool(cancelling and cancelling())
 
 
 def _finished(table: dict[str, _Flight], key: str, flight: _Flight) -> None:

@@ -1,7 +1,8 @@
 """The one small interface every cache tier implements, and the error a tier raises.
 
 Tiers store opaque bytes (the codec's output), so the same entry moves between
-memory, disk and Redis unchanged and each tier's size bound counts real bytes.
+memory, disk and Redis unchanged and each tier's size bound counts real bytes (the
+memory tier holds the entry decoded, counted at the size of its bytes).
 """
 
 from __future__ import annotations
@@ -53,6 +54,9 @@ class Tier(Protocol):
     def set(self, key: str, data: bytes, ttl_s: float | None) -> None: ...
 
     def delete(self, key: str) -> None: ...
+
+    def discard(self, key: str, data: bytes) -> None:
+        """Delete ``key`` only while it still holds ``data`` (bytes a reader found bad)."""
 
     def clear(self, *, expired_only: bool = False) -> int: ...
 
