@@ -21,6 +21,8 @@ from agentperf.cache.tiered import TieredCache
 from agentperf.errors import SpecError
 
 REPO = Path(__file__).resolve().parents[1]
+KEY_A = b"k" * 32  # the shortest signing key allowed
+KEY_B = b"attacker-key-" + b"x" * 19
 
 
 class FakeClock:
@@ -140,7 +142,8 @@ def test_memory_tier_is_bounded_by_bytes() -> None:
 
 def test_json_refuses_values_it_would_change() -> None:
     codec = Codec("json")
-    assert codec.decode(codec.encode(Entry({"a": [1, "x"]}, 0.5))) == Entry({"a": [1, "x"]}, 0.5)
+    assert codec.decode(codec.encode(Entry({"a": [1, "x"]}, 0.5))).entry == Entry({"a": [1, "x"]},
+                                                                          0.5)
     with pytest.raises(UnstorableError):
         codec.encode(Entry((1, 2)))  # a tuple would come back as a list
     with pytest.raises(UnstorableError):
@@ -150,28 +153,28 @@ def test_json_refuses_values_it_would_change() -> None:
 def test_msgpack_round_trip() -> None:
     codec = Codec("msgpack")
     entry = Entry({"text": "é", "raw": b"\x00", "n": [1, 2.5]}, 0.25)
-    assert codec.decode(codec.encode(entry)) == entry
+    assert codec.decode(codec.encode(entry)).entry == entry
 
 
 def test_signed_pickle_refuses_tampered_and_unsigned_values() -> None:
-    codec = Codec("pickle", hmac_key=b"secret-key")
+    codec = Codec("pickle", hmac_key=KEY_A)
     blob = codec.encode(Entry({"x": (1, 2)}, 0.1))
-    assert codec.decode(blob).value == {"x": (1, 2)}
+    assert codec.decode(blob).entry.value == {"x": (1, 2)}
     tampered = blob[:-3] + bytes([blob[-3] ^ 0xFF]) + blob[-2:]
     with pytest.raises(RefusedError):
         codec.decode(tampered)
     with pytest.raises(RefusedError):
-        Codec("pickle", hmac_key=b"another-key").decode(blob)
+        Codec("pickle", hmac_key=KEY_B).decode(blob)
     with pytest.raises(RefusedError):  # a reader that does not allow pickle never unpickles
         Codec("json").decode(blob)
 
 
 def test_tampered_pickle_in_the_disk_tier_is_a_counted_miss(tmp_path: Path) -> None:
     disk = DiskTier(tmp_path)
-    codec = Codec("pickle", hmac_key=b"k1")
+    codec = Codec("pickle", hmac_key=KEY_A)
     cache = TieredCache([disk], codec)
     cache.set("a" * 64, Entry([1, 2], 0.3))
-    forged = Codec("pickle", hmac_key=b"attacker").encode(Entry("evil", 0.0))
+    forged = Codec("pickle", hmac_key=KEY_B).encode(Entry("evil", 0.0), "a" * 64)
     disk.set("a" * 64, forged, None)
     assert cache.get("a" * 64) is None
     assert cache.stats().refused_unsigned == 1

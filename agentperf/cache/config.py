@@ -67,8 +67,8 @@ class CacheConfig:
     key_fields: tuple[str, ...] = DEFAULT_KEY_FIELDS
     redis_url: str | None = field(default=None, repr=False)
     dir: Path = field(default_factory=default_cache_dir)
-    max_entries: int = 100_000  # memory tier
-    max_bytes: int = 128 * 1024 * 1024  # memory tier
+    max_entries: int = 100_000  # each of the memory and disk tiers
+    max_bytes: int = 128 * 1024 * 1024  # each of the memory and disk tiers
     serializer: str = "json"
     allow_pickle: bool = False
     hmac_key_env: str = DEFAULT_HMAC_ENV

@@ -1,11 +1,17 @@
 """``@cached``: the same multi-level cache for a user's own functions, sync or async.
 
-Keys come from the function's module and qualified name, a fingerprint of that module's
-source (edit the module and earlier results are no longer served), an optional
-``version`` and the canonical form of its arguments; arguments with no canonical form
-(an object's ``self``, say) skip the cache and are counted, unless ``key=`` says what
-identifies a call. Concurrent calls with the same key run the function once (single
-flight); a failure reaches only the calls waiting on it, unless ``cache_failures``.
+Keys come from the function's identity (module, qualified name, a fingerprint of its
+module's source, of its own code and of the values its closure captures, taken once
+when it is decorated: closures of one factory and different lambdas never share
+entries), an optional ``version`` and the canonical form of its arguments; arguments
+with no canonical form (an object's ``self``, say) skip the cache and are counted,
+unless ``key=`` says what identifies a call. Concurrent calls with the same key run the
+function once (single flight); a failure reaches only the calls waiting on it, unless
+``cache_failures``. Every caller gets its own copy of a mutable result.
+
+A memory hit does not build the canonical SHA-256 key or decode anything: calls whose
+arguments are plain scalars (str, int, float, bool, None, bytes) find their key in a
+per-process table, and the memory tier keeps decoded values (see :class:`Held`).
 """
 
 from __future__ import annotations
@@ -20,12 +26,18 @@ from typing import Any
 
 from agentperf.cache.config import CacheConfig
 from agentperf.cache.factory import build_cache
-from agentperf.cache.keys import KeyBuilder, UnkeyableError
+from agentperf.cache.keys import KeyBuilder, UnkeyableError, function_identity
 from agentperf.cache.serializers import Entry, UnstorableError
 from agentperf.cache.singleflight import AsyncSingleFlight, SingleFlight
-from agentperf.cache.tiered import TieredCache
+from agentperf.cache.tiered import Held, TieredCache
 from agentperf.errors import AgentperfError
 from agentperf.workload.fingerprint import module_fingerprint
+
+_FAST_TYPES = frozenset({str, int, float, bool, type(None), bytes})
+#: The per-process table of fast keys is emptied when it reaches this size.
+FAST_KEYS_MAX = 65_536
+
+Outcome = tuple[Held, Any]  # what a call stored, and the value its own caller gets
 
 
 class CachedCallError(Exception):
@@ -64,73 +76,119 @@ def _argument_error(message: str, key_path: str) -> AgentperfError:
     return AgentperfError(f"@cached({key_path.removeprefix('cache.')}=...): {message}")
 
 
+def _fast_key(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> tuple[Any, ...] | None:
+    """A hashable stand-in for the canonical key, for exact scalar arguments only.
+
+    Types are part of it (``1``, ``1.0`` and ``True`` are equal in Python, not here);
+    a float zero (``-0.0 == 0.0``) or NaN takes the canonical path.
+    """
+    types = tuple(map(type, args))
+    if not _FAST_TYPES.issuperset(types):
+        return None
+    if float in types and any(a.__class__ is float and (a == 0.0 or a != a) for a in args):
+        return None
+    if not kwargs:
+        return (args, types)
+    values = tuple(kwargs.values())
+    kinds = tuple(map(type, values))
+    if not _FAST_TYPES.issuperset(kinds) or (
+            float in kinds and any(v.__class__ is float and (v == 0.0 or v != v)
+                                   for v in values)):
+        return None
+    return (args, types, tuple(kwargs), values, kinds)
+
+
 class _CachedFunction:
     def __init__(self, func: Callable[..., Any], config: CacheConfig,
                  key: Callable[..., Any] | None, version: str | None) -> None:
         self.func = func
         self.config = config
+        name, code = function_identity(func, lenient=key is not None or version is not None)
         self.cache: TieredCache = build_cache(config)
-        self.keys = KeyBuilder(f"{func.__module__}:{func.__qualname__}", version=version,
-                               fingerprint=module_fingerprint(func.__module__).digest)
+        self.keys = KeyBuilder(name, version=version,
+                               fingerprint=f"{module_fingerprint(func.__module__).digest}:{code}")
         self.key_fn = key
+        self.fast: dict[tuple[Any, ...], str] = {}
         self.flight = SingleFlight()
         self.aflight = AsyncSingleFlight()
         self.io_in_thread = any(t != "memory" for t in config.tiers)
 
     def key_of(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> str | None:
+        fast = _fast_key(args, kwargs) if self.key_fn is None else None
+        if fast is not None:
+            key = self.fast.get(fast)
+            if key is not None:
+                return key
         try:
             if self.key_fn is not None:
-                return self.keys.key(self.key_fn(*args, **kwargs))
-            return self.keys.key({"args": list(args), "kwargs": dict(kwargs)})
+                key = self.keys.key(self.key_fn(*args, **kwargs))
+            else:
+                key = self.keys.key({"args": list(args), "kwargs": dict(kwargs)})
         except UnkeyableError as exc:
             self.cache.counters.skip(exc.reason)
             return None
+        if fast is not None:
+            if len(self.fast) >= FAST_KEYS_MAX:
+                self.fast.clear()
+            self.fast[fast] = key
+        return key
 
-    def served(self, entry: Entry, *, shared: bool = False) -> Any:
-        self.cache.counters.avoided(entry.latency_s, shared=shared)
+    @staticmethod
+    def hit(held: Held) -> Any:
+        """A value for one caller from a stored entry; a stored failure is raised."""
+        entry = held.entry
         if not entry.ok:
-            raise CachedCallError(entry.value.get("type", "Error"), entry.value.get("message", ""))
-        return entry.value
+            raise CachedCallError(str(entry.value.get("type", "Error")),
+                                  str(entry.value.get("message", "")))
+        return held.value()
 
-    def store(self, key: str, entry: Entry) -> None:
+    def deliver(self, outcome: Outcome, shared: bool) -> Any:
+        """The leader gets what its own call returned; a waiter a copy of what was stored."""
+        held, own = outcome
+        if shared:
+            self.cache.counters.avoided(held.entry.latency_s, shared=True)
+        if not held.entry.ok:
+            return self.hit(held)
+        return held.value() if shared else own
+
+    def store(self, key: str, entry: Entry) -> Held:
         try:
-            self.cache.set(key, entry)
+            return self.cache.set(key, entry)
         except UnstorableError as exc:
             self.cache.counters.skip(exc.reason)
+            return Held(entry, None, 0)  # not stored: waiters still get private copies
 
-    def just_stored(self, key: str) -> Entry | None:
+    def just_stored(self, key: str) -> Outcome | None:
         """A leader's double check: a previous leader may have finished since our lookup."""
-        entry = self.cache.peek_memory(key)
-        if entry is not None:  # served by another call, not by a counted tier lookup
-            self.cache.counters.avoided(entry.latency_s, shared=True)
-        return entry
+        held = self.cache.peek_memory(key)
+        if held is None:
+            return None
+        self.cache.counters.avoided(held.entry.latency_s, shared=True)
+        return held, (held.value() if held.entry.ok else None)
 
-    def compute(self, key: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Entry:
-        if (entry := self.just_stored(key)) is not None:
-            return entry
+    def compute(self, key: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Outcome:
+        if (outcome := self.just_stored(key)) is not None:
+            return outcome
         start = time.perf_counter()
         try:
             value = self.func(*args, **kwargs)
         except Exception as exc:
             self.store_failure(key, exc, time.perf_counter() - start)
             raise
-        entry = Entry(value, time.perf_counter() - start)
-        self.store(key, entry)
-        return entry
+        return self.store(key, Entry(value, time.perf_counter() - start)), value
 
     async def acompute(self, key: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]
-                       ) -> Entry:
-        if (entry := self.just_stored(key)) is not None:
-            return entry
+                       ) -> Outcome:
+        if (outcome := self.just_stored(key)) is not None:
+            return outcome
         start = time.perf_counter()
         try:
             value = await self.func(*args, **kwargs)
         except Exception as exc:
             await self.io(self.store_failure, key, exc, time.perf_counter() - start)
             raise
-        entry = Entry(value, time.perf_counter() - start)
-        await self.io(self.store, key, entry)
-        return entry
+        held = await self.io(self.store, key, Entry(value, time.perf_counter() - start))
+        return held, value
 
     def store_failure(self, key: str, exc: Exception, latency_s: float) -> None:
         if self.config.cache_failures:
@@ -150,20 +208,26 @@ class _CachedFunction:
             wrapped = self._sync_wrapper()
         wrapped.cache = self.cache
         wrapped.cache_stats = self.cache.stats
-        wrapped.cache_clear = self.cache.clear
+        wrapped.cache_clear = self.cache_clear
         return wrapped
 
+    def cache_clear(self) -> dict[str, int]:
+        self.fast.clear()
+        return self.cache.clear()
+
     def _sync_wrapper(self) -> Callable[..., Any]:
-        @functools.wraps(self.func)
+        func, key_of, serve, hit = self.func, self.key_of, self.cache.serve, self.hit
+
+        @functools.wraps(func)
         def call(*args: Any, **kwargs: Any) -> Any:
-            key = self.key_of(args, kwargs)
+            key = key_of(args, kwargs)
             if key is None:
-                return self.func(*args, **kwargs)
-            entry = self.cache.get(key)
-            if entry is not None:
-                return self.served(entry)
-            entry, shared = self.flight.do(key, lambda: self.compute(key, args, kwargs))
-            return self.served(entry, shared=True) if shared else entry.value
+                return func(*args, **kwargs)
+            held = serve(key)
+            if held is not None:
+                return hit(held)
+            outcome, shared = self.flight.do(key, lambda: self.compute(key, args, kwargs))
+            return self.deliver(outcome, shared)
 
         return call
 
@@ -173,10 +237,14 @@ class _CachedFunction:
             key = self.key_of(args, kwargs)
             if key is None:
                 return await self.func(*args, **kwargs)
-            entry = await self.io(self.cache.get, key)
-            if entry is not None:
-                return self.served(entry)
-            entry, shared = await self.aflight.do(key, lambda: self.acompute(key, args, kwargs))
-            return self.served(entry, shared=True) if shared else entry.value
+            if self.io_in_thread and self.cache.peek_memory(key) is None:
+                held = await self.io(self.cache.serve, key)
+            else:
+                held = self.cache.serve(key)  # a memory hit (or memory only): no thread hop
+            if held is not None:
+                return self.hit(held)
+            outcome, shared = await self.aflight.do(
+                key, lambda: self.acompute(key, args, kwargs))
+            return self.deliver(outcome, shared)
 
         return call

@@ -24,7 +24,8 @@ def build_tiers(config: CacheConfig, *, memory_clock: Callable[[], float] = time
         elif name == "disk":
             from agentperf.cache.disk import DiskTier
 
-            tiers.append(DiskTier(config.dir))
+            tiers.append(DiskTier(config.dir, max_entries=config.max_entries,
+                                   max_bytes=config.max_bytes))
         elif name == "redis" and config.redis_url:
             from agentperf.cache.redis_tier import RedisTier
 

@@ -13,7 +13,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from agentperf.cache.tiers import TierUsage
+from agentperf.cache.tiers import TierUsage, check_key
 
 _NEVER = float("inf")
 
@@ -61,6 +61,7 @@ class MemoryTier:
         return [self.get(key) for key in keys]
 
     def set(self, key: str, data: Any, ttl_s: float | None, size: int | None = None) -> None:
+        check_key(key)
         size = len(data) if size is None else size
         expires = _NEVER if ttl_s is None else self._clock() + ttl_s
         with self._lock:
@@ -91,6 +92,14 @@ class MemoryTier:
         with self._lock:
             item = self._data.pop(key, None)
             if item is not None:
+                self._bytes -= item[2]
+
+    def discard(self, key: str, data: Any) -> None:
+        """Remove ``key`` only if it still holds ``data`` (a bad entry a reader found)."""
+        with self._lock:
+            item = self._data.get(key)
+            if item is not None and (item[0] is data or item[0] == data):
+                del self._data[key]
                 self._bytes -= item[2]
 
     def clear(self, *, expired_only: bool = False) -> int:

@@ -13,10 +13,13 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from agentperf.cache.config import redact_url
-from agentperf.cache.tiers import TierError, TierUsage
+from agentperf.cache.tiers import TierError, TierUsage, check_key
 
 PREFIX = "agentperf:cache:v1:"
 _SCAN_BATCH = 1000
+#: Delete a key only if it still holds the bytes a reader found bad.
+_DISCARD = ("if redis.call('GET', KEYS[1]) == ARGV[1] then "
+            "return redis.call('DEL', KEYS[1]) end return 0")
 
 
 class RedisTier:
@@ -57,6 +60,7 @@ class RedisTier:
         return TierError(f"Redis at {self.url}: {type(exc).__name__}: {exc}")
 
     def get(self, key: str) -> bytes | None:
+        check_key(key)
         try:  # the hot path: no indirection beyond redis-py's own
             return self.client.get(self.prefix + key)
         except self._errors as exc:
@@ -66,10 +70,13 @@ class RedisTier:
         """One MGET round trip for a whole window of keys."""
         if not keys:
             return []
+        for key in keys:
+            check_key(key)
         return list(self._call("mget", [self.prefix + k for k in keys]))
 
     def set(self, key: str, data: bytes, ttl_s: float | None) -> None:
         # SET with PX is SETEX at millisecond precision (redis-py 8 deprecates setex()).
+        check_key(key)
         ttl_ms = max(1, math.ceil(ttl_s * 1000)) if ttl_s else None
         try:
             self.client.set(self.prefix + key, data, px=ttl_ms)
@@ -77,7 +84,12 @@ class RedisTier:
             raise self._error(exc) from exc
 
     def delete(self, key: str) -> None:
-        self._call("delete", self.prefix + key)
+        self._call("delete", self.prefix + check_key(key))
+
+    def discard(self, key: str, data: bytes) -> None:
+        """Delete ``key`` only if it still holds ``data``: a reader that found a bad entry
+        never removes a fresh one another process wrote since (one atomic script)."""
+        self._call("eval", _DISCARD, 1, self.prefix + check_key(key), data)
 
     def ping(self) -> bool:
         return bool(self._call("ping"))

@@ -1,12 +1,12 @@
-"""How cached values become bytes, safely.
+"""How cached values become bytes, safely, and how stored bytes are trusted.
 
-JSON (default) and msgpack cannot run code when read. Pickle can, so it is used only
-when the user allows it, and every pickled value carries an HMAC-SHA256 signature
-made with a key from an environment variable: an entry without a valid signature is
-refused before ``pickle.loads`` ever sees it (unlike diskcache, CVE-2025-69872).
-
-Every stored value starts with a one-byte tag naming its format, so a reader decodes
-whatever a safe writer stored, and refuses pickle it was not told to trust.
+Every stored entry is an envelope: a format marker, the codec's tag, the absolute expiry
+time and, when the cache has a signing key, an HMAC-SHA256 over the codec tag, the cache
+key, the expiry and the payload. Binding the key means a signed blob copied to another
+key is refused (a replay); binding the codec and requiring a signature means an unsigned
+JSON entry written over a signed one is refused (a downgrade). JSON (default) and
+msgpack cannot run code when read; pickle can, so it is decoded only when allowed and
+only after its signature checks (unlike diskcache, CVE-2025-69872).
 """
 
 from __future__ import annotations
@@ -16,13 +16,20 @@ import hmac
 import json
 import os
 import pickle
+import struct
 from dataclasses import dataclass
 from typing import Any
 
 from agentperf.errors import AgentperfError
 
 JSON_TAG, MSGPACK_TAG, PICKLE_TAG = b"J", b"M", b"P"
-_SIGNATURE_BYTES = hashlib.sha256().digest_size
+_TAGS = {"json": JSON_TAG, "msgpack": MSGPACK_TAG, "pickle": PICKLE_TAG}
+MIN_KEY_BYTES = 32
+ENVELOPE = b"A2"
+_HEAD = struct.Struct(">2scc d")  # envelope marker, codec tag, signed flag, expires (0 never)
+_SIGNED, _UNSIGNED = b"S", b"-"
+_MAC_BYTES = hashlib.sha256().digest_size
+_MAC_DOMAIN = b"agentperf-cache-mac-v1\x00"
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,82 +50,148 @@ class UnstorableError(ValueError):
 
 
 class RefusedError(ValueError):
-    """A stored value that must not be decoded: unsigned or tampered pickle."""
+    """A stored value that must not be trusted: unsigned, tampered, replayed or pickle."""
 
 
 class CorruptError(ValueError):
     """Stored bytes that do not decode: the entry is treated as a miss and removed."""
 
 
-class Codec:
-    """Encodes entries with the configured serializer; decodes any safe format."""
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    """A decoded envelope: the entry and its absolute expiry (unix time, None = never)."""
 
-    def __init__(self, serializer: str = "json", *, hmac_key: bytes | None = None) -> None:
-        if serializer not in ("json", "msgpack", "pickle"):
+    entry: Entry
+    expires: float | None
+
+
+class Codec:
+    """Encodes entries with the configured serializer; decodes any safe format.
+
+    ``hmac_key`` makes this a signing cache: everything it writes is signed and
+    everything it reads must carry a valid signature for the same key. ``allow_pickle``
+    lets it decode signed pickle; without a key, pickle is never decoded.
+    """
+
+    def __init__(self, serializer: str = "json", *, hmac_key: bytes | None = None,
+                 allow_pickle: bool | None = None) -> None:
+        if serializer not in _TAGS:
             raise AgentperfError(f"unknown cache serializer '{serializer}'")
         if serializer == "pickle" and not hmac_key:
             raise AgentperfError("the pickle cache serializer needs a signing key")
+        if hmac_key is not None and len(hmac_key) < MIN_KEY_BYTES:
+            raise AgentperfError(f"the cache signing key is {len(hmac_key)} bytes; it needs at "
+                                 f"least {MIN_KEY_BYTES} (a long random secret)")
         if serializer == "msgpack":
             _msgpack()
         self.serializer = serializer
-        self._key = hmac_key
+        self.tag = _TAGS[serializer]
+        self._key = hmac_key or None
+        self.allow_pickle = bool(self._key) and (allow_pickle if allow_pickle is not None
+                                                 else serializer == "pickle")
+
+    @property
+    def signed(self) -> bool:
+        return self._key is not None
 
     @classmethod
     def from_settings(cls, serializer: str, allow_pickle: bool, hmac_key_env: str) -> Codec:
-        """Build from config; a pickle cache without its key in the environment is an error."""
-        key = os.environ.get(hmac_key_env, "").encode() if allow_pickle else b""
-        if serializer == "pickle" and not key:
+        """Build from config: a key in ``$hmac_key_env`` makes the cache a signing one; a
+        pickle cache without one is an error."""
+        raw = os.environ.get(hmac_key_env, "")
+        if serializer == "pickle" and not raw:
             raise AgentperfError(f"cache serializer 'pickle' needs a signing key: set "
                                  f"${hmac_key_env} to a long random secret")
-        return cls(serializer, hmac_key=key or None)
+        if raw and len(raw.encode()) < MIN_KEY_BYTES:
+            raise AgentperfError(f"${hmac_key_env} is {len(raw.encode())} bytes; a cache "
+                                 f"signing key needs at least {MIN_KEY_BYTES}")
+        return cls(serializer, hmac_key=raw.encode() or None, allow_pickle=allow_pickle)
 
-    def encode(self, entry: Entry) -> bytes:
-        """Bytes for ``entry``; :class:`UnstorableError` rather than store a changed value."""
+    def encode_checked(self, entry: Entry, key: str = "", expires: float | None = None
+                       ) -> tuple[bytes, Entry]:
+        """Bytes for ``entry`` and the entry decoded back from them (a private copy);
+        :class:`UnstorableError` rather than store a changed value."""
         record = {"v": entry.value, "l": entry.latency_s, "ok": entry.ok}
         if self.serializer == "pickle":
-            return self._sign(record)
-        data = _dump_json(record) if self.serializer == "json" else _dump_msgpack(record)
-        try:
-            same = bool(self.decode(data).value == entry.value)
-        except Exception:  # a value whose == is not a truth value (arrays) cannot be checked
-            same = False
-        if not same:
-            raise UnstorableError(f"{self.serializer} changes the value (tuple, set or "
-                                  "non-string keys?)")
-        return data
-
-    def decode(self, data: bytes) -> Entry:
-        tag, body = data[:1], data[1:]
-        if tag == JSON_TAG:
-            record = _load(json.loads, body)
-        elif tag == MSGPACK_TAG:
-            record = _load(_load_msgpack, body)
-        elif tag == PICKLE_TAG:
-            record = self._verified_pickle(body)
+            payload = _dump_pickle(record)
+        elif self.serializer == "json":
+            payload = _dump_json(record)
         else:
-            raise CorruptError(f"unknown format tag {tag!r}")
-        if not isinstance(record, dict) or "v" not in record:
-            raise CorruptError("not a cache record")
-        return Entry(value=record["v"], latency_s=float(record.get("l") or 0.0),
-                     ok=bool(record.get("ok", True)))
-
-    def _sign(self, record: dict[str, Any]) -> bytes:
-        assert self._key is not None
+            payload = _dump_msgpack(record)
+        blob = self._wrap(payload, key, expires)
         try:
-            body = pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)
-        except Exception as exc:
-            raise UnstorableError(f"pickle: {type(exc).__name__}") from None
-        signature = hmac.new(self._key, body, hashlib.sha256).digest()
-        return PICKLE_TAG + signature + body
+            back = self.decode(blob, key).entry
+        except (CorruptError, RefusedError) as exc:
+            raise UnstorableError(f"{self.serializer}: {exc}") from None
+        if self.serializer != "pickle":
+            try:
+                same = bool(back.value == entry.value)
+            except Exception:  # a value whose == is not a truth value (arrays) cannot be checked
+                same = False
+            if not same:
+                raise UnstorableError(f"{self.serializer} changes the value (tuple, set or "
+                                      "non-string keys?)")
+        return blob, back
 
-    def _verified_pickle(self, body: bytes) -> Any:
-        if self._key is None:
+    def encode(self, entry: Entry, key: str = "", expires: float | None = None) -> bytes:
+        return self.encode_checked(entry, key, expires)[0]
+
+    def decode(self, data: bytes, key: str = "") -> Decoded:
+        """The entry in ``data`` stored under ``key``; :class:`CorruptError` for bytes that
+        are not an entry, :class:`RefusedError` for bytes this cache must not trust."""
+        if not isinstance(data, (bytes, bytearray)) or len(data) < _HEAD.size:
+            raise CorruptError("truncated or unknown entry")
+        marker, tag, flag, expires = _HEAD.unpack_from(data)
+        if marker != ENVELOPE or flag not in (_SIGNED, _UNSIGNED) or tag not in (
+                JSON_TAG, MSGPACK_TAG, PICKLE_TAG):
+            raise CorruptError("not a cache entry (unknown format)")
+        start = _HEAD.size + (_MAC_BYTES if flag == _SIGNED else 0)
+        payload = bytes(data[start:])
+        if self._key is not None:
+            if flag != _SIGNED or len(data) < start:
+                raise RefusedError("unsigned entry refused: this cache signs its entries")
+            expected = self._mac(tag, key, data[_HEAD.size - 8:_HEAD.size], payload)
+            if not hmac.compare_digest(bytes(data[_HEAD.size:start]), expected):
+                raise RefusedError("entry refused: its signature does not match this key, "
+                                   "codec and expiry (tampered, or copied from another key)")
+        if tag == PICKLE_TAG and not self.allow_pickle:
             raise RefusedError("pickled entry refused: pickle is not allowed")
-        signature, payload = body[:_SIGNATURE_BYTES], body[_SIGNATURE_BYTES:]
-        expected = hmac.new(self._key, payload, hashlib.sha256).digest()
-        if len(signature) != _SIGNATURE_BYTES or not hmac.compare_digest(signature, expected):
-            raise RefusedError("pickled entry refused: bad or missing signature")
-        return _load(pickle.loads, payload)
+        record = _load(tag, payload)
+        return Decoded(_entry(record), expires if expires > 0 else None)
+
+    def _wrap(self, payload: bytes, key: str, expires: float | None) -> bytes:
+        head = _HEAD.pack(ENVELOPE, self.tag, _SIGNED if self._key else _UNSIGNED,
+                          expires or 0.0)
+        if self._key is None:
+            return head + payload
+        return head + self._mac(self.tag, key, head[-8:], payload) + payload
+
+    def _mac(self, tag: bytes, key: str, expires: bytes, payload: bytes) -> bytes:
+        assert self._key is not None
+        mac = hmac.new(self._key, _MAC_DOMAIN, hashlib.sha256)
+        encoded = key.encode("utf-8", "surrogatepass")
+        mac.update(len(encoded).to_bytes(4, "big") + encoded + tag + expires)
+        mac.update(payload)
+        return mac.digest()
+
+
+def _entry(record: Any) -> Entry:
+    if type(record) is not dict or "v" not in record:
+        raise CorruptError("not a cache record")
+    latency, ok = record.get("l", 0.0), record.get("ok", True)
+    if type(latency) not in (int, float) or not latency >= 0 or type(ok) is not bool:
+        raise CorruptError("malformed cache record")
+    if not ok and not (type(record["v"]) is dict
+                       and all(type(record["v"].get(k, "")) is str for k in ("type", "message"))):
+        raise CorruptError("malformed cached failure")
+    return Entry(value=record["v"], latency_s=float(latency), ok=ok)
+
+
+def _dump_pickle(record: dict[str, Any]) -> bytes:
+    try:
+        return pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as exc:
+        raise UnstorableError(f"pickle: {type(exc).__name__}") from None
 
 
 def _dump_json(record: dict[str, Any]) -> bytes:
@@ -126,24 +199,24 @@ def _dump_json(record: dict[str, Any]) -> bytes:
         text = json.dumps(record, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise UnstorableError(f"json: {_short(exc)}") from None
-    return JSON_TAG + text.encode("utf-8", "surrogatepass")
+    return text.encode("utf-8", "surrogatepass")
 
 
 def _dump_msgpack(record: dict[str, Any]) -> bytes:
     msgpack = _msgpack()
     try:
-        return MSGPACK_TAG + msgpack.packb(record, use_bin_type=True)
+        return msgpack.packb(record, use_bin_type=True)
     except (TypeError, ValueError, OverflowError) as exc:
         raise UnstorableError(f"msgpack: {_short(exc)}") from None
 
 
-def _load_msgpack(body: bytes) -> Any:
-    return _msgpack().unpackb(body, raw=False, strict_map_key=False)
-
-
-def _load(loader: Any, body: bytes) -> Any:
+def _load(tag: bytes, body: bytes) -> Any:
     try:
-        return loader(body)
+        if tag == JSON_TAG:
+            return json.loads(body)
+        if tag == MSGPACK_TAG:
+            return _msgpack().unpackb(body, raw=False, strict_map_key=False)
+        return pickle.loads(body)
     except Exception as exc:  # any decoder failure means the bytes are damaged
         raise CorruptError(f"undecodable entry: {type(exc).__name__}") from None
 

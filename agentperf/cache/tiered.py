@@ -3,10 +3,22 @@
 A tier that fails (Redis gone, disk full) is skipped for a back-off interval and then
 tried again, so a run never stops for its cache and a recovered server is used again.
 Failures become counters and one warning per tier, never prints or exceptions.
+
+Every entry carries its absolute expiry, so a hit promoted to a faster tier keeps the
+lifetime it has left (TTL is absolute, not restarted per tier). Bytes that do not
+decode, or that this cache must not trust, are a counted miss and are removed (only
+those bytes: a fresh entry another process wrote since stays).
+
+The memory tier holds decoded entries (:class:`Held`), so a memory hit costs no
+decoding; every caller still gets its own copy of a mutable value (the copy policy:
+``pickle.loads`` of bytes pickled in this process when the entry was stored, which is
+several times faster than ``copy.deepcopy``; scalars are returned as they are).
 """
 
 from __future__ import annotations
 
+import copy
+import pickle
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -15,6 +27,54 @@ from typing import Any
 from agentperf.cache.serializers import Codec, CorruptError, Entry, RefusedError
 from agentperf.cache.stats import CacheStats, Counters, TierStats
 from agentperf.cache.tiers import Tier, TierError
+
+_IMMUTABLE = frozenset({str, int, float, bool, type(None), bytes})
+_DEEPCOPY = b""  # marker: the value does not pickle, copy it with copy.deepcopy
+
+
+def _freeze(value: Any) -> bytes | None:
+    if value.__class__ in _IMMUTABLE:
+        return None
+    try:
+        return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:
+        return _DEEPCOPY
+
+
+class Held:
+    """A stored entry kept decoded, with its absolute expiry; hands out private copies.
+
+    The pickled copy is made here, in this process, from a value the codec has just
+    decoded: these bytes never come from a store, so loading them runs no foreign code.
+    """
+
+    __slots__ = ("entry", "expires", "frozen", "size")
+
+    def __init__(self, entry: Entry, expires: float | None, size: int) -> None:
+        self.entry = entry
+        self.expires = expires
+        self.size = size
+        self.frozen = _freeze(entry.value)
+
+    def value(self) -> Any:
+        """A copy of the value for one caller (the value itself when immutable)."""
+        frozen = self.frozen
+        if frozen is None:
+            return self.entry.value
+        if frozen is _DEEPCOPY:
+            return copy.deepcopy(self.entry.value)
+        return pickle.loads(frozen)
+
+    def fresh(self) -> Entry:
+        if self.frozen is None:
+            return self.entry
+        return Entry(self.value(), self.entry.latency_s, self.entry.ok)
+
+    def __len__(self) -> int:  # what the memory tier counts against its byte bound
+        return self.size
+
+    def __bool__(self) -> bool:
+        return True
 
 
 class _Guard:
@@ -44,27 +104,95 @@ class _Guard:
 
 
 class TieredCache:
-    """Entries in, entries out; bytes and tiers are this class's business."""
+    """Entries in, entries out; bytes and tiers are this class's business.
+
+    ``clock`` (monotonic) times the back-off; ``wall_clock`` (unix time) stamps and
+    checks expiry, the same in every process. Both are injectable for tests.
+    """
 
     def __init__(self, tiers: Sequence[Tier], codec: Codec | None = None, *,
                  ttl_s: float | None = None, retry_s: float = 5.0,
                  counters: Counters | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 wall_clock: Callable[[], float] = time.time) -> None:
         if not tiers:
             raise ValueError("a cache needs at least one tier")
         self._guards = [_Guard(t) for t in tiers]
+        self._memory = tiers[0] if tiers[0].name == "memory" else None
         self.codec = codec or Codec()
         self.ttl_s = ttl_s
         self.retry_s = retry_s
         self.counters = counters or Counters()
         self._clock = clock
+        self._wall = wall_clock
 
     @property
     def tiers(self) -> list[Tier]:
         return [g.tier for g in self._guards]
 
     def get(self, key: str) -> Entry | None:
-        return self.get_many([key]).get(key)
+        held = self._lookup(key)
+        return held.fresh() if held is not None else None
+
+    def serve(self, key: str) -> Held | None:
+        """Look ``key`` up; a hit also counts as a call avoided. The memory-hit path does
+        one dictionary lookup and takes the counters' lock once."""
+        memory = self._memory
+        if memory is not None:
+            start = time.perf_counter()
+            held = memory.get(key)
+            if held.__class__ is Held:
+                elapsed = time.perf_counter() - start
+                guard, c = self._guards[0], self.counters
+                with c.lock:
+                    guard.hits += 1
+                    guard.gets += 1
+                    guard.get_time += elapsed
+                    guard.bytes_read += held.size
+                    c.lookups += 1
+                    c.hits += 1
+                    c.calls_avoided += 1
+                    c.time_saved_s += held.entry.latency_s
+                return held
+            with self.counters.lock:  # the memory miss; the lookup goes on below it
+                self._guards[0].misses += 1
+                self._guards[0].gets += 1
+            held = self._lookup(key, start=1)
+        else:
+            held = self._lookup(key)
+        if held is not None:
+            self.counters.avoided(held.entry.latency_s)
+        return held
+
+    def _lookup(self, key: str, start: int = 0) -> Held | None:
+        """One key through the tiers from ``start``: :meth:`_get_many` for one key, with
+        less bookkeeping (the path of every ``@cached`` lookup below memory)."""
+        found = None
+        guards = self._guards
+        for level in range(start, len(guards)):
+            guard = guards[level]
+            items = self._tier_get(guard, [key])
+            if items is None:
+                continue
+            now = self._wall()
+            held = self._held(guard, key, items[0], now)
+            if held is None:
+                with self.counters.lock:
+                    guard.misses += 1
+                continue
+            for upper in guards[:level]:
+                self._store_in(upper, key, held, items[0], now)
+            found = held
+            break
+        c = self.counters
+        with c.lock:
+            if found is not None:
+                guard.hits += 1
+                c.hits += 1
+            else:
+                c.misses += 1
+            c.lookups += 1
+        return found
 
     def get_many(self, keys: Sequence[str], accept: Callable[[Entry], bool] | None = None
                  ) -> dict[str, Entry]:
@@ -74,24 +202,29 @@ class TieredCache:
         a miss. Hits and misses count every occurrence of a key in ``keys``, so each
         served lookup is one hit of exactly one tier.
         """
-        found: dict[str, Entry] = {}
+        return {key: held.fresh() for key, held in self._get_many(keys, accept).items()}
+
+    def _get_many(self, keys: Sequence[str], accept: Callable[[Entry], bool] | None
+                  ) -> dict[str, Held]:
+        found: dict[str, Held] = {}
         occurrences = Counter(keys)
         wanted = list(occurrences)
         for level, guard in enumerate(self._guards):
             if not wanted:
                 break
-            blobs = self._tier_get(guard, wanted)
-            if blobs is None:
+            items = self._tier_get(guard, wanted)
+            if items is None:
                 continue
             still: list[str] = []
-            for key, blob in zip(wanted, blobs, strict=True):
-                entry = self._decode(guard, key, blob)
-                if entry is None or (accept is not None and not accept(entry)):
+            now = self._wall()
+            for key, item in zip(wanted, items, strict=True):
+                held = self._held(guard, key, item, now)
+                if held is None or (accept is not None and not accept(held.entry)):
                     still.append(key)
                     continue
-                found[key] = entry
+                found[key] = held
                 for upper in self._guards[:level]:
-                    self._tier_set(upper, key, blob)
+                    self._store_in(upper, key, held, item, now)
             missed = sum(occurrences[key] for key in still)
             with self.counters.lock:
                 guard.hits += sum(occurrences[key] for key in wanted) - missed
@@ -104,25 +237,26 @@ class TieredCache:
             self.counters.misses += len(keys) - hits
         return found
 
-    def peek_memory(self, key: str) -> Entry | None:
+    def peek_memory(self, key: str) -> Held | None:
         """The memory tier's entry, uncounted: a single-flight leader's last-moment check
         that another leader has not just stored the value."""
-        tier = self._guards[0].tier
-        if tier.name != "memory":
+        if self._memory is None:
             return None
-        blob = tier.get(key)
-        try:
-            return self.codec.decode(blob) if blob is not None else None
-        except (CorruptError, RefusedError):
-            return None
+        held = self._memory.get(key)
+        return held if held.__class__ is Held else None
 
-    def set(self, key: str, entry: Entry) -> None:
-        """Write through to every available tier; :class:`UnstorableError` propagates."""
-        blob = self.codec.encode(entry)
+    def set(self, key: str, entry: Entry) -> Held:
+        """Write through to every available tier; :class:`UnstorableError` propagates.
+        Returns the stored entry as held, for handing out copies."""
+        now = self._wall()
+        expires = now + self.ttl_s if self.ttl_s else None
+        blob, back = self.codec.encode_checked(entry, key, expires)
+        held = Held(back, expires, len(blob))
         for guard in self._guards:
-            self._tier_set(guard, key, blob)
+            self._store_in(guard, key, held, blob, now)
         with self.counters.lock:
             self.counters.stored += 1
+        return held
 
     def delete(self, key: str) -> None:
         for guard in self._guards:
@@ -193,7 +327,7 @@ class TieredCache:
             return None
         start = time.perf_counter()
         try:
-            blobs = [guard.tier.get(keys[0])] if len(keys) == 1 else guard.tier.get_many(keys)
+            items = [guard.tier.get(keys[0])] if len(keys) == 1 else guard.tier.get_many(keys)
         except TierError as exc:
             self._failed(guard, exc)
             return None
@@ -202,15 +336,30 @@ class TieredCache:
         with self.counters.lock:
             guard.gets += len(keys)
             guard.get_time += elapsed
-            guard.bytes_read += sum(len(b) for b in blobs if b is not None)
-        return blobs
+            guard.bytes_read += (len(items[0]) if items[0] is not None else 0) if len(
+                items) == 1 else sum(len(b) for b in items if b is not None)
+        return items
 
-    def _tier_set(self, guard: _Guard, key: str, blob: bytes) -> None:
+    def _store_in(self, guard: _Guard, key: str, held: Held, blob: Any, now: float) -> None:
+        """Store in one tier with the lifetime the entry has left (nothing once expired)."""
+        ttl_s = None if held.expires is None else held.expires - now
+        if ttl_s is not None and ttl_s <= 0:
+            return
+        if guard.tier is self._memory:
+            self._tier_set(guard, key, held, ttl_s, held.size)
+        elif blob.__class__ is not Held:
+            self._tier_set(guard, key, blob, ttl_s, held.size)
+
+    def _tier_set(self, guard: _Guard, key: str, data: Any, ttl_s: float | None,
+                  size: int) -> None:
         if not self._available(guard):
             return
         start = time.perf_counter()
         try:
-            guard.tier.set(key, blob, self.ttl_s)
+            if guard.tier is self._memory:
+                self._memory.set(key, data, ttl_s, size=size)  # type: ignore[call-arg]
+            else:
+                guard.tier.set(key, data, ttl_s)
         except TierError as exc:
             self._failed(guard, exc)
             return
@@ -219,23 +368,42 @@ class TieredCache:
         with self.counters.lock:
             guard.sets += 1
             guard.set_time += elapsed
-            guard.bytes_written += len(blob)
+            guard.bytes_written += size
 
-    def _decode(self, guard: _Guard, key: str, blob: bytes | None) -> Entry | None:
-        if blob is None:
+    def _held(self, guard: _Guard, key: str, item: Any, now: float) -> Held | None:
+        """The entry in one tier's item, or None: missing, expired, undecodable or
+        untrusted (the last two counted and removed)."""
+        if item is None:
             return None
-        try:
-            return self.codec.decode(blob)
-        except RefusedError:
-            with self.counters.lock:
-                self.counters.refused_unsigned += 1
-        except CorruptError:
-            self._count_corrupt()
+        if item.__class__ is Held:
+            held: Held = item
+        else:
             try:
+                decoded = self.codec.decode(item, key)
+            except RefusedError:
+                with self.counters.lock:
+                    self.counters.refused_unsigned += 1
+                self._discard(guard, key, item)
+                return None
+            except (CorruptError, Exception):  # no decode failure ever reaches a caller
+                self._count_corrupt()
+                self._discard(guard, key, item)
+                return None
+            held = Held(decoded.entry, decoded.expires, len(item))
+        if held.expires is not None and held.expires <= now:
+            self._discard(guard, key, item)
+            return None
+        return held
+
+    def _discard(self, guard: _Guard, key: str, item: Any) -> None:
+        discard = getattr(guard.tier, "discard", None)
+        try:
+            if discard is not None:
+                discard(key, item)
+            else:
                 guard.tier.delete(key)
-            except TierError as exc:
-                self._failed(guard, exc)
-        return None
+        except TierError as exc:
+            self._failed(guard, exc)
 
     def _count_corrupt(self) -> None:
         with self.counters.lock:

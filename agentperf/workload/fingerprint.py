@@ -182,3 +182,43 @@ def _walk(root: Path) -> Iterator[Path]:
                 yield from _walk(path)
         elif path.is_file() and path.suffix not in (".pyc", ".pyo"):
             yield path
+
+
+def code_digest(code: Any) -> str:
+    """A SHA-256 of a code object's bytecode, constants and names, nested code included.
+
+    Two functions with the same module and qualified name (closures of one factory,
+    lambdas) but different code get different digests; the same code gets the same
+    digest in every process. Bytecode differs between Python versions, and so does this.
+    """
+    digest = hashlib.sha256(b"agentperf-code-v1\x00")
+    _feed_code(code, digest)
+    return digest.hexdigest()
+
+
+def _feed_code(code: Any, digest: Any) -> None:
+    parts: list[bytes] = [code.co_code]
+    parts.extend(repr(value).encode() for value in (
+        code.co_names, code.co_varnames, code.co_freevars, code.co_cellvars,
+        code.co_argcount, code.co_posonlyargcount, code.co_kwonlyargcount, code.co_flags))
+    for part in parts:
+        digest.update(len(part).to_bytes(8, "big"))
+        digest.update(part)
+    for const in code.co_consts:
+        _feed_const(const, digest)
+
+
+def _feed_const(const: Any, digest: Any) -> None:
+    if inspect.iscode(const):
+        digest.update(b"c")
+        _feed_code(const, digest)
+        return
+    if isinstance(const, (tuple, frozenset)):
+        items = list(const) if isinstance(const, tuple) else sorted(const, key=repr)
+        digest.update(b"t" + len(items).to_bytes(8, "big"))
+        for item in items:
+            _feed_const(item, digest)
+        return
+    text = f"{type(const).__name__}:{const!r}".encode("utf-8", "surrogatepass")
+    digest.update(len(text).to_bytes(8, "big"))
+    digest.update(text)
