@@ -81,12 +81,15 @@ class SystemHealthInput:
 class LeakSuspect:
     site: str  # "file.py:123"
     bytes_per_iteration: float
+    share: float = 1.0  # of the leak's growth
 
 
 @dataclass(frozen=True)
 class MemoryHealthInput:
     peak_bytes: int
-    leak_suspects: tuple[LeakSuspect, ...] = ()
+    leak_suspects: tuple[LeakSuspect, ...] = ()  # the sites carrying a leak, largest first
+    leak_bytes_per_call: float = 0.0  # the leak verdict's growth; 0 when there is no leak
+    leak_rule: str = ""  # the growth rule and figures that decided it
     transient_peak_bytes: int = 0  # peak during a call minus what the call retained
 
 

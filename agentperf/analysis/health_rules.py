@@ -268,21 +268,26 @@ def memory_peak_rule(data: HealthInput, limits: HealthLimits) -> Finding | None:
 
 
 def leak_rule(data: HealthInput, limits: HealthLimits) -> Finding | None:
-    if data.memory is None:
+    """The leak verdict of the growth rule; the sites only say where it is."""
+    memory = data.memory
+    if memory is None or memory.leak_bytes_per_call <= limits.leak_bytes_per_iteration:
         return None
-    suspects = sorted((s for s in data.memory.leak_suspects
-                       if s.bytes_per_iteration > limits.leak_bytes_per_iteration),
-                      key=lambda s: s.bytes_per_iteration, reverse=True)
-    if not suspects:
-        return None
-    top = suspects[0]
-    total = sum(s.bytes_per_iteration for s in suspects)
-    return Finding("leak_suspects", f"{len(suspects)} site(s) retain memory every call; top "
-                   f"{top.site} (+{format_bytes(top.bytes_per_iteration)}/call)", total,
+    rate = memory.leak_bytes_per_call
+    carried = [s for s in memory.leak_suspects if s.share >= 0.25]
+    if carried:
+        top = carried[0]
+        where = f"{top.site} carries {top.share:.0%}"
+        advice = f"memory retained at {top.site} grows with calls"
+    else:
+        names = ", ".join(s.site for s in memory.leak_suspects[:3]) or "none seen"
+        where = f"no single site (top contributors {names})"
+        advice = "the retained heap grows with calls, spread over several sites"
+    return Finding("leak_suspects", f"retained memory grows {format_bytes(rate)} per call; "
+                   f"{where} [{memory.leak_rule}]", rate,
                    limits.leak_bytes_per_iteration, 20.0,
-                   f"memory retained at {top.site} grows with every call: stop appending to "
-                   "module-level or instance lists, bound caches (LRU with max size), and "
-                   "release references when a call ends", unit="bytes")
+                   f"{advice}: stop appending to module-level or instance lists, bound caches "
+                   "(LRU with max size), and release references when a call ends",
+                   unit="bytes")
 
 
 def transient_peak_rule(data: HealthInput, limits: HealthLimits) -> Finding | None:

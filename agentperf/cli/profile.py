@@ -66,7 +66,8 @@ def profile_command(
         None, "--line", metavar="FUNCTION",
         help="Line-by-line RSS of this agent method (or pkg.module:function) via memory-profiler."),
     leak_threshold: str = typer.Option(
-        "256B", "--leak-threshold", help="Least growth per iteration for a leak suspect."),
+        "4KiB", "--leak-threshold",
+        help="Least retained growth per call, averaged over the traced calls, for a leak."),
     fail_on_leak: bool = typer.Option(False, "--fail-on-leak", help="Exit 1 on a leak suspect."),
     max_peak: str | None = typer.Option(
         None, "--max-peak", metavar="SIZE", help="Exit 1 if a call's traced peak exceeds SIZE."),

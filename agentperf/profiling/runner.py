@@ -7,20 +7,24 @@ shorter traced pass; the result reports what the tracing cost.
 
 from __future__ import annotations
 
+import gc
+import random
 import statistics
 import time
 import tracemalloc
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from agentperf.errors import AgentperfError
+from agentperf.measure import growth
 from agentperf.profiling import leaks, lines, sites
 from agentperf.profiling.heap import Heap
 from agentperf.profiling.peaks import FLOOR_BYTES, PeakCapture
 from agentperf.profiling.result import (
     AllocationSite,
     CallRecord,
+    InputMemory,
     LeakAnalysis,
     LineProfile,
     Timeline,
@@ -31,7 +35,10 @@ from agentperf.profiling.timeline import RssSampler
 from agentperf.workload.adapters import NO_INPUT, AgentAdapter
 
 DEFAULT_ITERATIONS = 20
-DEFAULT_TRACE_ITERATIONS = 6
+DEFAULT_TRACE_ITERATIONS = 12
+MAX_TRACED_INPUTS = 16  # distinct inputs traced one by one; a seeded sample beyond
+SCAN_INPUTS = 10_000  # how far into the inputs the sample looks (a source may be endless)
+LABEL_CHARS = 40
 LINE_CALLS = 3
 HOOK_BELOW_TICKS = 4  # calls shorter than this many sampling intervals get the profile hook
 
@@ -42,7 +49,7 @@ class ProfileOptions:
 
     iterations: int = DEFAULT_ITERATIONS
     warmup: int = 1
-    trace_iterations: int | None = None  # leak search calls; None: 6, only if the screen trips
+    trace_iterations: int | None = None  # leak search calls; None: 12, if the screen trips
     frames: int = 1
     group_by: str = "lineno"
     top: int = 10
@@ -54,7 +61,7 @@ class ProfileOptions:
 
     @property
     def traced_calls(self) -> int:
-        """Traced calls of the leak search, when it runs."""
+        """Traced calls of the leak search, when it runs (rounded up to whole rounds)."""
         if self.trace_iterations is not None:
             return self.trace_iterations
         return DEFAULT_TRACE_ITERATIONS
@@ -90,6 +97,8 @@ class PassesResult:
     errors: list[str]
     sites_peak_bytes: int | None = None  # the traced peak of the call the sites come from
     sites_captured_bytes: int | None = None  # how much of it the sites snapshot held
+    per_input: list[InputMemory] = field(default_factory=list)
+    inputs_sampled: bool = False
 
 
 def cycle_inputs(source: Iterable[Any] | None) -> Iterator[Any]:
@@ -106,6 +115,41 @@ def cycle_inputs(source: Iterable[Any] | None) -> Iterator[Any]:
             raise AgentperfError("the workload has no inputs to profile with")
 
 
+def distinct_inputs(source: Iterable[Any] | None, limit: int = MAX_TRACED_INPUTS,
+                    scan: int = SCAN_INPUTS, seed: int = 0) -> tuple[list[Any], bool]:
+    """The inputs to trace one by one, in source order, and whether they are a sample.
+
+    Every distinct input up to ``limit``; beyond, a seeded reservoir sample of ``limit``
+    over the first ``scan`` inputs, so the same inputs give the same sample.
+    """
+    if source is None:
+        return [NO_INPUT], False
+    rng = random.Random(seed)
+    seen: set[str] = set()
+    chosen: list[tuple[int, Any]] = []
+    count = 0
+    for item in source:
+        key = repr(item)
+        if key in seen:
+            continue
+        seen.add(key)
+        if count < limit:
+            chosen.append((count, item))
+        elif (slot := rng.randrange(count + 1)) < limit:
+            chosen[slot] = (count, item)
+        count += 1
+        if count >= scan:
+            break
+    if not chosen:
+        raise AgentperfError("the workload has no inputs to profile with")
+    return [item for _, item in sorted(chosen, key=lambda pair: pair[0])], count > limit
+
+
+def input_label(item: Any) -> str:
+    text = "(no input)" if item is NO_INPUT else repr(item)
+    return text if len(text) <= LABEL_CHARS else text[:LABEL_CHARS - 3] + "..."
+
+
 class Profiler:
     """Runs the passes over one agent; one instance profiles once."""
 
@@ -116,6 +160,9 @@ class Profiler:
         self.options = options
         self.search_paths = search_paths
         self._inputs = cycle_inputs(inputs)
+        self._source = inputs
+        self.per_input: list[InputMemory] = []
+        self.inputs_sampled = False
         self._reader = RssReader(include_children=False)
         self._hwm = HighWaterMark()
         self._capture: PeakCapture | None = None
@@ -161,7 +208,8 @@ class Profiler:
                                           traced_peak_bytes=max(traced_peaks, default=None))
         return PassesResult(self.calls, found_sites, sites_index, leak_analysis, timeline,
                             line_profile, timed_s, traced_s, self.errors,
-                            self.capture_peak_bytes, self.captured_bytes)
+                            self.capture_peak_bytes, self.captured_bytes, self.per_input,
+                            self.inputs_sampled)
 
     def _line_function(self) -> Callable[..., Any] | None:
         name = self.options.line_function
@@ -170,21 +218,30 @@ class Profiler:
         return lines.resolve_function(name, self.adapter.agent, self.search_paths)
 
     def _traced_pass(self) -> tuple[list[AllocationSite], int | None, LeakAnalysis]:
-        """One traced call for per-call figures, one for the sites, then the leak search
-        if the heap screen saw growth (or ``--trace-iterations`` asked for it)."""
+        """One traced call of every distinct input (peaks and what each kept), one call
+        of the heaviest input for the sites table, then the leak search's rounds unless
+        the heap screen ruled growth out (``--trace-iterations`` always runs them)."""
         opts = self.options
         if opts.trace_iterations == 0:
-            return [], None, leaks.LeakTracker(opts.group_by).analyse()
-        found = screen_heap([c for c in self.calls if c.phase == "timed"], opts.leak_min_bytes)
+            return [], None, LeakAnalysis(checked=False, method="none", iterations=0,
+                                          checkpoints=0,
+                                          min_bytes_per_iteration=opts.leak_min_bytes)
+        inputs, self.inputs_sampled = distinct_inputs(self._source)
+        timed = [c for c in self.calls if c.phase == "timed"]
+        found = screen_heap(timed, opts.leak_min_bytes,
+                            1 if self.inputs_sampled else len(inputs))
         tracemalloc.start(opts.frames)
-        before, peak = self._capture_call()
+        for data in inputs:
+            self._input_call(data)
+        heaviest = max(range(len(inputs)), key=lambda i: self.per_input[i].peak_bytes)
+        before, peak = self._capture_call(inputs[heaviest])
         if found.suspicious or opts.trace_iterations is not None:
-            analysis = self._leak_search()
+            analysis = self._leak_search(inputs)
         else:
-            timed = sum(1 for c in self.calls if c.phase == "timed")
-            analysis = LeakAnalysis(checked=True, method="heap screen", iterations=timed,
+            analysis = LeakAnalysis(checked=True, method="heap screen", iterations=len(timed),
                                     checkpoints=0, min_bytes_per_iteration=opts.leak_min_bytes,
-                                    traceback_frames=opts.frames)
+                                    traceback_frames=opts.frames, verdict="no leak",
+                                    rule=found.reason, growth_per_call=found.bytes_per_call)
         analysis.screen = found.reason
         tracemalloc.stop()
         # Grouped only now, untraced: grouping under tracemalloc runs several times slower.
@@ -192,19 +249,32 @@ class Profiler:
                                       only_user_code=opts.only_user_code)
         return found_sites, 0, analysis
 
-    def _leak_search(self) -> LeakAnalysis:
+    def _input_call(self, data: Any) -> None:
+        record = self._traced_call(len(self.per_input) + 1, data)
+        gc.collect()
+        kept = tracemalloc.get_traced_memory()[0] - (record.traced_current_bytes or 0) \
+            + (record.net_bytes or 0)
+        self.per_input.append(InputMemory(input_label(data), record.traced_peak_bytes or 0,
+                                          kept, record.ok))
+        self.calls.append(record)
+
+    def _leak_search(self, inputs: list[Any]) -> LeakAnalysis:
         opts = self.options
-        tracker = leaks.LeakTracker(opts.group_by, opts.leak_min_bytes)
-        retained = tracker.checkpoint(0)
-        growth: list[int | None] = []
-        for index in range(1, opts.traced_calls + 1):
-            record = self._traced_call(index)
-            now_retained = tracker.checkpoint(index)
+        rounds = max(-(-opts.traced_calls // len(inputs)), growth.MIN_BATCHES)
+        tracker = leaks.LeakTracker(opts.group_by, opts.leak_min_bytes, len(inputs))
+        retained = tracker.checkpoint()
+        index = len(self.per_input) + 1
+        for _ in range(rounds):
+            heap: int | None = 0
+            for data in inputs:
+                record = self._traced_call(index, data)
+                index += 1
+                heap = None if heap is None or self._last_heap_growth is None \
+                    else heap + self._last_heap_growth
+                self.calls.append(record)
+            now_retained = tracker.checkpoint(heap)
             record.net_bytes, retained = now_retained - retained, now_retained
-            growth.append(self._last_heap_growth)
-            self.calls.append(record)
         analysis = tracker.analyse()
-        leaks.confirm_with_heap(analysis, growth)
         analysis.traceback_frames = opts.frames
         del tracker  # drop the snapshots before any further tracing
         if analysis.suspects and opts.frames < leaks.TRACEBACK_FRAMES:
@@ -213,7 +283,7 @@ class Profiler:
             analysis.traceback_frames = leaks.TRACEBACK_FRAMES
         return analysis
 
-    def _capture_call(self) -> tuple[tracemalloc.Snapshot, tracemalloc.Snapshot]:
+    def _capture_call(self, data: Any) -> tuple[tracemalloc.Snapshot, tracemalloc.Snapshot]:
         """The first traced call: its per-call figures, and snapshots before it and near
         its peak for the sites table.
 
@@ -230,7 +300,6 @@ class Profiler:
         rises = [c.peak_rss_bytes - c.rss_before_bytes for c in timed if c.peak_rss_bytes]
         floor = max(FLOOR_BYTES, int(statistics.median(rises) / 4)) if rises else FLOOR_BYTES
         capture = PeakCapture(hook=short, floor_bytes=floor)
-        data = next(self._inputs)
         rss_before = self._reader.own_rss()
         self._hwm.reset()
         start = self._sampler.now()
@@ -306,8 +375,7 @@ class Profiler:
                           heap_blocks_delta=heap_after.blocks - heap_before.blocks
                           - self._floor[0], malloc_bytes_delta=malloc, error=error)
 
-    def _traced_call(self, index: int) -> CallRecord:
-        data = next(self._inputs)
+    def _traced_call(self, index: int, data: Any) -> CallRecord:
         rss_before = self._reader.own_rss()
         self._hwm.reset()
         tracemalloc.reset_peak()
