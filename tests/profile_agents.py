@@ -185,3 +185,22 @@ def sized_peak(value: Any) -> int:
     """Allocates ``value`` MiB for the call and frees it."""
     block = bytearray(int(value) * 1024 * KIB)  # MARK: sized
     return len(block)
+
+
+class SpreadLeak:
+    """Keeps 2 KiB at each of eight lines per call: 16 KiB growth no single site carries."""
+
+    def __init__(self) -> None:
+        self.kept: list[bytes] = []
+
+    def execute(self, input_data: Any, context: dict[str, Any]) -> int:
+        keep, size = self.kept.append, 2048  # a variable size: no constant folding
+        keep(b"0" * size)
+        keep(b"1" * size)
+        keep(b"2" * size)
+        keep(b"3" * size)
+        keep(b"4" * size)
+        keep(b"5" * size)
+        keep(b"6" * size)
+        keep(b"7" * size)
+        return len(self.kept)

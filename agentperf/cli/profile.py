@@ -49,7 +49,9 @@ def profile_command(
     warmup: int = typer.Option(1, "--warmup", help="Warm-up calls, not measured."),
     trace_iterations: int | None = typer.Option(
         None, "--trace-iterations",
-        help="Traced calls for memory and the leak search (default: min(iterations, 6))."),
+        help="Calls of the leak search, in whole rounds over the traced inputs (default "
+        "12, at least 4 rounds; run only when the heap screen cannot rule growth out, "
+        "unless given). 0: no traced pass."),
     frames: int | None = typer.Option(
         None, "--frames", help="tracemalloc frames per allocation (default: 1, or "
         f"{TRACEBACK_FRAMES} with --group-by traceback)."),

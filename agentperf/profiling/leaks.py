@@ -79,15 +79,14 @@ class LeakTracker:
             analysis.rule += (f"; not a leak: the untraced heap grew {heap.rate:,.0f} B per "
                               "call, under a quarter of it (objects made before tracing "
                               "replaced by traced ones, as in a full deque)")
-        elif traced.grows or (heap is not None and heap.grows):
+        elif traced.grows:
             analysis.verdict = "leak"
-            if not traced.grows and heap is not None:
-                analysis.rule = (f"untraced heap: {heap.rule}; tracemalloc saw no growth, so "
-                                 "it is outside Python's allocator (a C extension)")
             self._attribute(analysis, calls)
         return analysis
 
     def _heap_growth(self, analysis: LeakAnalysis) -> growth.Growth | None:
+        """The untraced heap over the traced calls: it only clears traced growth, never
+        makes a leak (under tracing it carries tracemalloc's own tables)."""
         if not self.heap or any(h is None for h in self.heap):
             return None
         per_round = [(h or 0) / self.round_length for h in self.heap]
@@ -119,6 +118,19 @@ class LeakTracker:
                 share=diff.size_diff / total, retained_bytes=diff.size_diff,
                 count_growth=diff.count_diff, traceback=format_traceback(diff.traceback)))
         return out
+
+
+def untraced_leak(analysis: LeakAnalysis, screen: growth.Growth | None) -> None:
+    """A heap that grew in the untraced timed pass while tracemalloc saw nothing grow is a
+    leak outside Python's allocator (a C extension): still a leak, said as such."""
+    if screen is None or not screen.grows or analysis.leaking or not analysis.checked:
+        return
+    analysis.verdict = "leak"
+    analysis.single_site = False
+    analysis.growth_per_call = screen.rate
+    analysis.growth_low, analysis.growth_high = screen.low, screen.high
+    analysis.rule = (f"untraced heap of the timed calls: {screen.rule}; tracemalloc saw no "
+                     "site grow, so the growth is outside Python's allocator")
 
 
 def attach_tracebacks(suspects: list[LeakSuspect], run_iterations: Callable[[int], None],

@@ -237,6 +237,7 @@ class Profiler:
         before, peak = self._capture_call(inputs[heaviest])
         if found.suspicious or opts.trace_iterations is not None:
             analysis = self._leak_search(inputs)
+            leaks.untraced_leak(analysis, found.growth)
         else:
             analysis = LeakAnalysis(checked=True, method="heap screen", iterations=len(timed),
                                     checkpoints=0, min_bytes_per_iteration=opts.leak_min_bytes,
@@ -260,7 +261,9 @@ class Profiler:
 
     def _leak_search(self, inputs: list[Any]) -> LeakAnalysis:
         opts = self.options
-        rounds = max(-(-opts.traced_calls // len(inputs)), growth.MIN_BATCHES)
+        rounds = -(-opts.traced_calls // len(inputs))
+        if opts.trace_iterations is None:
+            rounds = max(rounds, growth.MIN_BATCHES)  # an explicit count is taken as asked
         tracker = leaks.LeakTracker(opts.group_by, opts.leak_min_bytes, len(inputs))
         retained = tracker.checkpoint()
         index = len(self.per_input) + 1

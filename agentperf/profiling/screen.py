@@ -21,6 +21,7 @@ class Screen:
     suspicious: bool
     reason: str
     bytes_per_call: float | None = None
+    growth: growth.Growth | None = None
 
 
 def screen_heap(timed: list[CallRecord], min_bytes_per_call: float,
@@ -32,9 +33,7 @@ def screen_heap(timed: list[CallRecord], min_bytes_per_call: float,
         return Screen(True, "no malloc figures on this platform")
     judged = growth.per_call([float(d or 0) for d in deltas], threshold=min_bytes_per_call,
                              round_length=round_length)
-    if judged.may_grow:
-        return Screen(True, f"heap screen: {judged.rule}", judged.rate)
-    return Screen(False, f"heap screen: {judged.rule}", judged.rate)
+    return Screen(judged.may_grow, f"heap screen: {judged.rule}", judged.rate, judged)
 
 
 def heap_bytes(call: CallRecord) -> float | None:

@@ -1,0 +1,134 @@
+"""Issue 15's hard cases: each agent with the verdict it must give.
+
+A leak is "at least 4 KiB per call" averaged over the traced calls (the default
+--leak-threshold); the sites carrying it are named at file:line with their share.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+
+import profile_agents as agents
+import pytest
+
+from agentperf.errors import ExitCode
+from agentperf.measure import growth
+from agentperf.profiling.api import profile_memory
+from agentperf.profiling.runner import distinct_inputs
+
+MIB = 1024 * 1024
+
+
+def _leak(agent: object, marker: str, inputs: list[str] | None = None, **kw: object) -> None:
+    if inputs is None:
+        result = profile_memory(agent, fail_on_leak=True, **kw)
+    else:
+        result = profile_memory(agent, inputs=inputs, fail_on_leak=True, **kw)
+    leaks = result.leaks
+    assert leaks.verdict == "leak", leaks.rule
+    assert leaks.single_site and leaks.suspects
+    top = leaks.suspects[0]
+    assert top.filename.endswith("profile_agents.py") and top.share > 0.9
+    assert top.lineno == agents.marked_line(marker)
+    assert result.exit_code == ExitCode.GATE_FAILED
+    assert "--fail-on-leak" in result.exit_reason and top.location in result.exit_reason
+    assert "batch means" in leaks.rule
+    finding = next(f for f in result.health.findings if f.rule == "leak_suspects")
+    assert top.location in finding.message
+
+
+def test_leak_on_one_input_in_three_is_found_at_its_line() -> None:
+    _leak(agents.RareInputLeak(), "rare", ["a", "b", "rare"])
+
+
+def test_leak_on_every_other_call_is_found_at_its_line() -> None:
+    _leak(agents.EveryOtherCallLeak(), "every other")
+
+
+def test_reallocating_buffer_is_found_at_its_line() -> None:
+    _leak(agents.ReallocatingBuffer(), "realloc")
+
+
+def _clean(agent: object, **kw: object) -> None:
+    result = profile_memory(agent, fail_on_leak=True, **kw)
+    assert result.leaks.checked and result.leaks.verdict == "no leak", result.leaks.rule
+    assert result.leaks.suspects == []
+    assert result.exit_code == ExitCode.OK, result.exit_reason
+    assert not any(f.rule == "leak_suspects" for f in result.health.findings)
+
+
+def test_bounded_deque_is_not_a_leak_even_when_traced() -> None:
+    _clean(agents.BoundedDeque(), trace_iterations=12)
+
+
+def test_cache_that_fills_then_stays_flat_is_not_a_leak() -> None:
+    _clean(agents.FillingCache(), iterations=3, warmup=0, trace_iterations=30)
+
+
+def test_churn_of_5mib_is_not_a_leak_even_when_traced() -> None:
+    _clean(agents.churn_5mib, trace_iterations=12)
+
+
+def test_growth_no_single_site_carries_still_fails_the_gate() -> None:
+    result = profile_memory(agents.SpreadLeak(), fail_on_leak=True, trace_iterations=12)
+    leaks = result.leaks
+    assert leaks.verdict == "leak" and not leaks.single_site, leaks.rule
+    assert len(leaks.suspects) >= 5 and all(s.share < 0.25 for s in leaks.suspects)
+    assert result.exit_code == ExitCode.GATE_FAILED
+    assert "no single site" in result.exit_reason
+
+
+@pytest.mark.parametrize("order", [["1", "24"], ["24", "1"]])
+def test_max_peak_gates_the_largest_input_in_either_order(order: list[str]) -> None:
+    result = profile_memory(agents.sized_peak, inputs=order, iterations=3,
+                            max_peak_bytes=10 * MIB)
+    memory = result.memory
+    assert memory.inputs_traced == 2 and memory.peak_input == "'24'"
+    assert memory.peak_bytes is not None and abs(memory.peak_bytes - 24 * MIB) < MIB
+    assert memory.median_peak_bytes is not None and memory.median_peak_bytes < 13 * MIB
+    assert result.exit_code == ExitCode.GATE_FAILED and "'24'" in result.exit_reason
+    assert [i.label for i in result.per_input] == [repr(v) for v in order]
+
+
+def test_max_peak_passes_when_every_input_is_under_it() -> None:
+    result = profile_memory(agents.sized_peak, inputs=["1", "2"], iterations=3,
+                            max_peak_bytes=10 * MIB)
+    assert result.exit_code == ExitCode.OK and result.memory.peak_input == "'2'"
+
+
+def test_inputs_beyond_the_limit_are_a_seeded_sample() -> None:
+    items = [f"in-{i}" for i in range(100)]
+    first, sampled = distinct_inputs(items, limit=8)
+    again, _ = distinct_inputs(items, limit=8)
+    assert sampled and first == again and len(first) == 8
+    assert first == sorted(first, key=items.index) and first != items[:8]
+    few, sampled_few = distinct_inputs(["a", "b", "a"], limit=8)
+    assert few == ["a", "b"] and not sampled_few
+
+
+def test_growth_rule_needs_minimum_evidence() -> None:
+    judged = growth.per_call([50_000.0] * 3, threshold=4096)
+    assert judged.verdict == growth.NOT_ENOUGH and "not enough data" in judged.rule
+    slope = growth.per_second([0.0, 1.0], [0.0, 1e9], threshold=1, min_span_s=5,
+                              min_samples=10)
+    assert slope.verdict == growth.NOT_ENOUGH and not slope.grows
+
+
+def test_growth_rule_false_alarm_rate_on_seeded_clean_series() -> None:
+    """Independent noise (per call) and autocorrelated noise (levels over time): the
+    99 % rule must call growth in at most 1 % of 400 clean series each."""
+    rng = random.Random(15)
+    calls = sum(growth.per_call([rng.gauss(0, 1) for _ in range(24)], threshold=0).grows
+                for _ in range(400))
+    levels = 0
+    for _ in range(400):
+        level, ys = 0.0, []
+        for _ in range(60):
+            level = 0.8 * level + rng.gauss(0, 1)
+            ys.append(level)
+        levels += growth.per_second([i * 0.5 for i in range(60)], ys, threshold=0,
+                                    min_span_s=10, min_samples=24).grows
+    assert calls <= 4 and levels <= 4
+    steady = growth.per_call([4096.0 + rng.gauss(0, 100) for _ in range(12)], threshold=4096)
+    assert steady.low > 0 and math.isfinite(steady.high)
