@@ -54,7 +54,9 @@ class SystemHealthInput:
     memory_percent_max: float = 0.0
     swap_used_bytes: int = 0
     memory_growth_bytes_per_s: float = 0.0
-    memory_growth_significant: bool = False
+    memory_growth_significant: bool = False  # the growth rule's interval is above 0
+    memory_growth_verdict: str = "not enough data"  # "grows", "flat", "not enough data"
+    memory_growth_rule: str = ""  # the rule and figures (measure/growth)
     cores: int = 1
     process_cpu_percent_mean: float | None = None  # the watched process tree, 100 = one core
     process_rss_peak_bytes: int | None = None  # the watched process tree's peak RSS
@@ -129,7 +131,8 @@ class HealthLimits:
     cache_hit_share_of_repeats: float = 0.5
     swap_used_bytes: int = 100 * _MiB
     memory_growth_bytes_per_s: float = 64 * 1024.0
-    min_trend_samples: int = 5
+    memory_growth_min_span_s: float = 20.0  # after the warm-up quarter of the run
+    memory_growth_min_samples: int = 12
     cpu_bound_core_fraction: float = 0.75
     io_bound_cpu_ratio: float = 0.2
     io_bound_max_workers: int = 8

@@ -162,15 +162,17 @@ def swap_rule(data: HealthInput, limits: HealthLimits) -> Finding | None:
 
 
 def memory_growth_rule(data: HealthInput, limits: HealthLimits) -> Finding | None:
-    """A workload is judged on its own RSS trend, never on the system's used memory."""
+    """A workload is judged on its own RSS growth after the warm-up, never on the system's
+    used memory, with the growth rule of measure/growth (too little data is no finding)."""
     system = _sampled(data)
-    if (system is None or system.samples < limits.min_trend_samples
+    if (system is None
             or (data.subject != "machine" and not system.growth_of_process)
             or not system.memory_growth_significant
-            or system.memory_growth_bytes_per_s <= limits.memory_growth_bytes_per_s):
+            or system.memory_growth_bytes_per_s < limits.memory_growth_bytes_per_s):
         return None
     rate = system.memory_growth_bytes_per_s
-    return Finding("memory_growth", f"memory grows steadily by {format_bytes(rate)}/s",
+    return Finding("memory_growth", f"memory grows by {format_bytes(rate)}/s after the warm-up "
+                   f"[{system.memory_growth_rule}]",
                    rate, limits.memory_growth_bytes_per_s, 15.0,
                    "memory keeps rising (possible leak): run 'agentperf profile WORKLOAD' to "
                    "pin the growing allocation site, and bound caches and module-level lists",

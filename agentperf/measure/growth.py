@@ -27,6 +27,9 @@ from dataclasses import dataclass
 from agentperf.measure.stats import t_quantile
 
 CONFIDENCE = 0.99
+MIN_SPAN_S = 20.0  # a soak's memory growth needs this span after the warm-up ...
+MIN_SAMPLES = 12  # ... and this many samples
+WARMUP_SHARE = 0.25  # the first quarter of a soak is warm-up: allocator arenas, imports, caches
 MIN_BATCHES = 4
 MAX_BATCHES = 6
 GROWS = "grows"
@@ -96,6 +99,16 @@ def per_second(times: Sequence[float], values: Sequence[float], *, threshold: fl
                         values[start + i * size:start + (i + 1) * size])
                  for i in range(batches)]
     return _judge(estimates, threshold, n, confidence, "B/s")
+
+
+def after_warmup(points: Sequence[tuple[float, float]],
+                 share: float = WARMUP_SHARE) -> list[tuple[float, float]]:
+    """The samples after the first ``share`` of the span: the process's own warm-up
+    (allocator arenas, lazy imports, thread stacks) steps RSS up early and never again."""
+    if not points:
+        return []
+    start = points[0][0] + share * (points[-1][0] - points[0][0])
+    return [p for p in points if p[0] >= start]
 
 
 def _judge(estimates: list[float], threshold: float, readings: int, confidence: float,

@@ -19,6 +19,7 @@ from typing import Any
 
 import psutil
 
+from agentperf.measure import growth
 from agentperf.measure.process_tree import ProcessSample, ProcessTree
 from agentperf.measure.timeseries import DEFAULT_HISTORY, SeriesSet
 
@@ -273,16 +274,28 @@ class SamplerSummary:
     net_recv_bytes_per_s_mean: float | None = None
     memory_total_bytes: int = 0
     load_1m_max: float | None = None
+    # The growth rule (measure/growth) on RSS after the warm-up, threshold 0: the health
+    # rule applies its limit. "grows", "flat" or "not enough data".
+    memory_growth_verdict: str = growth.NOT_ENOUGH
+    memory_growth_bytes_per_s: float | None = None
+    memory_growth_low: float | None = None
+    memory_growth_high: float | None = None
+    memory_growth_rule: str = ""
 
     @classmethod
     def from_series(cls, series: SeriesSet, *, interval_s: float, cores: int,
-                    window_s: float | None = None) -> SamplerSummary:
+                    window_s: float | None = None, growth_min_span_s: float = growth.MIN_SPAN_S,
+                    growth_min_samples: int = growth.MIN_SAMPLES) -> SamplerSummary:
         """Summarise a history; only the memory-growth series pays for a trend fit."""
         stats = {name: b for name in _SUMMARY_METRICS
                  if (s := series.get(name)) is not None and (b := s.basic(window_s))}
         # Without a watched process, memory growth is judged on the system's used memory.
-        growth = series.get("process_rss_bytes") or series.get("memory_used_bytes")
-        trend = growth.trend(window_s) if growth is not None and len(growth) else None
+        memory = series.get("process_rss_bytes") or series.get("memory_used_bytes")
+        trend = memory.trend(window_s) if memory is not None and len(memory) else None
+        points = growth.after_warmup(memory.window(window_s) if memory is not None else [])
+        judged = growth.per_second([t for t, _ in points], [v for _, v in points],
+                                   threshold=0.0, min_span_s=growth_min_span_s,
+                                   min_samples=growth_min_samples)
 
         def mean(name: str) -> float | None:
             s = stats.get(name)
@@ -317,6 +330,12 @@ class SamplerSummary:
             net_recv_bytes_per_s_mean=mean("net_recv_bytes_per_s"),
             memory_total_bytes=int(psutil.virtual_memory().total),
             load_1m_max=stats["load_1m"].max if "load_1m" in stats else None,
+            memory_growth_verdict=judged.verdict,
+            memory_growth_bytes_per_s=judged.rate if judged.verdict != growth.NOT_ENOUGH
+            else None,
+            memory_growth_low=judged.low if judged.verdict != growth.NOT_ENOUGH else None,
+            memory_growth_high=judged.high if judged.verdict != growth.NOT_ENOUGH else None,
+            memory_growth_rule=judged.rule,
         )
 
 

@@ -27,13 +27,11 @@ from agentperf.analysis.health import (
 )
 from agentperf.errors import AgentperfError, ExitCode
 from agentperf.measure.registry import FunctionMetrics, MetricsRegistry, default_registry
-from agentperf.measure.sampler import Sample, SamplerSummary, SystemSampler
+from agentperf.measure.sampler import MIN_SPAN_S, Sample, SamplerSummary, SystemSampler
 from agentperf.measure.sampler import unit_of as sampler_unit_of
 from agentperf.measure.timeseries import DEFAULT_HISTORY, SeriesSet, SeriesStats
 from agentperf.pipeline.soak import TASK_UNITS, SoakSummary, TaskWindow, WorkloadSoak
 
-#: The shortest span a lone final sample is taken over.
-MIN_SPAN_S = 0.1
 #: How often a watched pid or a soak is checked for having ended between samples.
 POLL_S = 0.25
 
@@ -210,9 +208,12 @@ class MonitorSession:
 
     def system_summary(self) -> SamplerSummary:
         assert self._sampler is not None
-        return SamplerSummary.from_series(self.series, interval_s=self.config.interval_s,
-                                          cores=self._sampler.cores,
-                                          window_s=self.config.window_s)
+        limits = self.config.limits
+        return SamplerSummary.from_series(
+            self.series, interval_s=self.config.interval_s, cores=self._sampler.cores,
+            window_s=self.config.window_s,
+            growth_min_span_s=limits.memory_growth_min_span_s,
+            growth_min_samples=limits.memory_growth_min_samples)
 
     def soak_summary(self) -> SoakSummary | None:
         if self.soak is None:
