@@ -34,6 +34,7 @@ class TaskHealthInput:
     cores: int | None = None  # CPUs of the machine; os.cpu_count() when None
     chunk_size: int = 1
     wall_s: float = 0.0  # the whole run's wall time
+    command: str = "run-batch"  # what ran the tasks: advice names only options it has
 
 
 @dataclass(frozen=True)

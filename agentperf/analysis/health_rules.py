@@ -97,10 +97,20 @@ def error_rate_rule(data: HealthInput, limits: HealthLimits) -> Finding | None:
     rate = errors / tasks.total
     if rate <= limits.error_rate:
         return None
-    return Finding("error_rate", f"{errors} of {tasks.total} tasks raised errors ({rate:.1%})",
+    noun = "calls" if tasks.command == "profile" else "tasks"
+    return Finding("error_rate", f"{errors} of {tasks.total} {noun} raised errors ({rate:.1%})",
                    rate, limits.error_rate, round(min(30.0, 10.0 + 100.0 * rate), 1),
-                   "look at the failures by type in the results file; add retries "
-                   "(--retries) for transient errors and fix the deterministic ones", unit="ratio")
+                   _ERROR_ADVICE.get(tasks.command, _ERROR_ADVICE["run-batch"]), unit="ratio")
+
+
+_ERROR_ADVICE = {
+    "run-batch": "look at the failures by type in the results file; add retries "
+                 "(--retries) for transient errors and fix the deterministic ones",
+    "profile": "profile calls the agent without retries: fix the errors listed with the "
+               "profile, or profile with inputs the agent accepts",
+    "monitor": "look at the failures by type in the tasks summary; set execution.retries in "
+               "the spec for transient errors and fix the deterministic ones",
+}
 
 
 def timeout_rule(data: HealthInput, limits: HealthLimits) -> Finding | None:
@@ -128,8 +138,10 @@ def tail_latency_rule(data: HealthInput, limits: HealthLimits) -> Finding | None
                    f"median {format_duration(tasks.p50_s)}", ratio, limits.tail_latency_ratio,
                    5.0 if ratio < 2 * limits.tail_latency_ratio else 10.0,
                    "a few calls are far slower than the typical one: look for cold starts, "
-                   "rate limiting or lock contention, and set --timeout near p95 with "
-                   "--retries so stragglers are retried instead of waited for", unit="times")
+                   + ("rate limiting or lock contention" if tasks.command == "profile" else
+                      "rate limiting or lock contention, and set --timeout near p95 with "
+                      "retries so stragglers are retried instead of waited for"),
+                   unit="times")
 
 
 def cache_rule(data: HealthInput, limits: HealthLimits) -> Finding | None:

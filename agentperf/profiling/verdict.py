@@ -176,11 +176,12 @@ def health_input(result: ProfileResult, timed: list[CallRecord]) -> HealthInput:
                      for s in leaks.suspects) if leaks.leaking else ()
     tasks = None
     if timed:
-        times = [c.time_s for c in timed]
-        summary = summarize(times)
-        tasks = TaskHealthInput(total=len(timed), failed=sum(1 for c in timed if not c.ok),
+        summary = summarize([c.time_s for c in timed])
+        # Every call the profile made counts, as in the exit reason ("N of M calls raised").
+        calls = [c for c in result.calls if c.phase in ("timed", "traced")]
+        tasks = TaskHealthInput(total=len(calls), failed=sum(1 for c in calls if not c.ok),
                                 mean_latency_s=summary.mean, p50_s=summary.median,
-                                p99_s=summary.p99, mode="sequential")
+                                p99_s=summary.p99, mode="sequential", command="profile")
     return HealthInput(tasks=tasks, memory=MemoryHealthInput(
         peak_bytes=peak or 0, leak_suspects=suspects,
         leak_bytes_per_call=(leaks.growth_per_call or 0.0) if leaks.leaking else 0.0,
