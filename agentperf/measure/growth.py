@@ -62,7 +62,7 @@ class Growth:
 
 
 def per_call(increments: Sequence[float], *, threshold: float, round_length: int = 1,
-             confidence: float = CONFIDENCE) -> Growth:
+             confidence: float = CONFIDENCE, noun: str = "calls") -> Growth:
     """Growth per call from what each call kept (bytes), averaged over the calls.
 
     Batches hold whole rounds of ``round_length`` calls (one call of each distinct input),
@@ -74,12 +74,12 @@ def per_call(increments: Sequence[float], *, threshold: float, round_length: int
     batches = min(MAX_BATCHES, rounds)
     if batches < MIN_BATCHES:
         return _not_enough(threshold, len(increments), batches, confidence,
-                           f"{len(increments)} calls make {rounds} rounds of "
+                           f"{len(increments)} {noun} make {rounds} batches of "
                            f"{round_length}; the rule needs {MIN_BATCHES}")
     size = rounds // batches * round_length
     used = list(increments[len(increments) - size * batches:])
     estimates = [statistics.fmean(used[i * size:(i + 1) * size]) for i in range(batches)]
-    return _judge(estimates, threshold, len(increments), confidence, "B per call")
+    return _judge(estimates, threshold, len(increments), confidence, "B per call", noun)
 
 
 def per_second(times: Sequence[float], values: Sequence[float], *, threshold: float,
@@ -98,7 +98,7 @@ def per_second(times: Sequence[float], values: Sequence[float], *, threshold: fl
     estimates = [_slope(times[start + i * size:start + (i + 1) * size],
                         values[start + i * size:start + (i + 1) * size])
                  for i in range(batches)]
-    return _judge(estimates, threshold, n, confidence, "B/s")
+    return _judge(estimates, threshold, n, confidence, "B/s", "samples after the warm-up")
 
 
 def after_warmup(points: Sequence[tuple[float, float]],
@@ -112,14 +112,14 @@ def after_warmup(points: Sequence[tuple[float, float]],
 
 
 def _judge(estimates: list[float], threshold: float, readings: int, confidence: float,
-           unit: str) -> Growth:
+           unit: str, noun: str) -> Growth:
     k = len(estimates)
     rate = statistics.fmean(estimates)
     half = t_quantile(1 - (1 - confidence) / 2, k - 1) * statistics.stdev(estimates) / math.sqrt(k)
     low, high = rate - half, rate + half
     grows = low > 0 and rate >= threshold
     rule = (f"{rate:,.0f} {unit} ({confidence:.0%} interval {low:,.0f} to {high:,.0f}, "
-            f"batch means of {k} batches over {readings} readings); growth needs the "
+            f"batch means of {k} batches over {readings} {noun}); growth needs the "
             f"interval above 0 and at least {threshold:,.0f} {unit}")
     return Growth(GROWS if grows else FLAT, rate, low, high, threshold, readings, k,
                   confidence, rule)

@@ -65,7 +65,8 @@ class LeakTracker:
         calls = rounds * self.round_length
         per_round = [(b - a) / self.round_length
                      for a, b in itertools.pairwise(self.retained)]
-        traced = growth.per_call(per_round, threshold=self.min_bytes_per_iteration)
+        traced = growth.per_call(per_round, threshold=self.min_bytes_per_iteration,
+                                 noun="rounds of calls" if self.round_length > 1 else "calls")
         analysis = LeakAnalysis(
             checked=traced.verdict != growth.NOT_ENOUGH, method="traced", iterations=calls,
             checkpoints=len(self.retained), min_bytes_per_iteration=self.min_bytes_per_iteration,

@@ -48,8 +48,8 @@ def summary_table(result: ProfileResult) -> Table:
     table.add_column("How", style="dim")
     timed = sum(1 for c in result.calls if c.phase == "timed")
     table.add_row("calls", f"{timed} timed, {result.trace_iterations} traced, "
-                  f"{result.warmup} warm-up", "timing and tracing in separate passes; the "
-                  "first traced call also gives the sites")
+                  f"{result.warmup} warm-up", "timing and tracing in separate passes; one "
+                  "traced call per input, one for the sites, then the leak search's rounds")
     if result.timing is not None:
         t = result.timing
         table.add_row("time per call", f"median {format_duration(t.median)}  p95 "
