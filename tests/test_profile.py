@@ -123,7 +123,7 @@ def test_async_agent_runs_on_one_loop_and_is_measured() -> None:
 
 def test_raising_workload_is_reported_not_raised() -> None:
     result = profile_memory(agents.raising_agent, inputs=[1], iterations=2, trace_iterations=2)
-    assert result.failures == len(result.calls) == 6  # 2 timed; 1 input, 1 sites, 2 traced
+    assert result.failures == len(result.calls) == 5  # 2 timed; 1 input and sites, 2 traced
     assert result.errors == ["ValueError: cannot handle 1"]
     assert result.exit_code == ExitCode.WORKLOAD_FAILED
     assert result.timing is None and result.memory.peak_bytes is None

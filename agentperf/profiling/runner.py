@@ -219,7 +219,8 @@ class Profiler:
 
     def _traced_pass(self) -> tuple[list[AllocationSite], int | None, LeakAnalysis]:
         """One traced call of every distinct input (peaks and what each kept), one call
-        of the heaviest input for the sites table, then the leak search's rounds unless
+        of the heaviest input for the sites table (the same call when there is one input),
+        then the leak search's rounds unless
         the heap screen ruled growth out (``--trace-iterations`` always runs them)."""
         opts = self.options
         if opts.trace_iterations == 0:
@@ -231,10 +232,17 @@ class Profiler:
         found = screen_heap(timed, opts.leak_min_bytes,
                             1 if self.inputs_sampled else len(inputs))
         tracemalloc.start(opts.frames)
-        for data in inputs:
-            self._input_call(data)
-        heaviest = max(range(len(inputs)), key=lambda i: self.per_input[i].peak_bytes)
-        before, peak = self._capture_call(inputs[heaviest])
+        if len(inputs) > 1:
+            for data in inputs:
+                self._input_call(data)
+            heaviest = max(range(len(inputs)), key=lambda i: self.per_input[i].peak_bytes)
+            before, peak = self._capture_call(inputs[heaviest])
+        else:  # one input: the sites call is its traced call
+            before, peak = self._capture_call(inputs[0])
+            record = self.calls[-1]
+            self.per_input.append(InputMemory(input_label(inputs[0]),
+                                              record.traced_peak_bytes or 0,
+                                              record.net_bytes or 0, record.ok))
         if found.suspicious or opts.trace_iterations is not None:
             analysis = self._leak_search(inputs)
             leaks.untraced_leak(analysis, found.growth)
