@@ -266,8 +266,6 @@ class SamplerSummary:
     process_rss_peak_bytes: int
     process_cpu_percent_mean: float
     process_samples: int
-    rss_trend: str
-    rss_slope_bytes_per_s: float
     disk_read_bytes_per_s_mean: float | None = None
     disk_write_bytes_per_s_mean: float | None = None
     net_sent_bytes_per_s_mean: float | None = None
@@ -291,7 +289,6 @@ class SamplerSummary:
                  if (s := series.get(name)) is not None and (b := s.basic(window_s))}
         # Without a watched process, memory growth is judged on the system's used memory.
         memory = series.get("process_rss_bytes") or series.get("memory_used_bytes")
-        trend = memory.trend(window_s) if memory is not None and len(memory) else None
         points = growth.after_warmup(memory.window(window_s) if memory is not None else [])
         judged = growth.per_second([t for t, _ in points], [v for _, v in points],
                                    threshold=0.0, min_span_s=growth_min_span_s,
@@ -322,8 +319,6 @@ class SamplerSummary:
             process_cpu_percent_mean=mean("process_cpu_percent") or 0.0,
             process_samples=stats["process_cpu_percent"].count
             if "process_cpu_percent" in stats else 0,
-            rss_trend=trend.direction if trend else "stable",
-            rss_slope_bytes_per_s=trend.slope if trend else 0.0,
             disk_read_bytes_per_s_mean=mean("disk_read_bytes_per_s"),
             disk_write_bytes_per_s_mean=mean("disk_write_bytes_per_s"),
             net_sent_bytes_per_s_mean=mean("net_sent_bytes_per_s"),
@@ -337,6 +332,25 @@ class SamplerSummary:
             memory_growth_high=judged.high if judged.verdict != growth.NOT_ENOUGH else None,
             memory_growth_rule=judged.rule,
         )
+
+
+class TickSchedule:
+    """When the next sample is due: every ``interval_s`` from ``start``, on a fixed grid
+    (no drift from the time a sample takes); a sample that ran past the next slot skips
+    ahead instead of bursting. The one schedule of the background sampler and monitor."""
+
+    def __init__(self, interval_s: float, start: float | None = None) -> None:
+        self.interval_s = interval_s
+        self.next_at = (time.monotonic() if start is None else start) + interval_s
+
+    def delay(self) -> float:
+        return max(0.0, self.next_at - time.monotonic())
+
+    def advance(self) -> None:
+        self.next_at += self.interval_s
+        now = time.monotonic()
+        if self.next_at < now:
+            self.next_at = now + self.interval_s
 
 
 class BackgroundSampler:
@@ -372,8 +386,10 @@ class BackgroundSampler:
         self._thread.start()
 
     def _loop(self) -> None:
-        while not self._stop.wait(self.interval_s):
+        schedule = TickSchedule(self.interval_s)
+        while not self._stop.wait(schedule.delay()):
             self._take()
+            schedule.advance()
 
     def _take(self) -> None:
         assert self._sampler is not None

@@ -27,7 +27,13 @@ from agentperf.analysis.health import (
 )
 from agentperf.errors import AgentperfError, ExitCode
 from agentperf.measure.registry import FunctionMetrics, MetricsRegistry, default_registry
-from agentperf.measure.sampler import MIN_SPAN_S, Sample, SamplerSummary, SystemSampler
+from agentperf.measure.sampler import (
+    MIN_SPAN_S,
+    Sample,
+    SamplerSummary,
+    SystemSampler,
+    TickSchedule,
+)
 from agentperf.measure.sampler import unit_of as sampler_unit_of
 from agentperf.measure.timeseries import DEFAULT_HISTORY, SeriesSet, SeriesStats
 from agentperf.pipeline.soak import TASK_UNITS, SoakSummary, TaskWindow, WorkloadSoak
@@ -156,10 +162,10 @@ class MonitorSession:
 
     def ticks(self) -> Iterator[MonitorTick]:
         """One tick per interval until the time is up or the watched thing ends."""
-        interval = self.config.interval_s
         deadline = self._start + self.config.duration_s if self.config.duration_s else None
-        next_at = self._start + interval
+        schedule = TickSchedule(self.config.interval_s, self._start)
         while True:
+            next_at = schedule.next_at
             ended = self._wait_until(min(next_at, deadline) if deadline else next_at)
             if ended:
                 self.end_reason = ended
@@ -169,10 +175,7 @@ class MonitorSession:
                 self.end_reason = "time_up"
                 return
             yield self._tick()
-            next_at += interval
-            now = time.monotonic()
-            if next_at < now:  # a tick took longer than the interval: skip, do not burst
-                next_at = now + interval
+            schedule.advance()
 
     def _wait_until(self, when: float) -> str | None:
         """Sleep until ``when``; return why monitoring ended if it did meanwhile."""
