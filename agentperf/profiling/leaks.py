@@ -60,7 +60,9 @@ class LeakTracker:
             self.last = snapshot
         return total
 
-    def analyse(self) -> LeakAnalysis:
+    def analyse(self, screen: growth.Growth | None = None) -> LeakAnalysis:
+        """The verdict from the traced growth per call; ``screen``, the untraced heap of
+        the timed calls, also decides when the traced rounds cannot rule growth out."""
         rounds = max(len(self.retained) - 1, 0)
         calls = rounds * self.round_length
         per_round = [(b - a) / self.round_length
@@ -83,7 +85,25 @@ class LeakTracker:
         elif traced.grows:
             analysis.verdict = "leak"
             self._attribute(analysis, calls)
+        elif screen is not None and screen.grows and analysis.checked:
+            self._screened_leak(analysis, traced, screen, calls)
         return analysis
+
+    def _screened_leak(self, analysis: LeakAnalysis, traced: growth.Growth,
+                       screen: growth.Growth, calls: int) -> None:
+        """The untraced heap grew with confidence: a leak. Inside Python's allocator
+        when the traced rounds agree within their interval, else outside it."""
+        analysis.verdict = "leak"
+        analysis.growth_per_call = screen.rate
+        analysis.growth_low, analysis.growth_high = screen.low, screen.high
+        if traced.high < self.min_bytes_per_iteration:
+            analysis.rule = (f"untraced heap of the timed calls: {screen.rule}; tracemalloc "
+                             f"saw no growth ({traced.rule}), so it is outside Python's "
+                             "allocator")
+            return
+        analysis.rule = (f"untraced heap of the timed calls: {screen.rule}; the traced "
+                         f"rounds agree within their interval ({traced.rule})")
+        self._attribute(analysis, calls)
 
     def _heap_growth(self, analysis: LeakAnalysis) -> growth.Growth | None:
         """The untraced heap over the traced calls: it only clears traced growth, never
@@ -101,6 +121,7 @@ class LeakTracker:
         shown = [s for s in contributors if total > 0 and s.share >= CONTRIBUTOR_SHARE]
         analysis.candidates = len(contributors)
         analysis.single_site = any(s.share >= SITE_SHARE for s in shown)
+        analysis.rule += "; sites by their share of the traced growth"
         analysis.suspects = shown[:TOP_CONTRIBUTORS]
 
     def _contributors(self, calls: int) -> list[LeakSuspect]:
@@ -119,19 +140,6 @@ class LeakTracker:
                 share=diff.size_diff / total, retained_bytes=diff.size_diff,
                 count_growth=diff.count_diff, traceback=format_traceback(diff.traceback)))
         return out
-
-
-def untraced_leak(analysis: LeakAnalysis, screen: growth.Growth | None) -> None:
-    """A heap that grew in the untraced timed pass while tracemalloc saw nothing grow is a
-    leak outside Python's allocator (a C extension): still a leak, said as such."""
-    if screen is None or not screen.grows or analysis.leaking or not analysis.checked:
-        return
-    analysis.verdict = "leak"
-    analysis.single_site = False
-    analysis.growth_per_call = screen.rate
-    analysis.growth_low, analysis.growth_high = screen.low, screen.high
-    analysis.rule = (f"untraced heap of the timed calls: {screen.rule}; tracemalloc saw no "
-                     "site grow, so the growth is outside Python's allocator")
 
 
 def attach_tracebacks(suspects: list[LeakSuspect], run_iterations: Callable[[int], None],

@@ -36,6 +36,7 @@ from agentperf.workload.adapters import NO_INPUT, AgentAdapter
 
 DEFAULT_ITERATIONS = 20
 DEFAULT_TRACE_ITERATIONS = 12
+MAX_LEAK_CALLS = 96  # the leak search doubles its rounds while inconclusive, up to this
 MAX_TRACED_INPUTS = 16  # distinct inputs traced one by one; a seeded sample beyond
 SCAN_INPUTS = 10_000  # how far into the inputs the sample looks (a source may be endless)
 LABEL_CHARS = 40
@@ -173,6 +174,8 @@ class Profiler:
         self._heap = Heap()
         self._floor = (0, 0)
         self._last_heap_growth: int | None = None
+        self._leak_index = 0
+        self._leak_round_base = 0
         self.capture_peak_bytes: int | None = None
         self.captured_bytes: int | None = None
 
@@ -244,8 +247,7 @@ class Profiler:
                                               record.traced_peak_bytes or 0,
                                               record.net_bytes or 0, record.ok))
         if found.suspicious or opts.trace_iterations is not None:
-            analysis = self._leak_search(inputs)
-            leaks.untraced_leak(analysis, found.growth)
+            analysis = self._leak_search(inputs, found.growth)
         else:
             analysis = LeakAnalysis(checked=True, method="heap screen", iterations=len(timed),
                                     checkpoints=0, min_bytes_per_iteration=opts.leak_min_bytes,
@@ -267,25 +269,28 @@ class Profiler:
                                           kept, record.ok))
         self.calls.append(record)
 
-    def _leak_search(self, inputs: list[Any]) -> LeakAnalysis:
+    def _leak_search(self, inputs: list[Any], screen: growth.Growth | None) -> LeakAnalysis:
+        """Rounds of traced calls; by default, while the verdict is "no leak" but the
+        interval still reaches the threshold (a leak in steps, on some calls only), the
+        rounds are doubled, up to MAX_LEAK_CALLS calls."""
         opts = self.options
         rounds = -(-opts.traced_calls // len(inputs))
         if opts.trace_iterations is None:
             rounds = max(rounds, growth.MIN_BATCHES)  # an explicit count is taken as asked
         tracker = leaks.LeakTracker(opts.group_by, opts.leak_min_bytes, len(inputs))
-        retained = tracker.checkpoint()
-        index = len(self.per_input) + 1
-        for _ in range(rounds):
-            heap: int | None = 0
-            for data in inputs:
-                record = self._traced_call(index, data)
-                index += 1
-                heap = None if heap is None or self._last_heap_growth is None \
-                    else heap + self._last_heap_growth
-                self.calls.append(record)
-            now_retained = tracker.checkpoint(heap)
-            record.net_bytes, retained = now_retained - retained, now_retained
-        analysis = tracker.analyse()
+        self._leak_round_base = tracker.checkpoint()
+        self._leak_index = len(self.per_input) + 1
+        done = 0
+        while True:
+            self._leak_rounds(tracker, inputs, rounds - done)
+            done = rounds
+            analysis = tracker.analyse(screen)
+            inconclusive = (analysis.verdict == "no leak"
+                            and (analysis.growth_high or 0.0) >= opts.leak_min_bytes)
+            if (opts.trace_iterations is not None or not inconclusive
+                    or 2 * rounds * len(inputs) > MAX_LEAK_CALLS):
+                break
+            rounds *= 2
         analysis.traceback_frames = opts.frames
         del tracker  # drop the snapshots before any further tracing
         if analysis.suspects and opts.frames < leaks.TRACEBACK_FRAMES:
@@ -293,6 +298,19 @@ class Profiler:
                 analysis.suspects, lambda n: self._calls("traceback", n, self._plain_call))
             analysis.traceback_frames = leaks.TRACEBACK_FRAMES
         return analysis
+
+    def _leak_rounds(self, tracker: leaks.LeakTracker, inputs: list[Any], rounds: int) -> None:
+        for _ in range(rounds):
+            heap: int | None = 0
+            for data in inputs:
+                record = self._traced_call(self._leak_index, data)
+                self._leak_index += 1
+                heap = None if heap is None or self._last_heap_growth is None \
+                    else heap + self._last_heap_growth
+                self.calls.append(record)
+            now_retained = tracker.checkpoint(heap)
+            record.net_bytes = now_retained - self._leak_round_base
+            self._leak_round_base = now_retained
 
     def _capture_call(self, data: Any) -> tuple[tracemalloc.Snapshot, tracemalloc.Snapshot]:
         """The first traced call: its per-call figures, and snapshots before it and near
