@@ -135,3 +135,29 @@ def test_growth_rule_false_alarm_rate_on_seeded_clean_series() -> None:
     assert calls <= 4 and levels <= 4
     steady = growth.per_call([4096.0 + rng.gauss(0, 100) for _ in range(12)], threshold=4096)
     assert steady.low > 0 and math.isfinite(steady.high)
+
+
+def _fails_on_bad(value: str) -> int:
+    if value == "bad":
+        raise ValueError("bad input")
+    return 1
+
+
+def test_profile_advice_names_only_its_options_and_counts_agree() -> None:
+    result = profile_memory(_fails_on_bad, inputs=["ok", "bad"], iterations=4, warmup=0)
+    finding = next(f for f in result.health.findings if f.rule == "error_rate")
+    assert "--retries" not in finding.recommendation
+    assert "results file" not in finding.recommendation
+    raised, total = result.exit_reason.split(" calls raised")[0].split(" of ")
+    assert finding.message.startswith(f"{raised} of {total} calls raised")
+
+
+def test_wording_of_overhead_trends_and_units() -> None:
+    from agentperf.measure.units import format_bytes
+    from agentperf.report.monitor_console import slope_text
+    from agentperf.report.profile_console import overhead_words
+
+    assert overhead_words(0.5).startswith("no slower") and overhead_words(3.0) == (
+        "3.0x slower per call")
+    assert slope_text(-0.001, "%") == "-0.001%" and slope_text(0.25, "%") == "+0.25%"
+    assert format_bytes(50 * MIB) == "50.0 MiB" and format_bytes(4096) == "4.0 KiB"

@@ -85,8 +85,17 @@ def slow_agent_rule(data: HealthInput, limits: HealthLimits) -> Finding | None:
     return Finding("slow_agent", f"mean latency {format_duration(tasks.mean_latency_s)} above "
                    f"{format_duration(limits.slow_latency_s)}", tasks.mean_latency_s,
                    limits.slow_latency_s, round(points, 1),
-                   "agents are slow: cache repeated calls, batch requests, or run more calls "
-                   "concurrently (--mode asyncio with a higher --max-in-flight)", unit="seconds")
+                   _SLOW_ADVICE.get(tasks.command, _SLOW_ADVICE["run-batch"]), unit="seconds")
+
+
+_SLOW_ADVICE = {
+    "run-batch": "agents are slow: cache repeated calls, batch requests, or run more calls "
+                 "concurrently (--mode asyncio with a higher --max-in-flight)",
+    "monitor": "agents are slow: cache repeated calls, batch requests, or run more calls "
+               "concurrently (--mode asyncio or threads with more --workers)",
+    "profile": "agents are slow: cache repeated calls or batch requests (profile times one "
+               "call at a time; run-batch runs them concurrently)",
+}
 
 
 def error_rate_rule(data: HealthInput, limits: HealthLimits) -> Finding | None:
@@ -243,7 +252,8 @@ def io_bound_idle_rule(data: HealthInput, limits: HealthLimits) -> Finding | Non
     busy = _cores_busy(data)
     if (busy if busy is not None else ratio * tasks.workers) >= limits.cpu_bound_core_fraction:
         return None
-    advice = ("raise --max-in-flight and --workers" if tasks.mode == "asyncio" else
+    more = "--workers" if tasks.command == "monitor" else "--max-in-flight and --workers"
+    advice = (f"raise {more}" if tasks.mode == "asyncio" else
               "use --mode asyncio (async agents) or --mode threads with --workers 32 or more")
     return Finding("io_bound_idle", f"tasks wait {1 - ratio:.0%} of their time with only "
                    f"{tasks.workers} worker(s) and idle CPU", ratio, limits.io_bound_cpu_ratio,

@@ -182,7 +182,7 @@ def functions_table(doc: dict[str, Any]) -> Table | None:
 def slope_text(slope: float, unit: str) -> str:
     """A trend's slope with its sign, never "-0%": small slopes keep two digits."""
     if unit == "%":
-        return f"{slope:+.2f}%"
+        return f"{slope:+.2g}%" if abs(slope) < 0.01 else f"{slope:+.2f}%"
     text = format_value(slope, unit)
     return text if text.startswith("-") else f"+{text}"
 
