@@ -55,7 +55,7 @@ class SystemHealthInput:
     memory_percent_max: float = 0.0
     swap_used_bytes: int = 0
     memory_growth_bytes_per_s: float = 0.0
-    memory_growth_significant: bool = False  # the growth rule's interval is above 0
+    memory_growth_significant: bool = False  # the growth rule says "grows"
     memory_growth_verdict: str = "not enough data"  # "grows", "flat", "not enough data"
     memory_growth_rule: str = ""  # the rule and figures (measure/growth)
     cores: int = 1

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from agentperf.measure.stats import t_quantile
 
 CONFIDENCE = 0.99
+SOAK_THRESHOLD = 64 * 1024.0  # bytes per second: monitor's default memory-growth limit
 MIN_SPAN_S = 20.0  # a soak's memory growth needs this span after the warm-up ...
 MIN_SAMPLES = 12  # ... and this many samples
 WARMUP_SHARE = 0.25  # the first quarter of a soak is warm-up: allocator arenas, imports, caches

@@ -272,8 +272,8 @@ class SamplerSummary:
     net_recv_bytes_per_s_mean: float | None = None
     memory_total_bytes: int = 0
     load_1m_max: float | None = None
-    # The growth rule (measure/growth) on RSS after the warm-up, threshold 0: the health
-    # rule applies its limit. "grows", "flat" or "not enough data".
+    # The growth rule (measure/growth) on RSS after the warm-up, with the health limit as
+    # its threshold: "grows", "flat" or "not enough data".
     memory_growth_verdict: str = growth.NOT_ENOUGH
     memory_growth_bytes_per_s: float | None = None
     memory_growth_low: float | None = None
@@ -283,7 +283,8 @@ class SamplerSummary:
     @classmethod
     def from_series(cls, series: SeriesSet, *, interval_s: float, cores: int,
                     window_s: float | None = None, growth_min_span_s: float = growth.MIN_SPAN_S,
-                    growth_min_samples: int = growth.MIN_SAMPLES) -> SamplerSummary:
+                    growth_min_samples: int = growth.MIN_SAMPLES,
+                    growth_threshold: float = growth.SOAK_THRESHOLD) -> SamplerSummary:
         """Summarise a history; only the memory-growth series pays for a trend fit."""
         stats = {name: b for name in _SUMMARY_METRICS
                  if (s := series.get(name)) is not None and (b := s.basic(window_s))}
@@ -291,7 +292,7 @@ class SamplerSummary:
         memory = series.get("process_rss_bytes") or series.get("memory_used_bytes")
         points = growth.after_warmup(memory.window(window_s) if memory is not None else [])
         judged = growth.per_second([t for t, _ in points], [v for _, v in points],
-                                   threshold=0.0, min_span_s=growth_min_span_s,
+                                   threshold=growth_threshold, min_span_s=growth_min_span_s,
                                    min_samples=growth_min_samples)
 
         def mean(name: str) -> float | None:

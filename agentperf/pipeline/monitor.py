@@ -216,7 +216,8 @@ class MonitorSession:
             self.series, interval_s=self.config.interval_s, cores=self._sampler.cores,
             window_s=self.config.window_s,
             growth_min_span_s=limits.memory_growth_min_span_s,
-            growth_min_samples=limits.memory_growth_min_samples)
+            growth_min_samples=limits.memory_growth_min_samples,
+            growth_threshold=limits.memory_growth_bytes_per_s)
 
     def soak_summary(self) -> SoakSummary | None:
         if self.soak is None:
