@@ -73,9 +73,11 @@ class LeakTracker:
             checked=traced.verdict != growth.NOT_ENOUGH, method="traced", iterations=calls,
             checkpoints=len(self.retained), min_bytes_per_iteration=self.min_bytes_per_iteration,
             verdict="not enough data" if traced.verdict == growth.NOT_ENOUGH else "no leak",
-            rule=f"traced retained memory: {traced.rule}", growth_per_call=traced.rate,
-            growth_low=traced.low, growth_high=traced.high, rounds=rounds,
+            rule=f"traced retained memory: {traced.rule}", rounds=rounds,
             round_length=self.round_length)
+        if traced.verdict != growth.NOT_ENOUGH:  # no infinities in JSON
+            analysis.growth_per_call = traced.rate
+            analysis.growth_low, analysis.growth_high = traced.low, traced.high
         heap = self._heap_growth(analysis)
         if traced.grows and heap is not None and heap.rate < HEAP_CONFIRM_SHARE * traced.rate:
             analysis.dismissed = [s.location for s in self._contributors(calls)]
