@@ -161,3 +161,35 @@ def test_wording_of_overhead_trends_and_units() -> None:
         "3.0x slower per call")
     assert slope_text(-0.001, "%") == "-0.001%" and slope_text(0.25, "%") == "+0.25%"
     assert format_bytes(50 * MIB) == "50.0 MiB" and format_bytes(4096) == "4.0 KiB"
+
+
+def test_leak_on_every_other_call_over_three_inputs_is_found_at_its_line() -> None:
+    """Rounds of 3 calls hold one or two 20 KiB leaks, so 4 traced rounds alone cannot
+    tell; the untraced screen's confident growth, or more rounds, decide it."""
+    result = profile_memory(agents.EveryOtherCallLeak(), inputs=["a", "b", "c"],
+                            fail_on_leak=True)
+    assert result.leaks.verdict == "leak", result.leaks.rule
+    assert result.exit_code == ExitCode.GATE_FAILED
+    assert result.leaks.suspects[0].lineno == agents.marked_line("every other")
+
+
+def test_monitor_summary_says_not_enough_data_in_words() -> None:
+    from rich.text import Text
+
+    from agentperf.report.monitor_console import memory_growth
+
+    doc = {"system": {"memory_growth_verdict": "not enough data",
+                      "memory_growth_rule": "not enough data: 3 samples over 1.0 s"}}
+    line = memory_growth(doc)
+    assert isinstance(line, Text) and "not enough data: 3 samples" in line.plain
+
+
+def test_inconclusive_rounds_are_doubled_until_the_rule_decides() -> None:
+    """Three timed calls are too few for the screen, and 4 rounds of 3 calls holding one
+    or two 20 KiB leaks leave the interval wide: the search doubles its rounds."""
+    result = profile_memory(agents.EveryOtherCallLeak(), inputs=["a", "b", "c"],
+                            iterations=3, fail_on_leak=True)
+    leaks = result.leaks
+    assert "not enough data" in leaks.screen
+    assert leaks.verdict == "leak" and leaks.rounds > 4, leaks.rule
+    assert leaks.suspects[0].lineno == agents.marked_line("every other")

@@ -247,7 +247,7 @@ class Profiler:
                                               record.traced_peak_bytes or 0,
                                               record.net_bytes or 0, record.ok))
         if found.suspicious or opts.trace_iterations is not None:
-            analysis = self._leak_search(inputs, found.growth)
+            analysis = self._leak_search(inputs, found.judged)
         else:
             analysis = LeakAnalysis(checked=True, method="heap screen", iterations=len(timed),
                                     checkpoints=0, min_bytes_per_iteration=opts.leak_min_bytes,

@@ -21,7 +21,7 @@ class Screen:
     suspicious: bool
     reason: str
     bytes_per_call: float | None = None
-    growth: growth.Growth | None = None
+    judged: growth.Growth | None = None
 
 
 def screen_heap(timed: list[CallRecord], min_bytes_per_call: float,
