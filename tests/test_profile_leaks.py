@@ -20,7 +20,7 @@ import pytest
 from agentperf.errors import ExitCode
 from agentperf.measure import growth
 from agentperf.profiling.api import profile_memory
-from agentperf.profiling.runner import distinct_inputs
+from agentperf.profiling.inputs import distinct_inputs
 
 MIB = 1024 * 1024
 

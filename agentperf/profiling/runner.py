@@ -8,11 +8,10 @@ shorter traced pass; the result reports what the tracing cost.
 from __future__ import annotations
 
 import gc
-import random
 import statistics
 import time
 import tracemalloc
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +19,7 @@ from agentperf.errors import AgentperfError
 from agentperf.measure import growth
 from agentperf.profiling import leaks, lines, sites
 from agentperf.profiling.heap import Heap
+from agentperf.profiling.inputs import cycle_inputs, distinct_inputs, input_label
 from agentperf.profiling.peaks import FLOOR_BYTES, PeakCapture
 from agentperf.profiling.result import (
     AllocationSite,
@@ -37,9 +37,6 @@ from agentperf.workload.adapters import NO_INPUT, AgentAdapter
 DEFAULT_ITERATIONS = 20
 DEFAULT_TRACE_ITERATIONS = 12
 MAX_LEAK_CALLS = 96  # the leak search doubles its rounds while inconclusive, up to this
-MAX_TRACED_INPUTS = 16  # distinct inputs traced one by one; a seeded sample beyond
-SCAN_INPUTS = 10_000  # how far into the inputs the sample looks (a source may be endless)
-LABEL_CHARS = 40
 LINE_CALLS = 3
 HOOK_BELOW_TICKS = 4  # calls shorter than this many sampling intervals get the profile hook
 
@@ -100,55 +97,6 @@ class PassesResult:
     sites_captured_bytes: int | None = None  # how much of it the sites snapshot held
     per_input: list[InputMemory] = field(default_factory=list)
     inputs_sampled: bool = False
-
-
-def cycle_inputs(source: Iterable[Any] | None) -> Iterator[Any]:
-    """Inputs from the source, restarted when exhausted (a source is re-iterable)."""
-    if source is None:
-        while True:
-            yield NO_INPUT
-    while True:
-        empty = True
-        for item in source:
-            empty = False
-            yield item
-        if empty:
-            raise AgentperfError("the workload has no inputs to profile with")
-
-
-def distinct_inputs(source: Iterable[Any] | None, limit: int = MAX_TRACED_INPUTS,
-                    scan: int = SCAN_INPUTS, seed: int = 0) -> tuple[list[Any], bool]:
-    """The inputs to trace one by one, in source order, and whether they are a sample.
-
-    Every distinct input up to ``limit``; beyond, a seeded reservoir sample of ``limit``
-    over the first ``scan`` inputs, so the same inputs give the same sample.
-    """
-    if source is None:
-        return [NO_INPUT], False
-    rng = random.Random(seed)
-    seen: set[str] = set()
-    chosen: list[tuple[int, Any]] = []
-    count = 0
-    for item in source:
-        key = repr(item)
-        if key in seen:
-            continue
-        seen.add(key)
-        if count < limit:
-            chosen.append((count, item))
-        elif (slot := rng.randrange(count + 1)) < limit:
-            chosen[slot] = (count, item)
-        count += 1
-        if count >= scan:
-            break
-    if not chosen:
-        raise AgentperfError("the workload has no inputs to profile with")
-    return [item for _, item in sorted(chosen, key=lambda pair: pair[0])], count > limit
-
-
-def input_label(item: Any) -> str:
-    text = "(no input)" if item is NO_INPUT else repr(item)
-    return text if len(text) <= LABEL_CHARS else text[:LABEL_CHARS - 3] + "..."
 
 
 class Profiler:
