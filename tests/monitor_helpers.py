@@ -102,3 +102,19 @@ def wait_for(predicate: object, timeout: float = 20.0, step: float = 0.05) -> bo
             return True
         time.sleep(step)
     return False
+
+
+_KEPT: list[bytes] = []
+
+
+def quiet_agent(item: int) -> int:
+    """Sleeps 5 ms and keeps nothing: a clean soak."""
+    time.sleep(0.005)
+    return item
+
+
+def keeping_agent(item: int) -> int:
+    """Sleeps 5 ms and keeps 16 KiB per call: a leaking soak (a few MiB per second)."""
+    time.sleep(0.005)
+    _KEPT.append(bytes(16 * 1024) + str(item).encode())
+    return len(_KEPT)

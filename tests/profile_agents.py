@@ -103,3 +103,104 @@ def marked_line(marker: str) -> int:
             if line.rstrip().endswith(f"# MARK: {marker}"):
                 return number
     raise LookupError(marker)
+
+
+# Agents with the hard cases of issue 15; each keeps its state on the instance, so a fresh
+# agent per profile starts clean. KiB-based sizes, as agentperf reports them.
+KIB = 1024
+
+
+class RareInputLeak:
+    """Keeps 50 KiB only for the input "rare" (one input in three)."""
+
+    def __init__(self) -> None:
+        self.kept: list[bytes] = []
+
+    def execute(self, input_data: Any, context: dict[str, Any]) -> int:
+        if input_data == "rare":
+            self.kept.append(b"r" * (50 * KIB))  # MARK: rare
+        return len(self.kept)
+
+
+class EveryOtherCallLeak:
+    """Keeps 20 KiB on every other call."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.kept: list[bytes] = []
+
+    def execute(self, input_data: Any, context: dict[str, Any]) -> int:
+        self.calls += 1
+        if self.calls % 2 == 0:
+            self.kept.append(b"e" * (20 * KIB))  # MARK: every other
+        return self.calls
+
+
+class ReallocatingBuffer:
+    """A buffer grown by concatenation: 200 KiB more on every call, reallocated each time."""
+
+    def __init__(self) -> None:
+        self.buffer = b""
+
+    def execute(self, input_data: Any, context: dict[str, Any]) -> int:
+        self.buffer = self.buffer + b"b" * (200 * KIB)  # MARK: realloc
+        return len(self.buffer)
+
+
+class BoundedDeque:
+    """Keeps the last 3 results of 100 KiB each: bounded, so not a leak."""
+
+    def __init__(self) -> None:
+        import collections
+
+        self.recent: collections.deque[bytes] = collections.deque(maxlen=3)
+
+    def execute(self, input_data: Any, context: dict[str, Any]) -> int:
+        self.recent.append(bytes(100 * KIB) + str(input_data).encode())
+        return len(self.recent)
+
+
+class FillingCache:
+    """A dict cache that fills to 10 entries of 10 KiB, then stays flat."""
+
+    def __init__(self) -> None:
+        self.cache: dict[int, bytes] = {}
+        self.calls = 0
+
+    def execute(self, input_data: Any, context: dict[str, Any]) -> int:
+        self.calls += 1
+        key = self.calls % 10
+        if key not in self.cache:
+            self.cache[key] = b"c" * (10 * KIB)
+        return len(self.cache)
+
+
+def churn_5mib(value: Any = None) -> int:
+    """Allocates 5 MiB and frees it."""
+    block = bytearray(5 * 1024 * KIB)
+    return len(block)
+
+
+def sized_peak(value: Any) -> int:
+    """Allocates ``value`` MiB for the call and frees it."""
+    block = bytearray(int(value) * 1024 * KIB)  # MARK: sized
+    return len(block)
+
+
+class SpreadLeak:
+    """Keeps 2 KiB at each of eight lines per call: 16 KiB growth no single site carries."""
+
+    def __init__(self) -> None:
+        self.kept: list[bytes] = []
+
+    def execute(self, input_data: Any, context: dict[str, Any]) -> int:
+        keep, size = self.kept.append, 2048  # a variable size: no constant folding
+        keep(b"0" * size)
+        keep(b"1" * size)
+        keep(b"2" * size)
+        keep(b"3" * size)
+        keep(b"4" * size)
+        keep(b"5" * size)
+        keep(b"6" * size)
+        keep(b"7" * size)
+        return len(self.kept)

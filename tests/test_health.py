@@ -103,8 +103,9 @@ CASES: dict[str, tuple[HealthInput, HealthInput]] = {
                           tasks(mode="processes", workers=2, mean_latency_s=0.0001,
                                 p50_s=0.0001, p99_s=0.0002, wall_s=0.06)),
     "memory_peak": (memory(peak_bytes=2048 * MB), memory(peak_bytes=900 * MB)),
-    "leak_suspects": (memory(leak_suspects=(LeakSuspect("agent.py:12", 4096.0),)),
-                      memory(leak_suspects=())),
+    "leak_suspects": (memory(leak_suspects=(LeakSuspect("agent.py:12", 4096.0),),
+                             leak_bytes_per_call=4096.0, leak_rule="batch means"),
+                      memory(leak_suspects=(LeakSuspect("agent.py:12", 4096.0),))),
     "transient_peak": (memory(transient_peak_bytes=300 * MB), memory(transient_peak_bytes=50 * MB)),
 }
 
@@ -193,11 +194,17 @@ def test_dispatch_advice_mentions_chunking() -> None:
     assert finding.value < 0.5
 
 
-def test_leak_finding_names_the_top_site() -> None:
-    data = memory(leak_suspects=(LeakSuspect("a.py:1", 100.0), LeakSuspect("leaky.py:42", 8e3)))
+def test_leak_finding_names_the_site_carrying_it_or_says_none_does() -> None:
+    data = memory(leak_suspects=(LeakSuspect("leaky.py:42", 8e3, 0.98),
+                                 LeakSuspect("a.py:1", 100.0, 0.02)),
+                  leak_bytes_per_call=8100.0, leak_rule="rule text")
     finding = evaluate(data).findings[0]
-    assert "leaky.py:42" in finding.recommendation
-    assert finding.value == pytest.approx(8100.0)
+    assert "leaky.py:42" in finding.recommendation and "98%" in finding.message
+    assert finding.value == pytest.approx(8100.0) and "rule text" in finding.message
+    spread = memory(leak_suspects=(LeakSuspect("a.py:1", 4e3, 0.2),
+                                   LeakSuspect("b.py:2", 4e3, 0.2)), leak_bytes_per_call=2e4)
+    message = evaluate(spread).findings[0].message
+    assert "no single site" in message and "a.py:1, b.py:2" in message
 
 
 def test_status_bands_and_floor() -> None:
@@ -211,7 +218,8 @@ def test_status_bands_and_floor() -> None:
                                  swap_used_bytes=10**10, memory_growth_bytes_per_s=1e7,
                                  memory_growth_significant=True),
         memory=MemoryHealthInput(peak_bytes=10**10, transient_peak_bytes=10**10,
-                                 leak_suspects=(LeakSuspect("x.py:1", 1e6),)))
+                                 leak_suspects=(LeakSuspect("x.py:1", 1e6),),
+                                 leak_bytes_per_call=1e6))
     report = evaluate(worst)
     assert report.score == 0 and report.status == "critical"
 

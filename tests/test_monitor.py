@@ -39,8 +39,10 @@ def _run_session(config: MonitorConfig, **kwargs: object) -> tuple[list, object]
 
 def test_steady_allocation_is_an_increasing_rss_trend_with_a_leak_recommendation() -> None:
     proc = allocator(seconds=30)
+    limits = HealthLimits(memory_growth_min_span_s=2.0, memory_growth_min_samples=12)
     try:
-        _, summary = _run_session(MonitorConfig(interval_s=0.2, duration_s=2.4, pid=proc.pid))
+        _, summary = _run_session(MonitorConfig(interval_s=0.2, duration_s=3.6, pid=proc.pid,
+                                                limits=limits))
     finally:
         stop(proc)
     rss = next(m for m in summary.metrics if m.name == "process_rss_bytes")
@@ -50,6 +52,8 @@ def test_steady_allocation_is_an_increasing_rss_trend_with_a_leak_recommendation
     findings = {f.rule: f for f in summary.health.findings}
     assert "memory_growth" in findings, summary.health
     assert "leak" in findings["memory_growth"].recommendation
+    assert summary.system.memory_growth_verdict == "grows"
+    assert "batch means" in findings["memory_growth"].message
     assert summary.end_reason == "time_up" and summary.kind == "pid"
 
 

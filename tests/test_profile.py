@@ -33,16 +33,16 @@ def test_leaking_agent_pinned_to_its_line() -> None:
     assert top.filename.endswith("profile_agents.py")
     assert top.lineno == agents.marked_line("leak")
     assert 7_000 < top.bytes_per_iteration < 10_000  # an 8,000-character string and a dict
-    assert top.r_squared > 0.9
+    assert top.share > 0.9 and result.leaks.single_site and result.leaks.verdict == "leak"
     assert top.traceback and top.traceback[-1].endswith(f":{top.lineno}")
-    assert len(top.checkpoints) == 7
+    assert result.leaks.checkpoints == 7 and "batch means" in result.leaks.rule
     assert result.exit_code == ExitCode.GATE_FAILED and "leak" in result.exit_reason
     assert any(f.rule == "leak_suspects" for f in result.health.findings)
 
 
 def test_default_run_screens_the_heap_then_searches_the_leak() -> None:
     result = profile_memory(agents.LeakyAgent, iterations=5)
-    assert result.leaks.method == "traced" and "grew" in result.leaks.screen
+    assert result.leaks.method == "traced" and "heap screen" in result.leaks.screen
     assert [s.lineno for s in result.leaks.suspects] == [agents.marked_line("leak")]
 
 
@@ -50,6 +50,7 @@ def test_default_run_screens_the_heap_then_searches_the_leak() -> None:
 def test_allocating_and_freeing_agent_is_not_flagged(run: int) -> None:
     screened = profile_memory(agents.FreeingAgent, iterations=5, fail_on_leak=True)
     assert screened.leaks.checked and screened.leaks.suspects == []
+    assert screened.leaks.verdict == "no leak"
     assert screened.exit_code == ExitCode.OK
     result = profile_memory(agents.FreeingAgent, iterations=3, trace_iterations=6,
                             fail_on_leak=True)  # the traced search forced: still clean
@@ -122,7 +123,7 @@ def test_async_agent_runs_on_one_loop_and_is_measured() -> None:
 
 def test_raising_workload_is_reported_not_raised() -> None:
     result = profile_memory(agents.raising_agent, inputs=[1], iterations=2, trace_iterations=2)
-    assert result.failures == len(result.calls) == 5  # 2 timed, 1 + 2 traced
+    assert result.failures == len(result.calls) == 5  # 2 timed; 1 input and sites, 2 traced
     assert result.errors == ["ValueError: cannot handle 1"]
     assert result.exit_code == ExitCode.WORKLOAD_FAILED
     assert result.timing is None and result.memory.peak_bytes is None

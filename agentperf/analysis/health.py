@@ -133,8 +133,10 @@ def system_input(summary: Any) -> SystemHealthInput:
         busiest_core_percent_mean=summary.busiest_core_percent_mean,
         memory_percent_max=summary.memory_percent_max,
         swap_used_bytes=summary.swap_used_max_bytes,
-        memory_growth_bytes_per_s=summary.rss_slope_bytes_per_s,
-        memory_growth_significant=summary.rss_trend == "increasing", cores=summary.cores,
+        memory_growth_bytes_per_s=summary.memory_growth_bytes_per_s or 0.0,
+        memory_growth_significant=summary.memory_growth_verdict == "grows",
+        memory_growth_verdict=summary.memory_growth_verdict,
+        memory_growth_rule=summary.memory_growth_rule, cores=summary.cores,
         process_cpu_percent_mean=(summary.process_cpu_percent_mean
                                   if summary.process_samples else None),
         process_rss_peak_bytes=summary.process_rss_peak_bytes if summary.process_samples

@@ -34,6 +34,7 @@ class TaskHealthInput:
     cores: int | None = None  # CPUs of the machine; os.cpu_count() when None
     chunk_size: int = 1
     wall_s: float = 0.0  # the whole run's wall time
+    command: str = "run-batch"  # what ran the tasks: advice names only options it has
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,9 @@ class SystemHealthInput:
     memory_percent_max: float = 0.0
     swap_used_bytes: int = 0
     memory_growth_bytes_per_s: float = 0.0
-    memory_growth_significant: bool = False
+    memory_growth_significant: bool = False  # the growth rule says "grows"
+    memory_growth_verdict: str = "not enough data"  # "grows", "flat", "not enough data"
+    memory_growth_rule: str = ""  # the rule and figures (measure/growth)
     cores: int = 1
     process_cpu_percent_mean: float | None = None  # the watched process tree, 100 = one core
     process_rss_peak_bytes: int | None = None  # the watched process tree's peak RSS
@@ -81,12 +84,15 @@ class SystemHealthInput:
 class LeakSuspect:
     site: str  # "file.py:123"
     bytes_per_iteration: float
+    share: float = 1.0  # of the leak's growth
 
 
 @dataclass(frozen=True)
 class MemoryHealthInput:
     peak_bytes: int
-    leak_suspects: tuple[LeakSuspect, ...] = ()
+    leak_suspects: tuple[LeakSuspect, ...] = ()  # the sites carrying a leak, largest first
+    leak_bytes_per_call: float = 0.0  # the leak verdict's growth; 0 when there is no leak
+    leak_rule: str = ""  # the growth rule and figures that decided it
     transient_peak_bytes: int = 0  # peak during a call minus what the call retained
 
 
@@ -126,7 +132,8 @@ class HealthLimits:
     cache_hit_share_of_repeats: float = 0.5
     swap_used_bytes: int = 100 * _MiB
     memory_growth_bytes_per_s: float = 64 * 1024.0
-    min_trend_samples: int = 5
+    memory_growth_min_span_s: float = 20.0  # after the warm-up quarter of the run
+    memory_growth_min_samples: int = 12
     cpu_bound_core_fraction: float = 0.75
     io_bound_cpu_ratio: float = 0.2
     io_bound_max_workers: int = 8

@@ -85,8 +85,17 @@ def slow_agent_rule(data: HealthInput, limits: HealthLimits) -> Finding | None:
     return Finding("slow_agent", f"mean latency {format_duration(tasks.mean_latency_s)} above "
                    f"{format_duration(limits.slow_latency_s)}", tasks.mean_latency_s,
                    limits.slow_latency_s, round(points, 1),
-                   "agents are slow: cache repeated calls, batch requests, or run more calls "
-                   "concurrently (--mode asyncio with a higher --max-in-flight)", unit="seconds")
+                   _SLOW_ADVICE.get(tasks.command, _SLOW_ADVICE["run-batch"]), unit="seconds")
+
+
+_SLOW_ADVICE = {
+    "run-batch": "agents are slow: cache repeated calls, batch requests, or run more calls "
+                 "concurrently (--mode asyncio with a higher --max-in-flight)",
+    "monitor": "agents are slow: cache repeated calls, batch requests, or run more calls "
+               "concurrently (--mode asyncio or threads with more --workers)",
+    "profile": "agents are slow: cache repeated calls or batch requests (profile times one "
+               "call at a time; run-batch runs them concurrently)",
+}
 
 
 def error_rate_rule(data: HealthInput, limits: HealthLimits) -> Finding | None:
@@ -97,10 +106,20 @@ def error_rate_rule(data: HealthInput, limits: HealthLimits) -> Finding | None:
     rate = errors / tasks.total
     if rate <= limits.error_rate:
         return None
-    return Finding("error_rate", f"{errors} of {tasks.total} tasks raised errors ({rate:.1%})",
+    noun = "calls" if tasks.command == "profile" else "tasks"
+    return Finding("error_rate", f"{errors} of {tasks.total} {noun} raised errors ({rate:.1%})",
                    rate, limits.error_rate, round(min(30.0, 10.0 + 100.0 * rate), 1),
-                   "look at the failures by type in the results file; add retries "
-                   "(--retries) for transient errors and fix the deterministic ones", unit="ratio")
+                   _ERROR_ADVICE.get(tasks.command, _ERROR_ADVICE["run-batch"]), unit="ratio")
+
+
+_ERROR_ADVICE = {
+    "run-batch": "look at the failures by type in the results file; add retries "
+                 "(--retries) for transient errors and fix the deterministic ones",
+    "profile": "profile calls the agent without retries: fix the errors listed with the "
+               "profile, or profile with inputs the agent accepts",
+    "monitor": "look at the failures by type in the tasks summary; set execution.retries in "
+               "the spec for transient errors and fix the deterministic ones",
+}
 
 
 def timeout_rule(data: HealthInput, limits: HealthLimits) -> Finding | None:
@@ -128,8 +147,10 @@ def tail_latency_rule(data: HealthInput, limits: HealthLimits) -> Finding | None
                    f"median {format_duration(tasks.p50_s)}", ratio, limits.tail_latency_ratio,
                    5.0 if ratio < 2 * limits.tail_latency_ratio else 10.0,
                    "a few calls are far slower than the typical one: look for cold starts, "
-                   "rate limiting or lock contention, and set --timeout near p95 with "
-                   "--retries so stragglers are retried instead of waited for", unit="times")
+                   + ("rate limiting or lock contention" if tasks.command == "profile" else
+                      "rate limiting or lock contention, and set --timeout near p95 with "
+                      "retries so stragglers are retried instead of waited for"),
+                   unit="times")
 
 
 def cache_rule(data: HealthInput, limits: HealthLimits) -> Finding | None:
@@ -162,15 +183,17 @@ def swap_rule(data: HealthInput, limits: HealthLimits) -> Finding | None:
 
 
 def memory_growth_rule(data: HealthInput, limits: HealthLimits) -> Finding | None:
-    """A workload is judged on its own RSS trend, never on the system's used memory."""
+    """A workload is judged on its own RSS growth after the warm-up, never on the system's
+    used memory, with the growth rule of measure/growth (too little data is no finding)."""
     system = _sampled(data)
-    if (system is None or system.samples < limits.min_trend_samples
+    if (system is None
             or (data.subject != "machine" and not system.growth_of_process)
             or not system.memory_growth_significant
-            or system.memory_growth_bytes_per_s <= limits.memory_growth_bytes_per_s):
+            or system.memory_growth_bytes_per_s < limits.memory_growth_bytes_per_s):
         return None
     rate = system.memory_growth_bytes_per_s
-    return Finding("memory_growth", f"memory grows steadily by {format_bytes(rate)}/s",
+    return Finding("memory_growth", f"memory grows by {format_bytes(rate)}/s after the warm-up "
+                   f"[{system.memory_growth_rule}]",
                    rate, limits.memory_growth_bytes_per_s, 15.0,
                    "memory keeps rising (possible leak): run 'agentperf profile WORKLOAD' to "
                    "pin the growing allocation site, and bound caches and module-level lists",
@@ -229,7 +252,8 @@ def io_bound_idle_rule(data: HealthInput, limits: HealthLimits) -> Finding | Non
     busy = _cores_busy(data)
     if (busy if busy is not None else ratio * tasks.workers) >= limits.cpu_bound_core_fraction:
         return None
-    advice = ("raise --max-in-flight and --workers" if tasks.mode == "asyncio" else
+    more = "--workers" if tasks.command == "monitor" else "--max-in-flight and --workers"
+    advice = (f"raise {more}" if tasks.mode == "asyncio" else
               "use --mode asyncio (async agents) or --mode threads with --workers 32 or more")
     return Finding("io_bound_idle", f"tasks wait {1 - ratio:.0%} of their time with only "
                    f"{tasks.workers} worker(s) and idle CPU", ratio, limits.io_bound_cpu_ratio,
@@ -268,21 +292,26 @@ def memory_peak_rule(data: HealthInput, limits: HealthLimits) -> Finding | None:
 
 
 def leak_rule(data: HealthInput, limits: HealthLimits) -> Finding | None:
-    if data.memory is None:
+    """The leak verdict of the growth rule; the sites only say where it is."""
+    memory = data.memory
+    if memory is None or memory.leak_bytes_per_call <= limits.leak_bytes_per_iteration:
         return None
-    suspects = sorted((s for s in data.memory.leak_suspects
-                       if s.bytes_per_iteration > limits.leak_bytes_per_iteration),
-                      key=lambda s: s.bytes_per_iteration, reverse=True)
-    if not suspects:
-        return None
-    top = suspects[0]
-    total = sum(s.bytes_per_iteration for s in suspects)
-    return Finding("leak_suspects", f"{len(suspects)} site(s) retain memory every call; top "
-                   f"{top.site} (+{format_bytes(top.bytes_per_iteration)}/call)", total,
+    rate = memory.leak_bytes_per_call
+    carried = [s for s in memory.leak_suspects if s.share >= 0.25]
+    if carried:
+        top = carried[0]
+        where = f"{top.site} carries {top.share:.0%}"
+        advice = f"memory retained at {top.site} grows with calls"
+    else:
+        names = ", ".join(s.site for s in memory.leak_suspects[:3]) or "none seen"
+        where = f"no single site (top contributors {names})"
+        advice = "the retained heap grows with calls, spread over several sites"
+    return Finding("leak_suspects", f"retained memory grows {format_bytes(rate)} per call; "
+                   f"{where} [{memory.leak_rule}]", rate,
                    limits.leak_bytes_per_iteration, 20.0,
-                   f"memory retained at {top.site} grows with every call: stop appending to "
-                   "module-level or instance lists, bound caches (LRU with max size), and "
-                   "release references when a call ends", unit="bytes")
+                   f"{advice}: stop appending to module-level or instance lists, bound caches "
+                   "(LRU with max size), and release references when a call ends",
+                   unit="bytes")
 
 
 def transient_peak_rule(data: HealthInput, limits: HealthLimits) -> Finding | None:

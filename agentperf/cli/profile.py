@@ -49,7 +49,9 @@ def profile_command(
     warmup: int = typer.Option(1, "--warmup", help="Warm-up calls, not measured."),
     trace_iterations: int | None = typer.Option(
         None, "--trace-iterations",
-        help="Traced calls for memory and the leak search (default: min(iterations, 6))."),
+        help="Calls of the leak search, in whole rounds over the traced inputs (default "
+        "12, at least 4 rounds; run only when the heap screen cannot rule growth out, "
+        "unless given). 0: no traced pass."),
     frames: int | None = typer.Option(
         None, "--frames", help="tracemalloc frames per allocation (default: 1, or "
         f"{TRACEBACK_FRAMES} with --group-by traceback)."),
@@ -66,7 +68,8 @@ def profile_command(
         None, "--line", metavar="FUNCTION",
         help="Line-by-line RSS of this agent method (or pkg.module:function) via memory-profiler."),
     leak_threshold: str = typer.Option(
-        "256B", "--leak-threshold", help="Least growth per iteration for a leak suspect."),
+        "4KiB", "--leak-threshold",
+        help="Least retained growth per call, averaged over the traced calls, for a leak."),
     fail_on_leak: bool = typer.Option(False, "--fail-on-leak", help="Exit 1 on a leak suspect."),
     max_peak: str | None = typer.Option(
         None, "--max-peak", metavar="SIZE", help="Exit 1 if a call's traced peak exceeds SIZE."),

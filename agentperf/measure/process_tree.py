@@ -84,6 +84,17 @@ class ProcessTree:
             members.append(proc)
         return members
 
+    def descendants_rss(self) -> int:
+        """The RSS of the root's descendants alone (the root's own is read cheaper
+        elsewhere); a child that exits between listing and reading adds nothing."""
+        total = 0
+        for proc in self._members()[1:]:
+            try:
+                total += int(proc.memory_info().rss)
+            except psutil.Error:
+                continue
+        return total
+
     def alive(self) -> bool:
         """Whether the root still runs (a zombie waiting for its parent does not)."""
         try:

@@ -19,6 +19,7 @@ from typing import Any
 
 import psutil
 
+from agentperf.measure import growth
 from agentperf.measure.process_tree import ProcessSample, ProcessTree
 from agentperf.measure.timeseries import DEFAULT_HISTORY, SeriesSet
 
@@ -265,24 +266,34 @@ class SamplerSummary:
     process_rss_peak_bytes: int
     process_cpu_percent_mean: float
     process_samples: int
-    rss_trend: str
-    rss_slope_bytes_per_s: float
     disk_read_bytes_per_s_mean: float | None = None
     disk_write_bytes_per_s_mean: float | None = None
     net_sent_bytes_per_s_mean: float | None = None
     net_recv_bytes_per_s_mean: float | None = None
     memory_total_bytes: int = 0
     load_1m_max: float | None = None
+    # The growth rule (measure/growth) on RSS after the warm-up, with the health limit as
+    # its threshold: "grows", "flat" or "not enough data".
+    memory_growth_verdict: str = growth.NOT_ENOUGH
+    memory_growth_bytes_per_s: float | None = None
+    memory_growth_low: float | None = None
+    memory_growth_high: float | None = None
+    memory_growth_rule: str = ""
 
     @classmethod
     def from_series(cls, series: SeriesSet, *, interval_s: float, cores: int,
-                    window_s: float | None = None) -> SamplerSummary:
+                    window_s: float | None = None, growth_min_span_s: float = growth.MIN_SPAN_S,
+                    growth_min_samples: int = growth.MIN_SAMPLES,
+                    growth_threshold: float = growth.SOAK_THRESHOLD) -> SamplerSummary:
         """Summarise a history; only the memory-growth series pays for a trend fit."""
         stats = {name: b for name in _SUMMARY_METRICS
                  if (s := series.get(name)) is not None and (b := s.basic(window_s))}
         # Without a watched process, memory growth is judged on the system's used memory.
-        growth = series.get("process_rss_bytes") or series.get("memory_used_bytes")
-        trend = growth.trend(window_s) if growth is not None and len(growth) else None
+        memory = series.get("process_rss_bytes") or series.get("memory_used_bytes")
+        points = growth.after_warmup(memory.window(window_s) if memory is not None else [])
+        judged = growth.per_second([t for t, _ in points], [v for _, v in points],
+                                   threshold=growth_threshold, min_span_s=growth_min_span_s,
+                                   min_samples=growth_min_samples)
 
         def mean(name: str) -> float | None:
             s = stats.get(name)
@@ -309,15 +320,38 @@ class SamplerSummary:
             process_cpu_percent_mean=mean("process_cpu_percent") or 0.0,
             process_samples=stats["process_cpu_percent"].count
             if "process_cpu_percent" in stats else 0,
-            rss_trend=trend.direction if trend else "stable",
-            rss_slope_bytes_per_s=trend.slope if trend else 0.0,
             disk_read_bytes_per_s_mean=mean("disk_read_bytes_per_s"),
             disk_write_bytes_per_s_mean=mean("disk_write_bytes_per_s"),
             net_sent_bytes_per_s_mean=mean("net_sent_bytes_per_s"),
             net_recv_bytes_per_s_mean=mean("net_recv_bytes_per_s"),
             memory_total_bytes=int(psutil.virtual_memory().total),
             load_1m_max=stats["load_1m"].max if "load_1m" in stats else None,
+            memory_growth_verdict=judged.verdict,
+            memory_growth_bytes_per_s=judged.rate if judged.verdict != growth.NOT_ENOUGH
+            else None,
+            memory_growth_low=judged.low if judged.verdict != growth.NOT_ENOUGH else None,
+            memory_growth_high=judged.high if judged.verdict != growth.NOT_ENOUGH else None,
+            memory_growth_rule=judged.rule,
         )
+
+
+class TickSchedule:
+    """When the next sample is due: every ``interval_s`` from ``start``, on a fixed grid
+    (no drift from the time a sample takes); a sample that ran past the next slot skips
+    ahead instead of bursting. The one schedule of the background sampler and monitor."""
+
+    def __init__(self, interval_s: float, start: float | None = None) -> None:
+        self.interval_s = interval_s
+        self.next_at = (time.monotonic() if start is None else start) + interval_s
+
+    def delay(self) -> float:
+        return max(0.0, self.next_at - time.monotonic())
+
+    def advance(self) -> None:
+        self.next_at += self.interval_s
+        now = time.monotonic()
+        if self.next_at < now:
+            self.next_at = now + self.interval_s
 
 
 class BackgroundSampler:
@@ -353,8 +387,10 @@ class BackgroundSampler:
         self._thread.start()
 
     def _loop(self) -> None:
-        while not self._stop.wait(self.interval_s):
+        schedule = TickSchedule(self.interval_s)
+        while not self._stop.wait(schedule.delay()):
             self._take()
+            schedule.advance()
 
     def _take(self) -> None:
         assert self._sampler is not None

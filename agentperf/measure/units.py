@@ -1,7 +1,8 @@
 """Units for durations, sizes and rates: parsed from what users type, formatted to read.
 
 One place, so a threshold, a profile gate and a report agree on what "512MB" and "500ms"
-mean (sizes are binary multiples, as memory tools read "MB").
+mean. One byte convention: binary multiples. Input accepts "MB" as memory tools read it
+(1024²) and "MiB" alike; output always says KiB, MiB, GiB.
 """
 
 from __future__ import annotations
@@ -63,7 +64,8 @@ def format_duration(seconds: float) -> str:
 
 
 def format_bytes(size: float) -> str:
-    for unit, factor in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
+    """Binary multiples with IEC names (KiB, MiB, GiB): every report says what it means."""
+    for unit, factor in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
         if abs(size) >= factor:
             return f"{size / factor:.1f} {unit}"
     return f"{size:.0f} B"

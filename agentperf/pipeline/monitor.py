@@ -27,13 +27,17 @@ from agentperf.analysis.health import (
 )
 from agentperf.errors import AgentperfError, ExitCode
 from agentperf.measure.registry import FunctionMetrics, MetricsRegistry, default_registry
-from agentperf.measure.sampler import Sample, SamplerSummary, SystemSampler
+from agentperf.measure.sampler import (
+    MIN_SPAN_S,
+    Sample,
+    SamplerSummary,
+    SystemSampler,
+    TickSchedule,
+)
 from agentperf.measure.sampler import unit_of as sampler_unit_of
 from agentperf.measure.timeseries import DEFAULT_HISTORY, SeriesSet, SeriesStats
 from agentperf.pipeline.soak import TASK_UNITS, SoakSummary, TaskWindow, WorkloadSoak
 
-#: The shortest span a lone final sample is taken over.
-MIN_SPAN_S = 0.1
 #: How often a watched pid or a soak is checked for having ended between samples.
 POLL_S = 0.25
 
@@ -158,10 +162,10 @@ class MonitorSession:
 
     def ticks(self) -> Iterator[MonitorTick]:
         """One tick per interval until the time is up or the watched thing ends."""
-        interval = self.config.interval_s
         deadline = self._start + self.config.duration_s if self.config.duration_s else None
-        next_at = self._start + interval
+        schedule = TickSchedule(self.config.interval_s, self._start)
         while True:
+            next_at = schedule.next_at
             ended = self._wait_until(min(next_at, deadline) if deadline else next_at)
             if ended:
                 self.end_reason = ended
@@ -171,10 +175,7 @@ class MonitorSession:
                 self.end_reason = "time_up"
                 return
             yield self._tick()
-            next_at += interval
-            now = time.monotonic()
-            if next_at < now:  # a tick took longer than the interval: skip, do not burst
-                next_at = now + interval
+            schedule.advance()
 
     def _wait_until(self, when: float) -> str | None:
         """Sleep until ``when``; return why monitoring ended if it did meanwhile."""
@@ -210,9 +211,13 @@ class MonitorSession:
 
     def system_summary(self) -> SamplerSummary:
         assert self._sampler is not None
-        return SamplerSummary.from_series(self.series, interval_s=self.config.interval_s,
-                                          cores=self._sampler.cores,
-                                          window_s=self.config.window_s)
+        limits = self.config.limits
+        return SamplerSummary.from_series(
+            self.series, interval_s=self.config.interval_s, cores=self._sampler.cores,
+            window_s=self.config.window_s,
+            growth_min_span_s=limits.memory_growth_min_span_s,
+            growth_min_samples=limits.memory_growth_min_samples,
+            growth_threshold=limits.memory_growth_bytes_per_s)
 
     def soak_summary(self) -> SoakSummary | None:
         if self.soak is None:

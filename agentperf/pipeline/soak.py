@@ -97,7 +97,7 @@ class SoakSummary:
             mode=info.mode if info else "", workers=info.workers if info else 1,
             cpu_per_wall=self.cpu_per_wall, cpu_cores_used=self.cpu_cores_used,
             cores=os.cpu_count() or 1, chunk_size=info.chunk_size if info else 1,
-            wall_s=self.wall_s)
+            wall_s=self.wall_s, command="monitor")
 
     def cache_health_input(self) -> CacheHealthInput | None:
         if not self.cache_enabled or not self.total:

@@ -37,7 +37,7 @@ def profile_memory(target: Any, *, inputs: Iterable[Any] | None = _NOT_GIVEN,
                    frames: int = 1, group_by: str = "lineno", top: int = 10,
                    only_user_code: bool = False, interval: float = 0.01,
                    include_children: bool = False, line: str | None = None,
-                   leak_min_bytes: float = 256.0, fail_on_leak: bool = False,
+                   leak_min_bytes: float = 4096.0, fail_on_leak: bool = False,
                    max_peak_bytes: int | None = None, max_rss_bytes: int | None = None,
                    health_limits: HealthLimits | None = None, name: str | None = None
                    ) -> ProfileResult:

@@ -54,17 +54,15 @@ class AllocationSite:
 
 @dataclass
 class LeakSuspect:
-    """A site whose retained memory grew steadily with the number of iterations."""
+    """A site that carries part of a leak: its growth over the traced calls, and share."""
 
     location: str
     filename: str
     lineno: int
-    bytes_per_iteration: float
-    r_squared: float
-    p_value: float
+    bytes_per_iteration: float  # the site's growth averaged over the traced calls
+    share: float  # of the workload's traced growth, 0-1
     retained_bytes: int  # growth between the first and last checkpoint (compare_to)
     count_growth: int
-    checkpoints: list[tuple[int, int]] = field(default_factory=list)  # (iteration, bytes)
     traceback: list[str] = field(default_factory=list)
 
 
@@ -73,16 +71,28 @@ class LeakAnalysis:
     """How the leak search ran, so a clean result can be told from an untested one."""
 
     checked: bool
-    method: str  # "traced" (snapshots and slopes), "heap screen" (no growth to trace), "none"
+    method: str  # "traced" (rounds of traced calls), "heap screen" (ruled out), "none"
     iterations: int
     checkpoints: int
     min_bytes_per_iteration: float
     candidates: int = 0
-    suspects: list[LeakSuspect] = field(default_factory=list)
+    suspects: list[LeakSuspect] = field(default_factory=list)  # the sites carrying a leak
+    verdict: str = "not checked"  # "leak", "no leak", "not enough data", "not checked"
+    rule: str = ""  # the growth rule and the figures that decided the verdict
+    growth_per_call: float | None = None  # workload's retained bytes per call (estimate)
+    growth_low: float | None = None  # its 99 % interval
+    growth_high: float | None = None
+    single_site: bool = False  # a leak that one site carries (>= 25 %); else contributors
+    rounds: int = 0  # rounds of traced calls (one call of each traced input per round)
+    round_length: int = 1
     traceback_frames: int = 1
-    heap_growth_per_iteration: float | None = None  # untraced heap, over the traced calls
+    heap_growth_per_iteration: float | None = None  # untraced heap, per traced call
     dismissed: list[str] = field(default_factory=list)  # grew traced, not in the heap
     screen: str = ""  # what the untraced heap screen of the timed pass saw
+
+    @property
+    def leaking(self) -> bool:
+        return self.verdict == "leak"
 
 
 @dataclass
@@ -131,16 +141,33 @@ class LineProfile:
 
 
 @dataclass
+class InputMemory:
+    """One traced call of one distinct input: its peak and what it kept."""
+
+    label: str  # the input, shortened
+    peak_bytes: int  # traced peak above the traced memory before the call
+    retained_bytes: int  # traced bytes after the call (and a collection) minus before
+    ok: bool = True
+
+
+@dataclass
 class MemorySummary:
     """The headline numbers, each ``None`` when nothing measured it."""
 
-    peak_bytes: int | None  # largest traced per-call peak
+    peak_bytes: int | None  # largest traced per-call peak over every traced input
     mean_peak_bytes: float | None
     mean_net_bytes: float | None  # mean retained per traced call
     transient_peak_bytes: int | None  # largest (peak - retained) of a traced call
     peak_rss_bytes: int | None  # process high-water mark over the profile
     rss_growth_bytes: int | None  # RSS after the last timed call minus before the first
     heap_blocks_per_call: float | None  # fitted slope of allocated blocks over timed calls
+    median_peak_bytes: float | None = None  # over the traced inputs
+    peak_input: str | None = None  # the input whose call peaked highest
+    max_retained_bytes: int | None = None
+    median_retained_bytes: float | None = None
+    max_retained_input: str | None = None
+    inputs_traced: int = 0
+    inputs_sampled: bool = False  # more distinct inputs than the limit: a seeded sample
 
 
 @dataclass
@@ -178,6 +205,7 @@ class ProfileResult:
     failures: int
     errors: list[str]
     warnings: list[str]
+    per_input: list[InputMemory] = field(default_factory=list)
     health: Any = None  # agentperf.analysis.health.HealthReport
     exit_code: int = 0
     exit_reason: str = ""

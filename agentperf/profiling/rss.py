@@ -19,22 +19,22 @@ _CLEAR_REFS = Path(f"/proc/{os.getpid()}/clear_refs")
 
 class RssReader:
     """Reads this process's RSS (:class:`~agentperf.measure.rss.OwnRss`), optionally
-    adding its child processes through psutil."""
+    adding its descendants through the one process-tree reader
+    (:class:`~agentperf.measure.process_tree.ProcessTree`)."""
 
     def __init__(self, include_children: bool = False) -> None:
         self.include_children = include_children
         self._own = OwnRss()
-        self._process: Any = None
+        self._tree: Any = None
         if include_children:
-            import psutil
+            from agentperf.measure.process_tree import ProcessTree
 
-            self._psutil = psutil
-            self._process = psutil.Process()
+            self._tree = ProcessTree(os.getpid(), include_children=True)
 
     def rss(self) -> int:
         total = self.own_rss()
-        if self.include_children:
-            total += self._children_rss()
+        if self._tree is not None:
+            total += self._tree.descendants_rss()
         return total
 
     def own_rss(self) -> int:
@@ -42,19 +42,6 @@ class RssReader:
 
     def close(self) -> None:
         self._own.close()
-
-    def _children_rss(self) -> int:
-        total = 0
-        try:
-            children: list[Any] = self._process.children(recursive=True)
-        except self._psutil.Error:
-            return 0
-        for child in children:
-            try:
-                total += int(child.memory_info().rss)
-            except self._psutil.Error:
-                continue  # exited between listing and reading: nothing to add
-        return total
 
 
 class HighWaterMark:

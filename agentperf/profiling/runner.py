@@ -7,20 +7,24 @@ shorter traced pass; the result reports what the tracing cost.
 
 from __future__ import annotations
 
+import gc
 import statistics
 import time
 import tracemalloc
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from agentperf.errors import AgentperfError
+from agentperf.measure import growth
 from agentperf.profiling import leaks, lines, sites
 from agentperf.profiling.heap import Heap
+from agentperf.profiling.inputs import cycle_inputs, distinct_inputs, input_label
 from agentperf.profiling.peaks import FLOOR_BYTES, PeakCapture
 from agentperf.profiling.result import (
     AllocationSite,
     CallRecord,
+    InputMemory,
     LeakAnalysis,
     LineProfile,
     Timeline,
@@ -31,7 +35,8 @@ from agentperf.profiling.timeline import RssSampler
 from agentperf.workload.adapters import NO_INPUT, AgentAdapter
 
 DEFAULT_ITERATIONS = 20
-DEFAULT_TRACE_ITERATIONS = 6
+DEFAULT_TRACE_ITERATIONS = 12
+MAX_LEAK_CALLS = 96  # the leak search doubles its rounds while inconclusive, up to this
 LINE_CALLS = 3
 HOOK_BELOW_TICKS = 4  # calls shorter than this many sampling intervals get the profile hook
 
@@ -42,7 +47,7 @@ class ProfileOptions:
 
     iterations: int = DEFAULT_ITERATIONS
     warmup: int = 1
-    trace_iterations: int | None = None  # leak search calls; None: 6, only if the screen trips
+    trace_iterations: int | None = None  # leak search calls; None: 12, if the screen trips
     frames: int = 1
     group_by: str = "lineno"
     top: int = 10
@@ -54,7 +59,7 @@ class ProfileOptions:
 
     @property
     def traced_calls(self) -> int:
-        """Traced calls of the leak search, when it runs."""
+        """Traced calls of the leak search, when it runs (rounded up to whole rounds)."""
         if self.trace_iterations is not None:
             return self.trace_iterations
         return DEFAULT_TRACE_ITERATIONS
@@ -90,20 +95,8 @@ class PassesResult:
     errors: list[str]
     sites_peak_bytes: int | None = None  # the traced peak of the call the sites come from
     sites_captured_bytes: int | None = None  # how much of it the sites snapshot held
-
-
-def cycle_inputs(source: Iterable[Any] | None) -> Iterator[Any]:
-    """Inputs from the source, restarted when exhausted (a source is re-iterable)."""
-    if source is None:
-        while True:
-            yield NO_INPUT
-    while True:
-        empty = True
-        for item in source:
-            empty = False
-            yield item
-        if empty:
-            raise AgentperfError("the workload has no inputs to profile with")
+    per_input: list[InputMemory] = field(default_factory=list)
+    inputs_sampled: bool = False
 
 
 class Profiler:
@@ -116,6 +109,9 @@ class Profiler:
         self.options = options
         self.search_paths = search_paths
         self._inputs = cycle_inputs(inputs)
+        self._source = inputs
+        self.per_input: list[InputMemory] = []
+        self.inputs_sampled = False
         self._reader = RssReader(include_children=False)
         self._hwm = HighWaterMark()
         self._capture: PeakCapture | None = None
@@ -126,6 +122,8 @@ class Profiler:
         self._heap = Heap()
         self._floor = (0, 0)
         self._last_heap_growth: int | None = None
+        self._leak_index = 0
+        self._leak_round_base = 0
         self.capture_peak_bytes: int | None = None
         self.captured_bytes: int | None = None
 
@@ -161,7 +159,8 @@ class Profiler:
                                           traced_peak_bytes=max(traced_peaks, default=None))
         return PassesResult(self.calls, found_sites, sites_index, leak_analysis, timeline,
                             line_profile, timed_s, traced_s, self.errors,
-                            self.capture_peak_bytes, self.captured_bytes)
+                            self.capture_peak_bytes, self.captured_bytes, self.per_input,
+                            self.inputs_sampled)
 
     def _line_function(self) -> Callable[..., Any] | None:
         name = self.options.line_function
@@ -170,21 +169,38 @@ class Profiler:
         return lines.resolve_function(name, self.adapter.agent, self.search_paths)
 
     def _traced_pass(self) -> tuple[list[AllocationSite], int | None, LeakAnalysis]:
-        """One traced call for per-call figures, one for the sites, then the leak search
-        if the heap screen saw growth (or ``--trace-iterations`` asked for it)."""
+        """One traced call of every distinct input (peaks and what each kept), one call
+        of the heaviest input for the sites table (the same call when there is one input),
+        then the leak search's rounds unless
+        the heap screen ruled growth out (``--trace-iterations`` always runs them)."""
         opts = self.options
         if opts.trace_iterations == 0:
-            return [], None, leaks.LeakTracker(opts.group_by).analyse()
-        found = screen_heap([c for c in self.calls if c.phase == "timed"], opts.leak_min_bytes)
+            return [], None, LeakAnalysis(checked=False, method="none", iterations=0,
+                                          checkpoints=0,
+                                          min_bytes_per_iteration=opts.leak_min_bytes)
+        inputs, self.inputs_sampled = distinct_inputs(self._source)
+        timed = [c for c in self.calls if c.phase == "timed"]
+        found = screen_heap(timed, opts.leak_min_bytes,
+                            1 if self.inputs_sampled else len(inputs))
         tracemalloc.start(opts.frames)
-        before, peak = self._capture_call()
+        if len(inputs) > 1:
+            for data in inputs:
+                self._input_call(data)
+            heaviest = max(range(len(inputs)), key=lambda i: self.per_input[i].peak_bytes)
+            before, peak = self._capture_call(inputs[heaviest])
+        else:  # one input: the sites call is its traced call
+            before, peak = self._capture_call(inputs[0])
+            record = self.calls[-1]
+            self.per_input.append(InputMemory(input_label(inputs[0]),
+                                              record.traced_peak_bytes or 0,
+                                              record.net_bytes or 0, record.ok))
         if found.suspicious or opts.trace_iterations is not None:
-            analysis = self._leak_search()
+            analysis = self._leak_search(inputs, found.judged)
         else:
-            timed = sum(1 for c in self.calls if c.phase == "timed")
-            analysis = LeakAnalysis(checked=True, method="heap screen", iterations=timed,
+            analysis = LeakAnalysis(checked=True, method="heap screen", iterations=len(timed),
                                     checkpoints=0, min_bytes_per_iteration=opts.leak_min_bytes,
-                                    traceback_frames=opts.frames)
+                                    traceback_frames=opts.frames, verdict="no leak",
+                                    rule=found.reason, growth_per_call=found.bytes_per_call)
         analysis.screen = found.reason
         tracemalloc.stop()
         # Grouped only now, untraced: grouping under tracemalloc runs several times slower.
@@ -192,19 +208,37 @@ class Profiler:
                                       only_user_code=opts.only_user_code)
         return found_sites, 0, analysis
 
-    def _leak_search(self) -> LeakAnalysis:
+    def _input_call(self, data: Any) -> None:
+        record = self._traced_call(len(self.per_input) + 1, data)
+        gc.collect()
+        kept = tracemalloc.get_traced_memory()[0] - (record.traced_current_bytes or 0) \
+            + (record.net_bytes or 0)
+        self.per_input.append(InputMemory(input_label(data), record.traced_peak_bytes or 0,
+                                          kept, record.ok))
+        self.calls.append(record)
+
+    def _leak_search(self, inputs: list[Any], screen: growth.Growth | None) -> LeakAnalysis:
+        """Rounds of traced calls; by default, while the verdict is "no leak" but the
+        interval still reaches the threshold (a leak in steps, on some calls only), the
+        rounds are doubled, up to MAX_LEAK_CALLS calls."""
         opts = self.options
-        tracker = leaks.LeakTracker(opts.group_by, opts.leak_min_bytes)
-        retained = tracker.checkpoint(0)
-        growth: list[int | None] = []
-        for index in range(1, opts.traced_calls + 1):
-            record = self._traced_call(index)
-            now_retained = tracker.checkpoint(index)
-            record.net_bytes, retained = now_retained - retained, now_retained
-            growth.append(self._last_heap_growth)
-            self.calls.append(record)
-        analysis = tracker.analyse()
-        leaks.confirm_with_heap(analysis, growth)
+        rounds = -(-opts.traced_calls // len(inputs))
+        if opts.trace_iterations is None:
+            rounds = max(rounds, growth.MIN_BATCHES)  # an explicit count is taken as asked
+        tracker = leaks.LeakTracker(opts.group_by, opts.leak_min_bytes, len(inputs))
+        self._leak_round_base = tracker.checkpoint()
+        self._leak_index = len(self.per_input) + 1
+        done = 0
+        while True:
+            self._leak_rounds(tracker, inputs, rounds - done)
+            done = rounds
+            analysis = tracker.analyse(screen)
+            inconclusive = (analysis.verdict == "no leak"
+                            and (analysis.growth_high or 0.0) >= opts.leak_min_bytes)
+            if (opts.trace_iterations is not None or not inconclusive
+                    or 2 * rounds * len(inputs) > MAX_LEAK_CALLS):
+                break
+            rounds *= 2
         analysis.traceback_frames = opts.frames
         del tracker  # drop the snapshots before any further tracing
         if analysis.suspects and opts.frames < leaks.TRACEBACK_FRAMES:
@@ -213,7 +247,20 @@ class Profiler:
             analysis.traceback_frames = leaks.TRACEBACK_FRAMES
         return analysis
 
-    def _capture_call(self) -> tuple[tracemalloc.Snapshot, tracemalloc.Snapshot]:
+    def _leak_rounds(self, tracker: leaks.LeakTracker, inputs: list[Any], rounds: int) -> None:
+        for _ in range(rounds):
+            heap: int | None = 0
+            for data in inputs:
+                record = self._traced_call(self._leak_index, data)
+                self._leak_index += 1
+                heap = None if heap is None or self._last_heap_growth is None \
+                    else heap + self._last_heap_growth
+                self.calls.append(record)
+            now_retained = tracker.checkpoint(heap)
+            record.net_bytes = now_retained - self._leak_round_base
+            self._leak_round_base = now_retained
+
+    def _capture_call(self, data: Any) -> tuple[tracemalloc.Snapshot, tracemalloc.Snapshot]:
         """The first traced call: its per-call figures, and snapshots before it and near
         its peak for the sites table.
 
@@ -230,7 +277,6 @@ class Profiler:
         rises = [c.peak_rss_bytes - c.rss_before_bytes for c in timed if c.peak_rss_bytes]
         floor = max(FLOOR_BYTES, int(statistics.median(rises) / 4)) if rises else FLOOR_BYTES
         capture = PeakCapture(hook=short, floor_bytes=floor)
-        data = next(self._inputs)
         rss_before = self._reader.own_rss()
         self._hwm.reset()
         start = self._sampler.now()
@@ -306,8 +352,7 @@ class Profiler:
                           heap_blocks_delta=heap_after.blocks - heap_before.blocks
                           - self._floor[0], malloc_bytes_delta=malloc, error=error)
 
-    def _traced_call(self, index: int) -> CallRecord:
-        data = next(self._inputs)
+    def _traced_call(self, index: int, data: Any) -> CallRecord:
         rss_before = self._reader.own_rss()
         self._hwm.reset()
         tracemalloc.reset_peak()

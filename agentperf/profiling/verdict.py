@@ -24,9 +24,15 @@ from agentperf.analysis.health import (
 )
 from agentperf.errors import ExitCode
 from agentperf.measure.stats import summarize
-from agentperf.profiling.result import CallRecord, MemorySummary, Overhead, ProfileResult
+from agentperf.measure.units import format_bytes
+from agentperf.profiling.result import (
+    CallRecord,
+    LeakAnalysis,
+    MemorySummary,
+    Overhead,
+    ProfileResult,
+)
 from agentperf.profiling.runner import PassesResult, ProfileOptions
-from agentperf.profiling.screen import growth_per_call
 
 if TYPE_CHECKING:
     from agentperf.measure.sampler import SamplerSummary
@@ -53,8 +59,9 @@ def build_result(name: str, source: str | None, options: ProfileOptions, passes:
     timed = [c for c in passes.calls if c.phase == "timed"]
     traced = [c for c in passes.calls if c.phase == "traced"]
     memory = summarize_memory(timed, traced, passes)
+    memory_per_input = passes.per_input
     times = [c.time_s for c in timed if c.ok]
-    failures = sum(1 for c in timed + traced if not c.ok)
+    failures = sum(1 for c in timed + traced if not c.ok)  # the calls exit_code counts
     result = ProfileResult(
         name=name, source=source, iterations=options.iterations, warmup=options.warmup,
         trace_iterations=len(traced), frames=options.frames,
@@ -65,6 +72,7 @@ def build_result(name: str, source: str | None, options: ProfileOptions, passes:
         sites_captured_bytes=passes.sites_captured_bytes, leaks=passes.leaks,
         timeline=passes.timeline,
         line_profile=passes.line_profile, failures=failures, errors=passes.errors,
+        per_input=memory_per_input,
         warnings=[], started_at=started_at.isoformat(timespec="seconds"),
         agentperf_version=__version__)
     result.warnings = warnings_for(result, options)
@@ -88,7 +96,10 @@ def summarize_memory(timed: list[CallRecord], traced: list[CallRecord],
     peak_rss = max(untraced, default=None)
     if peak_rss is None:
         peak_rss = passes.timeline.peak_hwm_bytes or passes.timeline.peak_sampled_bytes
-    blocks = _blocks_slope(timed)
+    blocks = [c.heap_blocks_delta for c in timed if c.heap_blocks_delta is not None]
+    inputs = [i for i in passes.per_input if i.ok]
+    top_peak = max(inputs, key=lambda i: i.peak_bytes, default=None)
+    top_kept = max(inputs, key=lambda i: i.retained_bytes, default=None)
     return MemorySummary(
         peak_bytes=max(peaks) if peaks else None,
         mean_peak_bytes=statistics.fmean(peaks) if peaks else None,
@@ -97,14 +108,14 @@ def summarize_memory(timed: list[CallRecord], traced: list[CallRecord],
         peak_rss_bytes=peak_rss,
         rss_growth_bytes=(timed[-1].rss_after_bytes - timed[0].rss_before_bytes)
         if timed else None,
-        heap_blocks_per_call=blocks)
-
-
-def _blocks_slope(timed: list[CallRecord]) -> float | None:
-    deltas = [c.heap_blocks_delta for c in timed if c.heap_blocks_delta is not None]
-    if len(deltas) < 3:
-        return None
-    return growth_per_call(deltas, min_r_squared=0.9)
+        heap_blocks_per_call=statistics.fmean(blocks) if blocks else None,
+        median_peak_bytes=statistics.median(i.peak_bytes for i in inputs) if inputs else None,
+        peak_input=top_peak.label if top_peak else None,
+        max_retained_bytes=top_kept.retained_bytes if top_kept else None,
+        median_retained_bytes=statistics.median(i.retained_bytes for i in inputs)
+        if inputs else None,
+        max_retained_input=top_kept.label if top_kept else None,
+        inputs_traced=len(passes.per_input), inputs_sampled=passes.inputs_sampled)
 
 
 def _overhead(timed: list[CallRecord], traced: list[CallRecord], passes: PassesResult,
@@ -127,10 +138,9 @@ def warnings_for(result: ProfileResult, options: ProfileOptions) -> list[str]:
     elif result.timing is not None and result.timing.median < TIMER_FLOOR_S:
         out.append(f"calls take {result.timing.median * 1e6:.1f} us, near the timer's "
                    "resolution: put more work in one call for reliable times")
-    if not result.leaks.checked and options.trace_iterations != 0:
-        out.append(f"leak search inconclusive: it needs at least 3 traced iterations, this run "
-                   f"had {max(result.trace_iterations - 1, 0)}; run with --trace-iterations 6 "
-                   "or more")
+    if result.leaks.verdict == "not enough data" and options.trace_iterations != 0:
+        out.append(f"leak search inconclusive ({result.leaks.rule}); run with "
+                   "--trace-iterations 12 or more")
     timeline = result.timeline
     if timeline is not None:
         if len(timeline.samples) < MIN_TIMELINE_SAMPLES:
@@ -161,29 +171,32 @@ def warnings_for(result: ProfileResult, options: ProfileOptions) -> list[str]:
 def health_input(result: ProfileResult, timed: list[CallRecord]) -> HealthInput:
     memory = result.memory
     peak = memory.peak_rss_bytes if memory.peak_rss_bytes is not None else memory.peak_bytes
-    suspects = tuple(LeakSuspect(s.location, s.bytes_per_iteration)
-                     for s in result.leaks.suspects)
+    leaks = result.leaks
+    suspects = tuple(LeakSuspect(s.location, s.bytes_per_iteration, s.share)
+                     for s in leaks.suspects) if leaks.leaking else ()
     tasks = None
     if timed:
-        times = [c.time_s for c in timed]
-        summary = summarize(times)
-        tasks = TaskHealthInput(total=len(timed), failed=sum(1 for c in timed if not c.ok),
+        summary = summarize([c.time_s for c in timed])
+        # Every call the profile made counts, as in the exit reason ("N of M calls raised").
+        calls = [c for c in result.calls if c.phase in ("timed", "traced")]
+        tasks = TaskHealthInput(total=len(calls), failed=sum(1 for c in calls if not c.ok),
                                 mean_latency_s=summary.mean, p50_s=summary.median,
-                                p99_s=summary.p99, mode="sequential")
+                                p99_s=summary.p99, mode="sequential", command="profile")
     return HealthInput(tasks=tasks, memory=MemoryHealthInput(
         peak_bytes=peak or 0, leak_suspects=suspects,
+        leak_bytes_per_call=(leaks.growth_per_call or 0.0) if leaks.leaking else 0.0,
+        leak_rule=leaks.rule if leaks.leaking else "",
         transient_peak_bytes=memory.transient_peak_bytes or 0))
 
 
 def exit_code(result: ProfileResult, gates: Gates) -> tuple[int, str]:
     reasons = []
-    if gates.fail_on_leak and result.leaks.suspects:
-        first = result.leaks.suspects[0]
-        reasons.append(f"--fail-on-leak: {len(result.leaks.suspects)} leak suspect(s), first "
-                       f"at {first.location} ({first.bytes_per_iteration:,.0f} B/iteration)")
+    if gates.fail_on_leak and result.leaks.leaking:
+        reasons.append(f"--fail-on-leak: {leak_words(result.leaks)}")
     peak = result.memory.peak_bytes
     if gates.max_peak_bytes is not None and peak is not None and peak > gates.max_peak_bytes:
-        reasons.append(f"--max-peak: a call peaked at {peak:,} B, above "
+        where = f" (input {result.memory.peak_input})" if result.memory.peak_input else ""
+        reasons.append(f"--max-peak: a call peaked at {peak:,} B{where}, above "
                        f"{gates.max_peak_bytes:,} B")
     rss = result.memory.peak_rss_bytes
     if gates.max_rss_bytes is not None and rss is not None and rss > gates.max_rss_bytes:
@@ -194,6 +207,17 @@ def exit_code(result: ProfileResult, gates: Gates) -> tuple[int, str]:
         total = sum(1 for c in result.calls if c.phase in ("timed", "traced"))
         return int(ExitCode.WORKLOAD_FAILED), f"{result.failures} of {total} calls raised"
     return int(ExitCode.OK), ""
+
+
+def leak_words(leaks: LeakAnalysis) -> str:
+    """The leak verdict in one line: the growth, then the site carrying it or none."""
+    rate = format_bytes(leaks.growth_per_call or 0.0)
+    if leaks.single_site and leaks.suspects:
+        top = leaks.suspects[0]
+        return (f"retained memory grows {rate} per call; {top.location} carries "
+                f"{top.share:.0%} of it")
+    names = ", ".join(f"{s.location} {s.share:.0%}" for s in leaks.suspects[:3]) or "none seen"
+    return f"heap grows {rate} per call; no single site; top contributors {names}"
 
 
 def now() -> datetime:

@@ -56,11 +56,11 @@ def format_rate(per_second: float, unit: str) -> str:
 
 
 def format_throughput(bytes_per_s: float | None) -> str:
-    return f"{bytes_per_s / 1e6:,.0f} MB/s" if bytes_per_s else ""
+    return f"{bytes_per_s / 2**20:,.0f} MiB/s" if bytes_per_s else ""
 
 
 def rate_text(result: BenchmarkResult) -> str:
-    """Throughput in MB/s where the benchmark moves bytes, else its operations per second."""
+    """Throughput in MiB/s where the benchmark moves bytes, else its operations per second."""
     if result.bytes_per_s:
         return format_throughput(result.bytes_per_s)
     return format_rate(result.ops_per_s, result.recipe.op_unit)

@@ -88,7 +88,8 @@ def render_summary(console: Console, summary: Any, *, quiet: bool = False) -> No
     parts: list[RenderableType | None] = [overview(doc)]
     if not quiet:
         parts += [metrics_table(doc), tasks_table(doc), functions_table(doc)]
-    parts += [warnings(doc), health_table(doc), recommendations(doc), verdict(doc)]
+    parts += [memory_growth(doc), warnings(doc), health_table(doc), recommendations(doc),
+              verdict(doc)]
     for part in parts:
         if part is not None:
             console.print(part)
@@ -128,7 +129,7 @@ def metrics_table(doc: dict[str, Any]) -> Table | None:
         unit = s["unit"]
         trend, style = _TREND_STYLE.get(s["trend"], (s["trend"], ""))
         if s["trend"] != "stable":
-            trend += f" {format_value(s['slope_per_s'], unit)}/s"
+            trend += f" {slope_text(s['slope_per_s'], unit)}/s"
         table.add_row(name, str(s["count"]), *(format_value(s[k], unit) for k in (
             "min", "mean", "median", "max", "stdev", "p95", "latest")), Text(trend, style=style))
     if cores > MAX_CORE_ROWS:
@@ -176,6 +177,25 @@ def functions_table(doc: dict[str, Any]) -> Table | None:
                       format_value(lat["p50"], "s"), format_value(lat["p95"], "s"),
                       format_value(lat["max"], "s"), format_value(mean_rss, "B"))
     return table
+
+
+def slope_text(slope: float, unit: str) -> str:
+    """A trend's slope with its sign, never "-0%": small slopes keep two digits."""
+    if unit == "%":
+        return f"{slope:+.2g}%" if abs(slope) < 0.01 else f"{slope:+.2f}%"
+    text = format_value(slope, unit)
+    return text if text.startswith("-") else f"+{text}"
+
+
+def memory_growth(doc: dict[str, Any]) -> Text | None:
+    """The memory-growth rule's verdict, including "not enough data", with its rule."""
+    system = doc.get("system") or {}
+    verdict_ = system.get("memory_growth_verdict")
+    if verdict_ is None:
+        return None
+    style = {"grows": "yellow", "flat": "green"}.get(verdict_, "dim")
+    return Text.assemble(("memory growth: ", "bold"), (verdict_, style),
+                         f" - {system.get('memory_growth_rule', '')}")
 
 
 def verdict(doc: dict[str, Any]) -> Text:

@@ -17,6 +17,8 @@ def render_profile(console: Console, result: ProfileResult, *, quiet: bool = Fal
     if not quiet:
         if result.sites:
             console.print(sites_table(result))
+        if len(result.per_input) > 1:
+            console.print(inputs_table(result))
         if result.leaks.suspects:
             console.print(leaks_table(result))
         if result.line_profile is not None:
@@ -46,8 +48,8 @@ def summary_table(result: ProfileResult) -> Table:
     table.add_column("How", style="dim")
     timed = sum(1 for c in result.calls if c.phase == "timed")
     table.add_row("calls", f"{timed} timed, {result.trace_iterations} traced, "
-                  f"{result.warmup} warm-up", "timing and tracing in separate passes; the "
-                  "first traced call also gives the sites")
+                  f"{result.warmup} warm-up", "timing and tracing in separate passes; one "
+                  "traced call per input, one for the sites, then the leak search's rounds")
     if result.timing is not None:
         t = result.timing
         table.add_row("time per call", f"median {format_duration(t.median)}  p95 "
@@ -56,20 +58,45 @@ def summary_table(result: ProfileResult) -> Table:
     else:
         table.add_row("time per call", NOT_MEASURED, "no timed call succeeded")
     m = result.memory
-    table.add_row("peak per call", f"{_bytes(m.peak_bytes)} (mean {_bytes(m.mean_peak_bytes)})",
-                  "tracemalloc peak above the heap before the call")
-    table.add_row("retained per call", _bytes(m.mean_net_bytes),
-                  "traced heap after the call minus before (mean of traced calls)")
+    inputs = f"{m.inputs_traced} input(s){' (a sample)' if m.inputs_sampled else ''}"
+    where = f", input {escape(m.peak_input)}" if m.peak_input and m.inputs_traced > 1 else ""
+    table.add_row("peak per call", f"max {_bytes(m.peak_bytes)}{where}; median "
+                  f"{_bytes(m.median_peak_bytes)}",
+                  f"tracemalloc peak above the heap before the call, over {inputs}")
+    kept = (f", max {_bytes(m.max_retained_bytes)} (input {escape(m.max_retained_input)})"
+            if m.max_retained_input and m.inputs_traced > 1 else "")
+    table.add_row("retained per call", f"median {_bytes(m.median_retained_bytes)}{kept}",
+                  "traced heap after the call and a collection, minus before")
     table.add_row("transient peak", _bytes(m.transient_peak_bytes),
                   "peak minus what the call kept")
     table.add_row("peak RSS", _bytes(m.peak_rss_bytes),
                   "kernel high-water mark (VmHWM) during the untraced calls")
     table.add_row("RSS growth", _bytes(m.rss_growth_bytes), "over the timed pass")
     o = result.overhead
-    ratio = f"{o.ratio:.1f}x slower per call" if o.ratio is not None else NOT_MEASURED
+    ratio = overhead_words(o.ratio)
     table.add_row("tracing overhead", f"{ratio}; timed pass {format_duration(o.timed_pass_s)}, "
                   f"traced pass {format_duration(o.traced_pass_s)}",
                   f"tracemalloc with {o.frames} frame(s)")
+    return table
+
+
+def overhead_words(ratio: float | None) -> str:
+    """"2.5x slower", or "no slower" when tracing did not cost measurable time."""
+    if ratio is None:
+        return NOT_MEASURED
+    if ratio < 1.05:
+        return f"no slower per call (traced/untraced {ratio:.2f})"
+    return f"{ratio:.1f}x slower per call"
+
+
+def inputs_table(result: ProfileResult) -> Table:
+    table = Table(title="memory per input (one traced call each)", title_justify="left")
+    table.add_column("Input", overflow="fold")
+    table.add_column("Peak", justify="right")
+    table.add_column("Retained", justify="right")
+    for item in result.per_input:
+        table.add_row(escape(item.label), format_bytes(item.peak_bytes),
+                      format_bytes(item.retained_bytes) if item.ok else "[red]raised[/]")
     return table
 
 
@@ -78,7 +105,8 @@ def sites_table(result: ProfileResult) -> Table:
              " (alive at the peak of one traced call)")
     table = Table(title=title, title_justify="left")
     table.add_column("Site", overflow="fold")
-    for column in ("Size", "Count", "Avg block"):
+    # No "average block": a 50 MiB buffer and its small header would read as two 25 MiB.
+    for column in ("Size", "Blocks"):
         table.add_column(column, justify="right")
     table.add_column("Code")
     for site in result.sites:
@@ -88,47 +116,51 @@ def sites_table(result: ProfileResult) -> Table:
         kind = "yours" if site.user_code else "library"
         if site.folded_sites:
             kind += f" (+{site.folded_sites} folded)"
-        table.add_row(where, format_bytes(site.size_bytes), f"{site.count:,}",
-                      format_bytes(site.average_bytes), kind)
+        table.add_row(where, format_bytes(site.size_bytes), f"{site.count:,}", kind)
     return table
 
 
 def leaks_table(result: ProfileResult) -> Table:
-    table = Table(title="leak suspects (retained memory growing with iterations)",
-                  title_justify="left")
+    leaks = result.leaks
+    title = ("sites carrying the leak" if leaks.single_site
+             else "top contributors (no single site carries the leak)")
+    table = Table(title=title, title_justify="left")
     table.add_column("Site", overflow="fold")
-    table.add_column("Per iteration", justify="right")
-    table.add_column("Fit (R²)", justify="right")
+    table.add_column("Per call", justify="right")
+    table.add_column("Share", justify="right")
     table.add_column("Grew", justify="right")
     table.add_column("Traceback (innermost first)", overflow="fold")
-    for s in result.leaks.suspects:
+    for s in leaks.suspects:
         table.add_row(escape(s.location), f"+{format_bytes(s.bytes_per_iteration)}",
-                      f"{s.r_squared:.2f}", f"{format_bytes(s.retained_bytes)} "
+                      f"{s.share:.0%}", f"{format_bytes(s.retained_bytes)} "
                       f"({s.count_growth:+,} blocks)",
                       escape("\n".join(reversed(s.traceback))))
     return table
 
 
 def render_leak_verdict(console: Console, result: ProfileResult) -> None:
+    from agentperf.profiling.verdict import leak_words
+
     leaks = result.leaks
-    if not leaks.checked:
-        console.print("[yellow]leaks: not checked[/] (too few traced iterations)")
+    if leaks.verdict == "not checked":
+        console.print("[yellow]leaks: not checked[/] (--trace-iterations 0)")
+    elif leaks.verdict == "not enough data":
+        console.print(f"[yellow]leaks: not enough data[/] - {escape(leaks.rule)}")
+    elif leaks.leaking:
+        console.print(f"[red]leak:[/] {escape(leak_words(leaks))}")
+        console.print(f"  [dim]rule: {escape(leaks.rule)}[/]")
     elif leaks.method == "heap screen":
-        console.print(f"[green]leaks: none[/] - {escape(leaks.screen)} over {leaks.iterations} "
-                      "untraced calls, so no traced search was needed (--trace-iterations N "
-                      "forces one)")
-    elif leaks.suspects:
-        console.print(f"[red]leaks: {len(leaks.suspects)} suspect(s)[/] over "
-                      f"{leaks.iterations} traced iterations")
+        console.print(f"[green]leaks: none[/] over {leaks.iterations} untraced calls, so no "
+                      "traced search was needed (--trace-iterations N forces one)")
+        console.print(f"  [dim]rule: {escape(leaks.rule)}[/]")
     else:
-        console.print(f"[green]leaks: none[/] - no site grew by "
-                      f"{format_bytes(leaks.min_bytes_per_iteration)}/iteration or more over "
-                      f"{leaks.iterations} traced iterations")
+        console.print(f"[green]leaks: none[/] over {leaks.iterations} traced calls in "
+                      f"{leaks.rounds} rounds")
+        console.print(f"  [dim]rule: {escape(leaks.rule)}[/]")
     if leaks.dismissed:
-        growth = leaks.heap_growth_per_iteration or 0.0
-        console.print(f"  [dim]not leaks: {escape(', '.join(leaks.dismissed))} grew only in "
-                      f"tracemalloc's view while the heap grew {format_bytes(growth)}/iteration:"
-                      " they replace memory allocated before tracing (a bounded cache)[/]")
+        console.print(f"  [dim]not leaks: {escape(', '.join(leaks.dismissed[:3]))} grew only "
+                      "in tracemalloc's view: they replace memory allocated before tracing "
+                      "(a bounded cache)[/]")
 
 
 def timeline_text(timeline: Timeline) -> str:
