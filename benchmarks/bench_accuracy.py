@@ -72,6 +72,14 @@ def spin_10pct() -> int:
     return _spin(SPIN * 11 // 10)
 
 
+#: baseline_aa.py slows ``spin_scaled`` by setting this (1.2: 20 % more work).
+SPIN_SCALE = float(os.environ.get("AGENTPERF_SPIN_SCALE", "1"))
+
+
+def spin_scaled() -> int:
+    return _spin(round(SPIN * SPIN_SCALE))
+
+
 FUNCTIONS = ("sum_squares", "sort_floats", "join_words")
 
 

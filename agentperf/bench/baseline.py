@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +75,40 @@ def save_suite(suite: BenchSuite, path: Path) -> None:
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise AgentperfError(f"{path}: cannot write baseline: {exc.strerror}") from None
+
+
+def append_run(existing: BenchSuite, suite: BenchSuite) -> BenchSuite:
+    """``existing`` with ``suite`` added as its next run, benchmark by benchmark.
+
+    The runs stay apart (each sample keeps its run number), so a comparison can use
+    their run-to-run spread; the environment and options are the newest run's.
+    """
+    by_name = existing.by_name()
+    next_run = 1 + max((s.run for b in existing.benchmarks for s in b.samples), default=-1)
+    merged: list[BenchmarkResult] = []
+    for result in suite.benchmarks:
+        old = by_name.pop(result.name, None)
+        added = [replace(s, run=next_run) for s in result.samples]
+        samples = (old.samples if old else []) + added
+        merged.append(build_result(result.recipe, samples, loops=result.loops,
+                                   load_average=result.load_average,
+                                   cpu_count=suite.environment.get("cpu_count"),
+                                   stopped_early=result.stopped_early))
+    merged.extend(by_name.values())
+    return replace(suite, benchmarks=merged)
+
+
+def baseline_loops(result: BenchmarkResult) -> int:
+    """The loop count of the baseline's newest run, for a new run to reuse."""
+    last = max(s.run for s in result.samples)
+    return next(s.loops for s in result.samples if s.run == last)
+
+
+def baseline_processes(result: BenchmarkResult) -> int:
+    """Worker processes of the baseline's newest run (0: it ran in one process)."""
+    last = max(s.run for s in result.samples)
+    count = len({s.process for s in result.samples if s.run == last})
+    return count if count > 1 else 0
 
 
 def load_suite(path: Path) -> BenchSuite:
@@ -154,7 +188,7 @@ def _sample(reader: _Reader, data: Any, where: str) -> Sample:
             raise reader.error(f"{where}.{key}", "expected a non-negative integer or null")
     return Sample(loops=data["loops"], elapsed_ns=data["elapsed_ns"],
                   peak_bytes=data.get("peak_bytes"), max_rss_bytes=data.get("max_rss_bytes"),
-                  process=int(data.get("process") or 0))
+                  process=int(data.get("process") or 0), run=int(data.get("run") or 0))
 
 
 class _Reader:

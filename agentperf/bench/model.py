@@ -89,7 +89,8 @@ class Sample:
     elapsed_ns: int
     peak_bytes: int | None = None
     max_rss_bytes: int | None = None
-    process: int = 0
+    process: int = 0  # the worker process (block) that took it; 0 in this process
+    run: int = 0  # which run of a baseline that holds several (--save FILE --append)
 
     @property
     def seconds_per_call(self) -> float:

@@ -65,7 +65,9 @@ InputsFileOpt = Annotated[Path | None, typer.Option(
     "--inputs", help="Inputs file: JSONL, JSON list or CSV.")]
 InterleaveOpt = Annotated[str | None, typer.Option(
     "--interleave", metavar="CANDIDATE",
-    help="Run WORKLOAD and CANDIDATE alternately (A B B A ...) and compare them.")]
+    help="Run WORKLOAD and CANDIDATE in one schedule: every round takes one sample of "
+         "each, in a shuffled order; compare them paired, round by round (or worker by "
+         "worker).")]
 SamplesOpt = Annotated[int, typer.Option("--samples", "-n", min=1, help="Timed samples.")]
 WarmupOpt = Annotated[int, typer.Option("--warmup", min=0, help="Warm-up samples, discarded.")]
 MinTimeOpt = Annotated[str, typer.Option(
@@ -82,6 +84,9 @@ MemoryOpt = Annotated[bool, typer.Option(
     "--memory/--no-memory", help="Trace the peak memory of one call per sample.")]
 SaveOpt = Annotated[Path | None, typer.Option(
     "--save", help="Write every raw sample and the environment to this JSON file.")]
+AppendOpt = Annotated[bool, typer.Option(
+    "--append", help="With --save: add this run to the file's runs instead of replacing "
+                     "them; --compare uses the spread between a baseline's runs.")]
 CompareOpt = Annotated[Path | None, typer.Option(
     "--compare", help="Compare with a baseline written by --save.")]
 FailSlowerOpt = Annotated[str | None, typer.Option(
@@ -110,6 +115,7 @@ def register(app: typer.Typer) -> None:
 @bench_app.command("run", help=_RUN_HELP, epilog=EXIT_CODES_HELP)
 @handle_errors
 def run_command(
+    ctx: typer.Context,
     workload: WorkloadArg = None,
     type_: TypeOpt = None,
     input_: InputOpt = None,
@@ -123,6 +129,7 @@ def run_command(
     no_gc: NoGcOpt = False,
     memory: MemoryOpt = True,
     save: SaveOpt = None,
+    append: AppendOpt = False,
     compare: CompareOpt = None,
     fail_if_slower: FailSlowerOpt = None,
     fail_if_more_memory: FailMemoryOpt = None,
@@ -151,17 +158,31 @@ def run_command(
                              "--interleave CANDIDATE")
     if compare and interleave:
         raise AgentperfError("use either --compare or --interleave, not both")
+    if append and not save:
+        raise AgentperfError("--append needs --save FILE")
     baseline = _load_baseline(compare, [r.name for r in recipes])
+    earlier = _load_earlier(save) if append else None
     for path, option in ((save, "--save"), (csv_file, "--csv"), (export_gab, "--export-gab")):
         check_writable(path, option)
+    loops: dict[str, int] = {}
+    notes: list[Any] = []
+    reference = baseline or earlier
+    if reference is not None:
+        options, loops, notes = _reuse_settings(ctx, options, reference,
+                                                [r.name for r in recipes])
     with _Progress(enabled=not (quiet or json_ or md)) as progress:
         suite = run_suite(recipes, options, interleave=interleave is not None,
-                          progress=progress)
+                          progress=progress, loops=loops)
     comparison = None
     if baseline is not None:
         from agentperf.analysis.compare import compare_suites
 
         comparison = compare_suites(baseline, suite, alpha=alpha)
+        comparison.warnings[:0] = notes
+    if earlier is not None:
+        from agentperf.bench.baseline import append_run
+
+        suite = append_run(earlier, suite)
     elif interleave:
         from agentperf.analysis.compare import compare_pair
 
@@ -280,8 +301,9 @@ def _recipes(workload: str | None, type_: str | None, inputs: list[str],
         if recipes[0].name == recipes[1].name:
             from dataclasses import replace
 
-            recipes = [replace(recipes[0], name=f"{recipes[0].name} [baseline]"),
-                       replace(recipes[1], name=f"{recipes[1].name} [candidate]")]
+            same = recipes[0].description == recipes[1].description
+            recipes = [replace(r, name=f"{r.name} [{side}]" if same else r.description)
+                       for r, side in zip(recipes, ("baseline", "candidate"), strict=True)]
     return recipes
 
 
@@ -307,6 +329,56 @@ def _load_baseline(path: Path | None, names: list[str]) -> Any:
         raise AgentperfError(f"{path}: no benchmark in common with this run (baseline has "
                              f"{_names(baseline.by_name())}; this run has {_names(names)})")
     return baseline
+
+
+def _load_earlier(path: Path | None) -> Any:
+    """The runs already in a --save --append file (none when it does not exist yet)."""
+    if path is None or not path.exists():
+        return None
+    from agentperf.bench.baseline import load_suite
+
+    return load_suite(path)
+
+
+#: Options a comparison takes from the baseline unless given on the command line.
+_REUSED = ("samples", "warmup", "min_time", "no_gc", "processes")
+
+
+def _reuse_settings(ctx: Any, options: Any, baseline: Any,
+                    names: list[str]) -> tuple[Any, dict[str, int], list[Any]]:
+    """The baseline's loop counts and settings, so both runs take the same measurement.
+
+    An option given on the command line wins, and the comparison says it differs.
+    """
+    from dataclasses import replace
+
+    from click.core import ParameterSource
+
+    from agentperf.bench.baseline import baseline_loops, baseline_processes
+    from agentperf.bench.model import BenchWarning
+
+    saved = baseline.options
+    known = baseline.by_name()
+    common = [known[n] for n in names if n in known]
+    wanted = {"samples": saved.get("samples"), "warmup": saved.get("warmup"),
+              "min_time_s": saved.get("min_time_s"), "no_gc": saved.get("no_gc"),
+              "processes": baseline_processes(common[0]) if common else None}
+    changes: dict[str, Any] = {}
+    notes: list[Any] = []
+    for option, field_name in zip(_REUSED, ("samples", "warmup", "min_time_s", "no_gc",
+                                            "processes"), strict=True):
+        value = wanted[field_name]
+        if value is None or value == getattr(options, field_name):
+            continue
+        if ctx.get_parameter_source(option) == ParameterSource.COMMANDLINE:
+            notes.append(BenchWarning(
+                "settings-differ", f"--{option.replace('_', '-')} differs from the "
+                f"baseline's ({getattr(options, field_name)} vs {value}), so the two runs "
+                "are not the same measurement"))
+        else:
+            changes[field_name] = value
+    loops = {r.name: baseline_loops(r) for r in common}
+    return replace(options, **changes), loops, notes
 
 
 def _names(names: Any) -> str:

@@ -9,11 +9,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from agentperf.analysis.compare import SAME, GateResult, SuiteComparison
+from agentperf.analysis.compare import INCONCLUSIVE, SAME, GateResult, SuiteComparison
 from agentperf.bench.model import BenchSuite
 from agentperf.measure.units import format_bytes
 from agentperf.report.bench_formats import (
     format_interval,
+    format_p,
     format_ratio,
     format_time,
     histogram_lines,
@@ -22,7 +23,7 @@ from agentperf.report.bench_formats import (
 )
 
 _VERDICT_STYLE = {"faster": "green", "less memory": "green", "slower": "red",
-                  "more memory": "red", SAME: "dim"}
+                  "more memory": "red", SAME: "dim", INCONCLUSIVE: "yellow"}
 
 
 def render_suite(console: Console, suite: BenchSuite, *, hist: bool = False,
@@ -59,13 +60,14 @@ def _short(verdict: str) -> str:
 
 def render_comparison(console: Console, comparison: SuiteComparison,
                       gates: Sequence[GateResult] = ()) -> None:
-    title = "comparison (ratio = new / base of medians)"
+    title = "comparison (ratio = new / base, geometric means)"
     if comparison.base_source or comparison.new_source:
         base, new = comparison.base_source or "this run", comparison.new_source or "this run"
         title += f": {base} -> {new}"
     table = Table(title=escape(title), title_justify="left")
     table.add_column("Benchmark", overflow="fold", min_width=12)
-    for column in ("Base", "New", "Ratio [95% CI]", "p"):
+    level = comparison.benchmarks[0].time.confidence if comparison.benchmarks else 0.95
+    for column in ("Base", "New", f"Ratio [{level:.3g} CI]", "p"):
         table.add_column(column, justify="right", min_width=6)
     table.add_column("Verdict", min_width=6)
     table.add_column("Mem Δ", justify="right", min_width=5)
@@ -79,10 +81,15 @@ def render_comparison(console: Console, comparison: SuiteComparison,
             memory = f"[{_VERDICT_STYLE.get(m.verdict, '')}]{change}[/]"
         ratio = format_ratio(t.ratio, t.ci_low, t.ci_high).replace(" [", "\n[")
         table.add_row(escape(pair.name), format_time(t.base_median), format_time(t.new_median),
-                      f"{ratio}\n({t.change_pct:+.1f}%)", f"{t.p_value:.2g}",
+                      f"{ratio}\n({t.change_pct:+.1f}%)", format_p(t.p_value),
                       f"[{style}]{_short(t.verdict)}[/]", memory)
     console.print(table)
-    console.print(f"[dim]n.s. = {SAME} (Mann-Whitney U, alpha {comparison.alpha:g})[/]")
+    console.print(f"[dim]n.s. = {SAME} at alpha {comparison.alpha:g}; base/new are "
+                  "medians per call[/]")
+    for pair in comparison.benchmarks:
+        reason = f"; inconclusive: {pair.time.reason}" if pair.time.reason else ""
+        console.print(f"[dim]{escape(pair.name)}: {escape(pair.time.method)}"
+                      f"{escape(reason)}[/]")
     if comparison.only_in_base:
         console.print(f"[dim]only in the baseline: {escape(', '.join(comparison.only_in_base))}[/]")
     if comparison.only_in_new:
