@@ -382,10 +382,12 @@ def _suite_of(result: BenchmarkResult) -> BenchSuite:
 
 def test_an_unstable_run_turns_a_verdict_inconclusive_and_warnings_are_carried() -> None:
     noisy = [x * 1e-6 * (1.4 if i % 3 == 0 else 1.0) for i, x in enumerate(BASE * 2)]
-    slower = compare_results(_result([x * 1e-6 for x in BASE * 2]),
-                             _result([x * 1.5 for x in noisy]))
-    assert slower.time.verdict == INCONCLUSIVE
-    assert "this run is unstable" in slower.time.reason
+    steady = _result([x * 1e-6 for x in BASE * 2])
+    slower = compare_results(steady, _result([x * 1.12 for x in noisy]))
+    assert slower.time.p_value < 0.05 and slower.time.verdict == INCONCLUSIVE
+    assert "this run is unstable (CV 17%)" in slower.time.reason
+    # a change whose whole interval lies beyond the run's own spread is still called
+    assert compare_results(steady, _result([x * 2 for x in noisy])).time.verdict == "slower"
     assert any(w.message.startswith("this run: unstable") for w in slower.warnings)
     gate = evaluate_gates(SuiteComparison(alpha=0.05, benchmarks=[slower]),
                           fail_if_slower_pct=5)[0]

@@ -16,7 +16,8 @@ Many benchmarks at once are judged with Benjamini-Hochberg at false-discovery ra
 ``alpha``, with intervals at the matching level. A gate asks for more than
 significance: ``--fail-if-slower 5%`` fails only when the run is called slower *and*
 the whole interval lies above +5 %. A significant change in a run or baseline that
-is itself unstable is "inconclusive", never "faster" or "slower".
+is itself unstable is "inconclusive", never "faster" or "slower", unless its whole
+interval lies beyond that run's own spread.
 """
 
 from __future__ import annotations
@@ -42,8 +43,6 @@ SAME = "no significant change"
 INCONCLUSIVE = "inconclusive"
 TIME_VERDICTS = ("faster", "slower")
 MEMORY_VERDICTS = ("less memory", "more memory")
-#: Warnings of either run that make a significant difference inconclusive.
-UNSTABLE_CODES = ("unstable", "drift")
 
 
 @dataclass(frozen=True)
@@ -141,7 +140,7 @@ def compare_samples(base: Sequence[float], new: Sequence[float], *, alpha: float
     test = _unpaired(list(base), list(new), [0] * len(base), [0] * len(new), verdicts,
                      "values")
     return _decide(test, rejected=test.run(1 - alpha).p_value < alpha,
-                   confidence=1 - alpha, unstable="")
+                   confidence=1 - alpha, unstable=("", 0.0))
 
 
 def _logs(values: Sequence[float]) -> list[float]:
@@ -233,14 +232,24 @@ def _paired(base: Sequence[Sample], new: Sequence[Sample], values: Callable[[Sam
     return _Test(base_v, new_v, run, method, verdicts)
 
 
-def _decide(test: _Test, *, rejected: bool, confidence: float, unstable: str) -> MetricComparison:
+def _decide(test: _Test, *, rejected: bool, confidence: float,
+            unstable: tuple[str, float]) -> MetricComparison:
+    """The verdict at ``confidence``; a run's own noise can overrule it, never reverse it.
+
+    When a run is unstable (CV above 10 %, or its speed drifted), a change is only
+    called when its whole interval lies beyond that run's own spread; otherwise the
+    verdict is inconclusive, with the reason.
+    """
     result = test.run(confidence)
     verdict = SAME
     reason = ""
     if rejected and result.ratio != 1:
         verdict = test.verdicts[1] if result.ratio > 1 else test.verdicts[0]
-        if unstable:
-            verdict, reason = INCONCLUSIVE, unstable
+        why, spread = unstable
+        beyond = result.ci_low > 1 + spread or result.ci_high < 1 / (1 + spread)
+        if why and not beyond:
+            verdict = INCONCLUSIVE
+            reason = f"{why}, and the change's interval reaches within that spread"
     return MetricComparison(
         base_median=percentile(test.base, 50), new_median=percentile(test.new, 50),
         ratio=result.ratio, ci_low=result.ci_low, ci_high=result.ci_high,
@@ -271,12 +280,23 @@ def _tests(base: BenchmarkResult, new: BenchmarkResult,
     return time_test, memory_test
 
 
-def _unstable(base: BenchmarkResult, new: BenchmarkResult) -> str:
-    """Why a significant difference between these two runs cannot be trusted, if it cannot."""
-    reasons = [f"{side} is {w.code}" for side, result in (("the baseline", base),
-                                                         ("this run", new))
-               for w in result.warnings if w.code in UNSTABLE_CODES]
-    return "; ".join(reasons)
+def _unstable(base: BenchmarkResult, new: BenchmarkResult) -> tuple[str, float]:
+    """Why these runs' own noise could explain a difference, and how large that noise is.
+
+    The spread is the larger CV of an unstable run; a drifted run counts as fully
+    unreliable (infinite spread), since its samples come from two machine states.
+    """
+    reasons: list[str] = []
+    spread = 0.0
+    for side, result in (("the baseline", base), ("this run", new)):
+        codes = {w.code for w in result.warnings}
+        if "drift" in codes:
+            reasons.append(f"{side} drifted")
+            spread = math.inf
+        elif "unstable" in codes:
+            reasons.append(f"{side} is unstable (CV {result.stats.cv:.0%})")
+            spread = max(spread, result.stats.cv)
+    return "; ".join(reasons), spread
 
 
 def _carried(base: BenchmarkResult, new: BenchmarkResult, *, paired: bool) -> list[BenchWarning]:
