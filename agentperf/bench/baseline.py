@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from agentperf.bench.model import KINDS, BenchmarkResult, BenchSuite, Sample, TargetRecipe
-from agentperf.bench.results import build_result
+from agentperf.bench.results import MEMORY_FIGURES, build_result
 from agentperf.errors import AgentperfError
 
 FORMAT = "agentperf-bench"
@@ -51,6 +51,7 @@ def _benchmark_to_dict(result: BenchmarkResult) -> dict[str, Any]:
         "load_average": result.load_average,
         "stopped_early": result.stopped_early,
         "samples": [asdict(s) for s in result.samples],
+        "memory_per_call": {k: v for k, v in result.figures.items() if k in MEMORY_FIGURES},
         "derived": {
             "unit": "seconds per call",
             "stats": stats,
@@ -60,6 +61,7 @@ def _benchmark_to_dict(result: BenchmarkResult) -> dict[str, Any]:
             "bytes_per_s": result.bytes_per_s,
             "peak_bytes": asdict(result.peak_bytes) if result.peak_bytes else None,
             "max_rss_bytes": result.max_rss_bytes,
+            "figures": result.figures,
             "warnings": [asdict(w) for w in result.warnings],
         },
     }
@@ -170,9 +172,15 @@ def _benchmark_from_dict(reader: _Reader, item: Any, where: str,
         raise reader.error(f"{where}.samples", "no samples")
     samples = [_sample(reader, s, f"{where}.samples[{j}]") for j, s in enumerate(raw)]
     loads = item.get("load_average")
-    return build_result(recipe, samples, loops=samples[0].loops,
-                        load_average=float(loads) if isinstance(loads, (int, float)) else None,
-                        cpu_count=cpu_count, stopped_early=bool(item.get("stopped_early")))
+    result = build_result(recipe, samples, loops=samples[0].loops,
+                          load_average=float(loads) if isinstance(loads, (int, float)) else None,
+                          cpu_count=cpu_count, stopped_early=bool(item.get("stopped_early")))
+    memory = item.get("memory_per_call") or {}
+    if not isinstance(memory, dict):
+        raise reader.error(f"{where}.memory_per_call", "expected a mapping")
+    result.figures.update({k: float(v) for k, v in memory.items()
+                           if k in MEMORY_FIGURES and isinstance(v, (int, float))})
+    return result
 
 
 def _sample(reader: _Reader, data: Any, where: str) -> Sample:
@@ -188,7 +196,19 @@ def _sample(reader: _Reader, data: Any, where: str) -> Sample:
             raise reader.error(f"{where}.{key}", "expected a non-negative integer or null")
     return Sample(loops=data["loops"], elapsed_ns=data["elapsed_ns"],
                   peak_bytes=data.get("peak_bytes"), max_rss_bytes=data.get("max_rss_bytes"),
-                  process=int(data.get("process") or 0), run=int(data.get("run") or 0))
+                  process=int(data.get("process") or 0), run=int(data.get("run") or 0),
+                  **{key: _count(reader, data, key, where) for key in _COUNTS})
+
+
+_COUNTS = ("cpu_ns", "read_bytes", "write_bytes", "syscalls")
+
+
+def _count(reader: _Reader, data: dict[str, Any], key: str, where: str) -> int | None:
+    value = data.get(key)
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool)
+                              or value < 0):
+        raise reader.error(f"{where}.{key}", "expected a non-negative integer or null")
+    return value
 
 
 class _Reader:

@@ -29,7 +29,7 @@ from typing import Protocol
 from agentperf import __version__
 from agentperf.bench.environment import collect_environment, load_average
 from agentperf.bench.model import BenchmarkResult, BenchOptions, BenchSuite, Sample, TargetRecipe
-from agentperf.bench.results import build_result
+from agentperf.bench.results import build_result, memory_figures
 from agentperf.bench.target import Target
 
 #: Called after each round with (benchmark names, samples done, samples wanted).
@@ -90,9 +90,15 @@ def measure(recipes: Sequence[TargetRecipe], options: BenchOptions, *,
         loads.append(load_average())
     measured_load = max((x for x in loads if x is not None), default=None)
     cpus = cpu_count or os.cpu_count()
-    return [build_result(recipe, samples, loops=n, load_average=measured_load, cpu_count=cpus,
-                         stopped_early=schedule.stopped, requested=options.samples)
-            for recipe, samples, n in zip(recipes, schedule.taken, counts, strict=True)]
+    results = [build_result(recipe, samples, loops=n, load_average=measured_load,
+                            cpu_count=cpus, stopped_early=schedule.stopped,
+                            requested=options.samples)
+               for recipe, samples, n in zip(recipes, schedule.taken, counts, strict=True)]
+    for result in results:
+        if result.recipe.measure == "memory":
+            with redirect_stdout(sys.stderr):
+                result.figures.update(memory_figures(result.recipe, options.samples))
+    return results
 
 
 def resolve_processes(requested: int | None, loops: Sequence[int]) -> int:

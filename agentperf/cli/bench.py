@@ -58,7 +58,10 @@ _RUN_HELP = (
 WorkloadArg = Annotated[str | None, typer.Argument(
     metavar="WORKLOAD", help="Dotted path (pkg.module:agent) or YAML spec.")]
 TypeOpt = Annotated[str | None, typer.Option(
-    "--type", "-t", help="cpu, memory, io, agent (default with WORKLOAD) or all.")]
+    "--type", "-t", help="With WORKLOAD: agent (default: time per call), cpu (+ CPU time), "
+                         "memory (+ peak and retained memory per call, RSS) or io (+ time "
+                         "waiting, bytes and syscalls). Without: the built-in machine-probe "
+                         "kernels cpu, memory, io or all.")]
 InputOpt = Annotated[list[str] | None, typer.Option(
     "--input", "-i", help="One input as JSON (repeatable); inputs are cycled.")]
 InputsFileOpt = Annotated[Path | None, typer.Option(
@@ -283,21 +286,22 @@ def _recipes(workload: str | None, type_: str | None, inputs: list[str],
     kind = type_ or ("agent" if workload else "cpu")
     if kind not in TYPES:
         raise AgentperfError(f"--type: unknown type '{kind}' (expected one of {', '.join(TYPES)})")
-    if workload and kind != "agent":
-        raise AgentperfError(f"--type {kind} runs built-in kernels and takes no WORKLOAD; "
-                             "drop --type to benchmark the workload")
+    if workload and kind == "all":
+        raise AgentperfError("--type all runs the built-in kernels and takes no WORKLOAD; "
+                             "use --type cpu, memory or io with a WORKLOAD")
     if kind == "agent" and not workload:
         raise AgentperfError("--type agent needs a WORKLOAD (dotted path or YAML spec)")
     if interleave and not workload:
         raise AgentperfError("--interleave CANDIDATE needs a baseline WORKLOAD to alternate with")
     if (inputs or inputs_file) and not workload:
         raise AgentperfError("--input/--inputs apply to a WORKLOAD only")
-    if kind != "agent":
+    if not workload:
         kinds = [k for k in KERNELS] if kind == "all" else [kind]
         return [r for k in kinds for r in kernel_recipes(k)]
-    recipes = [_agent_recipe(workload, inputs, inputs_file)]  # type: ignore[arg-type]
+    measure = "" if kind == "agent" else kind
+    recipes = [_agent_recipe(workload, inputs, inputs_file, measure)]
     if interleave:
-        recipes.append(_agent_recipe(interleave, inputs, inputs_file))
+        recipes.append(_agent_recipe(interleave, inputs, inputs_file, measure))
         if recipes[0].name == recipes[1].name:
             from dataclasses import replace
 
@@ -307,7 +311,8 @@ def _recipes(workload: str | None, type_: str | None, inputs: list[str],
     return recipes
 
 
-def _agent_recipe(reference: str, inputs: list[str], inputs_file: Path | None) -> Any:
+def _agent_recipe(reference: str, inputs: list[str], inputs_file: Path | None,
+                  measure: str = "") -> Any:
     from agentperf.bench.model import TargetRecipe
     from agentperf.workload.spec import load_workload
 
@@ -315,7 +320,8 @@ def _agent_recipe(reference: str, inputs: list[str], inputs_file: Path | None) -
     file_arg = str(inputs_file) if inputs_file else None
     spec = load_workload(reference, inputs=inputs, inputs_file=file_arg, cwd=cwd)
     return TargetRecipe(name=spec.name, kind="agent", reference=reference, inputs=tuple(inputs),
-                        inputs_file=file_arg, cwd=str(cwd), description=spec.agent.target)
+                        inputs_file=file_arg, cwd=str(cwd), description=spec.agent.target,
+                        measure=measure)
 
 
 def _load_baseline(path: Path | None, names: list[str]) -> Any:

@@ -13,6 +13,7 @@ from agentperf.analysis.compare import INCONCLUSIVE, SAME, GateResult, SuiteComp
 from agentperf.bench.model import BenchSuite
 from agentperf.measure.units import format_bytes
 from agentperf.report.bench_formats import (
+    figures_text,
     format_interval,
     format_p,
     format_ratio,
@@ -45,6 +46,8 @@ def render_suite(console: Console, suite: BenchSuite, *, hist: bool = False,
         console.print(f"[dim]max RSS {format_bytes(max(rss))}; peak mem is the tracemalloc "
                       "peak of one call; samples are count x loops[/]")
     for b in suite.benchmarks:
+        if b.figures:
+            console.print(f"{escape(b.name)}: {escape(figures_text(b))}")
         if hist:
             console.print(f"[bold]{escape(b.name)}[/] samples (time per call):")
             for line in histogram_lines(b.times):

@@ -84,6 +84,30 @@ def format_ratio(ratio: float, low: float, high: float) -> str:
     return f"{significant(ratio, 4)}x [{significant(low, 4)}-{significant(high, 4)}]"
 
 
+def figures_text(result: BenchmarkResult) -> str:
+    """One line of a workload's --type cpu, memory or io figures, per call."""
+    f = result.figures
+    parts: list[str] = []
+    if "cpu_per_call_s" in f:
+        parts.append(f"CPU {format_time(f['cpu_per_call_s'])}/call "
+                     f"(user+system, {f['cpu_share']:.0%} of wall)")
+        if result.recipe.measure == "io":
+            parts.append(f"waiting {format_time(f['wait_per_call_s'])}/call")
+    if "syscalls_per_call" in f:
+        parts.append(f"read {format_bytes(f['read_bytes_per_call'])}, written "
+                     f"{format_bytes(f['write_bytes_per_call'])}, "
+                     f"{significant(f['syscalls_per_call'])} read/write syscalls per call")
+    elif result.recipe.measure == "io":
+        parts.append("I/O bytes and syscalls: not reported on this platform")
+    if "peak_bytes_per_call" in f:
+        parts.append(f"peak {format_bytes(f['peak_bytes_per_call'])}/call (max "
+                     f"{format_bytes(f.get('max_peak_bytes_per_call', 0))}), retained "
+                     f"{format_bytes(f.get('retained_bytes_per_call', 0))}/call")
+    if "peak_rss_bytes" in f:
+        parts.append(f"peak RSS {format_bytes(f['peak_rss_bytes'])}")
+    return "; ".join(parts)
+
+
 def peak_text(result: BenchmarkResult) -> str:
     return format_bytes(result.peak_bytes.median) if result.peak_bytes else ""
 
@@ -112,6 +136,7 @@ def to_markdown(suite: BenchSuite, comparison: SuiteComparison | None = None,
             f"| `{b.name}` | {format_time(s.median)} | {format_interval(*b.ci)} | "
             f"{format_time(s.mean)} ± {format_time(s.stdev)} | {s.cv:.1%} | {rate_text(b)} | "
             f"{peak_text(b)} |")
+    lines += [f"\n`{b.name}`: {figures_text(b)}" for b in suite.benchmarks if b.figures]
     warnings = [f"{b.name}: {w.message}" for b in suite.benchmarks for w in b.warnings]
     lines += ["", *[f"- ⚠ {w}" for w in warnings]] if warnings else []
     text = "\n".join(lines) + "\n"
