@@ -16,7 +16,6 @@ from agentperf.report.bench_formats import (
     figures_text,
     format_interval,
     format_p,
-    format_ratio,
     format_time,
     histogram_lines,
     peak_text,
@@ -68,24 +67,28 @@ def render_comparison(console: Console, comparison: SuiteComparison,
         base, new = comparison.base_source or "this run", comparison.new_source or "this run"
         title += f": {base} -> {new}"
     table = Table(title=escape(title), title_justify="left")
-    table.add_column("Benchmark", overflow="fold", min_width=12)
+    table.add_column("Benchmark", overflow="fold", min_width=10)
     level = comparison.benchmarks[0].time.confidence if comparison.benchmarks else 0.95
-    for column in ("Base", "New", f"Ratio [{level:.3g} CI]", "p"):
-        table.add_column(column, justify="right", min_width=6)
-    table.add_column("Verdict", min_width=6)
-    table.add_column("Mem Δ", justify="right", min_width=5)
+    for column in ("Base", "New", f"Ratio, {level:.4g} CI", "p"):
+        table.add_column(column, justify="right")
+    table.add_column("Verdict", overflow="fold")
+    with_memory = any(pair.memory is not None for pair in comparison.benchmarks)
+    if with_memory:
+        table.add_column("Mem Δ", justify="right")
     for pair in comparison.benchmarks:
         t = pair.time
         style = _VERDICT_STYLE.get(t.verdict, "")
-        memory = ""
-        if pair.memory is not None:
-            m = pair.memory
-            change = f"{m.change_pct:+.1f}%" if math.isfinite(m.ratio) else _short(m.verdict)
-            memory = f"[{_VERDICT_STYLE.get(m.verdict, '')}]{change}[/]"
-        ratio = format_ratio(t.ratio, t.ci_low, t.ci_high).replace(" [", "\n[")
-        table.add_row(escape(pair.name), format_time(t.base_median), format_time(t.new_median),
-                      f"{ratio}\n({t.change_pct:+.1f}%)", format_p(t.p_value),
-                      f"[{style}]{_short(t.verdict)}[/]", memory)
+        row = [escape(pair.name), format_time(t.base_median), format_time(t.new_median),
+               f"{t.ratio:.3f}x ({t.change_pct:+.1f}%)\n[{t.ci_low:.3f}-{t.ci_high:.3f}]",
+               format_p(t.p_value), f"[{style}]{_short(t.verdict)}[/]"]
+        if with_memory:
+            memory = ""
+            if pair.memory is not None:
+                m = pair.memory
+                change = f"{m.change_pct:+.1f}%" if math.isfinite(m.ratio) else _short(m.verdict)
+                memory = f"[{_VERDICT_STYLE.get(m.verdict, '')}]{change}[/]"
+            row.append(memory)
+        table.add_row(*row)
     console.print(table)
     console.print(f"[dim]n.s. = {SAME} at alpha {comparison.alpha:g}; base/new are "
                   "medians per call[/]")

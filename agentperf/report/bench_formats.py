@@ -80,8 +80,8 @@ def format_ratio(ratio: float, low: float, high: float) -> str:
     if not math.isfinite(ratio):
         return "n/a"
     if math.isnan(low):
-        return f"{significant(ratio, 4)}x"
-    return f"{significant(ratio, 4)}x [{significant(low, 4)}-{significant(high, 4)}]"
+        return f"{ratio:.3f}x"
+    return f"{ratio:.3f}x [{low:.3f}-{high:.3f}]"
 
 
 def figures_text(result: BenchmarkResult) -> str:
