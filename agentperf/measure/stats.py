@@ -194,7 +194,7 @@ def t_quantile(q: float, df: float) -> float:
         raise ValueError("t_quantile takes 0.5 < q < 1")
     target = 2 * (1 - q)
     low, high = 0.0, 1.0
-    while _t_two_sided_p(high, df) > target:
+    while _t_two_sided_p(high, df) > target and high < 1e12:
         high *= 2
     for _ in range(200):
         mid = (low + high) / 2
