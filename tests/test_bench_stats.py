@@ -392,6 +392,12 @@ def test_an_unstable_run_turns_a_verdict_inconclusive_and_warnings_are_carried()
     gate = evaluate_gates(SuiteComparison(alpha=0.05, benchmarks=[slower]),
                           fail_if_slower_pct=5)[0]
     assert not gate.failed and "inconclusive" in gate.message
+    # a busy machine (load 4 on 2 CPUs) can slow a run by up to 100 %
+    quiet = _result([x * 1e-6 for x in BASE * 2])
+    busy = compare_results(quiet, _result([x * 1.5e-6 for x in BASE * 2], load=4.0)).time
+    assert busy.verdict == INCONCLUSIVE and "busy machine (load 4.0 on 2 CPUs" in busy.reason
+    assert compare_results(quiet, _result([x * 3e-6 for x in BASE * 2], load=4.0)
+                           ).time.verdict == "slower"
     # the same noise with no significant difference stays "no significant change"
     same = compare_results(_result(noisy), _result(noisy))
     assert same.time.verdict == SAME

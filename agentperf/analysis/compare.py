@@ -283,8 +283,10 @@ def _tests(base: BenchmarkResult, new: BenchmarkResult,
 def _unstable(base: BenchmarkResult, new: BenchmarkResult) -> tuple[str, float]:
     """Why these runs' own noise could explain a difference, and how large that noise is.
 
-    The spread is the larger CV of an unstable run; a drifted run counts as fully
-    unreliable (infinite spread), since its samples come from two machine states.
+    The spread is the larger CV of an unstable run, or for a busy machine the
+    slowdown its load allows: sharing C CPUs with load L leaves a run C/L of the CPU
+    it needs, L/C - 1 slower. A drifted run counts as fully unreliable (infinite
+    spread), since its samples come from two machine states.
     """
     reasons: list[str] = []
     spread = 0.0
@@ -293,9 +295,14 @@ def _unstable(base: BenchmarkResult, new: BenchmarkResult) -> tuple[str, float]:
         if "drift" in codes:
             reasons.append(f"{side} drifted")
             spread = math.inf
-        elif "unstable" in codes:
+        if "unstable" in codes:
             reasons.append(f"{side} is unstable (CV {result.stats.cv:.0%})")
             spread = max(spread, result.stats.cv)
+        if "busy" in codes and result.load_average and result.cpu_count:
+            share = result.load_average / result.cpu_count - 1
+            reasons.append(f"{side} ran on a busy machine (load {result.load_average:.1f} "
+                           f"on {result.cpu_count} CPUs: up to {share:.0%} slower)")
+            spread = max(spread, share)
     return "; ".join(reasons), spread
 
 

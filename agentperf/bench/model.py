@@ -134,6 +134,7 @@ class BenchmarkResult:
     warnings: list[BenchWarning] = field(default_factory=list)
     #: Per-call figures of --type cpu, memory or io on a workload, by name (see README).
     figures: dict[str, float] = field(default_factory=dict)
+    cpu_count: int | None = None  # of the machine it ran on, to read load_average against
 
     @property
     def name(self) -> str:

@@ -32,7 +32,7 @@ def build_result(recipe: TargetRecipe, samples: Sequence[Sample], *, loops: int,
         ops_per_s=recipe.ops_per_call / median if median > 0 else math.inf,
         bytes_per_s=bytes_per_op / median if bytes_per_op and median > 0 else None,
         peak_bytes=peak_stats, max_rss_bytes=max(rss) if rss else None,
-        figures=sample_figures(samples),
+        figures=sample_figures(samples), cpu_count=cpu_count,
         warnings=_warnings_per_run(samples, load_average=load_average, cpu_count=cpu_count,
                                    stopped_early=stopped_early, requested=requested),
     )
