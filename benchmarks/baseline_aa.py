@@ -4,7 +4,8 @@
         [--slowdown 1.2] [--agentperf-args '--processes 0' ...]
 
 Each trial is three separate default runs, one after another: ``agentperf bench
-bench_accuracy:spin_scaled --save base.json``, then the unchanged function with
+bench_accuracy:spin_scaled --save base.json`` (``--baseline-runs N``: N runs appended
+with ``--append``), then the unchanged function with
 ``--compare base.json --fail-if-slower 5%`` (A/A), then the same function doing 20 %
 more work (``AGENTPERF_SPIN_SCALE=1.2``) against the same baseline. Counts A/A verdicts
 called significant (every one a false alarm; target at most 3 of 40), A/A gate
@@ -41,12 +42,15 @@ def _verdict(done: subprocess.CompletedProcess[str]) -> tuple[float, str, bool]:
     return time["ratio"], time["verdict"], bool(result["gate_failed"])
 
 
-def trial(function: str, extra: list[str], slowdown: float,
-          tmp: Path) -> tuple[tuple[float, str, bool], tuple[float, str, bool]]:
-    """(A/A, A/B) results of one baseline run and two runs compared with it."""
+def trial(function: str, extra: list[str], slowdown: float, tmp: Path,
+          baseline_runs: int = 1) -> tuple[tuple[float, str, bool], tuple[float, str, bool]]:
+    """(A/A, A/B) results of one baseline (``baseline_runs`` runs appended) and two runs
+    compared with it."""
     base = str(tmp / "base.json")
-    _agentperf(f"bench_accuracy:{function}", "--no-memory", "-q", "--save", base,
-               *extra).check_returncode()
+    (tmp / "base.json").unlink(missing_ok=True)
+    for _ in range(baseline_runs):
+        _agentperf(f"bench_accuracy:{function}", "--no-memory", "-q", "--save", base,
+                   "--append", *extra).check_returncode()
     compare = [f"bench_accuracy:{function}", "--no-memory", "-q", "--json", "--compare",
                base, "--fail-if-slower", "5%", *extra]
     same = _verdict(_agentperf(*compare))
@@ -60,6 +64,8 @@ def main() -> None:
     parser.add_argument("--function", default="spin_scaled")
     parser.add_argument("--slowdown", type=float, default=1.2)
     parser.add_argument("--agentperf-args", action="append", default=None)
+    parser.add_argument("--baseline-runs", type=int, default=1,
+                        help="separate runs appended to each baseline (--save --append)")
     args = parser.parse_args()
     configs = [extra.split() for extra in (args.agentperf_args or [""])]
     print(f"{args.pairs} trials of separate runs of {args.function}: a baseline, the same "
@@ -69,7 +75,8 @@ def main() -> None:
         same, slow = [], []
         with tempfile.TemporaryDirectory() as tmp:
             for _ in range(args.pairs):
-                a, b = trial(args.function, extra, args.slowdown, Path(tmp))
+                a, b = trial(args.function, extra, args.slowdown, Path(tmp),
+                             args.baseline_runs)
                 same.append(a)
                 slow.append(b)
                 loads.append(os.getloadavg()[0])
@@ -79,7 +86,8 @@ def main() -> None:
         significant = sum(v not in ("no significant change", "inconclusive")
                           for _, v, _ in same)
         inconclusive = sum(v == "inconclusive" for _, v, _ in same + slow)
-        print(f"\nconfiguration: {' '.join(extra) or '(defaults)'}")
+        print(f"\nconfiguration: {' '.join(extra) or '(defaults)'}, baseline of "
+              f"{args.baseline_runs} run(s)")
         print(f"  A/A called significant: {significant}/{args.pairs}")
         print(f"  A/A gate failures:      {sum(g for _, _, g in same)}/{args.pairs}")
         print(f"  A/B gate caught it:     {sum(g for _, _, g in slow)}/{args.pairs}")
