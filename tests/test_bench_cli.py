@@ -115,6 +115,13 @@ def test_save_append_keeps_runs_apart_and_compare_uses_their_spread(tmp_path: Pa
     [pair] = json.loads(compared.stdout)["comparison"]["benchmarks"]
     assert "run-to-run spread" in pair["time"]["method"]
     assert "single-run-baseline" not in [w["code"] for w in pair["warnings"]]
+    fewer = invoke("bench_agents:spin_base", "--min-time", "1ms", "--samples", "6",
+                   "--compare", str(baseline), "--json")
+    assert fewer.exit_code == 0, fewer.output
+    report = json.loads(fewer.stdout)
+    assert "settings-differ" in [w["code"] for w in report["comparison"]["warnings"]]
+    assert len(report["benchmarks"][0]["samples"]) == 6
+    assert {s["process"] for s in report["benchmarks"][0]["samples"]} == {0}  # baseline's
     replaced = agentperf("bench_agents:spin_base", *FAST, "--save", str(baseline), "-q")
     assert replaced.returncode == 0, replaced.stderr
     assert len(load_suite(baseline).benchmarks[0].samples) == 12

@@ -358,8 +358,6 @@ def _reuse_settings(ctx: Any, options: Any, baseline: Any,
     """
     from dataclasses import replace
 
-    from click.core import ParameterSource
-
     from agentperf.bench.baseline import baseline_loops, baseline_processes
     from agentperf.bench.model import BenchWarning
 
@@ -376,7 +374,8 @@ def _reuse_settings(ctx: Any, options: Any, baseline: Any,
         value = wanted[field_name]
         if value is None or value == getattr(options, field_name):
             continue
-        if ctx.get_parameter_source(option) == ParameterSource.COMMANDLINE:
+        # by name: Typer may carry its own copy of click's ParameterSource enum
+        if getattr(ctx.get_parameter_source(option), "name", "") == "COMMANDLINE":
             notes.append(BenchWarning(
                 "settings-differ", f"--{option.replace('_', '-')} differs from the "
                 f"baseline's ({getattr(options, field_name)} vs {value}), so the two runs "
