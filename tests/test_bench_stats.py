@@ -451,6 +451,16 @@ def test_interleaved_pairs_per_round_and_per_worker() -> None:
     assert unpaired.time.verdict == SAME  # the unpaired test cannot see through the noise
 
 
+def test_too_few_observations_are_inconclusive_and_never_fail_or_pass_silently() -> None:
+    one = compare_results(_result([1e-6]), _result([2e-6]))
+    assert one.time.verdict == INCONCLUSIVE and "too few" in one.time.reason
+    assert math.isnan(one.time.p_value) and one.time.ratio == pytest.approx(2)
+    gate = evaluate_gates(SuiteComparison(alpha=0.05, benchmarks=[one]),
+                          fail_if_slower_pct=5)[0]
+    assert not gate.failed and "cannot judge" in gate.message
+    assert bench_formats.format_p(one.time.p_value) == "n/a"
+
+
 def test_formats_never_use_exponents_and_keep_asymmetry() -> None:
     assert bench_formats.format_time(999.7e-6) == "1.00 ms"
     assert bench_formats.format_time(1000e-6) == "1.00 ms"

@@ -178,6 +178,9 @@ def _unpaired(base: list[float], new: list[float], base_runs: Sequence[int],
         method += "; the baseline's run-to-run spread is the floor of its error"
 
     def run(confidence: float) -> LogRatio:
+        if len(base_obs) + len(new_obs) < 3:
+            return _untestable(statistics.fmean(new_obs) - statistics.fmean(base_obs),
+                               confidence)
         return log_ratio_test(base_obs, new_obs, confidence=confidence, floor=floor)
 
     return _Test(base, new, run, method, verdicts)
@@ -227,9 +230,17 @@ def _paired(base: Sequence[Sample], new: Sequence[Sample], values: Callable[[Sam
                   "ratios)")
 
     def run(confidence: float) -> LogRatio:
+        if len(diffs) < 2:
+            return _untestable(statistics.fmean(diffs), confidence)
         return paired_log_ratio_test(diffs, confidence=confidence)
 
     return _Test(base_v, new_v, run, method, verdicts)
+
+
+def _untestable(diff: float, confidence: float) -> LogRatio:
+    """Too few observations for any test: a ratio, and no interval or p-value."""
+    return LogRatio(math.exp(diff), math.nan, math.nan, math.nan, 0.0, confidence, diff,
+                    math.nan)
 
 
 def _decide(test: _Test, *, rejected: bool, confidence: float,
@@ -243,7 +254,9 @@ def _decide(test: _Test, *, rejected: bool, confidence: float,
     result = test.run(confidence)
     verdict = SAME
     reason = ""
-    if rejected and result.ratio != 1:
+    if math.isnan(result.p_value):
+        verdict, reason = INCONCLUSIVE, "too few observations to test"
+    elif rejected and result.ratio != 1:
         verdict = test.verdicts[1] if result.ratio > 1 else test.verdicts[0]
         why, spread = unstable
         beyond = result.ci_low > 1 + spread or result.ci_high < 1 / (1 + spread)
@@ -332,10 +345,14 @@ def _compare_many(pairs: Sequence[tuple[str, BenchmarkResult, BenchmarkResult]],
     return out
 
 
+def _p_or_one(p_value: float) -> float:
+    return 1.0 if math.isnan(p_value) else p_value
+
+
 def _judge(tests: Sequence[_Test], runs: Sequence[tuple[BenchmarkResult, BenchmarkResult]],
            alpha: float) -> list[MetricComparison]:
     """Benjamini-Hochberg over the tests, then each verdict and CI at the matching level."""
-    p_values = [t.run(1 - alpha).p_value for t in tests]
+    p_values = [_p_or_one(t.run(1 - alpha).p_value) for t in tests]
     rejected, confidence = benjamini_hochberg(p_values, alpha)
     return [_decide(t, rejected=r, confidence=confidence, unstable=_unstable(b, n))
             for t, r, (b, n) in zip(tests, rejected, runs, strict=True)]

@@ -147,6 +147,8 @@ def to_markdown(suite: BenchSuite, comparison: SuiteComparison | None = None,
 
 def format_p(p_value: float) -> str:
     """A p-value without exponent notation: ``0.038``, ``<0.0001``."""
+    if math.isnan(p_value):
+        return "n/a"
     return "<0.0001" if p_value < 1e-4 else significant(p_value, 2)
 
 
