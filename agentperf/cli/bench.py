@@ -49,9 +49,10 @@ _RUN_HELP = (
     "(--type cpu, memory, io or all): warm-up, loop calibration to --min-time per sample, "
     "--samples samples, median with a bootstrap 95% CI, memory per sample, and warnings "
     "when the result is noisy.\n\n"
-    "Compare with a saved run (--compare FILE) or a candidate run alternately in the same "
-    "invocation (--interleave CANDIDATE); --fail-if-slower PCT exits 1 only when a "
-    "benchmark is significantly slower by more than PCT.\n\n"
+    "Compare with a saved run (--compare FILE, reusing its loop count and settings) or a "
+    "candidate in the same invocation (--interleave CANDIDATE: one sample of each per "
+    "round, in a shuffled order, compared paired); --fail-if-slower PCT exits 1 only when "
+    "a benchmark is significantly slower by more than PCT.\n\n"
     "Compare two saved runs: agentperf bench compare BASE.json NEW.json"
 )
 
@@ -100,7 +101,8 @@ FailMemoryOpt = Annotated[str | None, typer.Option(
     help="Exit 1 if a benchmark's peak memory per call is significantly higher by more "
          "than PCT.")]
 AlphaOpt = Annotated[float, typer.Option(
-    "--alpha", help="Significance level of the Mann-Whitney U test.")]
+    "--alpha", help="Significance level; with several benchmarks, the false-discovery "
+                    "rate (Benjamini-Hochberg).")]
 MdOpt = Annotated[bool, typer.Option("--md", help="Print Markdown tables on stdout instead.")]
 CsvOpt = Annotated[Path | None, typer.Option("--csv", help="Write a CSV summary to this file.")]
 GabOpt = Annotated[Path | None, typer.Option(
@@ -207,8 +209,9 @@ def compare_command(
     quiet: bool = QUIET_OPTION,
     debug: bool = DEBUG_OPTION,
 ) -> None:
-    """Compare two saved runs benchmark by benchmark: ratio of medians with a 95% CI,
-    Mann-Whitney U test, verdict, and the same gates as a run."""
+    """Compare two saved runs benchmark by benchmark: each worker process is one
+    observation; ratio, CI and verdict come from one t test on log times (the spread
+    between a baseline's appended runs is a floor); the same gates as a run."""
     from agentperf.analysis.compare import compare_suites, evaluate_gates
     from agentperf.bench.baseline import load_suite
 
