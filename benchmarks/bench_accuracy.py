@@ -16,7 +16,8 @@ checked against the same pyperf runs.
 Part 2 runs interleaved A/A comparisons of one function and A/B comparisons against
 a copy doing 10 % more work, ``--trials`` times each: the false-positive rate
 (target at most 5 %) and the detection rate (target at least 90 %), both for the
-Mann-Whitney verdict alone and for the ``--fail-if-slower`` gate.
+verdict alone (paired t test on per-round log ratios) and for the ``--fail-if-slower``
+gate.
 """
 
 from __future__ import annotations
@@ -70,6 +71,14 @@ def spin_copy() -> int:
 
 def spin_10pct() -> int:
     return _spin(SPIN * 11 // 10)
+
+
+#: baseline_aa.py slows ``spin_scaled`` by setting this (1.2: 20 % more work).
+SPIN_SCALE = float(os.environ.get("AGENTPERF_SPIN_SCALE", "1"))
+
+
+def spin_scaled() -> int:
+    return _spin(round(SPIN * SPIN_SCALE))
 
 
 FUNCTIONS = ("sum_squares", "sort_floats", "join_words")

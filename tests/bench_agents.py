@@ -117,3 +117,14 @@ def gc_probe() -> None:
 
 def allocate_64k() -> int:
     return len(bytearray(64 * 1024))
+
+
+def write_and_wait(_input: object = None) -> int:
+    """Writes 4 KiB to a temporary file and sleeps 2 ms: I/O and waiting, little CPU."""
+    import tempfile
+    import time
+
+    with tempfile.TemporaryFile() as handle:
+        written = os.write(handle.fileno(), b"x" * 4096)
+    time.sleep(0.002)
+    return written

@@ -65,12 +65,22 @@ def test_a_baseline_saved_by_one_run_is_compared_by_another(tmp_path: Path) -> N
             "agentperf_version", "git_commit", "git_dirty"} <= set(env)
     assert data["options"]["samples"] == 12
 
-    second = agentperf("bench_agents:spin_env", *FAST, "--compare", str(baseline), "--json",
+    second = agentperf("bench_agents:spin_env", "--min-time", "1ms", "--compare",
+                       str(baseline), "--json", "--fail-if-slower", "5%",
                        env={"BENCH_AGENT_SLOWDOWN": "2"})
-    assert second.returncode == 0, second.stderr
+    assert second.returncode == 1, second.stderr
     report = json.loads(second.stdout)
     [pair] = report["comparison"]["benchmarks"]
     assert pair["name"] == "spin_env" and pair["base_count"] == pair["new_count"] == 12
+    assert pair["time"]["verdict"] == "slower" and report["gate_failed"]
+    assert pair["time"]["ratio"] == pytest.approx(2, rel=0.35)
+    # the baseline's loop count and settings were reused (samples 12, this process)
+    [new] = report["benchmarks"]
+    assert {s["loops"] for s in new["samples"]} == {bench["samples"][0]["loops"]}
+    assert {s["process"] for s in new["samples"]} == {0}
+    codes = [w["code"] for w in pair["warnings"]]
+    assert "one-process" in codes and "single-run-baseline" in codes
+    assert "loops-differ" not in codes
     assert pair["time"]["base_median"] == pytest.approx(load_suite(baseline).benchmarks[0]
                                                         .stats.median)
     assert report["comparison"]["environment_differences"] == []
@@ -89,6 +99,62 @@ def test_fail_if_slower_against_a_baseline_sets_the_exit_code(tmp_path: Path) ->
                        "--fail-if-slower", "0%")
     assert passed.returncode == 0, passed.stdout + passed.stderr
     assert "faster" in passed.stdout
+
+
+def test_save_append_keeps_runs_apart_and_compare_uses_their_spread(tmp_path: Path) -> None:
+    baseline = tmp_path / "base.json"
+    for _ in range(3):
+        done = agentperf("bench_agents:spin_base", *FAST, "--save", str(baseline), "--append",
+                         "-q")
+        assert done.returncode == 0, done.stderr
+    [bench] = json.loads(baseline.read_text())["benchmarks"]
+    assert [s["run"] for s in bench["samples"]] == [r for r in range(3) for _ in range(12)]
+    assert len({s["loops"] for s in bench["samples"]}) == 1  # later runs reuse the first's
+    compared = agentperf("bench_agents:spin_base", *FAST, "--compare", str(baseline), "--json")
+    assert compared.returncode == 0, compared.stderr
+    [pair] = json.loads(compared.stdout)["comparison"]["benchmarks"]
+    assert "run-to-run spread" in pair["time"]["method"]
+    assert "single-run-baseline" not in [w["code"] for w in pair["warnings"]]
+    fewer = invoke("bench_agents:spin_base", "--min-time", "1ms", "--samples", "6",
+                   "--compare", str(baseline), "--json")
+    assert fewer.exit_code == 0, fewer.output
+    report = json.loads(fewer.stdout)
+    assert "settings-differ" in [w["code"] for w in report["comparison"]["warnings"]]
+    assert len(report["benchmarks"][0]["samples"]) == 6
+    assert {s["process"] for s in report["benchmarks"][0]["samples"]} == {0}  # baseline's
+    replaced = agentperf("bench_agents:spin_base", *FAST, "--save", str(baseline), "-q")
+    assert replaced.returncode == 0, replaced.stderr
+    assert len(load_suite(baseline).benchmarks[0].samples) == 12
+
+
+def test_type_cpu_io_and_memory_measure_a_workload(tmp_path: Path) -> None:
+    out = tmp_path / "io.json"
+    io = invoke("bench_agents:write_and_wait", "--type", "io", *FAST, "--samples", "5",
+                "--save", str(out))
+    assert io.exit_code == 0, io.output
+    figures = load_suite(out).benchmarks[0].figures
+    assert figures["wait_per_call_s"] > 0.0015  # the 2 ms sleep
+    assert figures["cpu_share"] < 0.6
+    assert figures["syscalls_per_call"] >= 1
+    assert figures["write_bytes_per_call"] >= 4096
+    assert "waiting" in io.stdout and "syscalls per call" in io.stdout
+    cpu = invoke("bench_agents:spin_base", "--type", "cpu", *FAST, "--json")
+    assert cpu.exit_code == 0, cpu.output
+    derived = json.loads(cpu.stdout)["benchmarks"][0]["derived"]
+    assert derived["figures"]["cpu_per_call_s"] > 0
+    assert 0.3 < derived["figures"]["cpu_share"] < 1.5
+    memory = invoke("bench_agents:allocate_64k", "--type", "memory", *FAST, "--json")
+    assert memory.exit_code == 0, memory.output
+    document = json.loads(memory.stdout)["benchmarks"][0]
+    assert document["memory_per_call"]["peak_bytes_per_call"] >= 64 * 1024
+    assert document["memory_per_call"]["retained_bytes_per_call"] < 16 * 1024
+    assert document["memory_per_call"]["peak_rss_bytes"] > 0
+
+
+def test_two_functions_with_one_short_name_are_shown_module_qualified() -> None:
+    result = invoke("bench_agents:spin_base", "--interleave", "bench_twin:spin_base", *FAST)
+    assert result.exit_code == 0, result.output
+    assert "bench_agents:spin_base -> bench_twin:spin_base" in result.stdout
 
 
 def test_interleaved_runs_gate_a_slower_candidate_and_pass_an_identical_one() -> None:
@@ -173,6 +239,8 @@ def test_output_formats_md_csv_gab_json_and_histogram(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("args", "expected"), [
     (["--type", "gpu"], "unknown type 'gpu'"),
     (["--type", "agent"], "needs a WORKLOAD"),
+    (["--type", "all", "bench_agents:one_us"], "use --type cpu, memory or io with a WORKLOAD"),
+    (["bench_agents:one_us", "--append"], "--append needs --save FILE"),
     (["bench_agents:one_us", "--fail-if-slower", "5%"], "need --compare FILE or --interleave"),
     (["bench_agents:one_us", "--fail-if-slower", "five"], "expected a percentage"),
     (["bench_agents:one_us", "--min-time", "soon"], "expected a duration"),

@@ -6,25 +6,36 @@ import csv
 import io
 import json
 import math
+import random
 import statistics
+from dataclasses import replace
 
 import pytest
 
 from agentperf.analysis.compare import (
+    INCONCLUSIVE,
     SAME,
+    SuiteComparison,
     compare_pair,
+    compare_results,
     compare_samples,
+    compare_suites,
     evaluate_gates,
 )
+from agentperf.bench.baseline import append_run
 from agentperf.bench.calibrate import find_loops
-from agentperf.bench.model import BenchSuite, Sample, TargetRecipe
+from agentperf.bench.model import BenchmarkResult, BenchSuite, Sample, TargetRecipe
 from agentperf.bench.results import build_result
-from agentperf.bench.warnings import comparison_warnings, min_p_value
+from agentperf.bench.warnings import comparison_warnings
 from agentperf.measure.stats import (
+    benjamini_hochberg,
     bootstrap_ci,
+    log_ratio_test,
     mann_whitney_u,
     outlier_indices,
+    paired_log_ratio_test,
     summarize,
+    t_quantile,
 )
 from agentperf.report import bench_formats
 
@@ -152,12 +163,9 @@ def test_drift_warning_when_the_run_changes_speed_halfway() -> None:
     assert "drift" not in _codes(_result([*fast[:4], *slow[:4]]))  # too few to tell
 
 
-def test_comparison_warns_when_too_few_samples_to_reach_significance() -> None:
-    assert min_p_value(5, 5) == pytest.approx(2 / 252)
-    assert min_p_value(3, 3) == pytest.approx(0.1)
-    assert [w.code for w in comparison_warnings(3, 3, 0.05)] == ["too-few-to-compare"]
-    assert [w.code for w in comparison_warnings(6, 6, 0.05)] == ["few-samples"]
-    assert comparison_warnings(20, 20, 0.05) == []
+def test_comparison_warns_when_few_samples() -> None:
+    assert [w.code for w in comparison_warnings(6, 6)] == ["few-samples"]
+    assert comparison_warnings(20, 20) == []
 
 
 # -- comparison and gates ------------------------------------------------------------------
@@ -186,9 +194,10 @@ def test_shifted_samples_are_slower_or_faster_and_gates_need_size_and_significan
     assert evaluate_gates(pair, fail_if_slower_pct=5)[0].failed
     assert not evaluate_gates(pair, fail_if_slower_pct=40)[0].failed
     # a large but not significant difference never fails a gate
-    few = compare_pair(_result([1e-6, 1e-6 * 1.01, 0.99e-6], "a"),
-                       _result([1.5e-6, 1.4e-6, 1.6e-6], "b"))
+    few = compare_pair(_result([1e-6, 1.6e-6, 0.7e-6], "a"),
+                       _result([1.5e-6, 1.4e-6, 1.9e-6], "b"))
     assert few.benchmarks[0].time.verdict == SAME
+    assert few.benchmarks[0].time.ci_low < 1 < few.benchmarks[0].time.ci_high
     assert not evaluate_gates(few, fail_if_slower_pct=5)[0].failed
 
 
@@ -244,5 +253,227 @@ def test_markdown_csv_gab_and_histogram() -> None:
     assert sum(int(line.rsplit(" ", 1)[1]) for line in lines) == 6
     assert lines[-1].endswith(" 3") and "#" in lines[-1]
     assert bench_formats.format_time(1.234e-6) == "1.23 us"
-    assert bench_formats.format_time(0.5e-9 * 3) == "1.5 ns"
+    assert bench_formats.format_time(0.5e-9 * 3) == "1.50 ns"
     assert not math.isnan(suite.benchmarks[0].ci[0])
+
+
+# -- the unit of independence: one procedure for verdict and CI ---------------------------
+
+def _clustered(samples: list[list[float]], name: str = "k", run: int = 0) -> BenchmarkResult:
+    """A result whose samples come from worker processes: one inner list per process."""
+    taken = [replace(s, process=p, run=run) for p, times in enumerate(samples)
+             for s in _samples(times)]
+    return build_result(TargetRecipe(name=name, kind="agent", reference="x:y"), taken,
+                        loops=1000, load_average=0.0, cpu_count=2)
+
+
+def test_log_ratio_ci_and_p_match_a_hand_computed_welch_case() -> None:
+    # logs: base 0, 0.1, 0.2 (mean 0.1, var 0.01); new 0.3, 0.4, 0.5 (mean 0.4, var 0.01)
+    base = [math.exp(x) for x in (0.0, 0.1, 0.2)]
+    new = [math.exp(x) for x in (0.3, 0.4, 0.5)]
+    result = log_ratio_test([math.log(v) for v in base], [math.log(v) for v in new])
+    se = math.sqrt(0.01 / 3 + 0.01 / 3)
+    assert result.df == pytest.approx(4)
+    assert result.ratio == pytest.approx(math.exp(0.3))
+    half = 2.7764451051977987 * se  # t(0.975, 4)
+    assert result.ci_low == pytest.approx(math.exp(0.3 - half), rel=1e-9)
+    assert result.ci_high == pytest.approx(math.exp(0.3 + half), rel=1e-9)
+    assert t_quantile(0.975, 4) == pytest.approx(2.7764451051977987, rel=1e-9)
+
+
+def test_welch_paired_and_t_quantile_match_scipy() -> None:
+    scipy_stats = pytest.importorskip("scipy.stats")
+    a = [0.01, 0.12, -0.05, 0.3, 0.07, 0.02]
+    b = [0.2, 0.25, 0.1, 0.41, 0.18]
+    ref = scipy_stats.ttest_ind(b, a, equal_var=False)
+    mine = log_ratio_test(a, b)
+    assert mine.p_value == pytest.approx(ref.pvalue, rel=1e-9)
+    assert mine.df == pytest.approx(ref.df, rel=1e-9)
+    ci = ref.confidence_interval(0.9)
+    low, high = log_ratio_test(a, b, confidence=0.9).ci_low, log_ratio_test(
+        a, b, confidence=0.9).ci_high
+    assert (math.log(low), math.log(high)) == pytest.approx((ci.low, ci.high), rel=1e-9)
+    diffs = [0.03, -0.01, 0.05, 0.02, 0.04, 0.0, 0.06]
+    paired = scipy_stats.ttest_1samp(diffs, 0.0)
+    assert paired_log_ratio_test(diffs).p_value == pytest.approx(paired.pvalue, rel=1e-9)
+    for q, df in ((0.975, 1), (0.995, 3.5), (0.9, 40)):
+        assert t_quantile(q, df) == pytest.approx(scipy_stats.t.ppf(q, df), rel=1e-9)
+
+
+def _worker_means(workers: list[list[float]]) -> list[float]:
+    return [statistics.fmean(math.log(x) for x in worker) for worker in workers]
+
+
+def test_seeded_simulation_of_clustered_samples() -> None:
+    """10 workers x 5 samples, half the variance between workers, per-sample CV 5 %.
+
+    The per-worker test keeps false alarms at the nominal rate (seed 7: 48 of 1,000
+    A/A trials, 4.8 %) and detects a 10 % shift in all 1,000 trials; treating the 50
+    samples as independent, as the old verdict did, calls 266 of the 1,000 A/A
+    trials (26.6 %) significant.
+    """
+    rng = random.Random(7)
+    sd = 0.05 * math.sqrt(0.5)
+
+    def run(shift: float) -> list[list[float]]:
+        return [[math.exp(w + rng.gauss(0, sd) + shift) * 1e-5 for _ in range(5)]
+                for w in (rng.gauss(0, sd) for _ in range(10))]
+
+    def flat(workers: list[list[float]]) -> list[float]:
+        return [math.log(x) for worker in workers for x in worker]
+
+    false_alarms = flat_alarms = 0
+    for _ in range(1000):
+        base, new = run(0), run(0)
+        false_alarms += log_ratio_test(_worker_means(base), _worker_means(new)).p_value < 0.05
+        flat_alarms += log_ratio_test(flat(base), flat(new)).p_value < 0.05
+    assert false_alarms <= 60
+    assert flat_alarms > 150  # what the per-worker method exists to prevent
+    detected = sum(log_ratio_test(_worker_means(run(0)), _worker_means(run(math.log(1.1))))
+                   .p_value < 0.05 for _ in range(1000))
+    assert detected >= 800
+
+
+def test_comparison_of_worker_samples_is_the_per_worker_test() -> None:
+    rng = random.Random(11)
+    base = [[rng.lognormvariate(0, 0.03) * 1e-5 for _ in range(3)] for _ in range(6)]
+    new = [[rng.lognormvariate(0.02, 0.03) * 1e-5 for _ in range(3)] for _ in range(5)]
+    compared = compare_results(_clustered(base, "a"), _clustered(new, "a")).time
+    direct = log_ratio_test(_worker_means(base), _worker_means(new))
+    assert compared.p_value == pytest.approx(direct.p_value, rel=1e-6)
+    assert compared.ratio == pytest.approx(direct.ratio, rel=1e-6)
+    assert "6 vs 5 processes" in compared.method
+
+
+def test_one_process_per_side_says_so_and_a_single_run_baseline_says_what_it_cannot_know(
+        ) -> None:
+    one = compare_results(_result([x * 1e-6 for x in BASE], "a"),
+                          _result([x * 1e-6 for x in BASE], "a"))
+    codes = [w.code for w in one.warnings]
+    assert "one-process" in codes and "single-run-baseline" in codes
+    assert "samples of one process per side" in one.time.method
+    workers = compare_results(_clustered([[1e-5] * 2, [1.1e-5] * 2, [1.05e-5] * 2]),
+                              _clustered([[1e-5] * 2, [1.1e-5] * 2, [1.05e-5] * 2]))
+    assert "one-process" not in [w.code for w in workers.warnings]
+    assert "3 vs 3 processes" in workers.time.method
+
+
+def test_run_to_run_spread_of_an_appended_baseline_floors_the_error() -> None:
+    # three baseline runs that differ by +-4 %, each tight inside: a new run 3 % slower
+    # than their mean is not significant, although its samples clearly differ from each
+    base = append_run(append_run(_suite_of(_result([x * 1e-6 for x in BASE]))
+                                 , _suite_of(_result([x * 1.04e-6 for x in BASE]))),
+                      _suite_of(_result([x * 0.96e-6 for x in BASE])))
+    assert sorted({s.run for s in base.benchmarks[0].samples}) == [0, 1, 2]
+    new = _result([x * 1.03e-6 for x in BASE])
+    floored = compare_results(base.benchmarks[0], new)
+    assert floored.time.verdict == SAME
+    assert "run-to-run spread" in floored.time.method
+    assert "single-run-baseline" not in [w.code for w in floored.warnings]
+    alone = compare_results(_result([x * 1e-6 for x in BASE]), new)
+    assert alone.time.verdict == "slower"  # one run against one: no floor, and it says so
+    assert "single-run-baseline" in [w.code for w in alone.warnings]
+
+
+def _suite_of(result: BenchmarkResult) -> BenchSuite:
+    return BenchSuite(benchmarks=[result], environment={"cpu_count": 2}, options={},
+                      created_at="", agentperf_version="")
+
+
+def test_an_unstable_run_turns_a_verdict_inconclusive_and_warnings_are_carried() -> None:
+    noisy = [x * 1e-6 * (1.4 if i % 3 == 0 else 1.0) for i, x in enumerate(BASE * 2)]
+    steady = _result([x * 1e-6 for x in BASE * 2])
+    slower = compare_results(steady, _result([x * 1.12 for x in noisy]))
+    assert slower.time.p_value < 0.05 and slower.time.verdict == INCONCLUSIVE
+    assert "this run is unstable (CV 17%)" in slower.time.reason
+    # a change whose whole interval lies beyond the run's own spread is still called
+    assert compare_results(steady, _result([x * 2 for x in noisy])).time.verdict == "slower"
+    assert any(w.message.startswith("this run: unstable") for w in slower.warnings)
+    gate = evaluate_gates(SuiteComparison(alpha=0.05, benchmarks=[slower]),
+                          fail_if_slower_pct=5)[0]
+    assert not gate.failed and "inconclusive" in gate.message
+    # a busy machine (load 4 on 2 CPUs) can slow a run by up to 100 %
+    quiet = _result([x * 1e-6 for x in BASE * 2])
+    busy = compare_results(quiet, _result([x * 1.5e-6 for x in BASE * 2], load=4.0)).time
+    assert busy.verdict == INCONCLUSIVE and "busy machine (load 4.0 on 2 CPUs" in busy.reason
+    assert compare_results(quiet, _result([x * 3e-6 for x in BASE * 2], load=4.0)
+                           ).time.verdict == "slower"
+    # the same noise with no significant difference stays "no significant change"
+    same = compare_results(_result(noisy), _result(noisy))
+    assert same.time.verdict == SAME
+
+
+def test_benjamini_hochberg_rejections_and_matching_interval_level() -> None:
+    rejected, level = benjamini_hochberg([0.01, 0.04, 0.03, 0.2], 0.05)
+    # sorted 0.01 <= 0.0125, 0.03 <= 0.025 no, 0.04 <= 0.0375 no -> one rejection
+    assert rejected == [True, False, False, False]
+    assert level == pytest.approx(1 - 0.05 / 4)
+    rejected, level = benjamini_hochberg([0.001, 0.02, 0.03, 0.04], 0.05)
+    assert rejected == [True, True, True, True] and level == pytest.approx(0.95)
+    # in a suite, a benchmark significant alone at 0.05 is not once four are compared
+    pairs = [_result([x * 1e-6 for x in BASE], n) for n in ("a", "b", "c", "d")]
+    shifted = [_result([x * f * 1e-6 for x in BASE], n)
+               for n, f in (("a", 1.0), ("b", 1.0), ("c", 1.0), ("d", 1.003))]
+    alone = compare_results(pairs[3], shifted[3])
+    assert alone.time.p_value < 0.05 and alone.time.verdict == "slower"
+    suite = compare_suites(_suite_many(pairs), _suite_many(shifted))
+    d = suite.benchmarks[3].time
+    assert d.verdict == SAME and d.ci_low < 1 < d.ci_high
+    assert d.confidence == pytest.approx(1 - 0.05 / 4)
+    assert "fdr" in [w.code for w in suite.warnings]
+
+
+def _suite_many(results: list[BenchmarkResult]) -> BenchSuite:
+    return BenchSuite(benchmarks=results, environment={"cpu_count": 2}, options={},
+                      created_at="", agentperf_version="")
+
+
+def test_verdict_and_ci_never_contradict() -> None:
+    rng = random.Random(3)
+    for _ in range(80):
+        base = [rng.lognormvariate(0, 0.1) * 1e-5 for _ in range(12)]
+        new = [rng.lognormvariate(rng.choice((0, 0.05)), 0.1) * 1e-5 for _ in range(12)]
+        t = compare_results(_result(base), _result(new)).time
+        assert (t.verdict != SAME) == (not t.ci_low <= 1 <= t.ci_high)
+
+
+def test_interleaved_pairs_per_round_and_per_worker() -> None:
+    # a common per-round disturbance cancels in the pairing: 2 % slower every round
+    rounds = [1e-5 * (1 + 0.05 * (i % 4)) for i in range(12)]
+    per_round = compare_pair(_result(rounds, "a"), _result([x * 1.02 for x in rounds], "b"))
+    t = per_round.benchmarks[0].time
+    assert t.verdict == "slower" and "12 rounds" in t.method
+    assert t.ratio == pytest.approx(1.02)
+    workers = compare_pair(_clustered([[r] * 2 for r in rounds[:6]], "a"),
+                           _clustered([[r * 1.02] * 2 for r in rounds[:6]], "b"))
+    assert "6 worker processes, paired" in workers.benchmarks[0].time.method
+    unpaired = compare_results(_result(rounds, "a"), _result([x * 1.02 for x in rounds], "b"))
+    assert unpaired.time.verdict == SAME  # the unpaired test cannot see through the noise
+
+
+def test_too_few_observations_are_inconclusive_and_never_fail_or_pass_silently() -> None:
+    one = compare_results(_result([1e-6]), _result([2e-6]))
+    assert one.time.verdict == INCONCLUSIVE and "too few" in one.time.reason
+    assert math.isnan(one.time.p_value) and one.time.ratio == pytest.approx(2)
+    gate = evaluate_gates(SuiteComparison(alpha=0.05, benchmarks=[one]),
+                          fail_if_slower_pct=5)[0]
+    assert not gate.failed and "cannot judge" in gate.message
+    assert bench_formats.format_p(one.time.p_value) == "n/a"
+
+
+def test_formats_never_use_exponents_and_keep_asymmetry() -> None:
+    assert bench_formats.format_time(999.7e-6) == "1.00 ms"
+    assert bench_formats.format_time(1000e-6) == "1.00 ms"
+    assert bench_formats.format_interval(306e-6, 1.6e-3) == "0.306-1.60 ms"
+    assert bench_formats.format_rate(999_700, "call") == "1.00M call/s"
+    assert bench_formats.format_rate(1_000, "call") == "1.00k call/s"
+    assert bench_formats.format_p(3.2e-7) == "<0.0001"
+    for value in (1e-12, 3e-9, 5e5, 123456.0):
+        assert "e" not in bench_formats.format_time(value).split()[0]
+    result = _result([1e-6] * 5 + [1.2e-6] * 10 + [3e-6] * 5)
+    entry = json.loads(bench_formats.to_github_action_benchmark(_suite_of(result)))[0]
+    low, high = result.ci
+    median = result.stats.median
+    assert float(entry["range"].removeprefix("± ")) == pytest.approx(
+        max(median - low, high - median) * 1e6, rel=1e-3)
+    assert "95% CI" in entry["extra"]

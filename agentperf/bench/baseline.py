@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 from agentperf.bench.model import KINDS, BenchmarkResult, BenchSuite, Sample, TargetRecipe
-from agentperf.bench.results import build_result
+from agentperf.bench.results import MEMORY_FIGURES, build_result
 from agentperf.errors import AgentperfError
 
 FORMAT = "agentperf-bench"
@@ -51,6 +51,7 @@ def _benchmark_to_dict(result: BenchmarkResult) -> dict[str, Any]:
         "load_average": result.load_average,
         "stopped_early": result.stopped_early,
         "samples": [asdict(s) for s in result.samples],
+        "memory_per_call": {k: v for k, v in result.figures.items() if k in MEMORY_FIGURES},
         "derived": {
             "unit": "seconds per call",
             "stats": stats,
@@ -60,6 +61,7 @@ def _benchmark_to_dict(result: BenchmarkResult) -> dict[str, Any]:
             "bytes_per_s": result.bytes_per_s,
             "peak_bytes": asdict(result.peak_bytes) if result.peak_bytes else None,
             "max_rss_bytes": result.max_rss_bytes,
+            "figures": result.figures,
             "warnings": [asdict(w) for w in result.warnings],
         },
     }
@@ -75,6 +77,40 @@ def save_suite(suite: BenchSuite, path: Path) -> None:
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise AgentperfError(f"{path}: cannot write baseline: {exc.strerror}") from None
+
+
+def append_run(existing: BenchSuite, suite: BenchSuite) -> BenchSuite:
+    """``existing`` with ``suite`` added as its next run, benchmark by benchmark.
+
+    The runs stay apart (each sample keeps its run number), so a comparison can use
+    their run-to-run spread; the environment and options are the newest run's.
+    """
+    by_name = existing.by_name()
+    next_run = 1 + max((s.run for b in existing.benchmarks for s in b.samples), default=-1)
+    merged: list[BenchmarkResult] = []
+    for result in suite.benchmarks:
+        old = by_name.pop(result.name, None)
+        added = [replace(s, run=next_run) for s in result.samples]
+        samples = (old.samples if old else []) + added
+        merged.append(build_result(result.recipe, samples, loops=result.loops,
+                                   load_average=result.load_average,
+                                   cpu_count=suite.environment.get("cpu_count"),
+                                   stopped_early=result.stopped_early))
+    merged.extend(by_name.values())
+    return replace(suite, benchmarks=merged)
+
+
+def baseline_loops(result: BenchmarkResult) -> int:
+    """The loop count of the baseline's newest run, for a new run to reuse."""
+    last = max(s.run for s in result.samples)
+    return next(s.loops for s in result.samples if s.run == last)
+
+
+def baseline_processes(result: BenchmarkResult) -> int:
+    """Worker processes of the baseline's newest run (0: it ran in one process)."""
+    last = max(s.run for s in result.samples)
+    count = len({s.process for s in result.samples if s.run == last})
+    return count if count > 1 else 0
 
 
 def load_suite(path: Path) -> BenchSuite:
@@ -136,9 +172,15 @@ def _benchmark_from_dict(reader: _Reader, item: Any, where: str,
         raise reader.error(f"{where}.samples", "no samples")
     samples = [_sample(reader, s, f"{where}.samples[{j}]") for j, s in enumerate(raw)]
     loads = item.get("load_average")
-    return build_result(recipe, samples, loops=samples[0].loops,
-                        load_average=float(loads) if isinstance(loads, (int, float)) else None,
-                        cpu_count=cpu_count, stopped_early=bool(item.get("stopped_early")))
+    result = build_result(recipe, samples, loops=samples[0].loops,
+                          load_average=float(loads) if isinstance(loads, (int, float)) else None,
+                          cpu_count=cpu_count, stopped_early=bool(item.get("stopped_early")))
+    memory = item.get("memory_per_call") or {}
+    if not isinstance(memory, dict):
+        raise reader.error(f"{where}.memory_per_call", "expected a mapping")
+    result.figures.update({k: float(v) for k, v in memory.items()
+                           if k in MEMORY_FIGURES and isinstance(v, (int, float))})
+    return result
 
 
 def _sample(reader: _Reader, data: Any, where: str) -> Sample:
@@ -154,7 +196,19 @@ def _sample(reader: _Reader, data: Any, where: str) -> Sample:
             raise reader.error(f"{where}.{key}", "expected a non-negative integer or null")
     return Sample(loops=data["loops"], elapsed_ns=data["elapsed_ns"],
                   peak_bytes=data.get("peak_bytes"), max_rss_bytes=data.get("max_rss_bytes"),
-                  process=int(data.get("process") or 0))
+                  process=int(data.get("process") or 0), run=int(data.get("run") or 0),
+                  **{key: _count(reader, data, key, where) for key in _COUNTS})
+
+
+_COUNTS = ("cpu_ns", "read_bytes", "write_bytes", "syscalls")
+
+
+def _count(reader: _Reader, data: dict[str, Any], key: str, where: str) -> int | None:
+    value = data.get(key)
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool)
+                              or value < 0):
+        raise reader.error(f"{where}.{key}", "expected a non-negative integer or null")
+    return value
 
 
 class _Reader:

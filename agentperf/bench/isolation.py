@@ -58,7 +58,9 @@ class Worker:
                                "memory": memory})
         return Sample(loops=loops, elapsed_ns=int(reply["elapsed_ns"]),
                       peak_bytes=reply["peak_bytes"], max_rss_bytes=reply["max_rss_bytes"],
-                      process=self.process)
+                      process=self.process, cpu_ns=reply.get("cpu_ns"),
+                      read_bytes=reply.get("read_bytes"), write_bytes=reply.get("write_bytes"),
+                      syscalls=reply.get("syscalls"))
 
     def close(self) -> None:
         if self._proc.poll() is None:

@@ -67,6 +67,7 @@ class TargetRecipe:
     op_unit: str = "call"
     bytes_per_op: int | None = None
     description: str = ""
+    measure: str = ""  # a workload's --type cpu, memory or io: what is measured beside time
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -74,6 +75,7 @@ class TargetRecipe:
             "inputs": list(self.inputs), "inputs_file": self.inputs_file, "cwd": self.cwd,
             "ops_per_call": self.ops_per_call, "op_unit": self.op_unit,
             "bytes_per_op": self.bytes_per_op, "description": self.description,
+            "measure": self.measure,
         }
 
 
@@ -89,7 +91,12 @@ class Sample:
     elapsed_ns: int
     peak_bytes: int | None = None
     max_rss_bytes: int | None = None
-    process: int = 0
+    process: int = 0  # the worker process (block) that took it; 0 in this process
+    run: int = 0  # which run of a baseline that holds several (--save FILE --append)
+    cpu_ns: int | None = None  # user + system CPU of the process during the timed loop
+    read_bytes: int | None = None  # storage I/O during the timed loop (psutil, where known)
+    write_bytes: int | None = None
+    syscalls: int | None = None  # read and write system calls during the timed loop
 
     @property
     def seconds_per_call(self) -> float:
@@ -125,6 +132,9 @@ class BenchmarkResult:
     peak_bytes: Summary | None
     max_rss_bytes: int | None
     warnings: list[BenchWarning] = field(default_factory=list)
+    #: Per-call figures of --type cpu, memory or io on a workload, by name (see README).
+    figures: dict[str, float] = field(default_factory=dict)
+    cpu_count: int | None = None  # of the machine it ran on, to read load_average against
 
     @property
     def name(self) -> str:

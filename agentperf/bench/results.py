@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Sequence
 
-from agentperf.bench.model import BenchmarkResult, Sample, TargetRecipe
+from agentperf.bench.model import BenchmarkResult, BenchWarning, Sample, TargetRecipe
 from agentperf.bench.warnings import benchmark_warnings
 from agentperf.measure.stats import bootstrap_ci, outlier_indices, summarize
 
@@ -31,7 +32,77 @@ def build_result(recipe: TargetRecipe, samples: Sequence[Sample], *, loops: int,
         ops_per_s=recipe.ops_per_call / median if median > 0 else math.inf,
         bytes_per_s=bytes_per_op / median if bytes_per_op and median > 0 else None,
         peak_bytes=peak_stats, max_rss_bytes=max(rss) if rss else None,
-        warnings=benchmark_warnings(stats, samples, outliers, load_average=load_average,
-                                    cpu_count=cpu_count, stopped_early=stopped_early,
-                                    requested=requested or len(samples)),
+        figures=sample_figures(samples), cpu_count=cpu_count,
+        warnings=_warnings_per_run(samples, load_average=load_average, cpu_count=cpu_count,
+                                   stopped_early=stopped_early, requested=requested),
     )
+
+
+#: The figures of --type memory, measured by the profiler rather than in the samples.
+MEMORY_FIGURES = ("peak_bytes_per_call", "max_peak_bytes_per_call", "retained_bytes_per_call",
+                  "peak_rss_bytes")
+
+
+def memory_figures(recipe: TargetRecipe, calls: int) -> dict[str, float]:
+    """Peak and retained memory per call, from the profiler's measurement of ``calls`` calls.
+
+    The profiler runs the workload untimed, traces each call and collects garbage
+    after it, so "retained" is what a call leaves behind; it is the same
+    measurement ``agentperf profile`` reports.
+    """
+    from pathlib import Path
+
+    from agentperf.profiling.api import profile_memory
+    from agentperf.workload.spec import load_workload
+
+    spec = load_workload(recipe.reference, inputs=recipe.inputs,
+                         inputs_file=recipe.inputs_file, cwd=Path(recipe.cwd))
+    summary = profile_memory(spec, iterations=calls, name=recipe.name).memory
+    found = {"peak_bytes_per_call": summary.mean_peak_bytes,
+             "max_peak_bytes_per_call": summary.peak_bytes,
+             "retained_bytes_per_call": summary.mean_net_bytes,
+             "peak_rss_bytes": summary.peak_rss_bytes}
+    return {k: float(v) for k, v in found.items() if v is not None}
+
+
+def sample_figures(samples: Sequence[Sample]) -> dict[str, float]:
+    """CPU and I/O per call, from the samples that counted them (--type cpu or io).
+
+    CPU per call is the median over samples; CPU/wall and the I/O figures are totals
+    over all samples divided by wall time or calls, so rare I/O is not rounded away.
+    """
+    figures: dict[str, float] = {}
+    timed = [s for s in samples if s.cpu_ns is not None]
+    if timed:
+        cpu = [s.cpu_ns / s.loops / 1e9 for s in timed]  # type: ignore[operator]
+        wall = [s.seconds_per_call for s in timed]
+        figures["cpu_per_call_s"] = statistics.median(cpu)
+        figures["cpu_share"] = sum(s.cpu_ns for s in timed) / sum(  # type: ignore[misc]
+            s.elapsed_ns for s in timed)
+        figures["wait_per_call_s"] = max(statistics.median(
+            w - c for w, c in zip(wall, cpu, strict=True)), 0.0)
+    counted = [s for s in samples if s.syscalls is not None]
+    if counted:
+        calls = sum(s.loops for s in counted)
+        for key in ("read_bytes", "write_bytes", "syscalls"):
+            figures[f"{key}_per_call"] = sum(getattr(s, key) for s in counted) / calls
+    return figures
+
+
+def _warnings_per_run(samples: Sequence[Sample], *, load_average: float | None,
+                      cpu_count: int | None, stopped_early: bool,
+                      requested: int | None) -> list[BenchWarning]:
+    """Each run's own warnings: the spread between appended runs is not instability."""
+    runs: dict[int, list[Sample]] = {}
+    for sample in samples:
+        runs.setdefault(sample.run, []).append(sample)
+    found: dict[str, BenchWarning] = {}
+    for index, run in enumerate(runs.values()):
+        times = [s.seconds_per_call for s in run]
+        last = index == len(runs) - 1
+        for warning in benchmark_warnings(
+                summarize(times), run, outlier_indices(times) if len(times) >= 3 else [],
+                load_average=load_average if last else None, cpu_count=cpu_count,
+                stopped_early=stopped_early and last, requested=requested or len(run)):
+            found.setdefault(warning.code, warning)
+    return list(found.values())

@@ -21,7 +21,7 @@ import os
 import random
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack, redirect_stdout
 from datetime import datetime, timezone
 from typing import Protocol
@@ -29,7 +29,7 @@ from typing import Protocol
 from agentperf import __version__
 from agentperf.bench.environment import collect_environment, load_average
 from agentperf.bench.model import BenchmarkResult, BenchOptions, BenchSuite, Sample, TargetRecipe
-from agentperf.bench.results import build_result
+from agentperf.bench.results import build_result, memory_figures
 from agentperf.bench.target import Target
 
 #: Called after each round with (benchmark names, samples done, samples wanted).
@@ -47,15 +47,21 @@ class Sampler(Protocol):
 
 
 def run_suite(recipes: Sequence[TargetRecipe], options: BenchOptions, *,
-              interleave: bool = False, progress: Progress | None = None) -> BenchSuite:
-    """Benchmark every recipe; with ``interleave`` all of them in one alternating schedule."""
+              interleave: bool = False, progress: Progress | None = None,
+              loops: Mapping[str, int] | None = None) -> BenchSuite:
+    """Benchmark every recipe; with ``interleave`` all of them in one alternating schedule.
+
+    ``loops`` fixes the loop count of the benchmarks it names (a baseline's, so the
+    two runs time the same measurement); the others are calibrated.
+    """
     options.validate()
     environment = collect_environment()
     groups = [list(recipes)] if interleave else [[r] for r in recipes]
     results: list[BenchmarkResult] = []
     for group in groups:
         results.extend(measure(group, options, cpu_count=environment["cpu_count"],
-                               progress=progress))
+                               progress=progress,
+                               loops=[(loops or {}).get(r.name) for r in group]))
     return BenchSuite(benchmarks=results, environment=environment, options=options.to_dict(),
                       created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                       agentperf_version=__version__)
@@ -63,16 +69,19 @@ def run_suite(recipes: Sequence[TargetRecipe], options: BenchOptions, *,
 
 def measure(recipes: Sequence[TargetRecipe], options: BenchOptions, *,
             cpu_count: int | None = None, progress: Progress | None = None,
-            ) -> list[BenchmarkResult]:
+            loops: Sequence[int | None] | None = None) -> list[BenchmarkResult]:
     """Sample ``recipes`` in one interleaved schedule and build their results."""
     # An agent's prints must not land in a --json or --md report on stdout.
     with redirect_stdout(sys.stderr), ExitStack() as local_targets:
         loads = [load_average()]
         local = [_local_target(recipe, options, local_targets) for recipe in recipes]
         min_time_ns = int(options.min_time_s * 1e9)
-        loops = _shared_loops([target.calibrate(min_time_ns) for target in local])
-        processes = resolve_processes(options.processes, loops)
-        schedule = _Schedule(recipes, options, loops, progress)
+        fixed = list(loops) if loops is not None else [None] * len(recipes)
+        counts = [n if n is not None else target.calibrate(min_time_ns)
+                  for n, target in zip(fixed, local, strict=True)]
+        counts = counts if any(n is not None for n in fixed) else _shared_loops(counts)
+        processes = resolve_processes(options.processes, counts)
+        schedule = _Schedule(recipes, options, counts, progress)
         if processes == 0:
             schedule.run_in_process(local)
         else:
@@ -81,9 +90,15 @@ def measure(recipes: Sequence[TargetRecipe], options: BenchOptions, *,
         loads.append(load_average())
     measured_load = max((x for x in loads if x is not None), default=None)
     cpus = cpu_count or os.cpu_count()
-    return [build_result(recipe, samples, loops=n, load_average=measured_load, cpu_count=cpus,
-                         stopped_early=schedule.stopped, requested=options.samples)
-            for recipe, samples, n in zip(recipes, schedule.taken, loops, strict=True)]
+    results = [build_result(recipe, samples, loops=n, load_average=measured_load,
+                            cpu_count=cpus, stopped_early=schedule.stopped,
+                            requested=options.samples)
+               for recipe, samples, n in zip(recipes, schedule.taken, counts, strict=True)]
+    for result in results:
+        if result.recipe.measure == "memory":
+            with redirect_stdout(sys.stderr):
+                result.figures.update(memory_figures(result.recipe, options.samples))
+    return results
 
 
 def resolve_processes(requested: int | None, loops: Sequence[int]) -> int:

@@ -52,10 +52,18 @@ class Target:
         return find_loops(self.time, min_time_ns)
 
     def sample(self, loops: int, *, memory: bool) -> Sample:
+        counting = self.recipe.measure in ("cpu", "io")
+        io_before = _io_counters() if self.recipe.measure == "io" else None
+        cpu_before = time.process_time_ns()
         elapsed = self.time(loops)
+        cpu = time.process_time_ns() - cpu_before if counting else None
+        io_after = _io_counters() if io_before is not None else None
+        io = [a - b for a, b in zip(io_after, io_before, strict=True)] \
+            if io_before is not None and io_after is not None else [None, None, None]
         peak = self.peak_memory() if memory else None
         return Sample(loops=loops, elapsed_ns=elapsed, peak_bytes=peak,
-                      max_rss_bytes=max_rss_bytes(), process=self.process)
+                      max_rss_bytes=max_rss_bytes(), process=self.process, cpu_ns=cpu,
+                      read_bytes=io[0], write_bytes=io[1], syscalls=io[2])
 
     def time(self, loops: int) -> int:
         """Nanoseconds for ``loops`` calls, by ``time.perf_counter_ns``."""
@@ -139,6 +147,21 @@ class Target:
         return AgentperfError(
             f"{self.recipe.name}: the agent raised {type(exc).__name__}: {exc} during the "
             f"benchmark ({hint})", exit_code=ExitCode.WORKLOAD_FAILED)
+
+
+def _io_counters() -> tuple[int, int, int] | None:
+    """(bytes read, bytes written, read + write calls) of this process, where psutil knows."""
+    import psutil
+
+    try:
+        counters = psutil.Process().io_counters()
+    except (AttributeError, psutil.Error, OSError):
+        return None
+    # Linux's read_chars/write_chars count bytes through read/write calls, cached or
+    # not; read_bytes/write_bytes only what reached storage, which page-cached I/O never does.
+    return (getattr(counters, "read_chars", counters.read_bytes),
+            getattr(counters, "write_chars", counters.write_bytes),
+            counters.read_count + counters.write_count)
 
 
 def max_rss_bytes() -> int | None:

@@ -6,7 +6,6 @@ spirit of pyperf's "the benchmark result may be unstable".
 
 from __future__ import annotations
 
-import math
 import statistics
 import time
 from collections.abc import Sequence
@@ -115,17 +114,7 @@ def _busy_warning(load_average: float | None, cpu_count: int | None) -> BenchWar
         "rarely hits (--min-time 1ms --samples 50) and compare with --interleave")
 
 
-def min_p_value(n1: int, n2: int) -> float:
-    """The smallest two-sided p-value the exact Mann-Whitney test can give for these sizes."""
-    return min(1.0, 2 / math.comb(n1 + n2, n1))
-
-
-def comparison_warnings(n_base: int, n_new: int, alpha: float) -> list[BenchWarning]:
-    if min_p_value(n_base, n_new) > alpha:
-        return [BenchWarning(
-            "too-few-to-compare", f"with {n_base} and {n_new} samples the "
-            f"Mann-Whitney test cannot reach p < {alpha:g}, so no change can be called "
-            "significant; use --samples 10 or more")]
+def comparison_warnings(n_base: int, n_new: int) -> list[BenchWarning]:
     if min(n_base, n_new) < MIN_COMPARE_SAMPLES:
         return [BenchWarning(
             "few-samples", f"only {min(n_base, n_new)} samples on one side, so only "

@@ -30,7 +30,9 @@ def _handle(targets: list[Target], request: dict[str, Any]) -> dict[str, Any]:
         target = targets[int(request["target"])]
         sample = target.sample(int(request["loops"]), memory=bool(request["memory"]))
         return {"elapsed_ns": sample.elapsed_ns, "peak_bytes": sample.peak_bytes,
-                "max_rss_bytes": sample.max_rss_bytes}
+                "max_rss_bytes": sample.max_rss_bytes, "cpu_ns": sample.cpu_ns,
+                "read_bytes": sample.read_bytes, "write_bytes": sample.write_bytes,
+                "syscalls": sample.syscalls}
     raise AgentperfError(f"bench worker: unknown request {op!r}")
 
 

@@ -49,23 +49,29 @@ _RUN_HELP = (
     "(--type cpu, memory, io or all): warm-up, loop calibration to --min-time per sample, "
     "--samples samples, median with a bootstrap 95% CI, memory per sample, and warnings "
     "when the result is noisy.\n\n"
-    "Compare with a saved run (--compare FILE) or a candidate run alternately in the same "
-    "invocation (--interleave CANDIDATE); --fail-if-slower PCT exits 1 only when a "
-    "benchmark is significantly slower by more than PCT.\n\n"
+    "Compare with a saved run (--compare FILE, reusing its loop count and settings) or a "
+    "candidate in the same invocation (--interleave CANDIDATE: one sample of each per "
+    "round, in a shuffled order, compared paired); --fail-if-slower PCT exits 1 only when "
+    "a benchmark is significantly slower by more than PCT.\n\n"
     "Compare two saved runs: agentperf bench compare BASE.json NEW.json"
 )
 
 WorkloadArg = Annotated[str | None, typer.Argument(
     metavar="WORKLOAD", help="Dotted path (pkg.module:agent) or YAML spec.")]
 TypeOpt = Annotated[str | None, typer.Option(
-    "--type", "-t", help="cpu, memory, io, agent (default with WORKLOAD) or all.")]
+    "--type", "-t", help="With WORKLOAD: agent (default: time per call), cpu (+ CPU time), "
+                         "memory (+ peak and retained memory per call, RSS) or io (+ time "
+                         "waiting, bytes and syscalls). Without: the built-in machine-probe "
+                         "kernels cpu, memory, io or all.")]
 InputOpt = Annotated[list[str] | None, typer.Option(
     "--input", "-i", help="One input as JSON (repeatable); inputs are cycled.")]
 InputsFileOpt = Annotated[Path | None, typer.Option(
     "--inputs", help="Inputs file: JSONL, JSON list or CSV.")]
 InterleaveOpt = Annotated[str | None, typer.Option(
     "--interleave", metavar="CANDIDATE",
-    help="Run WORKLOAD and CANDIDATE alternately (A B B A ...) and compare them.")]
+    help="Run WORKLOAD and CANDIDATE in one schedule: every round takes one sample of "
+         "each, in a shuffled order; compare them paired, round by round (or worker by "
+         "worker).")]
 SamplesOpt = Annotated[int, typer.Option("--samples", "-n", min=1, help="Timed samples.")]
 WarmupOpt = Annotated[int, typer.Option("--warmup", min=0, help="Warm-up samples, discarded.")]
 MinTimeOpt = Annotated[str, typer.Option(
@@ -82,6 +88,9 @@ MemoryOpt = Annotated[bool, typer.Option(
     "--memory/--no-memory", help="Trace the peak memory of one call per sample.")]
 SaveOpt = Annotated[Path | None, typer.Option(
     "--save", help="Write every raw sample and the environment to this JSON file.")]
+AppendOpt = Annotated[bool, typer.Option(
+    "--append", help="With --save: add this run to the file's runs instead of replacing "
+                     "them; --compare uses the spread between a baseline's runs.")]
 CompareOpt = Annotated[Path | None, typer.Option(
     "--compare", help="Compare with a baseline written by --save.")]
 FailSlowerOpt = Annotated[str | None, typer.Option(
@@ -92,7 +101,8 @@ FailMemoryOpt = Annotated[str | None, typer.Option(
     help="Exit 1 if a benchmark's peak memory per call is significantly higher by more "
          "than PCT.")]
 AlphaOpt = Annotated[float, typer.Option(
-    "--alpha", help="Significance level of the Mann-Whitney U test.")]
+    "--alpha", help="Significance level; with several benchmarks, the false-discovery "
+                    "rate (Benjamini-Hochberg).")]
 MdOpt = Annotated[bool, typer.Option("--md", help="Print Markdown tables on stdout instead.")]
 CsvOpt = Annotated[Path | None, typer.Option("--csv", help="Write a CSV summary to this file.")]
 GabOpt = Annotated[Path | None, typer.Option(
@@ -110,6 +120,7 @@ def register(app: typer.Typer) -> None:
 @bench_app.command("run", help=_RUN_HELP, epilog=EXIT_CODES_HELP)
 @handle_errors
 def run_command(
+    ctx: typer.Context,
     workload: WorkloadArg = None,
     type_: TypeOpt = None,
     input_: InputOpt = None,
@@ -123,6 +134,7 @@ def run_command(
     no_gc: NoGcOpt = False,
     memory: MemoryOpt = True,
     save: SaveOpt = None,
+    append: AppendOpt = False,
     compare: CompareOpt = None,
     fail_if_slower: FailSlowerOpt = None,
     fail_if_more_memory: FailMemoryOpt = None,
@@ -151,17 +163,31 @@ def run_command(
                              "--interleave CANDIDATE")
     if compare and interleave:
         raise AgentperfError("use either --compare or --interleave, not both")
+    if append and not save:
+        raise AgentperfError("--append needs --save FILE")
     baseline = _load_baseline(compare, [r.name for r in recipes])
+    earlier = _load_earlier(save) if append else None
     for path, option in ((save, "--save"), (csv_file, "--csv"), (export_gab, "--export-gab")):
         check_writable(path, option)
+    loops: dict[str, int] = {}
+    notes: list[Any] = []
+    reference = baseline or earlier
+    if reference is not None:
+        options, loops, notes = _reuse_settings(ctx, options, reference,
+                                                [r.name for r in recipes])
     with _Progress(enabled=not (quiet or json_ or md)) as progress:
         suite = run_suite(recipes, options, interleave=interleave is not None,
-                          progress=progress)
+                          progress=progress, loops=loops)
     comparison = None
     if baseline is not None:
         from agentperf.analysis.compare import compare_suites
 
         comparison = compare_suites(baseline, suite, alpha=alpha)
+        comparison.warnings[:0] = notes
+    if earlier is not None:
+        from agentperf.bench.baseline import append_run
+
+        suite = append_run(earlier, suite)
     elif interleave:
         from agentperf.analysis.compare import compare_pair
 
@@ -183,8 +209,9 @@ def compare_command(
     quiet: bool = QUIET_OPTION,
     debug: bool = DEBUG_OPTION,
 ) -> None:
-    """Compare two saved runs benchmark by benchmark: ratio of medians with a 95% CI,
-    Mann-Whitney U test, verdict, and the same gates as a run."""
+    """Compare two saved runs benchmark by benchmark: each worker process is one
+    observation; ratio, CI and verdict come from one t test on log times (the spread
+    between a baseline's appended runs is a floor); the same gates as a run."""
     from agentperf.analysis.compare import compare_suites, evaluate_gates
     from agentperf.bench.baseline import load_suite
 
@@ -262,30 +289,33 @@ def _recipes(workload: str | None, type_: str | None, inputs: list[str],
     kind = type_ or ("agent" if workload else "cpu")
     if kind not in TYPES:
         raise AgentperfError(f"--type: unknown type '{kind}' (expected one of {', '.join(TYPES)})")
-    if workload and kind != "agent":
-        raise AgentperfError(f"--type {kind} runs built-in kernels and takes no WORKLOAD; "
-                             "drop --type to benchmark the workload")
+    if workload and kind == "all":
+        raise AgentperfError("--type all runs the built-in kernels and takes no WORKLOAD; "
+                             "use --type cpu, memory or io with a WORKLOAD")
     if kind == "agent" and not workload:
         raise AgentperfError("--type agent needs a WORKLOAD (dotted path or YAML spec)")
     if interleave and not workload:
         raise AgentperfError("--interleave CANDIDATE needs a baseline WORKLOAD to alternate with")
     if (inputs or inputs_file) and not workload:
         raise AgentperfError("--input/--inputs apply to a WORKLOAD only")
-    if kind != "agent":
+    if not workload:
         kinds = [k for k in KERNELS] if kind == "all" else [kind]
         return [r for k in kinds for r in kernel_recipes(k)]
-    recipes = [_agent_recipe(workload, inputs, inputs_file)]  # type: ignore[arg-type]
+    measure = "" if kind == "agent" else kind
+    recipes = [_agent_recipe(workload, inputs, inputs_file, measure)]
     if interleave:
-        recipes.append(_agent_recipe(interleave, inputs, inputs_file))
+        recipes.append(_agent_recipe(interleave, inputs, inputs_file, measure))
         if recipes[0].name == recipes[1].name:
             from dataclasses import replace
 
-            recipes = [replace(recipes[0], name=f"{recipes[0].name} [baseline]"),
-                       replace(recipes[1], name=f"{recipes[1].name} [candidate]")]
+            same = recipes[0].description == recipes[1].description
+            recipes = [replace(r, name=f"{r.name} [{side}]" if same else r.description)
+                       for r, side in zip(recipes, ("baseline", "candidate"), strict=True)]
     return recipes
 
 
-def _agent_recipe(reference: str, inputs: list[str], inputs_file: Path | None) -> Any:
+def _agent_recipe(reference: str, inputs: list[str], inputs_file: Path | None,
+                  measure: str = "") -> Any:
     from agentperf.bench.model import TargetRecipe
     from agentperf.workload.spec import load_workload
 
@@ -293,7 +323,8 @@ def _agent_recipe(reference: str, inputs: list[str], inputs_file: Path | None) -
     file_arg = str(inputs_file) if inputs_file else None
     spec = load_workload(reference, inputs=inputs, inputs_file=file_arg, cwd=cwd)
     return TargetRecipe(name=spec.name, kind="agent", reference=reference, inputs=tuple(inputs),
-                        inputs_file=file_arg, cwd=str(cwd), description=spec.agent.target)
+                        inputs_file=file_arg, cwd=str(cwd), description=spec.agent.target,
+                        measure=measure)
 
 
 def _load_baseline(path: Path | None, names: list[str]) -> Any:
@@ -307,6 +338,55 @@ def _load_baseline(path: Path | None, names: list[str]) -> Any:
         raise AgentperfError(f"{path}: no benchmark in common with this run (baseline has "
                              f"{_names(baseline.by_name())}; this run has {_names(names)})")
     return baseline
+
+
+def _load_earlier(path: Path | None) -> Any:
+    """The runs already in a --save --append file (none when it does not exist yet)."""
+    if path is None or not path.exists():
+        return None
+    from agentperf.bench.baseline import load_suite
+
+    return load_suite(path)
+
+
+#: Options a comparison takes from the baseline unless given on the command line.
+_REUSED = ("samples", "warmup", "min_time", "no_gc", "processes")
+
+
+def _reuse_settings(ctx: Any, options: Any, baseline: Any,
+                    names: list[str]) -> tuple[Any, dict[str, int], list[Any]]:
+    """The baseline's loop counts and settings, so both runs take the same measurement.
+
+    An option given on the command line wins, and the comparison says it differs.
+    """
+    from dataclasses import replace
+
+    from agentperf.bench.baseline import baseline_loops, baseline_processes
+    from agentperf.bench.model import BenchWarning
+
+    saved = baseline.options
+    known = baseline.by_name()
+    common = [known[n] for n in names if n in known]
+    wanted = {"samples": saved.get("samples"), "warmup": saved.get("warmup"),
+              "min_time_s": saved.get("min_time_s"), "no_gc": saved.get("no_gc"),
+              "processes": baseline_processes(common[0]) if common else None}
+    changes: dict[str, Any] = {}
+    notes: list[Any] = []
+    for option, field_name in zip(_REUSED, ("samples", "warmup", "min_time_s", "no_gc",
+                                            "processes"), strict=True):
+        value = wanted[field_name]
+        if value is None or value == getattr(options, field_name):
+            continue
+        # by name: Typer may carry its own copy of click's ParameterSource enum
+        if getattr(ctx.get_parameter_source(option), "name", "") == "COMMANDLINE":
+            notes.append(BenchWarning(
+                "settings-differ", f"--{option.replace('_', '-')} differs from the "
+                f"baseline's ({getattr(options, field_name)} vs {value}), so the two runs "
+                "are not the same measurement"))
+        else:
+            changes[field_name] = value
+    loops = {r.name: baseline_loops(r) for r in common}
+    return replace(options, **changes), loops, notes
 
 
 def _names(names: Any) -> str:

@@ -108,20 +108,126 @@ def bootstrap_ci(values: Sequence[float], *, statistic=statistics.median,
             _sorted_percentile(estimates, 100 * (1 - alpha)))
 
 
-def ratio_ci(base: Sequence[float], new: Sequence[float], *, confidence: float = 0.95,
-             resamples: int = 2000, seed: int = 54321) -> tuple[float, float, float]:
-    """Ratio of medians new/base with a bootstrap confidence interval: (ratio, low, high)."""
-    rng = random.Random(seed)
-    base_l, new_l = list(base), list(new)
-    point = statistics.median(new_l) / statistics.median(base_l)
-    ratios = sorted(
-        statistics.median(rng.choices(new_l, k=len(new_l)))
-        / statistics.median(rng.choices(base_l, k=len(base_l)))
-        for _ in range(resamples)
-    )
-    alpha = (1 - confidence) / 2
-    return (point, _sorted_percentile(ratios, 100 * alpha),
-            _sorted_percentile(ratios, 100 * (1 - alpha)))
+@dataclass(frozen=True)
+class LogRatio:
+    """new/base as a ratio of geometric means, with its CI and p-value from one t test.
+
+    Both come from the same estimate and standard error, so the interval excludes 1
+    exactly when ``p_value`` is below 1 - ``confidence``: the verdict and the CI
+    cannot contradict each other.
+    """
+
+    ratio: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    df: float
+    confidence: float
+    estimate: float  # the difference of mean logs, new - base
+    std_error: float
+
+
+def log_ratio_test(base: Sequence[float], new: Sequence[float], *, confidence: float = 0.95,
+                   floor: tuple[float, float] | None = None) -> LogRatio:
+    """Welch's t test on log values: each value of ``base`` and ``new`` is one observation.
+
+    Pass one value per independent unit (a worker process's mean log time), never
+    samples that share a unit's speed. ``floor`` is (standard error, degrees of
+    freedom) of run-to-run variation known from elsewhere; it replaces the
+    within-run standard error when it is larger.
+    """
+    if len(base) < 1 or len(new) < 1 or len(base) + len(new) < 3:
+        raise ValueError("log_ratio_test needs at least three observations")
+    diff = statistics.fmean(new) - statistics.fmean(base)
+    se, df = _welch_se_df(base, new)
+    if floor is not None and floor[0] > se:
+        se, df = floor
+    return _t_result(diff, se, df, confidence)
+
+
+def paired_log_ratio_test(differences: Sequence[float], *,
+                          confidence: float = 0.95) -> LogRatio:
+    """One-sample t test on paired log differences (new - base per round or per worker)."""
+    n = len(differences)
+    if n < 2:
+        raise ValueError("paired_log_ratio_test needs at least two pairs")
+    se = statistics.stdev(differences) / math.sqrt(n)
+    return _t_result(statistics.fmean(differences), se, n - 1, confidence)
+
+
+def _welch_se_df(a: Sequence[float], b: Sequence[float]) -> tuple[float, float]:
+    """Welch's standard error and Satterthwaite degrees of freedom.
+
+    A side with one observation contributes no variance of its own (it cannot
+    estimate one); the other side's variance stands for both, as in a one-sample test.
+    """
+    va = statistics.variance(a) / len(a) if len(a) > 1 else None
+    vb = statistics.variance(b) / len(b) if len(b) > 1 else None
+    if va is None:
+        assert vb is not None
+        va = vb * len(b) / len(a)
+        return math.sqrt(va + vb), len(b) - 1
+    if vb is None:
+        vb = va * len(a) / len(b)
+        return math.sqrt(va + vb), len(a) - 1
+    total = va + vb
+    if total == 0:
+        return 0.0, len(a) + len(b) - 2
+    df = total**2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+    return math.sqrt(total), df
+
+
+def _t_result(diff: float, se: float, df: float, confidence: float) -> LogRatio:
+    if se == 0:
+        p = 1.0 if diff == 0 else 0.0
+        return LogRatio(math.exp(diff), math.exp(diff), math.exp(diff), p, df, confidence,
+                        diff, 0.0)
+    p = _t_two_sided_p(diff / se, df)
+    half = t_quantile(1 - (1 - confidence) / 2, df) * se
+    return LogRatio(math.exp(diff), math.exp(diff - half), math.exp(diff + half), p, df,
+                    confidence, diff, se)
+
+
+def t_quantile(q: float, df: float) -> float:
+    """Quantile of Student's t (0.5 < q < 1), by bisection on the two-sided p-value."""
+    if not 0.5 < q < 1:
+        raise ValueError("t_quantile takes 0.5 < q < 1")
+    target = 2 * (1 - q)
+    low, high = 0.0, 1.0
+    while _t_two_sided_p(high, df) > target and high < 1e12:
+        high *= 2
+    for _ in range(200):
+        mid = (low + high) / 2
+        if _t_two_sided_p(mid, df) > target:
+            low = mid
+        else:
+            high = mid
+        if high - low < 1e-12 * high:
+            break
+    return (low + high) / 2
+
+
+def benjamini_hochberg(p_values: Sequence[float], alpha: float) -> tuple[list[bool], float]:
+    """Which hypotheses BH rejects at false-discovery rate ``alpha``, and the CI level
+    that agrees with it.
+
+    The level is 1 - R*alpha/m (R rejections of m, at least 1) - Benjamini and
+    Yekutieli's false-coverage-rate intervals: every rejected p is at most R*alpha/m
+    and every other p above it, so each interval excludes "no change" exactly when
+    its hypothesis is rejected.
+    """
+    m = len(p_values)
+    if m == 0:
+        return [], 1 - alpha
+    order = sorted(range(m), key=lambda i: p_values[i])
+    rejected_count = 0
+    for rank, index in enumerate(order, start=1):
+        if p_values[index] <= rank * alpha / m:
+            rejected_count = rank
+    rejected = [False] * m
+    for index in order[:rejected_count]:
+        rejected[index] = True
+    return rejected, 1 - max(rejected_count, 1) * alpha / m
 
 
 @dataclass(frozen=True)

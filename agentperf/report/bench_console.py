@@ -9,12 +9,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from agentperf.analysis.compare import SAME, GateResult, SuiteComparison
+from agentperf.analysis.compare import INCONCLUSIVE, SAME, GateResult, SuiteComparison
 from agentperf.bench.model import BenchSuite
 from agentperf.measure.units import format_bytes
 from agentperf.report.bench_formats import (
+    figures_text,
     format_interval,
-    format_ratio,
+    format_p,
     format_time,
     histogram_lines,
     peak_text,
@@ -22,7 +23,7 @@ from agentperf.report.bench_formats import (
 )
 
 _VERDICT_STYLE = {"faster": "green", "less memory": "green", "slower": "red",
-                  "more memory": "red", SAME: "dim"}
+                  "more memory": "red", SAME: "dim", INCONCLUSIVE: "yellow"}
 
 
 def render_suite(console: Console, suite: BenchSuite, *, hist: bool = False,
@@ -44,6 +45,8 @@ def render_suite(console: Console, suite: BenchSuite, *, hist: bool = False,
         console.print(f"[dim]max RSS {format_bytes(max(rss))}; peak mem is the tracemalloc "
                       "peak of one call; samples are count x loops[/]")
     for b in suite.benchmarks:
+        if b.figures:
+            console.print(f"{escape(b.name)}: {escape(figures_text(b))}")
         if hist:
             console.print(f"[bold]{escape(b.name)}[/] samples (time per call):")
             for line in histogram_lines(b.times):
@@ -59,30 +62,40 @@ def _short(verdict: str) -> str:
 
 def render_comparison(console: Console, comparison: SuiteComparison,
                       gates: Sequence[GateResult] = ()) -> None:
-    title = "comparison (ratio = new / base of medians)"
+    title = "comparison (ratio = new / base, geometric means)"
     if comparison.base_source or comparison.new_source:
         base, new = comparison.base_source or "this run", comparison.new_source or "this run"
         title += f": {base} -> {new}"
     table = Table(title=escape(title), title_justify="left")
-    table.add_column("Benchmark", overflow="fold", min_width=12)
-    for column in ("Base", "New", "Ratio [95% CI]", "p"):
-        table.add_column(column, justify="right", min_width=6)
-    table.add_column("Verdict", min_width=6)
-    table.add_column("Mem Δ", justify="right", min_width=5)
+    table.add_column("Benchmark", overflow="fold", min_width=10)
+    level = comparison.benchmarks[0].time.confidence if comparison.benchmarks else 0.95
+    for column in ("Base", "New", f"Ratio, {level:.4g} CI", "p"):
+        table.add_column(column, justify="right")
+    table.add_column("Verdict", overflow="fold")
+    with_memory = any(pair.memory is not None for pair in comparison.benchmarks)
+    if with_memory:
+        table.add_column("Mem Δ", justify="right")
     for pair in comparison.benchmarks:
         t = pair.time
         style = _VERDICT_STYLE.get(t.verdict, "")
-        memory = ""
-        if pair.memory is not None:
-            m = pair.memory
-            change = f"{m.change_pct:+.1f}%" if math.isfinite(m.ratio) else _short(m.verdict)
-            memory = f"[{_VERDICT_STYLE.get(m.verdict, '')}]{change}[/]"
-        ratio = format_ratio(t.ratio, t.ci_low, t.ci_high).replace(" [", "\n[")
-        table.add_row(escape(pair.name), format_time(t.base_median), format_time(t.new_median),
-                      f"{ratio}\n({t.change_pct:+.1f}%)", f"{t.p_value:.2g}",
-                      f"[{style}]{_short(t.verdict)}[/]", memory)
+        row = [escape(pair.name), format_time(t.base_median), format_time(t.new_median),
+               f"{t.ratio:.3f}x ({t.change_pct:+.1f}%)\n[{t.ci_low:.3f}-{t.ci_high:.3f}]",
+               format_p(t.p_value), f"[{style}]{_short(t.verdict)}[/]"]
+        if with_memory:
+            memory = ""
+            if pair.memory is not None:
+                m = pair.memory
+                change = f"{m.change_pct:+.1f}%" if math.isfinite(m.ratio) else _short(m.verdict)
+                memory = f"[{_VERDICT_STYLE.get(m.verdict, '')}]{change}[/]"
+            row.append(memory)
+        table.add_row(*row)
     console.print(table)
-    console.print(f"[dim]n.s. = {SAME} (Mann-Whitney U, alpha {comparison.alpha:g})[/]")
+    console.print(f"[dim]n.s. = {SAME} at alpha {comparison.alpha:g}; base/new are "
+                  "medians per call[/]")
+    for pair in comparison.benchmarks:
+        reason = f"; inconclusive: {pair.time.reason}" if pair.time.reason else ""
+        console.print(f"[dim]{escape(pair.name)}: {escape(pair.time.method)}"
+                      f"{escape(reason)}[/]")
     if comparison.only_in_base:
         console.print(f"[dim]only in the baseline: {escape(', '.join(comparison.only_in_base))}[/]")
     if comparison.only_in_new:

@@ -23,36 +23,46 @@ _TIME_UNITS = (("s", 1.0), ("ms", 1e-3), ("us", 1e-6), ("ns", 1e-9))
 _RATE_UNITS = (("G", 1e9), ("M", 1e6), ("k", 1e3))
 
 
+def significant(value: float, digits: int = 3) -> str:
+    """``digits`` significant digits in plain notation: ``1000``, never ``1e+03``."""
+    if value == 0 or not math.isfinite(value):
+        return f"{value:g}"
+    rounded = float(f"{value:.{digits}g}")
+    decimals = max(0, digits - 1 - math.floor(math.log10(abs(rounded))))
+    return f"{rounded:.{decimals}f}"
+
+
+def _scaled(value: float, units: Sequence[tuple[str, float]], digits: int) -> tuple[str, str]:
+    """(number, unit) in the largest unit that keeps the rounded number at least 1."""
+    for unit, scale in units:
+        if abs(value) >= scale * (1 - 0.5 * 10 ** (1 - digits)):
+            return significant(value / scale, digits), unit
+    unit, scale = units[-1]
+    return significant(value / scale, digits), unit
+
+
 def format_time(seconds: float, digits: int = 3) -> str:
     """``digits`` significant digits in the largest unit that keeps the value at least 1."""
     if not math.isfinite(seconds):
         return "n/a"
-    unit, scale = _time_unit(seconds)
-    return f"{seconds / scale:.{digits}g} {unit}"
+    number, unit = _scaled(seconds, _TIME_UNITS, digits)
+    return f"{number} {unit}"
 
 
 def format_interval(low: float, high: float) -> str:
-    """Both ends in the unit of the lower one: ``54.4-62.3 us``."""
+    """Both ends in one unit, that of the upper end: ``54.4-62.3 us``, ``0.306-1.60 ms``."""
     if not (math.isfinite(low) and math.isfinite(high)):
         return "n/a"
-    unit, scale = _time_unit(low)
-    return f"{low / scale:.3g}-{high / scale:.3g} {unit}"
-
-
-def _time_unit(seconds: float) -> tuple[str, float]:
-    for unit, scale in _TIME_UNITS:
-        if abs(seconds) >= scale:
-            return unit, scale
-    return _TIME_UNITS[-1]
+    _, unit = _scaled(high, _TIME_UNITS, 3)
+    scale = dict(_TIME_UNITS)[unit]
+    return f"{significant(low / scale)}-{significant(high / scale)} {unit}"
 
 
 def format_rate(per_second: float, unit: str) -> str:
     if not math.isfinite(per_second):
         return "n/a"
-    for prefix, scale in _RATE_UNITS:
-        if per_second >= scale:
-            return f"{per_second / scale:.3g}{prefix} {unit}/s"
-    return f"{per_second:.3g} {unit}/s"
+    number, prefix = _scaled(per_second, (*_RATE_UNITS, ("", 1.0)), 3)
+    return f"{number}{prefix} {unit}/s"
 
 
 def format_throughput(bytes_per_s: float | None) -> str:
@@ -72,6 +82,30 @@ def format_ratio(ratio: float, low: float, high: float) -> str:
     if math.isnan(low):
         return f"{ratio:.3f}x"
     return f"{ratio:.3f}x [{low:.3f}-{high:.3f}]"
+
+
+def figures_text(result: BenchmarkResult) -> str:
+    """One line of a workload's --type cpu, memory or io figures, per call."""
+    f = result.figures
+    parts: list[str] = []
+    if "cpu_per_call_s" in f:
+        parts.append(f"CPU {format_time(f['cpu_per_call_s'])}/call "
+                     f"(user+system, {f['cpu_share']:.0%} of wall)")
+        if result.recipe.measure == "io":
+            parts.append(f"waiting {format_time(f['wait_per_call_s'])}/call")
+    if "syscalls_per_call" in f:
+        parts.append(f"read {format_bytes(f['read_bytes_per_call'])}, written "
+                     f"{format_bytes(f['write_bytes_per_call'])}, "
+                     f"{significant(f['syscalls_per_call'])} read/write syscalls per call")
+    elif result.recipe.measure == "io":
+        parts.append("I/O bytes and syscalls: not reported on this platform")
+    if "peak_bytes_per_call" in f:
+        parts.append(f"peak {format_bytes(f['peak_bytes_per_call'])}/call (max "
+                     f"{format_bytes(f.get('max_peak_bytes_per_call', 0))}), retained "
+                     f"{format_bytes(f.get('retained_bytes_per_call', 0))}/call")
+    if "peak_rss_bytes" in f:
+        parts.append(f"peak RSS {format_bytes(f['peak_rss_bytes'])}")
+    return "; ".join(parts)
 
 
 def peak_text(result: BenchmarkResult) -> str:
@@ -102,6 +136,7 @@ def to_markdown(suite: BenchSuite, comparison: SuiteComparison | None = None,
             f"| `{b.name}` | {format_time(s.median)} | {format_interval(*b.ci)} | "
             f"{format_time(s.mean)} ± {format_time(s.stdev)} | {s.cv:.1%} | {rate_text(b)} | "
             f"{peak_text(b)} |")
+    lines += [f"\n`{b.name}`: {figures_text(b)}" for b in suite.benchmarks if b.figures]
     warnings = [f"{b.name}: {w.message}" for b in suite.benchmarks for w in b.warnings]
     lines += ["", *[f"- ⚠ {w}" for w in warnings]] if warnings else []
     text = "\n".join(lines) + "\n"
@@ -110,16 +145,28 @@ def to_markdown(suite: BenchSuite, comparison: SuiteComparison | None = None,
     return text
 
 
+def format_p(p_value: float) -> str:
+    """A p-value without exponent notation: ``0.038``, ``<0.0001``."""
+    if math.isnan(p_value):
+        return "n/a"
+    return "<0.0001" if p_value < 1e-4 else significant(p_value, 2)
+
+
+def _verdict_text(metric: Any) -> str:
+    return f"{metric.verdict} ({metric.reason})" if metric.reason else metric.verdict
+
+
 def comparison_markdown(comparison: SuiteComparison, gates: Sequence[GateResult] = ()) -> str:
-    lines = ["| Benchmark | Base median | New median | Ratio [95% CI] | p | Verdict | Memory |",
+    lines = ["| Benchmark | Base median | New median | Ratio [CI] | p | Verdict | Memory |",
              "|:---|---:|---:|---:|---:|:---|:---|"]
     for pair in comparison.benchmarks:
         t = pair.time
         memory = f"{pair.memory.ratio:.3f}x ({pair.memory.verdict})" if pair.memory else ""
         lines.append(
             f"| `{pair.name}` | {format_time(t.base_median)} | {format_time(t.new_median)} | "
-            f"{format_ratio(t.ratio, t.ci_low, t.ci_high)} | {t.p_value:.3g} | {t.verdict} | "
-            f"{memory} |")
+            f"{format_ratio(t.ratio, t.ci_low, t.ci_high)} | {format_p(t.p_value)} | "
+            f"{_verdict_text(t)} | {memory} |")
+        lines.append(f"|  | {t.method}; {t.confidence:.2%} CI | | | | | |")
     lines += [f"- only in the baseline: `{n}`" for n in comparison.only_in_base]
     lines += [f"- only in the new run: `{n}`" for n in comparison.only_in_new]
     lines += [f"- ⚠ {w.message}" for w in comparison.warnings]
@@ -161,16 +208,20 @@ def to_github_action_benchmark(suite: BenchSuite) -> str:
     """github-action-benchmark's ``customSmallerIsBetter`` input: a JSON list of entries.
 
     Times are in a fixed unit (microseconds per call) so a chart never jumps when a
-    value crosses a unit boundary; ``range`` is half the width of the median's 95 % CI.
+    value crosses a unit boundary. The median's CI is rarely symmetric, and ``range``
+    holds one number: it is the larger half-width, so the band never understates the
+    uncertainty, and the CI itself is in ``extra``.
     """
     entries: list[dict[str, Any]] = []
     for b in suite.benchmarks:
         low, high = b.ci
+        median = b.stats.median
+        half = max(median - low, high - median) * 1e6
         entries.append({
-            "name": b.name, "unit": "us", "value": round(b.stats.median * 1e6, 6),
-            "range": f"± {(high - low) / 2 * 1e6:.4g}",
-            "extra": f"95% CI {low * 1e6:.4g}-{high * 1e6:.4g} us; {b.stats.count} samples "
-                     f"x {b.loops} loops; CV {b.stats.cv:.1%}"})
+            "name": b.name, "unit": "us", "value": round(median * 1e6, 6),
+            "range": f"± {significant(half, 4)}",
+            "extra": f"95% CI {significant(low * 1e6, 4)}-{significant(high * 1e6, 4)} us; "
+                     f"{b.stats.count} samples x {b.loops} loops; CV {b.stats.cv:.1%}"})
         if b.peak_bytes:
             entries.append({"name": f"{b.name} - peak memory", "unit": "bytes",
                             "value": b.peak_bytes.median,
