@@ -398,21 +398,3 @@ def _beta_cf(a: float, b: float, x: float) -> float:
         if abs(delta - 1) < 3e-14:
             break
     return h
-
-
-def t_quantile(probability: float, df: int) -> float:
-    """The Student's t value with ``probability`` below it (0.5 < probability < 1), by
-    bisection on the same incomplete beta the trend test uses."""
-    if not 0.5 < probability < 1 or df < 1:
-        raise ValueError("t_quantile needs 0.5 < probability < 1 and df >= 1")
-    tail = 2 * (1 - probability)
-    low, high = 0.0, 1.0
-    while _t_two_sided_p(high, df) > tail:
-        high *= 2
-    for _ in range(100):
-        mid = (low + high) / 2
-        if _t_two_sided_p(mid, df) > tail:
-            low = mid
-        else:
-            high = mid
-    return (low + high) / 2
