@@ -55,7 +55,7 @@ def _rows(n: int) -> list[str]:
 
 def two_callers() -> int:
     small = _rows(2_000)  # MARK: small caller
-    large = _rows(10_000)  # MARK: large caller
+    large = _rows(20_000)  # MARK: large caller
     return len(small) + len(large)
 
 

@@ -67,13 +67,15 @@ def test_a_baseline_saved_by_one_run_is_compared_by_another(tmp_path: Path) -> N
 
     second = agentperf("bench_agents:spin_env", "--min-time", "1ms", "--compare",
                        str(baseline), "--json", "--fail-if-slower", "5%",
-                       env={"BENCH_AGENT_SLOWDOWN": "2"})
+                       env={"BENCH_AGENT_SLOWDOWN": "4"})
+    # 4x, not 2x: an unstable run (a loaded suite) is inconclusive unless the change is
+    # beyond that run's own spread, and a 2x change was within it once on 2 busy cores.
     assert second.returncode == 1, second.stderr
     report = json.loads(second.stdout)
     [pair] = report["comparison"]["benchmarks"]
     assert pair["name"] == "spin_env" and pair["base_count"] == pair["new_count"] == 12
     assert pair["time"]["verdict"] == "slower" and report["gate_failed"]
-    assert pair["time"]["ratio"] == pytest.approx(2, rel=0.35)
+    assert pair["time"]["ratio"] == pytest.approx(4, rel=0.35)
     # the baseline's loop count and settings were reused (samples 12, this process)
     [new] = report["benchmarks"]
     assert {s["loops"] for s in new["samples"]} == {bench["samples"][0]["loops"]}
