@@ -28,7 +28,8 @@ NOT_COPIED = shutil.ignore_patterns(".git", ".venv", "venv", "__pycache__", "*.e
 
 
 def quick_start_commands() -> tuple[str, str]:
-    blocks = re.findall(r"```bash\n(.*?)```", (REPO / "README.md").read_text("utf-8"), re.S)
+    quick_start = (REPO / "README.md").read_text("utf-8").split("## Quick start", 1)[1]
+    blocks = re.findall(r"```bash\n(.*?)```", quick_start, re.S)
     return blocks[0].strip(), blocks[1].strip()
 
 
