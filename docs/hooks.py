@@ -25,14 +25,15 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Any, **_: Any
     return markdown.replace(MARKER, render_cli_reference())
 
 
-def render_cli_reference() -> str:
-    """Markdown for every visible command of ``agentperf``, depth first, in CLI order."""
+def render_cli_reference(app: Any = None, name: str = "agentperf") -> str:
+    """Markdown for every visible command of ``app`` (agentperf's), depth first, in CLI order."""
     import typer.main
 
-    from agentperf.cli.app import app
+    if app is None:
+        from agentperf.cli.app import app
 
     root = typer.main.get_command(app)
-    ctx = root.context_class(root, info_name="agentperf")
+    ctx = root.context_class(root, info_name=name)
     return "\n".join(_command_lines(root, ctx, level=2)).rstrip() + "\n"
 
 

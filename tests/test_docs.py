@@ -8,6 +8,7 @@ reader's terminal. A chosen set of cheap examples is also run, as a subprocess.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import shlex
@@ -281,6 +282,42 @@ def _options(command: Any, ctx: Any) -> Iterator[tuple[str, str]]:
             sub = command.get_command(ctx, name)
             if sub is not None and not sub.hidden:
                 yield from _options(sub, sub.context_class(sub, info_name=name, parent=ctx))
+
+
+def _load_hooks() -> Any:
+    spec = importlib.util.spec_from_file_location(
+        "agentperf_docs_hooks", ROOT / "docs" / "hooks.py"
+    )
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_reference_groups_options_by_help_panel_and_hides_hidden_ones() -> None:
+    tool = typer.Typer(add_completion=False)
+
+    @tool.command("go")
+    def go(
+        target: str = typer.Argument(..., help="What to run."),
+        workers: int = typer.Option(
+            4, "--workers", "-w", help="How many.", rich_help_panel="Execution"
+        ),
+        report: str = typer.Option("", "--report", help="Where | to.", rich_help_panel="Reports"),
+        secret: bool = typer.Option(False, "--secret", hidden=True),
+    ) -> None:
+        """Run [bold]it[/bold]."""
+
+    @tool.command("other")
+    def other() -> None:
+        """Another."""
+
+    page = _load_hooks().render_cli_reference(tool, name="tool")
+    assert "## `tool`" in page and "### `tool go`" in page and "### `tool other`" in page
+    assert "Run it." in page and "[bold]" not in page
+    assert page.index("#### Execution") < page.index("`-w, --workers") < page.index("#### Reports")
+    assert "| `4` |" in page and "Where \\| to." in page and "(required)" in page
+    assert "--secret" not in page
 
 
 def _build(config_dir: Path, site: Path) -> subprocess.CompletedProcess[str]:
