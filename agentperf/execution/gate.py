@@ -296,12 +296,14 @@ def paced(gate: StartGate | None, tasks: Iterable[Task]) -> Iterator[Task]:
     """``tasks`` released one at a time as the gate allows, sleeping in between.
 
     For consumers that run one task at a time (sequential mode, auto's probe): nothing
-    else is in flight when the next one is asked for.
+    else is in flight when the next one is asked for. Closing the paced stream leaves
+    ``tasks`` open (auto hands the rest of it to the backend it picks).
     """
     stream = iter(tasks)
-    if gate is None:
-        yield from stream
-        return
+    return stream if gate is None else _paced(gate, stream)
+
+
+def _paced(gate: StartGate, stream: Iterator[Task]) -> Iterator[Task]:
     while True:
         now = perf_counter()
         wait = gate.delay(now, 0)
