@@ -8,47 +8,19 @@ in ``benchmarks/arrival.py``.
 from __future__ import annotations
 
 import itertools
-import json
-import textwrap
 from pathlib import Path
-from typing import Any
 
 import pytest
+from load_helpers import call_rate, run_spec, spec_text
 from report_schema import validate_report
 
 from agentperf.errors import ExitCode, SpecError
 from agentperf.execution.gate import ArrivalSchedule, StartGate, TokenBucket
 from agentperf.execution.settings import ExecutionSettings, Stage
-from agentperf.pipeline.batch import run_batch
 from agentperf.pipeline.batch_setup import prepare_batch
-from agentperf.pipeline.results import BatchResult
 from agentperf.report.json_report import batch_document
 
 TESTS_DIR = Path(__file__).resolve().parent
-
-
-def run_spec(tmp_path: Path, body: str, *, thresholds: tuple[str, ...] = ()
-             ) -> tuple[BatchResult, list[dict[str, Any]]]:
-    """Run a spec in this process; the result and the results file's rows."""
-    spec = tmp_path / "load.yaml"
-    spec.write_text(textwrap.dedent(body))
-    output = tmp_path / "results.jsonl"
-    plan = prepare_batch(str(spec), output=output, thresholds=thresholds,
-                         sample_interval_s=0)
-    result = run_batch(plan.spec, plan.options, plan.adapter)
-    rows = [json.loads(line) for line in output.read_text().splitlines()]
-    return result, rows
-
-
-def spec_text(agent: str, execution: str, extra: str = "") -> str:
-    return (f"agent: load_agents:{agent}\ninputs: [a, b, c]\n"
-            f"execution: {{{execution}}}\n{extra}")
-
-
-def call_rate(rows: list[dict[str, Any]]) -> float:
-    """Calls per second from the first call's start to the last's (the agents' clocks)."""
-    starts = sorted(row["output"] for row in rows)
-    return (len(starts) - 1) / (starts[-1] - starts[0])
 
 
 @pytest.fixture(autouse=True)
