@@ -98,7 +98,8 @@ class ExecutionSettings:
         found: list[tuple[str, str]] = []
         for key in ("arrival_rate", "rate_limit", "duration_s"):
             value = getattr(self, key)
-            if value is not None and value <= 0:
+            starts_a_ramp = key == "arrival_rate" and self.stages and value == 0
+            if value is not None and value <= 0 and not starts_a_ramp:
                 found.append((key.removesuffix("_s"), f"must be more than 0, got {value:g}"))
         for key in ("iterations", "burst"):
             value = getattr(self, key)
