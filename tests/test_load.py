@@ -73,6 +73,8 @@ def test_a_stall_shows_in_every_request_it_delays_only_in_the_open_model(
     assert opened.service_time is not None and opened.service_time.p90 < 0.05
     assert opened.load.model == "open" and opened.load.dropped == 0
     assert opened.exit_code == ExitCode.OK  # the default dropped gate passed
+    # health judges the agent's own calls: waiting at the rate asked for is not its tail
+    assert "tail_latency" not in {f.rule for f in opened.health.findings}
 
     closed, _ = run_spec(tmp_path, spec_text(
         "StallOnce", "mode: threads, workers: 1, iterations: 150"))

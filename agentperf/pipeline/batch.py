@@ -269,7 +269,10 @@ def _build_result(spec: WorkloadSpec, options: BatchOptions, tally: _Tally, info
     served_hist = tally.served_latency
     latency = latency_hist.summary()
     cache_stats = cache.stats() if cache else None
-    health_input = _health_input(tally, latency, info, wall_s, system=system,
+    # In an open model latency includes waiting for a worker at the rate asked for: the
+    # health rules judge the agent on its own calls (service time) instead.
+    judged = service_hist.summary() if load.model == "open" else latency
+    health_input = _health_input(tally, judged, info, wall_s, system=system,
                                  cache=cache, cache_stats=cache_stats)
     from agentperf.analysis.gates import batch_verdict, run_batch_values
     from agentperf.analysis.thresholds import evaluate_thresholds
