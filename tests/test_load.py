@@ -8,6 +8,12 @@ in ``benchmarks/arrival.py``.
 from __future__ import annotations
 
 import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -201,3 +207,31 @@ def test_bad_load_settings_are_spec_errors(tmp_path: Path, execution: str, key: 
 def test_settings_reject_a_redis_limit_outside_dask() -> None:
     settings = ExecutionSettings(mode="threads", rate_limit=5.0, rate_limit_redis="redis://x")
     assert [key for key, _ in settings.problems()] == ["rate_limit_redis"]
+
+
+# -- the command line ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("mode", ["sequential", "threads"])
+def test_ctrl_c_wakes_a_run_waiting_for_its_next_start(tmp_path: Path, mode: str) -> None:
+    """At 1 start a minute the run spends its time waiting on the gate: SIGINT must end
+    that wait at once, with the summary of what finished."""
+    spec = tmp_path / "slow_rate.yaml"
+    spec.write_text(spec_text("stamp", f"mode: {mode}, arrival_rate: 1/m, iterations: 5"))
+    out = tmp_path / "r.jsonl"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS_DIR.parent), str(TESTS_DIR)])}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "agentperf", "run-batch", str(spec), "-o", str(out), "--json"],
+        cwd=TESTS_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while not (out.exists() and out.stat().st_size > 0) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.2)
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130, stderr
+    assert time.monotonic() - sent < 10
+    doc = json.loads(stdout)
+    assert doc["tasks"]["total"] == 1 and doc["load"]["model"] == "open"
+    assert doc["load"]["started"] == 1
