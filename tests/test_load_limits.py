@@ -99,3 +99,13 @@ def test_redis_limiter_burst_and_separate_buckets(redis_url: str) -> None:
     assert other.reserve() == 0.0  # a bucket of its own name is not held by the first
     burst.close()
     other.close()
+
+
+def test_an_unreachable_limiter_fails_before_the_run_with_its_url_redacted() -> None:
+    from agentperf.errors import AgentperfError, ExitCode
+
+    limiter = RedisRateLimiter(SharedLimit("redis://user:hunter2@127.0.0.1:1/0", rate=5.0))
+    with pytest.raises(AgentperfError) as caught:
+        limiter.check()
+    assert "cannot reach" in str(caught.value) and "hunter2" not in str(caught.value)
+    assert caught.value.exit_code == ExitCode.USAGE

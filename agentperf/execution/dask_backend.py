@@ -261,10 +261,16 @@ def _shared_limit(settings: ExecutionSettings, agent: AgentRef) -> Any:
     """The Redis-held rate limit every worker obeys, when ``rate_limit_redis`` is set."""
     if settings.rate_limit_redis is None or settings.rate_limit is None:
         return None
-    from agentperf.execution.redis_limiter import SharedLimit
+    from agentperf.execution.redis_limiter import RedisRateLimiter, SharedLimit
 
-    return SharedLimit(settings.rate_limit_redis, settings.rate_limit, settings.burst,
-                       agent.target)
+    limit = SharedLimit(settings.rate_limit_redis, settings.rate_limit, settings.burst,
+                        agent.target)
+    limiter = RedisRateLimiter(limit)
+    try:
+        limiter.check()
+    finally:
+        limiter.close()
+    return limit
 
 
 def _forget_run(client: Any, agent_key: str) -> None:

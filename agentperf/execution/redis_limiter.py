@@ -57,7 +57,13 @@ class RedisRateLimiter:
 
     def __init__(self, limit: SharedLimit, client: Any = None) -> None:
         if client is None:
-            import redis
+            try:
+                import redis
+            except ImportError:
+                from agentperf.errors import DependencyMissingError
+
+                raise DependencyMissingError("execution.rate_limit_redis", "redis",
+                                             "redis") from None
 
             client = redis.Redis.from_url(limit.url, socket_timeout=5.0,
                                           socket_connect_timeout=5.0)
@@ -66,6 +72,17 @@ class RedisRateLimiter:
         self._script = client.register_script(_RESERVE)
         self._interval = 1.0 / limit.rate
         self._tolerance = (limit.burst - 1) * self._interval
+
+    def check(self) -> None:
+        """Reach the server now, so a wrong URL fails before the run, not in every task."""
+        from agentperf.errors import AgentperfError
+        from agentperf.redact import redact_url
+
+        try:
+            self._client.ping()
+        except Exception as exc:  # redis-py's errors, and a refused or timed-out socket
+            raise AgentperfError(f"execution.rate_limit_redis: cannot reach "
+                                 f"{redact_url(self.limit.url)}: {exc}") from None
 
     def reserve(self) -> float:
         """Reserve the next start; the seconds to wait for it (0 when it is now)."""
