@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,8 @@ from agentperf.pipeline.batch_setup import prepare_batch
 from agentperf.pipeline.results import BatchResult
 
 
-def run_spec(tmp_path: Path, body: str, *, thresholds: tuple[str, ...] = ()
+def run_spec(tmp_path: Path, body: str, *, thresholds: tuple[str, ...] = (),
+             progress: Callable[[Any], None] | None = None
              ) -> tuple[BatchResult, list[dict[str, Any]]]:
     """Run a spec in this process; the result and the results file's rows."""
     spec = tmp_path / "load.yaml"
@@ -20,6 +22,7 @@ def run_spec(tmp_path: Path, body: str, *, thresholds: tuple[str, ...] = ()
     output = tmp_path / "results.jsonl"
     plan = prepare_batch(str(spec), output=output, thresholds=thresholds,
                          sample_interval_s=0)
+    plan.options.on_progress = progress
     result = run_batch(plan.spec, plan.options, plan.adapter)
     rows = [json.loads(line) for line in output.read_text().splitlines()]
     return result, rows

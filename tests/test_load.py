@@ -7,6 +7,7 @@ in ``benchmarks/arrival.py``.
 
 from __future__ import annotations
 
+import io
 import itertools
 import json
 import os
@@ -15,16 +16,20 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from load_helpers import call_rate, run_spec, spec_text
 from report_schema import validate_report
+from rich.console import Console
 
 from agentperf.errors import ExitCode, SpecError
 from agentperf.execution.gate import ArrivalSchedule, StartGate, TokenBucket
 from agentperf.execution.settings import ExecutionSettings, Stage
 from agentperf.pipeline.batch_setup import prepare_batch
 from agentperf.report.json_report import batch_document
+from agentperf.report.markdown import render_markdown
+from agentperf.report.progress import PlainProgressView
 
 TESTS_DIR = Path(__file__).resolve().parent
 
@@ -143,6 +148,8 @@ def test_dropped_starts_are_counted_and_fail_the_default_gate(tmp_path: Path) ->
     doc = batch_document(result)
     validate_report(doc)
     assert doc["load"]["dropped"] == load.dropped and doc["schema_version"] == "1.2"
+    markdown = render_markdown(result)
+    assert f"{load.dropped:,} dropped" in markdown and "dropped: count == 0" in markdown
 
 
 def test_a_spec_allows_drops_with_its_own_threshold(tmp_path: Path) -> None:
@@ -181,11 +188,16 @@ def test_iterations_cycle_the_inputs_and_the_cache_stays_off(tmp_path: Path) -> 
     assert result.cache is None and result.agent_calls == 25
 
 
-def test_a_duration_ends_the_starts_on_time(tmp_path: Path) -> None:
+def test_a_duration_ends_the_starts_on_time_and_progress_shows_the_time_left(
+        tmp_path: Path) -> None:
+    seen: list[Any] = []
     result, rows = run_spec(tmp_path, spec_text("slow", "mode: threads, workers: 2, "
-                                                        "duration: 0.6s"))
+                                                        "duration: 0.6s"), progress=seen.append)
     assert 0.55 <= result.wall_s < 1.2
     assert len(rows) >= 10 and result.load.duration_s == 0.6
+    assert seen[0].time_left_s == 0.6 and seen[-1].time_left_s == 0.0
+    view = PlainProgressView(Console(file=io.StringIO()), "load")
+    assert "1s left" in view.line(seen[0]) and "eta" not in view.line(seen[0])
 
 
 @pytest.mark.parametrize(("execution", "key", "words"), [
