@@ -162,7 +162,7 @@ def run_batch_values(*, latency: Any, done: int, failed: int, timed_out: int, el
                      cache_hits: int | None = None, health_score: float | None = None,
                      peak_memory: int | None = None, service_time: Any = None,
                      served_latency: Any = None, calls: int | None = None,
-                     call_failed: int | None = None) -> dict[str, Any]:
+                     call_failed: int | None = None, load: Any = None) -> dict[str, Any]:
     """The values ``RUN_BATCH_METRICS`` thresholds read, mid-run or at the end.
 
     ``latency`` (tasks that called the agent), ``service_time`` (the call alone) and
@@ -173,7 +173,8 @@ def run_batch_values(*, latency: Any, done: int, failed: int, timed_out: int, el
     from the cache observes none; counts of events are observed once one task ran.
     Rates are :class:`Tally` counts so an abort check can bound them. Pass None for
     what was not measured (no cache, no sampler): a threshold on it fails at the end
-    with "not measured", and never aborts a run early.
+    with "not measured", and never aborts a run early. ``load`` (a ``LoadReport``) gives
+    ``dropped`` and ``dropped_rate`` in an open model, and ``achieved_rate``.
     """
     calls = done if calls is None else calls
     call_failed = failed if call_failed is None else call_failed
@@ -189,6 +190,20 @@ def run_batch_values(*, latency: Any, done: int, failed: int, timed_out: int, el
         "cache_hit_rate": Tally(cache_hits, done) if cache_hits is not None else None,
         "health_score": health_score,
         "peak_memory": peak_memory,
+        **_load_values(load),
+    }
+
+
+def _load_values(load: Any) -> dict[str, Any]:
+    """Drops are measured only in an open model; elsewhere a threshold on them fails as
+    not measured rather than passing on a zero nobody counted."""
+    if load is None:
+        return {"dropped": None, "dropped_rate": None, "achieved_rate": None}
+    opened = load.model == "open"
+    return {
+        "dropped": load.dropped if opened else None,
+        "dropped_rate": Tally(load.dropped, load.scheduled) if opened else None,
+        "achieved_rate": load.achieved_rate,
     }
 
 

@@ -67,6 +67,10 @@ RUN_BATCH_METRICS: Mapping[str, MetricKind] = {
     "peak_memory": MetricKind.BYTES,
     "timeouts": MetricKind.COUNT,
     "failed": MetricKind.COUNT,
+    # the load section (open model, rate limit): starts dropped and starts per second
+    "dropped": MetricKind.COUNT,
+    "dropped_rate": MetricKind.RATE,
+    "achieved_rate": MetricKind.THROUGHPUT,
 }
 
 #: The note of a threshold whose metric had nothing to observe: it fails, never reads 0.

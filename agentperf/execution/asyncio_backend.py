@@ -42,6 +42,7 @@ from agentperf.execution.base import (
     settled,
 )
 from agentperf.execution.daemon_pool import DaemonThreadPool
+from agentperf.execution.gate import StartGate
 from agentperf.execution.lifecycle import GeneratorExecutor
 from agentperf.execution.loopwatch import (
     BLOCK_THRESHOLD_S,
@@ -62,19 +63,20 @@ class AsyncioExecutor(GeneratorExecutor):
     """Runs up to ``workers`` tasks concurrently on one event loop."""
 
     def __init__(self, adapter: AgentAdapter, settings: ExecutionSettings, *,
-                 reason: str = "") -> None:
+                 reason: str = "", gate: StartGate | None = None) -> None:
         workers = settings.workers or default_workers("asyncio")
         max_in_flight = settings.max_in_flight or default_max_in_flight("asyncio", workers)
         self.info = ExecutorInfo(mode="asyncio", workers=min(workers, max_in_flight),
                                  max_in_flight=max_in_flight, reason=reason)
         self._adapter = adapter
         self._settings = settings
+        self._gate = gate
 
     def _iterate(self, tasks: Iterable[Task]) -> Generator[TaskResult, None, None]:
         if _loop_running():
             raise AgentperfError("asyncio mode cannot start inside a running event loop; "
                                  "run it from a thread (asyncio.to_thread) or use mode threads")
-        run = _Run(self._adapter, self._settings, self.info, tasks)
+        run = _Run(self._adapter, self._settings, self.info, tasks, self._gate)
         blocking = run.blocking
         seen = 0
         try:
@@ -112,11 +114,15 @@ class _Run:
     """The state of one asyncio run: the loop, its workers and the window."""
 
     def __init__(self, adapter: AgentAdapter, settings: ExecutionSettings, info: ExecutorInfo,
-                 tasks: Iterable[Task]) -> None:
+                 tasks: Iterable[Task], gate: StartGate | None = None) -> None:
         self.loop = asyncio.new_event_loop()
+        self._gate = gate
+        #: One worker at a time waits on the gate, so a slot wakes one coroutine, not all.
+        self._turnstile = asyncio.Lock() if gate is not None else None
         self.in_flight = 0
         self.done: list[TaskResult] = []
-        self._next: Callable[[], Task] = iter(tasks).__next__
+        self._stream = iter(tasks)
+        self._next: Callable[[], Task] = self._stream.__next__
         self._exhausted = False
         self._max = info.max_in_flight
         self._policy = RetryPolicy.from_settings(settings)
@@ -185,8 +191,10 @@ class _Run:
                 if self._exhausted:
                     return
                 try:
-                    task = self._next()
+                    task = self._next() if self._gate is None else await self._gated_next()
                 except StopIteration:
+                    task = None
+                if task is None:
                     self._exhausted = True
                     return
                 self.in_flight += 1
@@ -227,6 +235,25 @@ class _Run:
                 self._release_all()  # parked workers must wake to see there is no more input
             if self._live == 0 or self._error is not None:
                 self._notify()
+
+    async def _gated_next(self) -> Task | None:
+        """The next task once the gate lets it start (None when none will)."""
+        gate = self._gate
+        assert gate is not None and self._turnstile is not None
+        async with self._turnstile:
+            while True:
+                if self._exhausted:
+                    return None
+                now = perf_counter()
+                wait = gate.delay(now, self.in_flight)
+                if wait is None:
+                    return None
+                if wait <= 0:
+                    task = next(self._stream, None)
+                    if task is not None:
+                        gate.release(task, now)
+                    return task
+                await asyncio.sleep(wait)
 
     async def _retry(self, task: Task, result: TaskResult, started: float) -> TaskResult:
         attempt = 1

@@ -32,6 +32,7 @@ from typing import Any
 
 from agentperf.execution.asyncio_backend import AsyncioExecutor
 from agentperf.execution.base import ExecutionSettings, ExecutorInfo, Task, TaskResult
+from agentperf.execution.gate import StartGate, paced
 from agentperf.execution.lifecycle import GeneratorExecutor
 from agentperf.execution.loopwatch import BLOCK_THRESHOLD_S, Stepped
 from agentperf.execution.processes import ProcessExecutor, WorkerBuildError
@@ -91,12 +92,13 @@ class AutoExecutor(GeneratorExecutor):
     backend."""
 
     def __init__(self, agent: AgentRef, adapter: AgentAdapter,
-                 settings: ExecutionSettings) -> None:
+                 settings: ExecutionSettings, *, gate: StartGate | None = None) -> None:
         self.info = ExecutorInfo(mode="auto", workers=1, max_in_flight=1,
                                  reason="auto: not started")
         self._agent = agent
         self._adapter = adapter
         self._settings = settings
+        self._gate = gate
         self._workers: ProcessExecutor | None = None
         self.probe: Probe | None = None
 
@@ -124,7 +126,8 @@ class AutoExecutor(GeneratorExecutor):
     def _iterate(self, tasks: Iterable[Task]) -> Generator[TaskResult, None, None]:
         stream = iter(tasks)
         try:
-            probe, info = yield from self._probe(stream)
+            # The probe runs one call at a time, each released by the gate in turn.
+            probe, info = yield from self._probe(paced(self._gate, stream))
             self.probe = probe
             first = next(stream, None)
             if first is None:
@@ -178,14 +181,15 @@ class AutoExecutor(GeneratorExecutor):
     def _backend(self, mode: str, reason: str) -> GeneratorExecutor:
         settings = replace(self._settings, mode=mode)
         if mode == "asyncio":
-            return AsyncioExecutor(self._adapter, settings, reason=reason)
+            return AsyncioExecutor(self._adapter, settings, reason=reason, gate=self._gate)
         if mode == "processes":
             if self._workers is not None:
                 workers, self._workers = self._workers, None
+                workers.gate = self._gate
                 return workers.with_reason(reason)
-            return ProcessExecutor(self._agent, settings, reason=reason)
+            return ProcessExecutor(self._agent, settings, reason=reason, gate=self._gate)
         self._close_workers()  # before the threads start: their CPU is the run's
-        return ThreadExecutor(self._adapter, settings, reason=reason)
+        return ThreadExecutor(self._adapter, settings, reason=reason, gate=self._gate)
 
 
 class RunQueueClock:

@@ -79,6 +79,8 @@ class TaskResult:
     #: was lost while running it (or holding its unsent result) and it was run again.
     reran_after_worker_loss: bool = False
     service_s: float | None = None
+    #: Seconds a worker-side limiter (Dask with ``rate_limit_redis``) held this task back.
+    limiter_wait_s: float = 0.0
 
     @property
     def called_agent(self) -> bool:

@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -36,12 +37,17 @@ from agentperf.execution.dask_worker import (
     unpack,
     worker_cache_stats,
 )
+from agentperf.execution.feed import TaskFeed
+from agentperf.execution.gate import StartGate
 from agentperf.execution.settings import ExecutionSettings
 from agentperf.workload.adapters import AgentRef
 
 SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
 CONNECT_TIMEOUT_S = 5.0
 KEY_PREFIX = "agentperf-batch"
+#: With a start gate the parent polls for results this often between scheduled starts
+#: (``as_completed`` has no timed wait).
+GATED_POLL_S = 0.0005
 
 
 def scheduler_address(settings: ExecutionSettings) -> str | None:
@@ -82,8 +88,10 @@ class DaskExecutor:
     """
 
     def __init__(self, agent: AgentRef, settings: ExecutionSettings, *,
-                 cache_config: Any = None, connect_timeout_s: float = CONNECT_TIMEOUT_S) -> None:
+                 cache_config: Any = None, connect_timeout_s: float = CONNECT_TIMEOUT_S,
+                 gate: StartGate | None = None) -> None:
         _require_distributed()
+        self._gate = gate
         self._address = scheduler_address(settings)
         self._cluster: Any = None
         self._client: Any = None
@@ -91,7 +99,8 @@ class DaskExecutor:
         run_key = f"{KEY_PREFIX}-{uuid.uuid4().hex[:12]}"  # names this run's agents and tasks
         self._spec = BatchSpec(agent_key=run_key, agent=agent, timeout_s=settings.timeout_s,
                                retry=RetryPolicy.from_settings(settings),
-                               cache_config=worker_cache_config(cache_config))
+                               cache_config=worker_cache_config(cache_config),
+                               rate_limit=_shared_limit(settings, agent))
         if self._address:
             self._client = _connect(self._address, connect_timeout_s)
         else:
@@ -101,7 +110,8 @@ class DaskExecutor:
         except BaseException:
             self.close()
             raise
-        self._sizer = WindowPlanner(threads, fixed=settings.chunk_size,
+        # A gated start is dispatched alone, at its time: batching would bunch starts.
+        self._sizer = WindowPlanner(threads, fixed=1 if gate is not None else settings.chunk_size,
                                  max_in_flight=settings.max_in_flight)
         self._per_worker: Counter[str] = Counter()
         self._batches = 0
@@ -146,7 +156,9 @@ class DaskExecutor:
         from distributed import as_completed
 
         done = as_completed([], loop=self._client.loop, with_results=True, raise_errors=False)
-        window = BatchWindow(tasks, self._sizer, self._submit, done)
+        feed = (TaskFeed(tasks, self._sizer.window().max_in_flight, self._gate)
+                if self._gate is not None else None)
+        window = BatchWindow(tasks, self._sizer, self._submit, done, feed)
         try:
             while True:
                 window.refill()
@@ -154,6 +166,11 @@ class DaskExecutor:
                 if not window.pending:
                     if window.exhausted:
                         return
+                    if feed is not None:
+                        _idle(feed)
+                    continue
+                if feed is not None and not done.has_ready():
+                    _idle(feed)
                     continue
                 future, value = next(done)
                 batch = window.finished(future)
@@ -231,6 +248,29 @@ class DaskExecutor:
             return {}
         stats = self._client.run(worker_cache_stats, self._spec.agent_key)
         return {address: s for address, s in stats.items() if s is not None}
+
+
+def _idle(feed: TaskFeed) -> None:
+    """Wait a moment for a result, but not past the gate's next start."""
+    now = time.perf_counter()
+    at = feed.next_start_at(now)
+    time.sleep(GATED_POLL_S if at is None else min(max(at - now, 0.0), GATED_POLL_S))
+
+
+def _shared_limit(settings: ExecutionSettings, agent: AgentRef) -> Any:
+    """The Redis-held rate limit every worker obeys, when ``rate_limit_redis`` is set."""
+    if settings.rate_limit_redis is None or settings.rate_limit is None:
+        return None
+    from agentperf.execution.redis_limiter import RedisRateLimiter, SharedLimit
+
+    limit = SharedLimit(settings.rate_limit_redis, settings.rate_limit, settings.burst,
+                        agent.target)
+    limiter = RedisRateLimiter(limit)
+    try:
+        limiter.check()
+    finally:
+        limiter.close()
+    return limit
 
 
 def _forget_run(client: Any, agent_key: str) -> None:

@@ -13,10 +13,14 @@ import pickle
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any
+from time import perf_counter
+from typing import TYPE_CHECKING, Any
 
 from agentperf.execution.base import Task, TaskError, TaskResult, settled
 from agentperf.execution.chunking import TaskDuration
+
+if TYPE_CHECKING:
+    from agentperf.execution.feed import TaskFeed
 
 TARGET_BATCH_S = 0.05
 MAX_CHUNK = 2000
@@ -106,8 +110,10 @@ class BatchWindow:
     """
 
     def __init__(self, tasks: Iterator[Task], sizer: WindowPlanner,
-                 submit: Callable[[list[Task], int], Any], done: Any) -> None:
+                 submit: Callable[[list[Task], int], Any], done: Any,
+                 feed: TaskFeed | None = None) -> None:
         self._tasks = tasks
+        self._feed = feed  # with a start gate, new inputs come through it
         self._sizer = sizer
         self._submit_batch = submit
         self._done = done
@@ -130,11 +136,18 @@ class BatchWindow:
             # Results not handed over yet (hits, unsendable inputs) count against the window.
             if window.max_in_flight - self._outstanding - len(self._unsent) < size:
                 return
-            batch = list(islice(self._tasks, size))
+            batch = self._pull(size)
             if not batch:
-                self.exhausted = True
+                self.exhausted = self._feed is None or self._feed.exhausted
                 return
             self._submit(batch)
+
+    def _pull(self, size: int) -> list[Task]:
+        feed = self._feed
+        if feed is None:
+            return list(islice(self._tasks, size))
+        feed.in_flight = self._outstanding + len(self._unsent)  # the gate counts these
+        return [task for task, _ in feed.take(size, perf_counter())]
 
     def _submit(self, batch: list[Task]) -> None:
         ready = [done for task in batch if (done := settled(task)) is not None]

@@ -38,6 +38,8 @@ class BatchSpec:
     timeout_s: float | None = None
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     cache_config: Any = None
+    #: ``agentperf.execution.redis_limiter.SharedLimit``: every call waits its turn in Redis.
+    rate_limit: Any = None
 
 
 class _AgentCache:
@@ -147,13 +149,26 @@ def run_task(adapter: AgentAdapter, task: Task, spec: BatchSpec,
     """Call the agent, retrying by the local backends' rule; the last attempt is reported,
     with the task's latency counted from its first attempt."""
     attempt = 1
+    waited = 0.0
+    limiter = _limiter(spec)
     started = time.perf_counter()
     while True:
+        if limiter is not None:
+            waited += limiter.acquire()
         result = _attempt(adapter, task, spec.timeout_s, attempt, worker)
         if result.ok or not spec.retry.should_retry(attempt):
+            result.limiter_wait_s = waited
             return finish_retried(result, started, time.perf_counter())
         time.sleep(spec.retry.delay(attempt))
         attempt += 1
+
+
+def _limiter(spec: BatchSpec) -> Any:
+    if spec.rate_limit is None:
+        return None
+    from agentperf.execution.redis_limiter import limiter_for
+
+    return limiter_for(spec.rate_limit)
 
 
 def _attempt(adapter: AgentAdapter, task: Task, timeout_s: float | None, attempt: int,

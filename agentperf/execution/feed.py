@@ -3,7 +3,8 @@
 Inputs are pulled one at a time, only while fewer than ``max_in_flight`` tasks are
 pending, so a million-input run holds no more than a window of them. A task waiting
 out its retry backoff, or re-queued because its worker died before reporting it, still
-counts as pending.
+counts as pending. A :class:`~agentperf.execution.gate.StartGate` (an open model's
+schedule, a rate limit, a duration) decides when a new input may start.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 
 from agentperf.execution.base import Task
+from agentperf.execution.gate import StartGate
 
 #: A task and the try number it is about to get (1 for the first try).
 Item = tuple[Task, int]
@@ -22,8 +24,10 @@ Item = tuple[Task, int]
 class TaskFeed:
     """Hands out tasks lazily within the window; holds retries until their backoff ends."""
 
-    def __init__(self, tasks: Iterable[Task], max_in_flight: int) -> None:
+    def __init__(self, tasks: Iterable[Task], max_in_flight: int,
+                 gate: StartGate | None = None) -> None:
         self._tasks: Iterator[Task] = iter(tasks)
+        self.gate = gate
         self.max_in_flight = max_in_flight
         self.in_flight = 0
         self.exhausted = False
@@ -47,6 +51,8 @@ class TaskFeed:
             _, _, task, attempt = heapq.heappop(later)
             items.append((task, attempt))
         room = min(limit - len(items), self.max_in_flight - self.in_flight)
+        if self.gate is not None:
+            return items + self._gated(room, now) if not self.exhausted else items
         if room > 0 and not self.exhausted:
             # islice and zip run in C: a chunk of a thousand inputs costs no Python loop.
             fresh = list(zip(itertools.islice(self._tasks, room), itertools.repeat(1)))
@@ -58,6 +64,33 @@ class TaskFeed:
             else:
                 items = fresh
         return items
+
+    def _gated(self, room: int, now: float) -> list[Item]:
+        """New inputs as the gate allows (it counts drops even when there is no room)."""
+        gate = self.gate
+        assert gate is not None
+        fresh: list[Item] = []
+        if room <= 0 and gate.schedule is not None:
+            gate.ready(now, self.in_flight)  # slots still come due: count the drops
+        while len(fresh) < room and (allowed := gate.ready(now, self.in_flight)) > 0:
+            for _ in range(min(allowed, room - len(fresh))):
+                task = next(self._tasks, None)
+                if task is None:
+                    self.exhausted = True
+                    return fresh
+                gate.release(task, now)
+                self.in_flight += 1
+                fresh.append((task, 1))
+        if gate.ended:
+            self.exhausted = True
+        return fresh
+
+    def next_start_at(self, now: float) -> float | None:
+        """When the gate may let the next input start by the clock (None: no gate, or
+        only a finished task can make room)."""
+        if self.gate is None or self.exhausted:
+            return None
+        return self.gate.next_at(now)
 
     def finish(self) -> None:
         """A task was reported for good (succeeded, or failed with no tries left)."""

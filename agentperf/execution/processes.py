@@ -48,6 +48,7 @@ from agentperf.execution.base import (
 from agentperf.execution.chunking import MAX_CHUNK, ChunkSizer
 from agentperf.execution.feed import Item, TaskFeed
 from agentperf.execution.fleet import Fleet, Worker, is_connection, start_method
+from agentperf.execution.gate import StartGate
 from agentperf.execution.lifecycle import GeneratorExecutor
 from agentperf.execution.proc_worker import RUN_QUEUE
 from agentperf.workload.adapters import AgentRef
@@ -69,7 +70,7 @@ class ProcessExecutor(GeneratorExecutor):
     """Runs tasks on ``workers`` processes, at most ``max_in_flight`` pending at once."""
 
     def __init__(self, agent: AgentRef, settings: ExecutionSettings, *,
-                 reason: str = "") -> None:
+                 reason: str = "", gate: StartGate | None = None) -> None:
         workers = settings.workers or default_workers("processes")
         cap = settings.chunk_size or MAX_CHUNK
         if settings.max_in_flight:
@@ -92,6 +93,7 @@ class ProcessExecutor(GeneratorExecutor):
         self._startup_deaths = 0
         self._fleet: Fleet | None = None
         self._largest_chunk = 0
+        self.gate = gate  # auto hands a started fleet its gate when it picks processes
 
     def start(self) -> None:
         """Start the workers and wait until they have built the agent, so a worker that
@@ -119,7 +121,7 @@ class ProcessExecutor(GeneratorExecutor):
             self._fleet.stop(kill=True)
 
     def _iterate(self, tasks: Iterable[Task]) -> Generator[TaskResult, None, None]:
-        feed = TaskFeed(tasks, self.info.max_in_flight)
+        feed = TaskFeed(tasks, self.info.max_in_flight, self.gate)
         self.start()
         fleet = self._fleet
         assert fleet is not None
@@ -435,6 +437,9 @@ def _pop(items: set[int], item: int) -> bool:
 
 
 def _wait_s(feed: TaskFeed, next_check: float) -> float | None:
-    retry_at = feed.next_retry_at()
-    deadline = next_check if retry_at is None else min(next_check, retry_at)
-    return None if deadline == _INF else max(deadline - perf_counter(), 0.0)
+    now = perf_counter()
+    deadline = next_check
+    for at in (feed.next_retry_at(), feed.next_start_at(now)):
+        if at is not None:
+            deadline = min(deadline, at)
+    return None if deadline == _INF else max(deadline - now, 0.0)

@@ -26,6 +26,7 @@ from agentperf.execution.base import (
     TaskResult,
     settled,
 )
+from agentperf.execution.gate import StartGate, paced
 from agentperf.execution.lifecycle import GeneratorExecutor
 from agentperf.execution.threads import ThreadExecutor
 from agentperf.workload.adapters import AgentAdapter
@@ -37,16 +38,17 @@ class SequentialExecutor(GeneratorExecutor):
     """Calls the agent inline, retrying with backoff; pending tasks are always at most 1."""
 
     def __init__(self, adapter: AgentAdapter, settings: ExecutionSettings, *,
-                 reason: str = "") -> None:
+                 reason: str = "", gate: StartGate | None = None) -> None:
         self.info = ExecutorInfo(mode="sequential", workers=1, max_in_flight=1, reason=reason)
         self._adapter = adapter
         self._policy = RetryPolicy.from_settings(settings)
+        self._gate = gate
 
     def _iterate(self, tasks: Iterable[Task]) -> Generator[TaskResult, None, None]:
         call = self._adapter.call
         measure_cpu = not self._adapter.is_async  # an event loop's CPU is not the agent's
         cpu_clock = measure_cpu
-        for task in tasks:
+        for task in paced(self._gate, tasks):
             if (done := settled(task)) is not None:
                 yield done
                 continue
@@ -86,9 +88,14 @@ class SequentialExecutor(GeneratorExecutor):
 
 
 def sequential_executor(adapter: AgentAdapter, settings: ExecutionSettings, *,
-                        reason: str = "") -> GeneratorExecutor:
-    """The inline executor, or a one-thread pool when a per-task timeout must be enforced."""
+                        reason: str = "", gate: StartGate | None = None) -> GeneratorExecutor:
+    """The inline executor, or a one-thread pool when a per-task timeout must be enforced.
+
+    In an open model scheduled starts queue for the one thread, so its window is the
+    open model's ``max_in_flight``, not 1.
+    """
     if settings.timeout_s is None:
-        return SequentialExecutor(adapter, settings, reason=reason)
-    return ThreadExecutor(adapter, settings, mode="sequential", workers=1, max_in_flight=1,
-                          reason=reason)
+        return SequentialExecutor(adapter, settings, reason=reason, gate=gate)
+    window = gate.max_in_flight if gate is not None and gate.schedule is not None else 1
+    return ThreadExecutor(adapter, settings, mode="sequential", workers=1,
+                          max_in_flight=window, reason=reason, gate=gate)

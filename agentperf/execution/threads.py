@@ -32,6 +32,7 @@ from agentperf.execution.base import (
     settled,
 )
 from agentperf.execution.feed import Item, TaskFeed
+from agentperf.execution.gate import StartGate
 from agentperf.execution.lifecycle import GeneratorExecutor
 from agentperf.workload.adapters import AgentAdapter
 
@@ -115,7 +116,8 @@ class ThreadExecutor(GeneratorExecutor):
 
     def __init__(self, adapter: AgentAdapter, settings: ExecutionSettings, *,
                  mode: str = "threads", workers: int | None = None,
-                 max_in_flight: int | None = None, reason: str = "") -> None:
+                 max_in_flight: int | None = None, reason: str = "",
+                 gate: StartGate | None = None) -> None:
         workers = workers or settings.workers or default_workers("threads")
         max_in_flight = (max_in_flight or settings.max_in_flight
                          or default_max_in_flight("threads", workers))
@@ -124,9 +126,10 @@ class ThreadExecutor(GeneratorExecutor):
         self._adapter = adapter
         self._timeout = settings.timeout_s
         self._policy = RetryPolicy.from_settings(settings)
+        self._gate = gate
 
     def _iterate(self, tasks: Iterable[Task]) -> Generator[TaskResult, None, None]:
-        feed = TaskFeed(tasks, self.info.max_in_flight)
+        feed = TaskFeed(tasks, self.info.max_in_flight, self._gate)
         pool = _Pool(self._adapter.call, self.info.workers, self._timeout is not None,
                      not self._adapter.is_async)
         put, get = pool.inbox.put, pool.outbox.get
@@ -199,6 +202,8 @@ class ThreadExecutor(GeneratorExecutor):
 
 def _wait_s(feed: TaskFeed, now: float, next_check: float) -> float | None:
     """How long the parent may block for a result before it has other work to do."""
-    retry_at = feed.next_retry_at()
-    deadline = next_check if retry_at is None else min(next_check, retry_at)
+    deadline = next_check
+    for at in (feed.next_retry_at(), feed.next_start_at(now)):
+        if at is not None:
+            deadline = min(deadline, at)
     return None if deadline == _INF else max(deadline - now, 0.0)

@@ -31,6 +31,11 @@ def parse_duration(value: Any, *, bare_unit: str = "s") -> float:
     return _quantity(value, DURATION_UNITS, bare_unit, "a duration such as 500ms or 5s")
 
 
+def parse_rate(value: Any) -> float:
+    """Events per second from ``20``, ``"20/s"``, ``"500/m"`` or ``"3600/h"`` (bare: per second)."""
+    return _quantity(value, PER_SECOND_UNITS, "/s", "a rate such as 20/s, 500/m or 3600/h")
+
+
 def parse_bytes(value: Any) -> int:
     """Bytes from ``1024``, ``"512MB"`` or ``"1GiB"`` (KB, MB, GB are binary multiples)."""
     return int(_quantity(value, SIZE_UNITS, "b", "a size such as 512MB or 1GB"))

@@ -31,6 +31,14 @@ from agentperf.execution.base import Task, TaskResult
 from agentperf.execution.lifecycle import Shutdown
 from agentperf.measure.histogram import LatencyHistogram
 from agentperf.measure.tally import MESSAGE_CHARS, TaskTally
+from agentperf.pipeline.load import (
+    LoadReport,
+    cycled,
+    default_load_thresholds,
+    load_report,
+    plan_load,
+    total_tasks,
+)
 from agentperf.pipeline.results import BatchResult, FailedInput
 from agentperf.pipeline.results_file import ResultsWriter
 from agentperf.redact import Redactor
@@ -56,12 +64,15 @@ class Progress:
     served_latency: LatencyHistogram | None = None
     calls: int | None = None  # tasks that called the agent
     call_failed: int | None = None
+    time_left_s: float | None = None  # a run bounded by execution.duration
 
     @classmethod
-    def of(cls, tally: TaskTally, total: int | None, elapsed_s: float) -> Progress:
+    def of(cls, tally: TaskTally, total: int | None, elapsed_s: float,
+           duration_s: float | None = None) -> Progress:
+        left = max(duration_s - elapsed_s, 0.0) if duration_s is not None else None
         return cls(tally.done, total, tally.failed, tally.timed_out, tally.cache_hits,
                    elapsed_s, tally.latency, tally.service_time, tally.served_latency,
-                   tally.calls, tally.call_failed)
+                   tally.calls, tally.call_failed, left)
 
     @property
     def rate(self) -> float:
@@ -109,8 +120,12 @@ def run_batch(spec: WorkloadSpec, options: BatchOptions,
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     tally = _Tally()
     pending: dict[int, Any] = {}
-    total = spec.inputs.count()  # validates an input file not validated yet
+    settings, gate = plan_load(spec.execution)
+    duration_s = settings.duration_s
+    # count() validates an input file not validated yet
+    total = total_tasks(settings, spec.inputs.count())
     inputs = spec.inputs.guarded()
+    worker_waits = _WorkerWaits()
     interrupted = False
     aborted: Any = None  # the ThresholdResult that stopped the run
     cache = None
@@ -123,7 +138,7 @@ def run_batch(spec: WorkloadSpec, options: BatchOptions,
             options.output, Redactor.from_context(spec.context, options.cache_config))
         ) if options.output else None
         executor = create_executor(
-            spec.agent, spec.execution, adapter=adapter,
+            spec.agent, settings, adapter=adapter, gate=gate,
             cache_config=options.cache_config if spec.execution.mode == "dask" else None)
         try:
             with shutdown.armed():  # a stop during start-up is an interrupted run too
@@ -133,14 +148,19 @@ def run_batch(spec: WorkloadSpec, options: BatchOptions,
                 # seconds of start-up are not the workload's throughput.
                 sampler = _start_sampler(options.sample_interval_s)
                 start = time.perf_counter()
-                tasks = _tasks(inputs, pending)
+                if gate is not None:
+                    gate.begin(start)
+                tasks = _tasks(cycled(inputs, settings), pending)
                 results = (cache.wrap(tasks, executor.run, lambda: executor.info.max_in_flight)
                            if cache else executor.run(tasks))
                 last_progress = start
                 abort = abort_check(options.thresholds, cache_enabled=cache is not None)
                 if options.on_progress:
-                    options.on_progress(Progress.of(tally, total, 0.0))
+                    options.on_progress(Progress.of(tally, total, 0.0, duration_s))
                 for result in results:
+                    if gate is not None:
+                        gate.settle(result, time.perf_counter())
+                    worker_waits.add(result)
                     with shutdown.shielded():  # counted and written, or neither
                         input_value = pending.pop(result.index, None)
                         tally.add_with_input(result, input_value)
@@ -151,7 +171,7 @@ def run_batch(spec: WorkloadSpec, options: BatchOptions,
                     now = time.perf_counter()
                     if now - last_progress >= PROGRESS_EVERY_S:
                         last_progress = now
-                        snapshot = Progress.of(tally, total, now - start)
+                        snapshot = Progress.of(tally, total, now - start, duration_s)
                         if options.on_progress:
                             options.on_progress(snapshot)
                         if abort and (stop := abort(snapshot)) is not None:
@@ -166,14 +186,32 @@ def run_batch(spec: WorkloadSpec, options: BatchOptions,
             wall_s = time.perf_counter() - start if start is not None else 0.0
             system = sampler.stop() if sampler else None
     interrupted = interrupted or shutdown.requested
+    load = load_report(settings, gate, done=tally.done, wall_s=wall_s,
+                       worker_wait_s=worker_waits.seconds, worker_waits=worker_waits.count)
     result = _build_result(spec, options, tally, executor.info, wall_s, started_at,
-                           system=system, cache=cache, interrupted=interrupted, aborted=aborted)
+                           system=system, cache=cache, interrupted=interrupted, aborted=aborted,
+                           load=load)
     if inputs.failure is not None and not interrupted:
         # The inputs, not the agent, ended the run: a usage error, after the summary.
         result.exit_code, result.exit_reason = ExitCode.USAGE, inputs.failure.message
     if options.on_progress:
-        options.on_progress(Progress.of(tally, total, wall_s))
+        options.on_progress(Progress.of(tally, total, wall_s, duration_s))
     return result
+
+
+class _WorkerWaits:
+    """Time workers' own limiter (Dask with ``rate_limit_redis``) held tasks back."""
+
+    __slots__ = ("count", "seconds")
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.count = 0
+
+    def add(self, result: TaskResult) -> None:
+        if result.limiter_wait_s > 0:
+            self.seconds += result.limiter_wait_s
+            self.count += 1
 
 
 def _brief(value: Any, limit: int = 200) -> Any:
@@ -226,12 +264,15 @@ def _open_cache(options: BatchOptions, spec: WorkloadSpec, stack: ExitStack) -> 
 
 def _build_result(spec: WorkloadSpec, options: BatchOptions, tally: _Tally, info: Any,
                   wall_s: float, started_at: str, *, system: Any, cache: Any,
-                  interrupted: bool, aborted: Any) -> BatchResult:
+                  interrupted: bool, aborted: Any, load: LoadReport) -> BatchResult:
     latency_hist, service_hist = tally.latency, tally.service_time
     served_hist = tally.served_latency
     latency = latency_hist.summary()
     cache_stats = cache.stats() if cache else None
-    health_input = _health_input(tally, latency, info, wall_s, system=system,
+    # In an open model latency includes waiting for a worker at the rate asked for: the
+    # health rules judge the agent on its own calls (service time) instead.
+    judged = service_hist.summary() if load.model == "open" else latency
+    health_input = _health_input(tally, judged, info, wall_s, system=system,
                                  cache=cache, cache_stats=cache_stats)
     from agentperf.analysis.gates import batch_verdict, run_batch_values
     from agentperf.analysis.thresholds import evaluate_thresholds
@@ -243,8 +284,9 @@ def _build_result(spec: WorkloadSpec, options: BatchOptions, tally: _Tally, info
         health_score=health.score,
         peak_memory=getattr(system, "process_rss_peak_bytes", None),
         service_time=service_hist, served_latency=served_hist, calls=tally.calls,
-        call_failed=tally.call_failed)
-    thresholds = evaluate_thresholds(options.thresholds, values)
+        call_failed=tally.call_failed, load=load)
+    wanted = default_load_thresholds(spec.execution, options.thresholds, spec.error)
+    thresholds = evaluate_thresholds(wanted, values)
     if aborted is not None:
         thresholds = [aborted if t.label == aborted.label else t for t in thresholds]
     verdict = batch_verdict(interrupted=interrupted, thresholds=thresholds,
@@ -265,7 +307,7 @@ def _build_result(spec: WorkloadSpec, options: BatchOptions, tally: _Tally, info
         warnings=list(info.notes), failed_inputs=tally.failed_inputs, agent_calls=tally.calls,
         reran_after_worker_loss=tally.reran,
         service_time=service_hist.summary(), served_latency=served_hist.summary(),
-        measurement_note=tally.measurement_note(),
+        measurement_note=tally.measurement_note(), load=load,
     )
 
 

@@ -71,6 +71,8 @@ class BatchResult:
     #: Tasks run again after a worker process was lost while running them or holding
     #: their result: the agent may have been called twice for each.
     reran_after_worker_loss: int = 0
+    #: How tasks were started (open or closed model, rates, drops, limiter waits).
+    load: Any = None  # agentperf.pipeline.load.LoadReport
 
     @property
     def error_rate(self) -> float:

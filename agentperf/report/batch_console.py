@@ -84,6 +84,7 @@ def summary_table(doc: Doc) -> Table:
         ("task CPU time", format_field("cpu_time_s", tasks["cpu_time_s"])),
         ("started", doc["started_at"]),
     ]
+    rows[2:2] = load_rows(doc.get("load"))
     per_worker = (executor.get("extra") or {}).get("tasks_per_worker")
     if per_worker:
         rows.append(("tasks per worker", ", ".join(f"{name} {count:,}" for name, count
@@ -93,6 +94,49 @@ def summary_table(doc: Doc) -> Table:
     for name, value in rows:
         table.add_row(name, Text(str(value)))
     return table
+
+
+def load_rows(load: Doc | None) -> list[tuple[str, str | Text]]:
+    """The ``load`` section as summary rows; none for a plain closed run. Dropped starts
+    are shown in red: each is a request the users of an open system would not get."""
+    if not load or not _shaped(load):
+        return []
+    rows: list[tuple[str, str | Text]] = []
+    achieved = _rate(load["achieved_rate"])
+    if load["model"] == "open":
+        text = Text(f"open model: target {_rate(load['target_rate'])}, achieved {achieved}; "
+                    f"{load['started']:,} started of {load['scheduled']:,} scheduled, ")
+        text.append(f"{load['dropped']:,} dropped", style="bold red" if load["dropped"] else "")
+        text.append(f" (max {load['max_in_flight']:,} in flight); "
+                    "latency counts from each scheduled start")
+        rows.append(("load", text))
+    else:
+        bound = _bound(load)
+        rows.append(("load", f"closed model{bound}: {load['started']:,} started, "
+                             f"achieved {achieved}"))
+    if load["rate_limit"] is not None:
+        where = "shared in Redis by every worker" if load["rate_limit_shared"] else "this run"
+        rows.append(("rate limit", f"{_rate(load['rate_limit'])} ({where}): "
+                                   f"{load['limiter_waits']:,} starts held back, "
+                                   f"{format_duration(load['limiter_wait_s'])} waited in all"))
+    return rows
+
+
+def _shaped(load: Doc) -> bool:
+    return (load["model"] == "open" or load["rate_limit"] is not None
+            or load["duration_s"] is not None or load["iterations"] is not None)
+
+
+def _bound(load: Doc) -> str:
+    if load["iterations"] is not None:
+        return f", {load['iterations']:,} iterations"
+    if load["duration_s"] is not None:
+        return f", for {format_duration(load['duration_s'])}"
+    return ""
+
+
+def _rate(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.1f}/s"
 
 
 def _reran_note(count: int) -> str:
@@ -122,7 +166,10 @@ def latency_table(doc: Doc) -> RenderableType | None:
         note = doc["tasks"].get("measurement_note")
         return Text(f"Latency: {note}", style="bold yellow") if note else None
     names = ("min", "mean", "p50", "p90", "p95", "p99", "max")
-    table = _table("Latency (agent calls; served: every task)", "", "n", *names,
+    title = "Latency (agent calls; served: every task)"
+    if (doc.get("load") or {}).get("model") == "open":
+        title = "Latency (from each scheduled start; service: the agent call alone)"
+    table = _table(title, "", "n", *names,
                    numeric=tuple(range(1, len(names) + 2)))
     for key, label in _LATENCY_ROWS:
         data = doc.get(key) or latency

@@ -18,7 +18,7 @@ from agentperf.errors import ExitCode
 from agentperf.redact import Redactor
 from agentperf.report.serialize import format_measure, to_jsonable
 
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"
 SCHEMA_FILE = "batch-report.schema.json"
 _LATENCY_FIELDS = ("count", "min", "mean", "p50", "p90", "p95", "p99", "max")
 
@@ -75,6 +75,7 @@ def batch_document(result: Any) -> dict[str, Any]:
         "latency": _latency(result.latency),
         "service_time": _latency(result.service_time or result.latency),
         "served_latency": _latency(result.served_latency or result.latency),
+        "load": _section(getattr(result, "load", None), clean),
         "latency_histogram": [{"low_s": low, "high_s": high, "count": int(count)}
                               for low, high, count in result.latency_buckets],
         "failures": clean(result.failures),

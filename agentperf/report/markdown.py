@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from agentperf.measure.units import format_duration
-from agentperf.report.batch_console import as_document
+from agentperf.report.batch_console import as_document, load_rows
 from agentperf.report.serialize import format_field, nested_tables, scalar_rows
 
 #: Failed inputs listed one by one; the rest are counted (job summaries are capped at 1 MiB).
@@ -62,6 +62,7 @@ def _summary(doc: Mapping[str, Any]) -> str:
         ("health", f"{health['score']:g}/100 ({health['status']})"),
         ("spec", doc.get("source") or "-"),
     ]
+    rows[1:1] = [(name, str(value)) for name, value in load_rows(doc.get("load"))]
     return "### Summary\n\n" + table(["", "value"], rows)
 
 

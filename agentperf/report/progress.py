@@ -35,17 +35,19 @@ class RichProgressView:
             TextColumn("{task.fields[rate]:>8.1f}/s"),
             TextColumn("[red]{task.fields[errors]} errors"),
             TextColumn("{task.fields[hits]} cached"),
+            TextColumn("{task.fields[left]}"),
             TimeElapsedColumn(),
             TimeRemainingColumn(),
             console=console,
             transient=True,
         )
-        self._task = self._bar.add_task(name, total=None, rate=0.0, errors=0, hits=0)
+        self._task = self._bar.add_task(name, total=None, rate=0.0, errors=0, hits=0, left="")
         self._bar.start()
 
     def update(self, progress: Any) -> None:
         self._bar.update(self._task, total=progress.total, completed=progress.done,
-                         rate=progress.rate, errors=progress.failed, hits=progress.cache_hits)
+                         rate=progress.rate, errors=progress.failed, hits=progress.cache_hits,
+                         left=_time_left(progress))
 
     def close(self) -> None:
         self._bar.stop()
@@ -72,14 +74,20 @@ class PlainProgressView:
     def line(self, progress: Any) -> str:
         total = progress.total
         done = f"{progress.done}/{total}" if total else str(progress.done)
-        eta = ""
-        if total and progress.rate > 0:
+        eta = f" {_time_left(progress)}" if _time_left(progress) else ""
+        if total and progress.rate > 0 and not eta:
             eta = f" eta {max(total - progress.done, 0) / progress.rate:.0f}s"
         return (f"[{self._name}] {done} done, {progress.rate:.1f}/s, {progress.failed} errors, "
                 f"{progress.cache_hits} cached, {progress.elapsed_s:.0f}s elapsed{eta}")
 
     def close(self) -> None:
         pass
+
+
+def _time_left(progress: Any) -> str:
+    """``12s left`` in a run bounded by ``execution.duration``; empty otherwise."""
+    left = getattr(progress, "time_left_s", None)
+    return "" if left is None else f"{left:.0f}s left"
 
 
 class NullProgressView:

@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 
 from agentperf.errors import SpecError, did_you_mean
-from agentperf.execution.settings import EXECUTION_KEYS, ExecutionSettings
+from agentperf.execution.settings import EXECUTION_KEYS, ExecutionSettings, load_fields
 from agentperf.workload.adapters import AgentAdapter, AgentRef
 from agentperf.workload.fingerprint import check_fingerprint_entries
 from agentperf.workload.inputs import InputSource, from_file
@@ -165,7 +165,10 @@ def _check_importable(agent: AgentRef, lines: Mapping[str, int]) -> None:
 
 def _execution(data: dict[str, Any], fail: Any) -> ExecutionSettings:
     _check_keys(data, EXECUTION_KEYS, "execution", fail)
-    settings = ExecutionSettings(**data)
+    kwargs, unparsed = load_fields(data)
+    for key, problem in unparsed:
+        raise fail(problem, f"execution.{key}")
+    settings = ExecutionSettings(**kwargs)
     for key, problem in settings.problems():
         raise fail(problem, f"execution.{key}")
     return settings
