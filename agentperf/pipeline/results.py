@@ -71,6 +71,7 @@ class BatchResult:
     #: Tasks run again after a worker process was lost while running them or holding
     #: their result: the agent may have been called twice for each.
     reran_after_worker_loss: int = 0
+    timeline: Any = None  # agentperf.measure.timeline.Timeline: per-interval aggregates
 
     @property
     def error_rate(self) -> float:
