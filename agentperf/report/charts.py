@@ -21,7 +21,7 @@ from html import escape
 from agentperf.measure.units import format_bytes, format_duration
 
 WIDTH, HEIGHT = 640, 230
-LEFT, RIGHT, TOP, BOTTOM = 64, 16, 30, 34
+LEFT, RIGHT, TOP, BOTTOM = 64, 24, 30, 34
 MAX_TIPS = 60
 PALETTE = ("#3b7dd8", "#e8710a", "#1e9e50", "#d93025", "#9a4ee8", "#12a4af", "#d6379b", "#8a8f98")
 _SECOND_SCALES = ((1.0, "s"), (1e-3, "ms"), (1e-6, "us"), (1e-9, "ns"))
@@ -110,10 +110,14 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     return ticks
 
 
-def scaled_ticks(low: float, high: float, unit: str, count: int = 5) -> list[float]:
-    """Nice ticks in the unit a reader sees: 10 MiB steps of bytes, not 9.54 MiB ones."""
-    factor, _ = unit_scale(unit, max(abs(low), abs(high)))
-    return [t * factor for t in nice_ticks(low / factor, high / factor, count)]
+def scaled_ticks(
+    low: float, high: float, unit: str, count: int = 5
+) -> tuple[list[float], tuple[float, str]]:
+    """Nice ticks in the unit a reader sees (10 MiB steps of bytes, not 9.54 MiB ones),
+    and the scale their labels use."""
+    scale = unit_scale(unit, max(abs(low), abs(high)))
+    factor = scale[0]
+    return [t * factor for t in nice_ticks(low / factor, high / factor, count)], scale
 
 
 def _inside(ticks: Sequence[float], low: float, high: float) -> list[float]:
@@ -183,8 +187,10 @@ def _close(parts: list[str], caption: str = "") -> str:
     return "\n".join(parts)
 
 
-def _y_axis(frame: _Frame, ticks: Sequence[float], unit: str) -> list[str]:
-    scale = unit_scale(unit, max(abs(t) for t in ticks) if ticks else 1.0)
+def _y_axis(
+    frame: _Frame, ticks: Sequence[float], unit: str, scale: tuple[float, str] | None = None
+) -> list[str]:
+    scale = scale or unit_scale(unit, max(abs(t) for t in ticks) if ticks else 1.0)
     out = []
     for tick in ticks:
         y = frame.y(tick)
@@ -197,8 +203,10 @@ def _y_axis(frame: _Frame, ticks: Sequence[float], unit: str) -> list[str]:
     return out
 
 
-def _x_axis(frame: _Frame, ticks: Sequence[float], unit: str) -> list[str]:
-    scale = unit_scale(unit, max(abs(t) for t in ticks) if ticks else 1.0)
+def _x_axis(
+    frame: _Frame, ticks: Sequence[float], unit: str, scale: tuple[float, str] | None = None
+) -> list[str]:
+    scale = scale or unit_scale(unit, max(abs(t) for t in ticks) if ticks else 1.0)
     base = frame.height - BOTTOM
     out = [
         f'<line x1="{frame.left}" x2="{frame.width - RIGHT}" y1="{base}" y2="{base}" '
@@ -246,12 +254,13 @@ def line_chart(
     if not xs:
         return f'<p class="nodata">{escape(title)}: no data was recorded.</p>'
     low = min(ys) if y_min is None else min(y_min, min(ys))
-    yticks = scaled_ticks(low, max(ys), y_unit)
+    yticks, yscale = scaled_ticks(low, max(ys), y_unit)
     x0, x1 = min(xs), max(xs)
-    xticks = _inside(scaled_ticks(x0, x1, x_unit, 6), x0, x1 if x1 > x0 else x0 + 1)
+    xticks, xscale = scaled_ticks(x0, x1, x_unit, 6)
+    xticks = _inside(xticks, x0, x1 if x1 > x0 else x0 + 1)
     frame = _Frame(x0, x1, yticks[0], yticks[-1])
     parts = _open("area" if area else "line", title, len(series), frame)
-    parts += _y_axis(frame, yticks, y_unit) + _x_axis(frame, xticks, x_unit)
+    parts += _y_axis(frame, yticks, y_unit, yscale) + _x_axis(frame, xticks, x_unit, xscale)
     for i, s in enumerate(series):
         parts.append(_series_path(frame, s, _color(i, s.color), area))
     for m in markers:
@@ -334,9 +343,9 @@ def bar_chart(
     if not bars:
         return f'<p class="nodata">{escape(title)}: nothing to show.</p>'
     height = TOP + BOTTOM + 20 * len(bars)
-    xticks = scaled_ticks(0.0, max(v for _, v in bars) or 1.0, unit)
+    xticks, xscale = scaled_ticks(0.0, max(v for _, v in bars) or 1.0, unit)
     frame = _Frame(0.0, xticks[-1], 0.0, 1.0, height=height, left=260)
-    parts = _open("bar", title, 1, frame) + _x_axis(frame, xticks, unit)
+    parts = _open("bar", title, 1, frame) + _x_axis(frame, xticks, unit, xscale)
     parts.append('<g class="series" data-name="bars">')
     for i, (label, value) in enumerate(bars):
         y = TOP + 20 * i
@@ -367,10 +376,10 @@ def histogram_chart(
     if not buckets:
         return f'<p class="nodata">{escape(title)}: no value was recorded.</p>'
     yticks = nice_ticks(0, max(c for _, _, c in buckets) or 1)
-    xticks = scaled_ticks(buckets[0][0], buckets[-1][1], unit, 6)
+    xticks, xscale = scaled_ticks(buckets[0][0], buckets[-1][1], unit, 6)
     frame = _Frame(buckets[0][0], buckets[-1][1], 0.0, yticks[-1])
     parts = _open("histogram", title, 1, frame) + _y_axis(frame, yticks, "")
-    parts += _x_axis(frame, _inside(xticks, frame.x0, frame.x1), unit)
+    parts += _x_axis(frame, _inside(xticks, frame.x0, frame.x1), unit, xscale)
     parts.append('<g class="series" data-name="count">')
     for low, high, count in buckets:
         x, y = frame.x(low), frame.y(count)
@@ -407,10 +416,10 @@ def strip_chart(
     values = [v for s in strips for v in s.values]
     if not values:
         return f'<p class="nodata">{escape(title)}: no sample.</p>'
-    xticks = scaled_ticks(min(values), max(values), unit, 6)
+    xticks, xscale = scaled_ticks(min(values), max(values), unit, 6)
     height = TOP + BOTTOM + 34 * len(strips)
     frame = _Frame(xticks[0], xticks[-1], 0.0, 1.0, height=height, left=200)
-    parts = _open("strip", title, len(strips), frame) + _x_axis(frame, xticks, unit)
+    parts = _open("strip", title, len(strips), frame) + _x_axis(frame, xticks, unit, xscale)
     for row, strip in enumerate(strips):
         mid = TOP + 34 * row + 17
         parts.append(
@@ -450,6 +459,45 @@ def strip_chart(
     return _close(parts, caption)
 
 
+_RATIO_TICKS = (
+    0.01,
+    0.02,
+    0.05,
+    0.1,
+    0.2,
+    0.5,
+    0.8,
+    0.9,
+    1.0,
+    1.1,
+    1.25,
+    1.5,
+    2.0,
+    5.0,
+    10.0,
+    20.0,
+    50.0,
+    100.0,
+)
+
+
+def ratio_ticks(low: float, high: float, count: int = 7) -> list[float]:
+    """Round ratios for a log axis from ``low`` to ``high``: 1, then outwards, each at
+    least 1/count of the axis from the last so labels never overprint."""
+    gap = math.log10(high / low) / count
+    ticks = [1.0]
+    for side in (
+        sorted(t for t in _RATIO_TICKS if t > 1),
+        sorted((t for t in _RATIO_TICKS if t < 1), reverse=True),
+    ):
+        last = 1.0
+        for t in side:
+            if low <= t <= high and abs(math.log10(t / last)) >= gap:
+                ticks.append(t)
+                last = t
+    return sorted(ticks)
+
+
 def forest_chart(
     title: str,
     rows: Sequence[ForestRow],
@@ -458,23 +506,44 @@ def forest_chart(
     markers: Sequence[Marker] = (),
     caption: str = "",
 ) -> str:
-    """One estimate with its interval per row, against reference lines (1x, the gate)."""
+    """One estimate with its interval per row, against reference lines (1x, the gate).
+
+    The axis is logarithmic: a ratio of 0.5 and one of 2 are the same distance from 1.
+    """
     if not rows:
         return f'<p class="nodata">{escape(title)}: nothing was compared.</p>'
-    values = [v for r in rows for v in (r.low, r.high)] + [m.value for m in markers]
-    xticks = nice_ticks(min(values), max(values), 6)
-    height = TOP + BOTTOM + 26 * len(rows)
-    frame = _Frame(xticks[0], xticks[-1], 0.0, 1.0, height=height, left=200)
-    parts = _open("forest", title, len(rows), frame) + _x_axis(frame, xticks, unit)
-    for m in markers:
-        x = frame.x(m.value)
+    values = [v for r in rows for v in (r.low, r.high, r.estimate) if v > 0]
+    values += [m.value for m in markers] + [1.0]
+    low, high = min(values) / 1.05, max(values) * 1.05
+    top = TOP + 14  # room for the reference lines' labels under the title
+    height = top + BOTTOM + 26 * len(rows)
+    frame = _Frame(math.log10(low), math.log10(high), 0.0, 1.0, height=height, left=200)
+
+    def x(value: float) -> float:
+        return frame.x(math.log10(min(max(value, low), high)))
+
+    base = height - BOTTOM
+    parts = _open("forest", title, len(rows), frame)
+    parts.append(
+        f'<line x1="{frame.left}" x2="{frame.width - RIGHT}" y1="{base}" y2="{base}" '
+        f'stroke="currentColor" stroke-opacity=".5"/>'
+    )
+    for tick in ratio_ticks(low, high):
         parts.append(
-            f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{TOP - 6}" y2="{height - BOTTOM}" '
-            f'stroke="{m.color}" stroke-dasharray="5 3"/><text x="{x + 3:.1f}" '
-            f'y="{TOP - 8}" fill="{m.color}">{escape(m.label)}</text>'
+            f'<text x="{x(tick):.1f}" y="{base + 15}" text-anchor="middle" '
+            f'fill="currentColor">{escape(format_tick(tick, unit))}</text>'
+        )
+    for m in markers:
+        at = x(m.value)
+        left_of = m.value <= 1  # 1x labelled on its left, a gate above 1 on its right
+        anchor, label_x = (' text-anchor="end"', at - 3) if left_of else ("", at + 3)
+        parts.append(
+            f'<line x1="{at:.1f}" x2="{at:.1f}" y1="{top - 6}" y2="{base}" '
+            f'stroke="{m.color}" stroke-dasharray="5 3"/><text x="{label_x:.1f}" '
+            f'y="{top - 8}" fill="{m.color}"{anchor}>{escape(m.label)}</text>'
         )
     for i, r in enumerate(rows):
-        mid = TOP + 26 * i + 13
+        mid = top + 26 * i + 13
         tip = (
             f"{r.label}: {format_value(r.estimate, unit)} "
             f"[{format_value(r.low, unit)} - {format_value(r.high, unit)}] {r.note}"
@@ -483,9 +552,9 @@ def forest_chart(
             f'<g class="series" data-name="{escape(r.label)}">'
             f'<text x="{frame.left - 6}" y="{mid + 4}" text-anchor="end" '
             f'fill="currentColor">{escape(_cut(r.label, 30))}</text>'
-            f'<line x1="{frame.x(r.low):.1f}" x2="{frame.x(r.high):.1f}" y1="{mid}" '
+            f'<line x1="{x(r.low):.1f}" x2="{x(r.high):.1f}" y1="{mid}" '
             f'y2="{mid}" stroke="currentColor" stroke-width="2"/>'
-            f'<rect x="{frame.x(r.estimate) - 4:.1f}" y="{mid - 4}" width="8" '
+            f'<rect x="{x(r.estimate) - 4:.1f}" y="{mid - 4}" width="8" '
             f'height="8" fill="{PALETTE[0]}"><title>{escape(tip)}</title></rect></g>'
         )
     return _close(parts, caption)

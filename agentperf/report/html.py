@@ -20,10 +20,10 @@ from agentperf.report.html_page import (
     Cell,
     Section,
     Verdict,
-    bullet_list,
     cards,
     chart_grid,
     gates_table,
+    health_html,
     page,
     paragraph,
     record_tables,
@@ -44,7 +44,7 @@ def render_html(result: Any) -> str:
         *timeline_sections(doc.get("timeline"), doc.get("thresholds") or ()),
         Section("Latency", _latency(doc), id="latency"),
         Section("Failures", _failures(doc), id="failures"),
-        Section("Health", _health(doc), id="health"),
+        Section("Health", health_html(doc["health"], doc.get("warnings") or ()), id="health"),
         Section("Cache", _cache(doc), id="cache"),
         *[
             Section(key.capitalize(), record_tables(doc[key]), id=key)
@@ -178,29 +178,6 @@ def _failures(doc: Doc) -> str:
 
 def _brief(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-
-
-def _health(doc: Doc) -> str:
-    health = doc["health"]
-    rows = [
-        [
-            f["rule"],
-            f["message"],
-            f.get("value_text", ""),
-            f.get("limit_text", ""),
-            Cell(f"-{f['points']:g}", -f["points"]),
-        ]
-        for f in health["findings"]
-    ]
-    parts = [
-        paragraph(f"Score {health['score']:.0f}/100: {health['status'].replace('_', ' ')}", "lead"),
-        table(["rule", "finding", "value", "limit", "points"], rows, numeric=(4,)),
-        "<h3>Recommendations</h3>" if health.get("recommendations") else "",
-        bullet_list(health.get("recommendations") or ()),
-    ]
-    if doc.get("warnings"):
-        parts += ["<h3>Warnings</h3>", bullet_list(doc["warnings"], "warnings")]
-    return "\n".join(p for p in parts if p)
 
 
 def _cache(doc: Doc) -> str:

@@ -29,7 +29,7 @@ h1 { font-size: 20px; margin: 0 0 4px; } h2 { font-size: 16px; margin: 28px 0 8p
   border-bottom: 1px solid var(--line); padding-bottom: 4px; }
 .meta { color: var(--muted); margin: 0 0 12px; }
 .verdict { border-radius: 6px; padding: 10px 14px; margin: 8px 0 12px; border: 1px solid; }
-.verdict strong { font-size: 18px; margin-right: 4px; }
+.verdict strong { font-size: 18px; }
 .verdict.pass { background: var(--okbg); color: var(--ok); }
 .verdict.fail { background: var(--badbg); color: var(--bad); }
 .verdict.warn { background: var(--warnbg); color: var(--warn); }
@@ -234,3 +234,28 @@ def record_tables(data: Mapping[str, Any] | None) -> str:
     for title, columns, rows in nested_tables(data):
         out.append(f"<h3>{escape(title)}</h3>" + table(columns, rows))
     return "\n".join(out)
+
+
+def health_html(health: Mapping[str, Any], warnings: Sequence[str] = ()) -> str:
+    """The health score, each finding with its value against its limit and the points it
+    cost, the recommendations, and the warnings that travel with the result."""
+    rows = [
+        [
+            f["rule"],
+            f["message"],
+            f.get("value_text", ""),
+            f.get("limit_text", ""),
+            Cell(f"-{f['points']:g}", -f["points"]),
+        ]
+        for f in health.get("findings") or ()
+    ]
+    status = str(health.get("status", "")).replace("_", " ")
+    parts = [
+        paragraph(f"Score {health['score']:.0f}/100: {status}", "lead"),
+        table(["rule", "finding", "value", "limit", "points"], rows, numeric=(4,), id="findings"),
+        "<h3>Recommendations</h3>" if health.get("recommendations") else "",
+        bullet_list(health.get("recommendations") or ()),
+    ]
+    if warnings:
+        parts += ["<h3>Warnings</h3>", bullet_list(warnings, "warnings")]
+    return "\n".join(p for p in parts if p)
