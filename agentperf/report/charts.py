@@ -144,6 +144,8 @@ def format_tick(value: float, unit: str, scale: tuple[float, str] | None = None)
         return f"{value:.0%}" if abs(value) >= 0.1 or value == 0 else f"{value:.1%}"
     if unit == "x":
         return f"{value:g}x"
+    if value == 0 and unit not in ("%", "x"):
+        return "0"
     factor, suffix = scale or unit_scale(unit, value)
     text = f"{value / factor:.3g}"
     return f"{text} {suffix}" if unit in ("s", "B") else text + suffix
