@@ -149,7 +149,8 @@ def run_batch(spec: WorkloadSpec, options: BatchOptions,
                         tally.add_with_input(result, input_value)
                         timeline.add_task(
                             result.latency_s if result.called_agent else None, ok=result.ok,
-                            cache_hit=result.cache_hit, in_flight=len(pending))
+                            cache_hit=result.cache_hit,
+                            in_flight=len(pending) + 1)  # this one was in flight until now
                         if writer:
                             writer.write(result, input_value)
                     if shutdown.requested:

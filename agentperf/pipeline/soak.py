@@ -162,7 +162,8 @@ class WorkloadSoak:
                             self._window.add(result)
                         self.timeline.add_task(
                             result.latency_s if result.called_agent else None, ok=result.ok,
-                            cache_hit=result.cache_hit, in_flight=self._issued - self._total.done)
+                            cache_hit=result.cache_hit,
+                            in_flight=self._issued - self._total.done + 1)  # this one too
                         if self._stop.is_set():
                             break
                 finally:

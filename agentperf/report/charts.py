@@ -258,8 +258,9 @@ def line_chart(
     low = min(ys) if y_min is None else min(y_min, min(ys))
     yticks, yscale = scaled_ticks(low, max(ys), y_unit)
     x0, x1 = min(xs), max(xs)
+    x1 = x1 if x1 > x0 else x0 + 1.0  # one point: an axis one unit wide, not zero
     xticks, xscale = scaled_ticks(x0, x1, x_unit, 6)
-    xticks = _inside(xticks, x0, x1 if x1 > x0 else x0 + 1)
+    xticks = _inside(xticks, x0, x1)
     frame = _Frame(x0, x1, yticks[0], yticks[-1])
     parts = _open("area" if area else "line", title, len(series), frame)
     parts += _y_axis(frame, yticks, y_unit, yscale) + _x_axis(frame, xticks, x_unit, xscale)
