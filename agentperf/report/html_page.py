@@ -8,6 +8,7 @@ table's filter box; without it every table is still there, in report order.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
@@ -124,13 +125,22 @@ def page(title: str, meta: str, verdict: Verdict, sections: Iterable[Section]) -
             continue
         anchor = f' id="{escape(section.id)}"' if section.id else ""
         body.append(f"<section{anchor}><h2>{escape(section.title)}</h2>\n{section.body}</section>")
-    return (
+    return _printable(
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{escape(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
         + "\n".join(body)
         + f"\n<script>{SCRIPT}</script>\n</body>\n</html>\n"
     )
+
+
+#: Control characters HTML does not allow in a document (an agent's error message may
+#: carry one); each becomes U+FFFD, as a browser would show it.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]")
+
+
+def _printable(document: str) -> str:
+    return _CONTROL.sub("\ufffd", document)
 
 
 def chart_grid(charts: Iterable[str]) -> str:
