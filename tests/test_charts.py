@@ -5,7 +5,7 @@ from __future__ import annotations
 import html5lib
 import pytest
 
-from agentperf.report.charts import (
+from agentperf.report.svg import (
     MAX_TIPS,
     ForestRow,
     Marker,

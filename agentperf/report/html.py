@@ -15,7 +15,6 @@ from typing import Any
 
 from agentperf.measure.units import format_duration
 from agentperf.report.batch_console import as_document
-from agentperf.report.charts import Marker, histogram_chart
 from agentperf.report.html_page import (
     Cell,
     Section,
@@ -30,6 +29,7 @@ from agentperf.report.html_page import (
     table,
 )
 from agentperf.report.html_timeline import timeline_sections
+from agentperf.report.svg import Marker, histogram_chart
 
 Doc = Mapping[str, Any]
 #: Sections other helpers add to the JSON report; each renders when present.

@@ -13,7 +13,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from agentperf.measure.units import format_bytes, format_duration
-from agentperf.report.charts import ForestRow, Marker, Strip, forest_chart, strip_chart
 from agentperf.report.html_page import (
     Cell,
     Section,
@@ -26,6 +25,7 @@ from agentperf.report.html_page import (
     record_tables,
     table,
 )
+from agentperf.report.svg import ForestRow, Marker, Strip, forest_chart, strip_chart
 
 Doc = Mapping[str, Any]
 

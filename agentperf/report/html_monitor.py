@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from agentperf.report.charts import Series, line_chart
 from agentperf.report.html_page import (
     Cell,
     Section,
@@ -26,6 +25,7 @@ from agentperf.report.html_page import (
 from agentperf.report.html_timeline import timeline_sections
 from agentperf.report.monitor_console import monitor_document
 from agentperf.report.serialize import format_field
+from agentperf.report.svg import Series, line_chart
 
 #: A metric chart keeps at most this many points (neighbours averaged): enough for the
 #: eye at 600 px, and a week-long --history stays a small file.

@@ -12,7 +12,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from agentperf.measure.units import format_bytes, format_duration
-from agentperf.report.charts import Marker, Series, bar_chart, line_chart
 from agentperf.report.html_page import (
     Cell,
     Section,
@@ -27,6 +26,7 @@ from agentperf.report.html_page import (
     table,
 )
 from agentperf.report.serialize import format_measure
+from agentperf.report.svg import Marker, Series, bar_chart, line_chart
 
 Doc = Mapping[str, Any]
 MAX_TIMELINE_POINTS = 1500

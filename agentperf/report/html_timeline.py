@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from agentperf.report.charts import Marker, Series, line_chart
 from agentperf.report.html_page import Section, chart_grid
+from agentperf.report.svg import Marker, Series, line_chart
 
 #: Threshold statistics a latency line shows a limit for.
 _LATENCY_LINES = {"p(50)": "p50_s", "med": "p50_s", "p(95)": "p95_s", "p(99)": "p99_s"}
