@@ -14,12 +14,14 @@ elements on aggregated points only (at most :data:`MAX_TIPS` per chart), which k
 from agentperf.report.svg.axes import (
     MAX_TIPS,
     PALETTE,
+    Band,
     Marker,
     Series,
     format_tick,
     format_value,
     nice_ticks,
     scaled_ticks,
+    standalone,
     unit_scale,
 )
 from agentperf.report.svg.lines import histogram_chart, line_chart
@@ -35,6 +37,7 @@ from agentperf.report.svg.rows import (
 __all__ = [
     "MAX_TIPS",
     "PALETTE",
+    "Band",
     "ForestRow",
     "Marker",
     "Series",
@@ -48,6 +51,7 @@ __all__ = [
     "nice_ticks",
     "ratio_ticks",
     "scaled_ticks",
+    "standalone",
     "strip_chart",
     "unit_scale",
 ]

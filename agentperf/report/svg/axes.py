@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from html import escape
@@ -35,6 +36,25 @@ class Marker:
     label: str
     value: float
     color: str = "#888"
+
+
+@dataclass(frozen=True)
+class Band:
+    """A shaded span of x behind a line chart (a call, a phase), with a tooltip."""
+
+    start: float
+    end: float
+    color: str
+    label: str = ""
+
+
+def standalone(figure: str) -> str:
+    """The ``<svg>`` of a chart's figure on its own, sized, for a .svg file."""
+    start, end = figure.index("<svg"), figure.rindex("</svg>") + len("</svg>")
+    svg = figure[start:end]
+    match = re.search(r'viewBox="0 0 (\d+) (\d+)"', svg)
+    size = f'width="{match[1]}" height="{match[2]}" ' if match else ""
+    return svg.replace("<svg ", f"<svg {size}", 1)
 
 
 @dataclass

@@ -13,6 +13,7 @@ from agentperf.report.svg.axes import (
     RIGHT,
     TOP,
     WIDTH,
+    Band,
     Marker,
     Series,
     _close,
@@ -39,8 +40,10 @@ def line_chart(
     markers: Sequence[Marker] = (),
     caption: str = "",
     y_min: float | None = 0.0,
+    bands: Sequence[Band] = (),
 ) -> str:
-    """Lines (or stacked-free filled areas) over a shared x axis, e.g. time since start."""
+    """Lines (or filled areas) over a shared x axis, e.g. time since start; ``bands``
+    shade spans of x behind them."""
     xs = [x for s in series for x, y in s.points if y is not None]
     ys = [y for s in series for _, y in s.points if y is not None] + [m.value for m in markers]
     if not xs:
@@ -53,6 +56,7 @@ def line_chart(
     xticks = _inside(xticks, x0, x1)
     frame = _Frame(x0, x1, yticks[0], yticks[-1])
     parts = _open("area" if area else "line", title, len(series), frame)
+    parts += [_band(frame, b) for b in bands]
     parts += _y_axis(frame, yticks, y_unit, yscale) + _x_axis(frame, xticks, x_unit, xscale)
     for i, s in enumerate(series):
         parts.append(_series_path(frame, s, _color(i, s.color), area))
@@ -66,6 +70,16 @@ def line_chart(
     parts += _line_tips(frame, series, x_unit, y_unit)
     parts += _legend(frame, [(s.name, _color(i, s.color)) for i, s in enumerate(series)])
     return _close(parts, caption)
+
+
+def _band(frame: _Frame, band: Band) -> str:
+    x = frame.x(max(band.start, frame.x0))
+    width = max(frame.x(min(band.end, frame.x1)) - x, 0.5)
+    return (
+        f'<rect class="band" x="{x:.1f}" y="{TOP}" width="{width:.1f}" '
+        f'height="{frame.height - TOP - BOTTOM}" fill="{band.color}" fill-opacity=".5">'
+        f"<title>{escape(band.label)}</title></rect>"
+    )
 
 
 def _series_path(frame: _Frame, s: Series, color: str, area: bool) -> str:
