@@ -175,6 +175,7 @@ def soak_30min() -> tuple[int, int, int]:
     from agentperf.measure.timeline import TimelineRecorder
     from agentperf.measure.timeseries import SeriesSet
     from agentperf.pipeline.monitor import MonitorConfig, MonitorSession, prepare_soak, unit_of
+    from agentperf.pipeline.soak import SOAK_TIMELINE_INTERVAL_S
     from agentperf.report.html_monitor import render_monitor_html
 
     inputs = REPO / "sample_workloads" / "quickstart.jsonl"
@@ -191,7 +192,7 @@ def soak_30min() -> tuple[int, int, int]:
             summary = session.finish()
     rng = random.Random(30)
     clock = [0.0]
-    timeline = TimelineRecorder(clock=lambda: clock[0])
+    timeline = TimelineRecorder(SOAK_TIMELINE_INTERVAL_S, clock=lambda: clock[0])  # as a soak
     series = SeriesSet(1000, unit_of)
     names = summary.series.names() if summary.series else []
     for step in range(900):  # 30 minutes at the default 2 s interval

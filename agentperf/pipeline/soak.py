@@ -26,6 +26,9 @@ from agentperf.workload.spec import WorkloadSpec
 
 #: How long stop() waits for in-flight tasks to be cancelled before leaving the thread.
 STOP_GRACE_S = 5.0
+#: The soak timeline's first interval (it doubles past 2,000 of them): about 2 kB of
+#: sketch a second at most, far below what the memory-growth rule could notice.
+SOAK_TIMELINE_INTERVAL_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -130,7 +133,8 @@ class WorkloadSoak:
         self._ended: float | None = None
         self._issued = 0  # tasks handed to the executor: issued - done are in flight
         #: Per-interval aggregates of the whole soak; the monitor adds its system samples.
-        self.timeline = TimelineRecorder()
+        #: Intervals of a second at first: a soak is long, and its own memory is judged.
+        self.timeline = TimelineRecorder(SOAK_TIMELINE_INTERVAL_S)
 
     def start(self) -> None:
         self._started = self._window_start = time.monotonic()
