@@ -162,3 +162,42 @@ def test_a_bad_report_path_fails_before_the_run(args: list[str], tmp_path: Path)
     assert result.exit_code == 2
     assert "--report-html" in result.output and "does not exist" in result.output
     assert not target.exists()
+
+
+def test_bench_compare_writes_a_forest_of_the_two_saved_runs(tmp_path: Path) -> None:
+    runner = CliRunner()
+    fast = [
+        "bench",
+        "agents_for_tests:noop",
+        "-i",
+        "1",
+        "-n",
+        "3",
+        "--min-time",
+        "1ms",
+        "--processes",
+        "0",
+        "-q",
+    ]
+    for name in ("a.json", "b.json"):
+        saved = runner.invoke(app, [*fast, "--save", str(tmp_path / name)])
+        assert saved.exit_code == 0, saved.output
+    page = tmp_path / "compare.html"
+    result = runner.invoke(
+        app,
+        [
+            "bench",
+            "compare",
+            str(tmp_path / "a.json"),
+            str(tmp_path / "b.json"),
+            "--report-html",
+            str(page),
+            "-q",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    doc = parse(page.read_text(encoding="utf-8"))
+    drawn = charts(doc)
+    benchmarks = len(json.loads((tmp_path / "b.json").read_text())["benchmarks"])
+    assert drawn["Time: new / base with CI"] == benchmarks  # one row per benchmark
+    assert "comparison" in sections(doc)
