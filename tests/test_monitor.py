@@ -221,6 +221,12 @@ def test_workload_soak_adds_task_metrics(tmp_path: Path) -> None:
     functions = {f["name"]: f for f in doc["functions"]}
     assert functions["soak_agent"]["calls"] >= tasks["total"]  # @measure saw every call
     assert doc["metrics"]["process_cpu_percent"]["count"] >= 3
+    series = doc["timeline"]["series"]  # per-interval aggregates of the whole soak
+    assert sum(series["completed"]) == tasks["total"]
+    assert sum(series["failed"]) == tasks["failed"]
+    window = tasks["executor"]["max_in_flight"]  # 12 for 4 threads
+    assert 1 <= max(v for v in series["in_flight"] if v is not None) <= window
+    assert any(v for v in series["rss_bytes"]) and any(v is not None for v in series["p95_s"])
 
 
 def _with_busy_neighbours(config: MonitorConfig) -> object:

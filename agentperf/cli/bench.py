@@ -104,6 +104,8 @@ AlphaOpt = Annotated[float, typer.Option(
     "--alpha", help="Significance level; with several benchmarks, the false-discovery "
                     "rate (Benjamini-Hochberg).")]
 MdOpt = Annotated[bool, typer.Option("--md", help="Print Markdown tables on stdout instead.")]
+HtmlOpt = Annotated[Path | None, typer.Option(
+    "--report-html", help="Write a self-contained HTML report to this file.")]
 CsvOpt = Annotated[Path | None, typer.Option("--csv", help="Write a CSV summary to this file.")]
 GabOpt = Annotated[Path | None, typer.Option(
     "--export-gab", help="Write github-action-benchmark customSmallerIsBetter JSON to this file.")]
@@ -142,6 +144,7 @@ def run_command(
     json_: bool = JSON_OPTION,
     md: MdOpt = False,
     csv_file: CsvOpt = None,
+    report_html: HtmlOpt = None,
     export_gab: GabOpt = None,
     hist: HistOpt = False,
     quiet: bool = QUIET_OPTION,
@@ -167,7 +170,8 @@ def run_command(
         raise AgentperfError("--append needs --save FILE")
     baseline = _load_baseline(compare, [r.name for r in recipes])
     earlier = _load_earlier(save) if append else None
-    for path, option in ((save, "--save"), (csv_file, "--csv"), (export_gab, "--export-gab")):
+    for path, option in ((save, "--save"), (csv_file, "--csv"), (export_gab, "--export-gab"),
+                         (report_html, "--report-html")):
         check_writable(path, option)
     loops: dict[str, int] = {}
     notes: list[Any] = []
@@ -193,7 +197,7 @@ def run_command(
 
         comparison = compare_pair(suite.benchmarks[0], suite.benchmarks[1], alpha=alpha)
     _finish(suite, comparison, gates, save=save, csv_file=csv_file, export_gab=export_gab,
-            json_=json_, md=md, hist=hist, quiet=quiet)
+            json_=json_, md=md, hist=hist, quiet=quiet, report_html=report_html)
 
 
 @bench_app.command("compare", epilog=EXIT_CODES_HELP)
@@ -206,6 +210,7 @@ def compare_command(
     alpha: AlphaOpt = 0.05,
     json_: bool = JSON_OPTION,
     md: MdOpt = False,
+    report_html: HtmlOpt = None,
     quiet: bool = QUIET_OPTION,
     debug: bool = DEBUG_OPTION,
 ) -> None:
@@ -217,12 +222,18 @@ def compare_command(
 
     gates = _gate_settings(fail_if_slower, fail_if_more_memory, alpha)
     _check_output_flags(json_, md)
+    check_writable(report_html, "--report-html")
     base_suite, new_suite = load_suite(base), load_suite(new)
     comparison = compare_suites(base_suite, new_suite, alpha=alpha)
     if not comparison.benchmarks:
         raise AgentperfError(f"{base} and {new} have no benchmark in common ("
                              f"{_names(base_suite.by_name())} vs {_names(new_suite.by_name())})")
     results = evaluate_gates(comparison, **gates)
+    if report_html:
+        from agentperf.report.bench_formats import to_json_document
+        from agentperf.report.html_bench import render_bench_html
+
+        _write(report_html, render_bench_html(to_json_document(new_suite, comparison, results)))
     if json_:
         import json
 
@@ -242,7 +253,7 @@ def compare_command(
 
 def _finish(suite: Any, comparison: Any, gates: dict[str, float | None], *, save: Path | None,
             csv_file: Path | None, export_gab: Path | None, json_: bool, md: bool, hist: bool,
-            quiet: bool) -> None:
+            quiet: bool, report_html: Path | None = None) -> None:
     from agentperf.analysis.compare import evaluate_gates
     from agentperf.bench.baseline import save_suite
     from agentperf.report import bench_formats as formats
@@ -254,6 +265,11 @@ def _finish(suite: Any, comparison: Any, gates: dict[str, float | None], *, save
         _write(csv_file, formats.to_csv(suite))
     if export_gab:
         _write(export_gab, formats.to_github_action_benchmark(suite))
+    if report_html:
+        from agentperf.report.html_bench import render_bench_html
+
+        _write(report_html, render_bench_html(formats.to_json_document(suite, comparison,
+                                                                        results)))
     if json_:
         typer.echo(formats.to_json(suite, comparison, results))
     elif md:

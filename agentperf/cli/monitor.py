@@ -57,6 +57,8 @@ _EXPORT_OPTION = typer.Option(
     None, "--export", "-e", help="Write every sample to FILE.jsonl or FILE.csv as taken.")
 _OUTPUT_OPTION = typer.Option(None, "--output", "-o",
                               help="Also write the JSON summary to this file.")
+_HTML_OPTION = typer.Option(None, "--report-html",
+                            help="Write a self-contained HTML report to this file.")
 _INPUT_OPTION = typer.Option([], "--input", help="One soak input as JSON (repeatable); "
                              "for a dotted-path WORKLOAD.")
 _INPUTS_OPTION = typer.Option(None, "--inputs", help="Soak inputs file: JSONL, JSON or CSV.")
@@ -82,6 +84,7 @@ def monitor_command(
         None, "--prometheus-port", min=0, max=65535,
         help="Serve current values for Prometheus on 127.0.0.1:PORT/metrics."),
     output: Path | None = _OUTPUT_OPTION,
+    report_html: Path | None = _HTML_OPTION,
     plain: bool = typer.Option(False, "--plain",
                                help="One line per interval even on a terminal."),
     input_: list[str] = _INPUT_OPTION,
@@ -130,6 +133,7 @@ def monitor_command(
     with ExitStack() as stack:
         exporter = _open_exporter(export, stack)
         check_writable(output, "--output")
+        check_writable(report_html, "--report-html")
         session = MonitorSession(config, soak=soak)
         if prometheus_port is not None:
             from agentperf.report.prometheus import PrometheusServer
@@ -143,6 +147,11 @@ def monitor_command(
         interrupted = _run(session, view, exporter)
         summary = session.finish(interrupted=interrupted)
     _report(summary, json_=json_, quiet=quiet, output=output)
+    if report_html is not None:
+        from agentperf.outputs import write_atomic
+        from agentperf.report.html_monitor import render_monitor_html
+
+        write_atomic(report_html, render_monitor_html(summary))
     raise typer.Exit(int(summary.exit_code))
 
 

@@ -33,6 +33,8 @@ PLOT_FILE_OPTION = typer.Option(None, "--plot-file",
                                 help="Write the timeline to a .svg, .html or .txt file.")
 OUTPUT_OPTION = typer.Option(None, "--output", "-o",
                              help="Write the full result as JSON to this file.")
+HTML_OPTION = typer.Option(None, "--report-html",
+                           help="Write a self-contained HTML report to this file.")
 
 
 def register(app: typer.Typer) -> None:
@@ -78,6 +80,7 @@ def profile_command(
     plot: bool = typer.Option(False, "--plot", help="Draw the RSS timeline in the terminal."),
     plot_file: Path | None = PLOT_FILE_OPTION,
     output: Path | None = OUTPUT_OPTION,
+    report_html: Path | None = HTML_OPTION,
     json_: bool = JSON_OPTION,
     quiet: bool = QUIET_OPTION,
     debug: bool = DEBUG_OPTION,
@@ -93,6 +96,7 @@ def profile_command(
     if plot_file is not None:
         check_plot_path(plot_file)
     check_writable(output, "--output")
+    check_writable(report_html, "--report-html")
     gates = {"max_peak_bytes": _size(max_peak, "--max-peak"),
              "max_rss_bytes": _size(max_rss, "--max-rss")}
     spec = load_workload(workload, inputs=input_, inputs_file=inputs_file)
@@ -103,20 +107,27 @@ def profile_command(
         interval=_interval(interval), include_children=include_children, line=line,
         leak_min_bytes=float(_size(leak_threshold, "--leak-threshold") or 0),
         fail_on_leak=fail_on_leak, health_limits=limits, **gates)
-    _emit(result, json_=json_, quiet=quiet, plot=plot, plot_file=plot_file, output=output)
+    _emit(result, json_=json_, quiet=quiet, plot=plot, plot_file=plot_file, output=output,
+          report_html=report_html)
     if result.exit_code:
         raise typer.Exit(result.exit_code)
 
 
 def _emit(result: Any, *, json_: bool, quiet: bool, plot: bool, plot_file: Path | None,
-          output: Path | None) -> None:
+          output: Path | None, report_html: Path | None = None) -> None:
     from agentperf.report.profile_plot import terminal_plot, write_plot_file
 
     document = None
-    if json_ or output is not None:
+    if json_ or output is not None or report_html is not None:
         from agentperf.report.serialize import to_jsonable
 
-        document = json.dumps(to_jsonable(result), indent=2)
+        data = to_jsonable(result)
+        document = json.dumps(data, indent=2)
+        if report_html is not None:
+            from agentperf.outputs import write_atomic
+            from agentperf.report.html_profile import render_profile_html
+
+            write_atomic(report_html, render_profile_html(data))
     if output is not None and document is not None:
         output.write_text(document + "\n", encoding="utf-8")
     if plot_file is not None and result.timeline is not None:
@@ -130,7 +141,7 @@ def _emit(result: Any, *, json_: bool, quiet: bool, plot: bool, plot_file: Path 
     render_profile(console, result, quiet=quiet)
     if plot and result.timeline is not None:
         typer.echo(terminal_plot(result.timeline))
-    for path in (plot_file, output):
+    for path in (plot_file, output, report_html):
         if path is not None and not quiet:
             console.print(f"[dim]wrote {path}[/]")
 

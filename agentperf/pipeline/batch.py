@@ -31,6 +31,7 @@ from agentperf.execution.base import Task, TaskResult
 from agentperf.execution.lifecycle import Shutdown
 from agentperf.measure.histogram import LatencyHistogram
 from agentperf.measure.tally import MESSAGE_CHARS, TaskTally
+from agentperf.measure.timeline import TimelineRecorder
 from agentperf.pipeline.load import (
     LoadReport,
     cycled,
@@ -133,6 +134,7 @@ def run_batch(spec: WorkloadSpec, options: BatchOptions,
     results: Iterator[TaskResult] | None = None
     sampler: Any = None
     start: float | None = None
+    timeline = TimelineRecorder()
     with ExitStack() as stack:
         writer = stack.enter_context(ResultsWriter(
             options.output, Redactor.from_context(spec.context, options.cache_config))
@@ -146,10 +148,11 @@ def run_batch(spec: WorkloadSpec, options: BatchOptions,
                 cache = _open_cache(options, spec, stack)
                 # The clock starts once workers and caches are up: a LocalCluster's
                 # seconds of start-up are not the workload's throughput.
-                sampler = _start_sampler(options.sample_interval_s)
+                sampler = _start_sampler(options.sample_interval_s, timeline)
                 start = time.perf_counter()
                 if gate is not None:
                     gate.begin(start)
+                timeline.restart()
                 tasks = _tasks(cycled(inputs, settings), pending)
                 results = (cache.wrap(tasks, executor.run, lambda: executor.info.max_in_flight)
                            if cache else executor.run(tasks))
@@ -164,6 +167,10 @@ def run_batch(spec: WorkloadSpec, options: BatchOptions,
                     with shutdown.shielded():  # counted and written, or neither
                         input_value = pending.pop(result.index, None)
                         tally.add_with_input(result, input_value)
+                        timeline.add_task(
+                            result.latency_s if result.called_agent else None, ok=result.ok,
+                            cache_hit=result.cache_hit,
+                            in_flight=len(pending) + 1)  # this one was in flight until now
                         if writer:
                             writer.write(result, input_value)
                     if shutdown.requested:
@@ -191,6 +198,7 @@ def run_batch(spec: WorkloadSpec, options: BatchOptions,
     result = _build_result(spec, options, tally, executor.info, wall_s, started_at,
                            system=system, cache=cache, interrupted=interrupted, aborted=aborted,
                            load=load)
+    result.timeline = timeline.snapshot()
     if inputs.failure is not None and not interrupted:
         # The inputs, not the agent, ended the run: a usage error, after the summary.
         result.exit_code, result.exit_reason = ExitCode.USAGE, inputs.failure.message
@@ -240,12 +248,12 @@ def _close(results: Iterator[TaskResult]) -> None:
         close()
 
 
-def _start_sampler(interval_s: float) -> Any:
+def _start_sampler(interval_s: float, timeline: TimelineRecorder) -> Any:
     if interval_s <= 0:
         return None
     from agentperf.measure.sampler import BackgroundSampler
 
-    sampler = BackgroundSampler(interval_s)
+    sampler = BackgroundSampler(interval_s, on_sample=timeline.add_sample)
     sampler.start()
     return sampler
 

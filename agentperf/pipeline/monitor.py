@@ -35,6 +35,7 @@ from agentperf.measure.sampler import (
     TickSchedule,
 )
 from agentperf.measure.sampler import unit_of as sampler_unit_of
+from agentperf.measure.timeline import Timeline, TimelineRecorder
 from agentperf.measure.timeseries import DEFAULT_HISTORY, SeriesSet, SeriesStats
 from agentperf.pipeline.soak import TASK_UNITS, SoakSummary, TaskWindow, WorkloadSoak
 
@@ -88,6 +89,10 @@ class MonitorSummary:
     functions: list[FunctionMetrics] = field(default_factory=list)
     command_exit_code: int | None = None
     warnings: list[str] = field(default_factory=list)
+    #: Per-interval aggregates of the whole run (tasks of a soak, CPU and RSS), bounded.
+    timeline: Timeline | None = None
+    #: The kept samples of every metric (the last ``history`` of each), for charts.
+    series: SeriesSet | None = None
 
 
 def unit_of(metric: str) -> str:
@@ -108,6 +113,7 @@ class MonitorSession:
         self.soak = soak
         self.registry = registry or default_registry()
         self.series = SeriesSet(config.history, unit_of)
+        self.timeline = soak.timeline if soak is not None else TimelineRecorder()
         self.latest: MonitorTick | None = None
         self.end_reason = "interrupted"
         self._proc: subprocess.Popen[bytes] | None = None
@@ -157,7 +163,9 @@ class MonitorSession:
         except psutil.AccessDenied:
             raise AgentperfError(f"--pid {pid}: permission denied to read it") from None
         if self.soak is not None:
-            self.soak.start()
+            self.soak.start()  # restarts the soak's timeline
+        else:
+            self.timeline.restart()
         self._start = time.monotonic()
 
     def ticks(self) -> Iterator[MonitorTick]:
@@ -203,6 +211,7 @@ class MonitorSession:
         if window is not None:
             metrics.update(window.metrics())
         self.series.record(sample.elapsed_s, metrics)
+        self.timeline.add_sample(sample)
         self._count += 1
         tick = MonitorTick(index=self._count, sample=sample, tasks=window, metrics=metrics,
                            health=self.health(), totals=self._sampler.totals())
@@ -262,7 +271,7 @@ class MonitorSession:
             system=self.system_summary(),
             health=self.health(), exit_code=self._exit_code(interrupted, soak), tasks=soak,
             functions=list(self.registry.snapshot().values()), command_exit_code=command_exit,
-            warnings=warnings)
+            warnings=warnings, timeline=self.timeline.snapshot(), series=self.series)
 
     def _exit_code(self, interrupted: bool, soak: SoakSummary | None) -> ExitCode:
         if interrupted:

@@ -73,6 +73,7 @@ class BatchResult:
     reran_after_worker_loss: int = 0
     #: How tasks were started (open or closed model, rates, drops, limiter waits).
     load: Any = None  # agentperf.pipeline.load.LoadReport
+    timeline: Any = None  # agentperf.measure.timeline.Timeline: per-interval aggregates
 
     @property
     def error_rate(self) -> float:

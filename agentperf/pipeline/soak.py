@@ -20,11 +20,15 @@ from agentperf.analysis.health import CacheHealthInput, TaskHealthInput
 from agentperf.execution.base import ExecutorInfo, Task
 from agentperf.measure.histogram import LatencySummary
 from agentperf.measure.tally import TaskTally
+from agentperf.measure.timeline import TimelineRecorder
 from agentperf.workload.adapters import AgentAdapter
 from agentperf.workload.spec import WorkloadSpec
 
 #: How long stop() waits for in-flight tasks to be cancelled before leaving the thread.
 STOP_GRACE_S = 5.0
+#: The soak timeline's first interval (it doubles past 2,000 of them): about 2 kB of
+#: sketch a second at most, far below what the memory-growth rule could notice.
+SOAK_TIMELINE_INTERVAL_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -127,9 +131,14 @@ class WorkloadSoak:
         self._cache_on = False
         self._started = 0.0
         self._ended: float | None = None
+        self._issued = 0  # tasks handed to the executor: issued - done are in flight
+        #: Per-interval aggregates of the whole soak; the monitor adds its system samples.
+        #: Intervals of a second at first: a soak is long, and its own memory is judged.
+        self.timeline = TimelineRecorder(SOAK_TIMELINE_INTERVAL_S)
 
     def start(self) -> None:
         self._started = self._window_start = time.monotonic()
+        self.timeline.restart()
         self._thread = threading.Thread(target=self._run, name="agentperf-soak", daemon=True)
         self._thread.start()
 
@@ -155,6 +164,10 @@ class WorkloadSoak:
                         with self._lock:
                             self._total.add(result)
                             self._window.add(result)
+                        self.timeline.add_task(
+                            result.latency_s if result.called_agent else None, ok=result.ok,
+                            cache_hit=result.cache_hit,
+                            in_flight=self._issued - self._total.done + 1)  # this one too
                         if self._stop.is_set():
                             break
                 finally:
@@ -184,6 +197,7 @@ class WorkloadSoak:
             for item in self._inputs():
                 if self._stop.is_set():
                     return
+                self._issued += 1
                 yield Task(index, item)
                 index += 1
             passes += 1

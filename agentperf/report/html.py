@@ -1,129 +1,200 @@
-"""The HTML report: one self-contained page, no scripts, no external assets.
+"""The run-batch HTML report (``--report-html``): one self-contained page.
 
-The body is the terminal view itself (the Rich tables, exported with inline styles),
-preceded by the verdict and an SVG latency histogram with p50 / p95 / p99 marked, so
-an uploaded CI artifact opens in any browser and shows what the job log showed.
+Rendered from the JSON report document (``json_report.batch_document``), so the page
+says what the JSON, Markdown and JUnit files say: the verdict and every gate first
+(observed against limit), then the run over time, the latency distribution, failures
+with example inputs, health and machine warnings, cache savings, token usage and cost
+when the run recorded them, and the run's details.
 """
 
 from __future__ import annotations
 
-import html
-import io
-from collections.abc import Mapping, Sequence
+import json
+from collections.abc import Mapping
 from typing import Any
 
-from rich.console import Console
-
 from agentperf.measure.units import format_duration
-from agentperf.report.batch_console import as_document, batch_renderables
+from agentperf.report.batch_console import as_document
+from agentperf.report.html_page import (
+    Cell,
+    Section,
+    Verdict,
+    cards,
+    chart_grid,
+    gates_table,
+    health_html,
+    page,
+    paragraph,
+    record_tables,
+    table,
+)
+from agentperf.report.html_timeline import timeline_sections
+from agentperf.report.svg import Marker, histogram_chart
 
-_WIDTH, _HEIGHT, _PAD = 720, 220, 40
-_PAGE = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>{title}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}
-.verdict {{ font-size: 1.2em; font-weight: bold; padding: .5em 1em; border-radius: 4px; }}
-.passed {{ background: #e6f4ea; color: #137333; }}
-.failed {{ background: #fce8e6; color: #a50e0e; }}
-pre.rich {{ font-family: Menlo, Consolas, monospace; font-size: 13px; line-height: 1.3;
-           background: #fff; }}
-svg text {{ font: 11px sans-serif; fill: #444; }}
-table.gates {{ border-collapse: collapse; }}
-table.gates th, table.gates td {{ text-align: left; padding: .2em .8em;
-                                 border-bottom: 1px solid #ddd; }}
-td.pass {{ color: #137333; font-weight: bold; }}
-td.fail {{ color: #a50e0e; font-weight: bold; }}
-</style>
-</head>
-<body>
-<h1>{title}</h1>
-<p class="verdict {verdict_class}">{verdict}</p>
-<h2>Gates</h2>
-{gates}
-<h2>Latency histogram</h2>
-{histogram}
-<h2>Report</h2>
-{body}
-</body>
-</html>
-"""
+Doc = Mapping[str, Any]
+#: Sections other helpers add to the JSON report; each renders when present.
+USAGE_KEYS = ("usage", "tokens", "cost")
 
 
 def render_html(result: Any) -> str:
     doc = as_document(result)
-    verdict = doc["verdict"]
-    word = "PASSED" if verdict["passed"] else "FAILED"
-    if verdict["interrupted"]:
-        word = "INTERRUPTED"
-    return _PAGE.format(
-        title=html.escape(f"agentperf run-batch: {doc['name']}"),
-        verdict_class="passed" if verdict["passed"] else "failed",
-        verdict=html.escape(f"{word} (exit {verdict['exit_code']}): {verdict['reason']}"
-                            + (f" Stopped early: {verdict['aborted']}" if verdict["aborted"]
-                               else "")),
-        gates=gates_html(doc["gates"]),
-        histogram=histogram_svg(doc["latency_histogram"], doc["latency"]),
-        body=_rich_body(doc),
+    sections = [
+        Section("Summary", _summary(doc), id="summary"),
+        Section("Gates", gates_table(_gates_with_limits(doc)), id="gates"),
+        *timeline_sections(doc.get("timeline"), doc.get("thresholds") or ()),
+        Section("Latency", _latency(doc), id="latency"),
+        Section("Failures", _failures(doc), id="failures"),
+        Section("Health", health_html(doc["health"], doc.get("warnings") or ()), id="health"),
+        Section("Cache", _cache(doc), id="cache"),
+        *[
+            Section(key.capitalize(), record_tables(doc[key]), id=key)
+            for key in USAGE_KEYS
+            if isinstance(doc.get(key), Mapping)
+        ],
+        Section("System during the run", record_tables(doc.get("system")), id="system"),
+        Section("Run", _details(doc), id="run"),
+    ]
+    return page(f"agentperf run-batch: {doc['name']}", _meta(doc), verdict(doc), sections)
+
+
+def verdict(doc: Doc) -> Verdict:
+    v = doc["verdict"]
+    word, tone = ("PASSED", "pass") if v["passed"] else ("FAILED", "fail")
+    if v["interrupted"]:
+        word, tone = "INTERRUPTED", "warn"
+    detail = f": {v['reason']}"
+    if v.get("aborted"):
+        detail += f" Stopped early: {v['aborted']}"
+    return Verdict(tone, f"{word} (exit {v['exit_code']})", detail)
+
+
+def _meta(doc: Doc) -> str:
+    ex = doc["executor"]
+    return (
+        f"{doc.get('source') or 'dotted path'} · {ex['mode']}, {ex['workers']} workers, "
+        f"max {ex['max_in_flight']} in flight · started {doc['started_at']} · "
+        f"agentperf {doc['tool']['version']}"
     )
 
 
-def gates_html(gates: Sequence[Mapping[str, Any]]) -> str:
-    """The gate list as a plain table, the same rows the JSON, Markdown and JUnit reports have."""
-    if not gates:
-        return "<p>No gate.</p>"
-    rows = ["<tr><th>gate</th><th>observed</th><th>result</th><th>detail</th></tr>"]
-    for gate in gates:
-        result = "pass" if gate["passed"] else "fail"
-        rows.append(f'<tr><td>{html.escape(gate["label"])}</td>'
-                    f'<td>{html.escape(gate["observed_text"])}</td>'
-                    f'<td class="{result}">{result.upper()}</td>'
-                    f'<td>{html.escape(gate["message"])}</td></tr>')
-    return '<table class="gates">\n' + "\n".join(rows) + "\n</table>"
+def _gates_with_limits(doc: Doc) -> list[dict[str, Any]]:
+    limits = {
+        f"{t['metric']}: {t['expression']}": t.get("limit_text", "")
+        for t in doc.get("thresholds") or ()
+    }
+    return [{**g, "limit_text": limits.get(g["label"], "")} for g in doc["gates"]]
 
 
-def _rich_body(doc: Mapping[str, Any]) -> str:
-    console = Console(record=True, width=120, file=io.StringIO(), force_terminal=True,
-                      color_system="truecolor")
-    for renderable in batch_renderables(doc, full=True, gates=False):
-        console.print(renderable)
-    return console.export_html(inline_styles=True, code_format='<pre class="rich">{code}</pre>')
+def _summary(doc: Doc) -> str:
+    """The headline figures, one card each."""
+    tasks, lat = doc["tasks"], doc["latency"]
+    figures = [
+        (f"{tasks['total']:,}", "tasks"),
+        (format_duration(tasks["wall_s"] or 0.0), "wall time"),
+        (f"{tasks['throughput_per_s']:,.1f}/s", "throughput"),
+        (f"{tasks['error_rate']:.2%}", "error rate"),
+        (f"{doc['health']['score']:.0f}/100", "health score"),
+    ]
+    if lat["count"]:
+        figures[3:3] = [(format_duration(lat[f"{p}_s"]), p) for p in ("p50", "p95", "p99")]
+    return cards(figures) + paragraph(tasks.get("measurement_note") or "")
 
 
-def histogram_svg(buckets: Sequence[Mapping[str, Any]], latency: Mapping[str, Any]) -> str:
-    """Bars of task counts per latency bucket, with vertical p50 / p95 / p99 markers."""
-    if not buckets:
-        return "<p>No task latency was recorded.</p>"
-    low, high = buckets[0]["low_s"], buckets[-1]["high_s"]
-    span = (high - low) or 1.0
-    peak = max(b["count"] for b in buckets) or 1
-    plot_w, plot_h = _WIDTH - 2 * _PAD, _HEIGHT - 2 * _PAD
-    bar_w = plot_w / len(buckets)
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{_WIDTH}" height="{_HEIGHT}" '
-             f'role="img" aria-label="latency histogram" class="histogram">']
-    for i, bucket in enumerate(buckets):
-        h = plot_h * bucket["count"] / peak
-        x, y = _PAD + i * bar_w, _PAD + plot_h - h
-        tip = (f"{format_duration(bucket['low_s'])} - {format_duration(bucket['high_s'])}: "
-               f"{bucket['count']} tasks")
-        parts.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{max(bar_w - 1, 1):.1f}" '
-                     f'height="{h:.1f}" fill="#4a90d9"><title>{html.escape(tip)}</title></rect>')
-    markers = (("p50", "#137333"), ("p95", "#e37400"), ("p99", "#a50e0e"))
-    for i, (name, color) in enumerate(markers):
-        value = latency.get(f"{name}_s", 0.0)
-        x = _PAD + plot_w * min(max((value - low) / span, 0.0), 1.0)
-        label_y = 12 + 11 * i  # staggered: close percentiles must not overprint
-        parts.append(f'<line x1="{x:.1f}" y1="{label_y + 2}" x2="{x:.1f}" y2="{_PAD + plot_h}" '
-                     f'stroke="{color}" stroke-dasharray="4 2"/>'
-                     f'<text x="{x + 3:.1f}" y="{label_y}">{name} '
-                     f'{html.escape(format_duration(value))}</text>')
-    axis_y = _PAD + plot_h + 16
-    parts.append(f'<text x="{_PAD}" y="{axis_y}">{html.escape(format_duration(low))}</text>'
-                 f'<text x="{_WIDTH - _PAD}" y="{axis_y}" text-anchor="end">'
-                 f'{html.escape(format_duration(high))}</text>'
-                 f'<text x="{_PAD - 6}" y="{_PAD + 4}" text-anchor="end">{peak}</text>'
-                 f'<line x1="{_PAD}" y1="{_PAD + plot_h}" x2="{_WIDTH - _PAD}" '
-                 f'y2="{_PAD + plot_h}" stroke="#888"/></svg>')
+def _latency(doc: Doc) -> str:
+    lat = doc["latency"]
+    if not lat["count"]:
+        return paragraph(doc["tasks"].get("measurement_note") or "No latency was measured.")
+    names = ("min", "mean", "p50", "p90", "p95", "p99", "max")
+    rows = []
+    for key, label in (
+        ("latency", "agent calls"),
+        ("service_time", "service"),
+        ("served_latency", "served"),
+    ):
+        data = doc.get(key) or lat
+        if key == "latency" or (data["count"] and data != lat):
+            rows.append(
+                [
+                    label,
+                    Cell(f"{data['count']:,}", data["count"]),
+                    *(Cell(format_duration(data[f"{n}_s"]), data[f"{n}_s"]) for n in names),
+                ]
+            )
+    markers = [
+        Marker(p, lat[f"{p}_s"], c)
+        for p, c in (("p50", "#1e9e50"), ("p95", "#e8710a"), ("p99", "#cf222e"))
+    ]
+    buckets = [(b["low_s"], b["high_s"], b["count"]) for b in doc["latency_histogram"]]
+    return "\n".join(
+        [
+            table(["", "n", *names], rows, numeric=tuple(range(1, 9))),
+            chart_grid([histogram_chart("Latency histogram", buckets, unit="s", markers=markers)]),
+        ]
+    )
+
+
+def _failures(doc: Doc) -> str:
+    groups = doc.get("failures") or []
+    if not groups:
+        return paragraph("No task failed.")
+    by_type = table(
+        ["type", "count", "example"],
+        [[g["type"], Cell(f"{g['count']:,}", g["count"]), g["example"]] for g in groups],
+        numeric=(1,),
+        id="failure-types",
+    )
+    inputs = doc.get("failed_inputs") or []
+    example = table(
+        ["input #", "type", "message", "attempts", "input"],
+        [
+            [
+                Cell(str(f["index"]), f["index"]),
+                f["error_type"],
+                f["message"],
+                str(f.get("attempts", 1)),
+                _brief(f.get("input")),
+            ]
+            for f in inputs
+        ],
+        id="failed-inputs",
+        numeric=(0, 3),
+        filterable=True,
+    )
+    note = (
+        f"The first {len(inputs):,} failed inputs; the results file (--output) has all."
+        if inputs
+        else ""
+    )
+    return "\n".join(
+        [
+            "<h3>Failures by type</h3>",
+            by_type,
+            "<h3>Failed inputs</h3>" if inputs else "",
+            example,
+            paragraph(note),
+        ]
+    )
+
+
+def _brief(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def _cache(doc: Doc) -> str:
+    cache = doc.get("cache")
+    if not cache:
+        return paragraph("The cache was off for this run.")
+    figures = [
+        (f"{cache.get('hit_rate', 0):.1%}", "hit rate"),
+        (f"{cache.get('calls_avoided', 0):,}", "calls avoided"),
+        (format_duration(cache.get("time_saved_s") or 0.0), "time saved"),
+    ]
+    return cards(figures) + record_tables(cache)
+
+
+def _details(doc: Doc) -> str:
+    executor = {k: v for k, v in doc["executor"].items() if k != "extra"}
+    parts = [record_tables(executor)]
+    if doc.get("context"):
+        parts += ["<h3>Context</h3>", record_tables(doc["context"])]
     return "\n".join(parts)

@@ -89,7 +89,13 @@ def batch_document(result: Any) -> dict[str, Any]:
         "warnings": [w["message"] for w in machine] + [clean(str(w)) for w in result.warnings],
         "run_warnings": machine,
         "output_path": clean(result.output_path),
+        "timeline": _timeline(getattr(result, "timeline", None)),
     }
+
+
+def _timeline(timeline: Any) -> dict[str, Any] | None:
+    """Per-interval aggregates (schema 1.2), or None for a result built without them."""
+    return timeline.to_dict() if timeline is not None else None
 
 
 def _latency(summary: Any) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from agentperf.report.json_report import run_warnings
 from agentperf.report.monitor_live import format_value
 from agentperf.report.serialize import format_field, format_measure, to_jsonable
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"  # 1.1: timeline
 #: Per-core rows are left out of the terminal table beyond this many cores (JSON keeps them).
 MAX_CORE_ROWS = 8
 _TREND_STYLE = {"increasing": ("↑ increasing", "yellow"), "decreasing": ("↓ decreasing", "cyan"),
@@ -67,6 +67,7 @@ def monitor_document(summary: Any) -> dict[str, Any]:
                    "recommendations": [f["recommendation"] for f in findings]},
         "warnings": [w.message for w in summary.health.warnings] + list(summary.warnings),
         "run_warnings": run_warnings(summary.health),
+        "timeline": summary.timeline.to_dict() if summary.timeline is not None else None,
     }
 
 

@@ -7,7 +7,6 @@ no script and no external resource, so they open anywhere.
 
 from __future__ import annotations
 
-import html
 import re
 from pathlib import Path
 
@@ -101,49 +100,29 @@ def write_plot_file(timeline: Timeline, path: Path) -> None:
         raise AgentperfError(f"--plot-file {path}: cannot write: {exc.strerror}") from None
 
 
-def svg_chart(timeline: Timeline, width: int = 960, height: int = 360) -> str:
-    left, right, top, bottom = 70, 20, 30, 40
-    plot_w, plot_h = width - left - right, height - top - bottom
-    duration = max(timeline.duration_s, max((t for t, _ in timeline.samples), default=0), 1e-9)
-    values = [rss for _, rss in timeline.samples] or [0]
-    top_value = max(max(values), timeline.peak_hwm_bytes or 0) * 1.05 or 1
+def rss_chart(timeline: Timeline) -> str:
+    """The RSS timeline as a chart figure: calls shaded by phase, the high-water mark
+    dashed. Drawn by the one chart package every HTML report uses."""
+    from agentperf.report.svg import Band, Marker, Series, line_chart
 
-    def x(t: float) -> float:
-        return left + plot_w * t / duration
+    bands = [Band(m.start_s, m.end_s, _PHASE_COLOURS.get(m.phase, "#eeeeee"),
+                  f"{m.phase} call {m.index}") for m in timeline.marks]
+    markers = ([Marker("high-water mark", timeline.peak_hwm_bytes, "#cc0000")]
+               if timeline.peak_hwm_bytes else [])
+    points = [(float(t), float(v)) for t, v in timeline.samples]
+    return line_chart(_title(timeline), [Series("rss", points, color="#1f4e79")], y_unit="B",
+                      markers=markers, bands=bands,
+                      caption="shaded: calls by phase (blue timed, red traced, grey warm-up); "
+                              "dashed: kernel high-water mark")
 
-    def y(v: float) -> float:
-        return top + plot_h * (1 - v / top_value)
 
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-             f'font-family="sans-serif" font-size="11">',
-             f'<text x="{left}" y="18" font-size="13">{html.escape(_title(timeline))}</text>']
-    for mark in timeline.marks:
-        colour = _PHASE_COLOURS.get(mark.phase, "#eeeeee")
-        parts.append(f'<rect x="{x(mark.start_s):.1f}" y="{top}" height="{plot_h}" '
-                     f'width="{max(x(mark.end_s) - x(mark.start_s), 0.5):.1f}" fill="{colour}">'
-                     f'<title>{mark.phase} call {mark.index}</title></rect>')
-    for i in range(6):
-        value = top_value * i / 5
-        parts.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{y(value):.1f}" '
-                     f'y2="{y(value):.1f}" stroke="#e0e0e0"/>'
-                     f'<text x="{left - 6}" y="{y(value) + 4:.1f}" text-anchor="end">'
-                     f'{value / _MiB:.0f} MiB</text>')
-        t = duration * i / 5
-        parts.append(f'<text x="{x(t):.1f}" y="{height - 22}" text-anchor="middle">'
-                     f'{t:.2f}s</text>')
-    if timeline.peak_hwm_bytes:
-        hwm_y = y(timeline.peak_hwm_bytes)
-        parts.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{hwm_y:.1f}" y2="{hwm_y:.1f}" '
-                     'stroke="#cc0000" stroke-dasharray="4 3"><title>high-water mark</title>'
-                     '</line>')
-    points = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in timeline.samples)
-    parts.append(f'<polyline fill="none" stroke="#1f4e79" stroke-width="1.5" '
-                 f'points="{points}"/>')
-    parts.append(f'<text x="{left}" y="{height - 6}">shaded: calls by phase (blue timed, red '
-                 'traced, grey warm-up); dashed: kernel high-water mark</text></svg>')
-    return "\n".join(parts)
+def svg_chart(timeline: Timeline) -> str:
+    """The chart as a standalone .svg file."""
+    from agentperf.report.svg import standalone
+
+    return standalone(rss_chart(timeline))
 
 
 def _html_page(timeline: Timeline) -> str:
     return ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>agentperf memory "
-            "timeline</title></head><body>\n" + svg_chart(timeline) + "\n</body></html>\n")
+            "timeline</title></head><body>\n" + rss_chart(timeline) + "\n</body></html>\n")
