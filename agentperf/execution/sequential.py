@@ -13,8 +13,9 @@ from time import perf_counter, thread_time
 
 from agentperf.execution.attempts import (
     CPU_MIN_WALL_S,
+    Retrier,
+    Retry,
     RetryPolicy,
-    finish_retried,
     honest_cpu,
     timed_call,
 )
@@ -40,7 +41,7 @@ class SequentialExecutor(GeneratorExecutor):
                  reason: str = "") -> None:
         self.info = ExecutorInfo(mode="sequential", workers=1, max_in_flight=1, reason=reason)
         self._adapter = adapter
-        self._policy = RetryPolicy.from_settings(settings)
+        self._retrier = Retrier(RetryPolicy.from_settings(settings))
 
     def _iterate(self, tasks: Iterable[Task]) -> Generator[TaskResult, None, None]:
         call = self._adapter.call
@@ -71,18 +72,18 @@ class SequentialExecutor(GeneratorExecutor):
 
     def _retry(self, task: Task, error: TaskError, latency: float,
                cpu: float | None, started: float) -> TaskResult:
-        """Try a failed task again, waiting out the backoff, until it succeeds or tries run out."""
-        policy, attempt = self._policy, 1
-        ok, output, failure = False, None, error
-        measure_cpu = not self._adapter.is_async
-        while not ok and policy.should_retry(attempt):
-            time.sleep(policy.delay(attempt))
-            attempt += 1
+        """Rule on a failed task, trying it again after each wait the rule asks for."""
+        retrier, measure_cpu = self._retrier, not self._adapter.is_async
+        result = TaskResult(task.index, False, None, error, latency, cpu, 1, False, WORKER_NAME)
+        step = retrier.step(task, result, started)
+        while type(step) is Retry:
+            time.sleep(step.delay_s)
             ok, output, failure, latency, cpu = timed_call(self._adapter.call, task.input,
                                                            measure_cpu)
-        result = TaskResult(task.index, ok, output, failure, latency, cpu, attempt, False,
-                            WORKER_NAME)
-        return finish_retried(result, started, perf_counter())
+            result = TaskResult(task.index, ok, output, failure, latency, cpu, step.attempt,
+                                False, WORKER_NAME)
+            step = retrier.step(task, result)
+        return step
 
 
 def sequential_executor(adapter: AgentAdapter, settings: ExecutionSettings, *,
