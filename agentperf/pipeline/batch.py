@@ -252,7 +252,7 @@ def _build_result(spec: WorkloadSpec, options: BatchOptions, tally: _Tally, info
         output_path=str(options.output) if options.output else None, cache=cache_stats,
         system=system, thresholds=thresholds, context=dict(spec.context),
         warnings=list(info.notes), failed_inputs=tally.failed_inputs, agent_calls=tally.calls,
-        reran_after_worker_loss=tally.reran,
+        reran_after_worker_loss=tally.reran, retries=tally.retries,
         service_time=service_hist.summary(), served_latency=served_hist.summary(),
         measurement_note=tally.measurement_note(),
     )

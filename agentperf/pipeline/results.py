@@ -13,7 +13,7 @@ from agentperf.analysis.health import HealthReport, RunWarning
 from agentperf.errors import ExitCode
 from agentperf.execution.base import ExecutorInfo
 from agentperf.measure.histogram import LatencySummary
-from agentperf.measure.tally import FailureGroup
+from agentperf.measure.tally import FailureGroup, RetrySummary
 
 
 @dataclass
@@ -71,6 +71,8 @@ class BatchResult:
     #: Tasks run again after a worker process was lost while running them or holding
     #: their result: the agent may have been called twice for each.
     reran_after_worker_loss: int = 0
+    #: What the retry rule did: retries by cause, time waited, failures not retried.
+    retries: RetrySummary = field(default_factory=RetrySummary)
 
     @property
     def error_rate(self) -> float:
