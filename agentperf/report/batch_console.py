@@ -106,7 +106,7 @@ def _reran_note(count: int) -> str:
 
 
 def _retries_text(retries: Doc | None) -> str | None:
-    """``12 retries of 8 tasks (RateLimitError (HTTP 429) 10, Timeout 2), 14.2 s waiting,
+    """``12 retries of 8 tasks (RateLimitError (HTTP 429) 10, Timeout 2), 14.20s waiting,
     7 recovered; 3 failures not retried (not in retry_on)``; None when nothing to say."""
     if not retries or not (retries["tasks_retried"] or retries["not_retried"]):
         return None
