@@ -201,3 +201,44 @@ def stuck_in_call(x: Any) -> Any:
     Path(x).write_text(str(os.getpid()))
     time.sleep(300)
     return x
+
+
+# --- provider-style errors, for the retry rule ------------------------------------------
+
+class FakeResponse:
+    """The part of an httpx.Response that provider SDK errors expose."""
+
+    def __init__(self, status_code: int, headers: dict[str, str]) -> None:
+        self.status_code = status_code
+        self.headers = headers
+
+
+class FakeRateLimitError(Exception):
+    """Shaped like openai's RateLimitError: ``status_code`` and a response with headers."""
+
+    def __init__(self, message: str, retry_after: str | None = None) -> None:
+        super().__init__(message)
+        self.status_code = 429
+        self.response = FakeResponse(429, {"retry-after": retry_after} if retry_after else {})
+
+
+def _calls_so_far(x: dict[str, Any]) -> int:
+    """Count this call in a file per input (shared by worker processes); the count before."""
+    log = Path(x["dir"]) / f"calls-{x['n']}"
+    before = len(log.read_text()) if log.exists() else 0
+    with log.open("a") as fh:
+        fh.write(".")
+    return before
+
+
+def rate_limited_once(x: dict[str, Any]) -> Any:
+    """Answers HTTP 429 with ``Retry-After: x['retry_after']`` on the first call per input."""
+    if _calls_so_far(x) == 0:
+        raise FakeRateLimitError("rate limited", retry_after=x.get("retry_after"))
+    return x["n"]
+
+
+def raise_named(x: dict[str, Any]) -> Any:
+    """Raises the builtin exception named by ``x['error']`` on every call (counted)."""
+    _calls_so_far(x)
+    raise getattr(__import__("builtins"), x["error"])(f"{x['error']} for {x['n']}")

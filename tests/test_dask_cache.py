@@ -76,3 +76,37 @@ def test_worker_cache_config_keeps_memory_and_redis_only() -> None:
     assert worker_cache_config(CacheConfig(tiers=("memory", "disk"))) is None  # no Redis
     config = CacheConfig(tiers=("memory", "disk", "redis"), redis_url="redis://127.0.0.1:1")
     assert worker_cache_config(config).tiers == ("memory", "redis")
+
+
+def test_a_soak_gives_dask_workers_the_cache_as_run_batch_does(
+        two_workers: Any, redis_url: str, tmp_path: Path) -> None:
+    """The soak sets up its executor and cache through run-batch's path, so in Dask mode
+    the workers open their own cache tiers (it used to drop the config)."""
+    import time
+
+    from agentperf.cache.config import CacheConfig
+    from agentperf.pipeline.soak import WorkloadSoak
+    from agentperf.workload.inputs import InputSource
+    from agentperf.workload.spec import WorkloadSpec
+
+    agent = AgentRef(target="dask_agents:CallLog", init={"log": str(tmp_path / "calls.log")},
+                     search_paths=(TESTS_DIR,))
+    spec = WorkloadSpec(name="soak", agent=agent,
+                        inputs=InputSource(kind="inline", items=tuple(range(6))),
+                        execution=ExecutionSettings(mode="dask",
+                                                    scheduler=two_workers.scheduler.address))
+    config = CacheConfig(tiers=("memory", "redis"), redis_url=redis_url)
+    soak = WorkloadSoak(spec, cache_config=config)
+    soak.start()
+    try:
+        deadline = time.monotonic() + 30
+        while soak.summary().total < 12 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert soak.executor is not None
+        stats = soak.executor.worker_cache_stats()  # live: the run is still going
+    finally:
+        summary = soak.stop()
+    assert summary.error is None and summary.total >= 12
+    assert stats, "no Dask worker opened a cache for the soak"
+    assert all({t.name for t in s.tiers} == {"memory", "redis"} for s in stats.values())
+    assert summary.cache_enabled and summary.cache_hits > 0

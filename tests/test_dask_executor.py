@@ -182,11 +182,16 @@ def test_timeout_reported_and_run_goes_on(cluster: Any) -> None:
 
 
 def test_retries_with_backoff(cluster: Any) -> None:
-    results, _ = run_all(ref("FlakyOnce"), settings(cluster, retries=1, backoff_s=0.01),
+    results, _ = run_all(ref("FlakyOnce"), settings(cluster, retries=1, backoff_s=0.01,
+                                                     retry_on=["RuntimeError"]),
                          list(range(10)))
     assert all(r.ok and r.attempts == 2 for r in results)
     no_retry, _ = run_all(ref("FlakyOnce"), settings(cluster, retries=0), list(range(3)))
     assert all(not r.ok and r.error.type == "RuntimeError" for r in no_retry)
+    # A RuntimeError is not in the default retry_on: tries remain, but it is not retried.
+    refused, _ = run_all(ref("FlakyOnce"), settings(cluster, retries=1), list(range(3)))
+    assert all(not r.ok and r.attempts == 1 and r.retry is not None and r.retry.not_retried
+               for r in refused)
 
 
 def test_worker_killed_mid_run_every_input_exactly_once(cluster: Any) -> None:

@@ -290,7 +290,7 @@ def test_flaky_agent_succeeds_on_second_attempt(mode: str, tmp_path: Path) -> No
 @pytest.mark.parametrize("mode", MODES)
 def test_agent_exception_is_captured_with_type_message_and_traceback(mode: str) -> None:
     results, _ = run("fail_always", ["x", "y"], mode=mode, workers=2, retries=1,
-                     backoff_s=0.001)
+                     backoff_s=0.001, retry_on=["*"])
     for result in results:
         assert not result.ok and not result.timed_out and result.attempts == 2
         assert result.error is not None and result.error.type == "ValueError"

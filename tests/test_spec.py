@@ -116,6 +116,11 @@ def test_csv_and_generator_inputs(workdir: Path) -> None:
         ("agent: MOD:EchoAgent\ninputs: {generator: MOD:numbers, repeat: 0}\n", r"spec\.yaml:2: inputs\.repeat: must be at least 1"),
         ("agent: MOD:EchoAgent\nversion: ~\n", r"spec\.yaml:2: version: must not be null"),
         ("agent: MOD:EchoAgent\nmax_error_rate: -0.1\n", r"max_error_rate: must be a fraction"),
+        ("agent: MOD:EchoAgent\nexecution:\n  retries: 2\n  backoff: jitter\n", r"spec\.yaml:4: execution\.backoff: unknown backoff 'jitter' \(expected one of doubling, exponential\)"),
+        ("agent: MOD:EchoAgent\nexecution:\n  retry_on: RateLimitError\n", r"spec\.yaml:3: execution\.retry_on: expected a list, got str"),
+        ("agent: MOD:EchoAgent\nexecution:\n  retry_on: [RateLimitError, 429]\n", r"spec\.yaml:3: execution\.retry_on: 429 is not an exception class name"),
+        ("agent: MOD:EchoAgent\nexecution:\n  retry_on: ['rate limit']\n", r"spec\.yaml:3: execution\.retry_on: 'rate limit' is not an exception class name"),
+        ("agent: MOD:EchoAgent\nexecution:\n  max_backoff_s: 0\n", r"spec\.yaml:3: execution\.max_backoff_s: must be a positive number of seconds"),
     ],
 )
 def test_bad_specs_fail_with_one_line_naming_file_key_and_line(workdir: Path, body: str,

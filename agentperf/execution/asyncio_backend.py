@@ -25,8 +25,9 @@ from typing import Any
 
 from agentperf.errors import AgentperfError
 from agentperf.execution.attempts import (
+    Retrier,
+    Retry,
     RetryPolicy,
-    finish_retried,
     timed_call,
     timeout_result,
 )
@@ -125,7 +126,8 @@ class _Run:
         self._next: Callable[[], Task] = self._stream.__next__
         self._exhausted = False
         self._max = info.max_in_flight
-        self._policy = RetryPolicy.from_settings(settings)
+        self._retrier = Retrier(RetryPolicy.from_settings(settings))
+        self._retries = settings.retries
         self._timeout = settings.timeout_s
         self._pool = None if adapter.is_async else DaemonThreadPool("agentperf-asyncio")
         self._attempt = self._async_attempt if adapter.is_async else self._sync_attempt
@@ -221,7 +223,7 @@ class _Run:
                         blocking.add(clock)
                 else:
                     result = await self._attempt(task, 1)
-                if not result.ok and self._policy.retries and done is None:
+                if not result.ok and self._retries and done is None:
                     result = await self._retry(task, result, t0)
                 self.done.append(result)  # after the await: pump() swaps the list meanwhile
                 if self._wake is not None:
@@ -256,12 +258,12 @@ class _Run:
                 await asyncio.sleep(wait)
 
     async def _retry(self, task: Task, result: TaskResult, started: float) -> TaskResult:
-        attempt = 1
-        while not result.ok and self._policy.should_retry(attempt):
-            await asyncio.sleep(self._policy.delay(attempt))
-            attempt += 1
-            result = await self._attempt(task, attempt)
-        return finish_retried(result, started, perf_counter())
+        """Rule on a failed task, trying it again after each wait the rule asks for."""
+        step = self._retrier.step(task, result, started)
+        while type(step) is Retry:
+            await asyncio.sleep(step.delay_s)
+            step = self._retrier.step(task, await self._attempt(task, step.attempt))
+        return step
 
     async def _async_attempt(self, task: Task, attempt: int) -> TaskResult:
         clock: Stepped | None = None

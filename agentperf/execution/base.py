@@ -35,20 +35,52 @@ class Task:
 
 @dataclass(frozen=True, slots=True)
 class TaskError:
-    """Why a task failed; plain strings so it crosses process boundaries."""
+    """Why a task failed; plain values so it crosses process boundaries.
+
+    Besides the text, it keeps what the retry rule needs to know about the exception
+    (read where it was raised, since the exception itself stays there): its class and
+    base-class names, the HTTP status it carries and the ``Retry-After`` it asked for.
+    """
 
     type: str
     message: str
     traceback: str = ""
+    kinds: tuple[str, ...] = ()  # the class and its bases, most specific first
+    status: int | None = None  # an HTTP status carried by the exception
+    retry_after_s: float | None = None  # the server's Retry-After, in seconds
 
     @classmethod
     def from_exception(cls, exc: BaseException) -> TaskError:
+        from agentperf.execution.provider_errors import class_names, http_status, retry_after_s
+
         return cls(type=type(exc).__name__, message=str(exc),
-                   traceback="".join(tb.format_exception(type(exc), exc, exc.__traceback__)))
+                   traceback="".join(tb.format_exception(type(exc), exc, exc.__traceback__)),
+                   kinds=class_names(exc), status=http_status(exc),
+                   retry_after_s=retry_after_s(exc))
+
+    @property
+    def label(self) -> str:
+        """The type, with the HTTP status when there is one: ``RateLimitError (HTTP 429)``."""
+        return self.type if self.status is None else f"{self.type} (HTTP {self.status})"
 
 
 TIMEOUT_ERROR = "Timeout"
 WORKER_DIED_ERROR = "WorkerDied"
+
+
+@dataclass(frozen=True, slots=True)
+class RetryRecord:
+    """How the retry rule treated one task; absent on a task it never had to judge.
+
+    ``causes`` is the error (``TaskError.label``) that led to each retry, in order;
+    ``wait_s`` the time waited between tries (backoff, or the server's Retry-After);
+    ``not_retried`` is set on a failure that retries remained for but that the rule
+    does not retry (its error is not in ``retry_on``).
+    """
+
+    causes: tuple[str, ...] = ()
+    wait_s: float = 0.0
+    not_retried: bool = False
 
 
 @dataclass(slots=True)
@@ -81,6 +113,7 @@ class TaskResult:
     service_s: float | None = None
     #: Seconds a worker-side limiter (Dask with ``rate_limit_redis``) held this task back.
     limiter_wait_s: float = 0.0
+    retry: RetryRecord | None = None  # set when the retry rule retried or refused this task
 
     @property
     def called_agent(self) -> bool:
@@ -153,6 +186,7 @@ __all__ = [
     "ExecutionSettings",
     "Executor",
     "ExecutorInfo",
+    "RetryRecord",
     "Task",
     "TaskError",
     "TaskResult",

@@ -18,8 +18,9 @@ from typing import Any
 
 from agentperf.execution.attempts import (
     Outcome,
+    Retrier,
+    Retry,
     RetryPolicy,
-    finish_retried,
     timed_call,
     timeout_result,
 )
@@ -101,11 +102,12 @@ def _run_items(spec: BatchSpec, items: list[tuple[int, Any]]) -> list[TaskResult
         return [TaskResult(index=i, ok=False, error=error, worker=worker, attempts=0)
                 for i, _ in items]
     tasks = [Task(index, value) for index, value in items]
+    retrier = Retrier(spec.retry)
 
     def execute(pending: Iterable[Task]) -> Iterator[TaskResult]:
         for task in pending:
             done = settled(task)
-            yield done if done is not None else run_task(adapter, task, spec, worker)
+            yield done if done is not None else run_task(adapter, task, spec, worker, retrier)
 
     if cache is None:
         return list(execute(tasks))
@@ -144,23 +146,27 @@ def _sendable(result: TaskResult) -> TaskResult:
     return result
 
 
-def run_task(adapter: AgentAdapter, task: Task, spec: BatchSpec,
-             worker: str | None) -> TaskResult:
+def run_task(adapter: AgentAdapter, task: Task, spec: BatchSpec, worker: str | None,
+             retrier: Retrier | None = None) -> TaskResult:
     """Call the agent, retrying by the local backends' rule; the last attempt is reported,
     with the task's latency counted from its first attempt."""
-    attempt = 1
-    waited = 0.0
+    retrier = retrier or Retrier(spec.retry)
     limiter = _limiter(spec)
-    started = time.perf_counter()
-    while True:
+    waited = 0.0
+
+    def attempt(number: int) -> TaskResult:
+        nonlocal waited
         if limiter is not None:
             waited += limiter.acquire()
-        result = _attempt(adapter, task, spec.timeout_s, attempt, worker)
-        if result.ok or not spec.retry.should_retry(attempt):
-            result.limiter_wait_s = waited
-            return finish_retried(result, started, time.perf_counter())
-        time.sleep(spec.retry.delay(attempt))
-        attempt += 1
+        return _attempt(adapter, task, spec.timeout_s, number, worker)
+
+    started = time.perf_counter()
+    step = retrier.step(task, attempt(1), started)
+    while type(step) is Retry:
+        time.sleep(step.delay_s)
+        step = retrier.step(task, attempt(step.attempt))
+    step.limiter_wait_s = waited
+    return step
 
 
 def _limiter(spec: BatchSpec) -> Any:

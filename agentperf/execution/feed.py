@@ -34,7 +34,6 @@ class TaskFeed:
         self._later: list[tuple[float, int, Task, int]] = []
         self._again: deque[Item] = deque()
         self._order = itertools.count()
-        self._first_start: dict[int, float] = {}  # id(task) -> its first try's start
 
     @property
     def done(self) -> bool:
@@ -96,18 +95,10 @@ class TaskFeed:
         """A task was reported for good (succeeded, or failed with no tries left)."""
         self.in_flight -= 1
 
-    def retry_at(self, task: Task, attempt: int, when: float, started: float) -> None:
-        """Schedule try number ``attempt`` of ``task`` for time ``when`` (perf_counter).
-
-        ``started`` is when the try that failed began; the first one is kept, so the
-        task's latency can count from its first try (see ``first_start``).
-        """
-        self._first_start.setdefault(id(task), started)
+    def retry_at(self, task: Task, attempt: int, when: float) -> None:
+        """Schedule try number ``attempt`` of ``task`` for time ``when`` (perf_counter);
+        the retry rule (:class:`~agentperf.execution.attempts.Retrier`) chose both."""
         heapq.heappush(self._later, (when, next(self._order), task, attempt))
-
-    def first_start(self, task: Task) -> float | None:
-        """When a retried task's first try began (and forget it); None if never retried."""
-        return self._first_start.pop(id(task), None) if self._first_start else None
 
     def again(self, task: Task, attempt: int) -> None:
         """Run this try again at once: it was lost with its worker, not failed by the agent."""
@@ -120,7 +111,6 @@ class TaskFeed:
         """Drop the input iterator, closing a lazily read file or generator now."""
         self._later.clear()
         self._again.clear()
-        self._first_start.clear()
         close = getattr(self._tasks, "close", None)
         self._tasks = iter(())
         self.exhausted = True

@@ -30,10 +30,10 @@ import threading
 import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
-from time import perf_counter, thread_time
+from time import perf_counter
 from typing import Any
 
-from agentperf.execution.attempts import CPU_MIN_WALL_S, honest_cpu
+from agentperf.execution.attempts import CPU_MIN_WALL_S, Outcome, timed_call
 from agentperf.execution.base import TaskError
 from agentperf.workload.adapters import AgentRef
 
@@ -51,7 +51,7 @@ _PR_SET_PDEATHSIG = 1
 _SCHEDSTAT = "/proc/thread-self/schedstat"
 
 #: One result on the wire: (ok, output, error, wall seconds, thread CPU seconds).
-WireResult = tuple[bool, Any, "TaskError | None", float, "float | None"]
+WireResult = Outcome
 
 
 class Outbox:
@@ -146,27 +146,17 @@ def run_chunk(chunk: tuple[Any, ...], call: Callable[[Any], Any], outbox: Outbox
     measure_cpu = cpu_clock = not is_async  # an event loop's CPU is not the agent's
     out = outbox.results
     for seq, value in enumerate(values, first):
-        # CPU reads inside the wall reads: cpu_s never exceeds latency_s (see timed_call).
         view[STARTED] = t0 = perf_counter()
         view[SEQ] = seq
-        c0 = thread_time() if cpu_clock else 0.0
-        try:
-            output = call(value)
-        except (Exception, SystemExit) as exc:
-            cpu = thread_time() - c0 if cpu_clock else None
-            t1 = perf_counter()
-            out.append((False, None, TaskError.from_exception(exc), t1 - t0,
-                        honest_cpu(cpu, t1 - t0)))
-        else:
-            cpu = thread_time() - c0 if cpu_clock else None
-            t1 = perf_counter()
-            out.append((True, output, None, t1 - t0, honest_cpu(cpu, t1 - t0)))
+        outcome = timed_call(call, value, cpu_clock)
+        out.append(outcome)
         view[DONE] = seq + 1
         view[STARTED] = IDLE
-        cpu_clock = measure_cpu and t1 - t0 >= CPU_MIN_WALL_S
-        if t1 - last_send >= flush_s:
+        wall = outcome[3]
+        cpu_clock = measure_cpu and wall >= CPU_MIN_WALL_S
+        if t0 + wall - last_send >= flush_s:
             outbox.send()
-            last_send = t1
+            last_send = perf_counter()
     outbox.send()
 
 

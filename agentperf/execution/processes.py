@@ -30,9 +30,10 @@ from typing import Any
 
 from agentperf.errors import AgentperfError, ExitCode
 from agentperf.execution.attempts import (
+    Retrier,
+    Retry,
     RetryPolicy,
     describe_exit,
-    finish_retried,
     timeout_result,
     worker_died_error,
 )
@@ -86,7 +87,7 @@ class ProcessExecutor(GeneratorExecutor):
         self._held: deque[Item] = deque()  # taken from the feed, waiting for room in a pipe
         self._reran: set[int] = set()  # indexes of tasks that may have run twice
         self._probing = False
-        self._policy = RetryPolicy.from_settings(settings)
+        self._retrier = Retrier(RetryPolicy.from_settings(settings))
         self._sizer = ChunkSizer(settings.chunk_size, cap)
         self._seq = 0  # sequence number of the next task sent, across all workers
         self._requeues: dict[int, int] = {}
@@ -130,6 +131,7 @@ class ProcessExecutor(GeneratorExecutor):
         finally:
             fleet.stop(kill=not feed.done)
             feed.close()
+            self._retrier.clear()
             self.info = replace(self.info, chunk_size=max(self._largest_chunk, 1))
 
     def probe(self, tasks: Iterable[Task]) -> Generator[TaskResult, None, None]:
@@ -302,7 +304,7 @@ class ProcessExecutor(GeneratorExecutor):
                  reports: list[TaskResult]) -> None:
         popleft, name, requeues, append = (worker.queue.popleft, worker.name, self._requeues,
                                            reports.append)
-        reran = self._reran
+        reran, step_of = self._reran, self._retrier.step
         total = 0.0
         finished = 0
         for ok, output, error, latency, cpu in batch:
@@ -310,18 +312,16 @@ class ProcessExecutor(GeneratorExecutor):
             total += latency
             if requeues:
                 requeues.pop(id(task), None)
-            if ok or not self._policy.should_retry(attempt):
-                twice = bool(reran) and _pop(reran, task.index)
-                result = TaskResult(task.index, ok, output, error, latency, cpu, attempt, False,
-                                    name, reran_after_worker_loss=twice)
-                if attempt > 1:
-                    finish_retried(result, feed.first_start(task), perf_counter())
-                append(result)
-                finished += 1
-            else:
-                now = perf_counter()
-                feed.retry_at(task, attempt + 1, now + self._policy.delay(attempt),
-                              now - latency)
+            result = TaskResult(task.index, ok, output, error, latency, cpu, attempt, False, name)
+            # A first try that succeeded needs no ruling (the hot path stays short).
+            step = result if ok and attempt == 1 else step_of(task, result)
+            if type(step) is Retry:
+                feed.retry_at(task, step.attempt, step.at)
+                continue
+            if reran and _pop(reran, task.index):
+                result.reran_after_worker_loss = True
+            append(result)
+            finished += 1
         feed.in_flight -= finished
         self._sizer.observe(total, len(batch))
 
@@ -386,13 +386,6 @@ class ProcessExecutor(GeneratorExecutor):
     def _fail(self, task: Task, attempt: int, worker: Worker, feed: TaskFeed,
               reports: list[TaskResult], elapsed: float, timed_out: bool) -> None:
         self._requeues.pop(id(task), None)
-        now = perf_counter()
-        if self._policy.should_retry(attempt):
-            self._reran.add(task.index)  # it started: the retry may be its second run
-            feed.retry_at(task, attempt + 1, now + self._policy.delay(attempt), now - elapsed)
-            return
-        feed.finish()
-        twice = _pop(self._reran, task.index)
         if timed_out:
             assert self._timeout is not None
             result = timeout_result(task, attempt, self._timeout, elapsed, worker.name)
@@ -400,8 +393,14 @@ class ProcessExecutor(GeneratorExecutor):
             error = worker_died_error(worker.name, worker.process.exitcode)
             result = TaskResult(task.index, False, None, error, elapsed, None, attempt, False,
                                 worker.name)
-        result.reran_after_worker_loss = twice
-        reports.append(finish_retried(result, feed.first_start(task), now))
+        step = self._retrier.step(task, result)
+        if isinstance(step, Retry):
+            self._reran.add(task.index)  # it started: the retry may be its second run
+            feed.retry_at(task, step.attempt, step.at)
+            return
+        feed.finish()
+        step.reran_after_worker_loss = _pop(self._reran, task.index)
+        reports.append(step)
 
     def _expire(self, fleet: Fleet, feed: TaskFeed, reports: list[TaskResult],
                 timeout: float) -> float:

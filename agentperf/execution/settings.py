@@ -18,12 +18,18 @@ MODES = ("auto", "sequential", "threads", "processes", "asyncio", "dask")
 EXECUTION_KEYS: dict[str, Any] = {
     "mode": str, "workers": int, "max_in_flight": int, "timeout_s": (int, float),
     "retries": int, "backoff_s": (int, float), "chunk_size": int, "scheduler": str,
-    "build_timeout_s": (int, float),
+    "build_timeout_s": (int, float), "backoff": str, "max_backoff_s": (int, float),
+    "retry_on": list,
     # load shape (execution/gate.py): YAML strings such as "20/s", "5m" are parsed here
     "arrival_rate": (str, int, float), "stages": list, "duration": (str, int, float),
     "iterations": int, "rate_limit": (str, int, float), "burst": int,
     "rate_limit_redis": str,
 }
+#: ``backoff:`` values. ``doubling`` (the default, as before): ``backoff_s * 2**(try-1)``;
+#: ``exponential``: full jitter, a uniform draw in ``[0, that]`` (both capped).
+BACKOFFS = ("doubling", "exponential")
+#: ``retry_on:`` entries that are not class names: every error, and the default list.
+RETRY_ANY, RETRY_DEFAULT = "*", "default"
 #: YAML keys whose value is parsed into a field of another name or type.
 _PARSED_KEYS = {"arrival_rate": "arrival_rate", "rate_limit": "rate_limit",
                 "duration": "duration_s", "stages": "stages"}
@@ -60,6 +66,11 @@ class ExecutionSettings:
     burst: int = 1  # the rate limit's bucket size (1: evenly spaced starts)
     rate_limit_redis: str | None = None  # dask: one limiter in Redis for every worker
 
+    backoff: str = "doubling"
+    max_backoff_s: float = 5.0  # no wait between two tries is longer, Retry-After aside
+    #: Exception class names worth a retry; None: timeouts, connection errors, HTTP 429/5xx.
+    retry_on: tuple[str, ...] | list[str] | None = None
+
     @property
     def open_model(self) -> bool:
         """Whether tasks start on a schedule (open model) rather than as others finish."""
@@ -88,6 +99,7 @@ class ExecutionSettings:
                 found.append((key, f"must not be negative, got {getattr(self, key)}"))
         if self.timeout_s is not None and self.timeout_s <= 0:
             found.append(("timeout_s", "must be more than 0 (leave it out for no timeout)"))
+        found.extend(self._retry_problems())
         build = self.build_timeout_s
         if isinstance(build, bool) or not isinstance(build, (int, float)) or build <= 0:
             found.append(("build_timeout_s",
@@ -113,6 +125,29 @@ class ExecutionSettings:
         if self.stages and all(stage.target <= 0 for stage in self.stages) and not (
                 self.arrival_rate):
             found.append(("stages", "every target is 0: no task would ever start"))
+        return found
+
+    def _retry_problems(self) -> list[tuple[str, str]]:
+        found: list[tuple[str, str]] = []
+        if self.backoff not in BACKOFFS:
+            found.append(("backoff", f"unknown backoff '{self.backoff}' (expected one of "
+                                     f"{', '.join(BACKOFFS)})"))
+        cap = self.max_backoff_s
+        if isinstance(cap, bool) or not isinstance(cap, (int, float)) or cap <= 0:
+            found.append(("max_backoff_s", f"must be a positive number of seconds, got {cap!r}"))
+        names = self.retry_on
+        if names is None:
+            return found
+        if not isinstance(names, (list, tuple)):
+            found.append(("retry_on", "expected a list of exception class names, got "
+                                      f"{type(names).__name__}"))
+            return found
+        for name in names:
+            if not _is_class_name(name):
+                found.append(("retry_on", f"{name!r} is not an exception class name (expected "
+                                          f"names like RateLimitError or httpx.ReadTimeout, "
+                                          f"'{RETRY_DEFAULT}' or '{RETRY_ANY}')"))
+                break
         return found
 
 
@@ -160,3 +195,11 @@ def parse_stages(raw: Any) -> tuple[Stage, ...]:
             raise ValueError(f"stage {i + 1}: the duration must be more than 0")
         stages.append(stage)
     return tuple(stages)
+
+
+def _is_class_name(name: object) -> bool:
+    if not isinstance(name, str):
+        return False
+    if name in (RETRY_ANY, RETRY_DEFAULT):
+        return True
+    return all(part.isidentifier() for part in name.split("."))

@@ -17,8 +17,9 @@ from typing import Any
 
 from agentperf.execution.attempts import (
     CPU_MIN_WALL_S,
+    Retrier,
+    Retry,
     RetryPolicy,
-    finish_retried,
     timed_call,
     timeout_result,
 )
@@ -133,7 +134,8 @@ class ThreadExecutor(GeneratorExecutor):
         pool = _Pool(self._adapter.call, self.info.workers, self._timeout is not None,
                      not self._adapter.is_async)
         put, get = pool.inbox.put, pool.outbox.get
-        policy, timeout, window = self._policy, self._timeout, self.info.max_in_flight
+        retrier = Retrier(self._policy)
+        timeout, window = self._timeout, self.info.max_in_flight
         next_check = perf_counter() + timeout if timeout is not None else _INF
         try:
             while True:
@@ -154,23 +156,23 @@ class ThreadExecutor(GeneratorExecutor):
                 except Empty:
                     pass
                 else:
-                    if result.ok or not policy.should_retry(result.attempts):
-                        feed.finish()
-                        if result.attempts > 1:
-                            finish_retried(result, feed.first_start(item[0]), perf_counter())
-                        yield result
+                    # A first try that succeeded needs no ruling (the hot path stays short).
+                    step = result if result.ok and result.attempts == 1 else retrier.step(
+                        item[0], result)
+                    if type(step) is Retry:
+                        feed.retry_at(item[0], step.attempt, step.at)
                     else:
-                        now = perf_counter()
-                        feed.retry_at(item[0], result.attempts + 1,
-                                      now + policy.delay(result.attempts), now - result.latency_s)
+                        feed.finish()
+                        yield step
                 if timeout is not None and perf_counter() >= next_check:
-                    expired, next_check = self._expire(pool, feed, timeout)
+                    expired, next_check = self._expire(pool, feed, retrier, timeout)
                     yield from expired
         finally:
             pool.shutdown()
             feed.close()
+            retrier.clear()
 
-    def _expire(self, pool: _Pool, feed: TaskFeed, timeout: float
+    def _expire(self, pool: _Pool, feed: TaskFeed, retrier: Retrier, timeout: float
                 ) -> tuple[list[TaskResult], float]:
         """Report tasks past their deadline; return them and when to look again.
 
@@ -190,13 +192,13 @@ class ThreadExecutor(GeneratorExecutor):
                 continue
             if not pool.abandon(worker, current):
                 continue
-            if self._policy.should_retry(attempt):
-                feed.retry_at(task, attempt + 1, now + self._policy.delay(attempt), started)
+            step = retrier.step(task, timeout_result(task, attempt, timeout, now - started,
+                                                     worker.name), started)
+            if isinstance(step, Retry):
+                feed.retry_at(task, step.attempt, step.at)
             else:
                 feed.finish()
-                reports.append(finish_retried(
-                    timeout_result(task, attempt, timeout, now - started, worker.name),
-                    feed.first_start(task), now))
+                reports.append(step)
         return reports, earliest + timeout
 
 

@@ -6,7 +6,7 @@ fresh one per sampling window.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from agentperf.execution.base import TaskResult
 from agentperf.measure.histogram import LatencyHistogram
@@ -21,6 +21,39 @@ class FailureGroup:
     type: str
     count: int
     example: str
+
+
+@dataclass
+class RetrySummary:
+    """What the retry rule did over a run: how often, why, and how long tasks waited.
+
+    ``by_cause`` counts retries by the error that led to each (``TaskError.label``, e.g.
+    ``RateLimitError (HTTP 429)``); ``recovered`` counts retried tasks that then
+    succeeded; ``not_retried`` counts failures that had tries left but whose error the
+    rule does not retry (not in ``retry_on``).
+    """
+
+    tasks_retried: int = 0
+    retries: int = 0
+    wait_s: float = 0.0
+    recovered: int = 0
+    not_retried: int = 0
+    by_cause: dict[str, int] = field(default_factory=dict)
+
+    def add(self, result: TaskResult) -> None:
+        record = result.retry
+        if record is None:
+            return
+        if record.not_retried:
+            self.not_retried += 1
+        if not record.causes:
+            return
+        self.tasks_retried += 1
+        self.retries += len(record.causes)
+        self.wait_s += record.wait_s
+        self.recovered += int(result.ok)
+        for cause in record.causes:
+            self.by_cause[cause] = self.by_cause.get(cause, 0) + 1
 
 
 class TaskTally:
@@ -50,11 +83,14 @@ class TaskTally:
         self._not_called = LatencyHistogram()  # cache hits and shared results
         self.failures: dict[str, FailureGroup] = {}
         self.last_error: str | None = None
+        self.retries = RetrySummary()
 
     def add(self, result: TaskResult) -> None:
         self.done += 1
         if result.reran_after_worker_loss:
             self.reran += 1
+        if result.retry is not None:
+            self.retries.add(result)
         if result.cache_hit:
             self.cache_hits += 1
         if result.called_agent:

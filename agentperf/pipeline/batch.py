@@ -32,6 +32,11 @@ from agentperf.execution.lifecycle import Shutdown
 from agentperf.measure.histogram import LatencyHistogram
 from agentperf.measure.tally import MESSAGE_CHARS, TaskTally
 from agentperf.measure.timeline import TimelineRecorder
+from agentperf.pipeline.execution import (
+    create_workload_executor,
+    open_workload_cache,
+    run_tasks,
+)
 from agentperf.pipeline.load import (
     LoadReport,
     cycled,
@@ -116,8 +121,6 @@ class _Tally(TaskTally):
 def run_batch(spec: WorkloadSpec, options: BatchOptions,
               adapter: AgentAdapter | None = None) -> BatchResult:
     """Run every input of ``spec``; always returns a result, even when interrupted."""
-    from agentperf.execution import create_executor
-
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     tally = _Tally()
     pending: dict[int, Any] = {}
@@ -139,13 +142,13 @@ def run_batch(spec: WorkloadSpec, options: BatchOptions,
         writer = stack.enter_context(ResultsWriter(
             options.output, Redactor.from_context(spec.context, options.cache_config))
         ) if options.output else None
-        executor = create_executor(
-            spec.agent, settings, adapter=adapter, gate=gate,
-            cache_config=options.cache_config if spec.execution.mode == "dask" else None)
+        executor = create_workload_executor(spec, adapter, options.cache_config,
+                                            settings=settings, gate=gate)
         try:
             with shutdown.armed():  # a stop during start-up is an interrupted run too
                 stack.enter_context(executor)
-                cache = _open_cache(options, spec, stack)
+                cache = open_workload_cache(spec, options.cache_config, stack,
+                                            clear=options.cache_clear)
                 # The clock starts once workers and caches are up: a LocalCluster's
                 # seconds of start-up are not the workload's throughput.
                 sampler = _start_sampler(options.sample_interval_s, timeline)
@@ -154,8 +157,7 @@ def run_batch(spec: WorkloadSpec, options: BatchOptions,
                     gate.begin(start)
                 timeline.restart()
                 tasks = _tasks(cycled(inputs, settings), pending)
-                results = (cache.wrap(tasks, executor.run, lambda: executor.info.max_in_flight)
-                           if cache else executor.run(tasks))
+                results = run_tasks(executor, cache, tasks)
                 last_progress = start
                 abort = abort_check(options.thresholds, cache_enabled=cache is not None)
                 if options.on_progress:
@@ -258,18 +260,6 @@ def _start_sampler(interval_s: float, timeline: TimelineRecorder) -> Any:
     return sampler
 
 
-def _open_cache(options: BatchOptions, spec: WorkloadSpec, stack: ExitStack) -> Any:
-    config = options.cache_config
-    if config is None or not getattr(config, "enabled", False):
-        return None
-    from agentperf.cache.batch import BatchCache
-
-    cache = stack.enter_context(BatchCache.open(config, spec.agent))
-    if options.cache_clear:
-        cache.clear()
-    return cache
-
-
 def _build_result(spec: WorkloadSpec, options: BatchOptions, tally: _Tally, info: Any,
                   wall_s: float, started_at: str, *, system: Any, cache: Any,
                   interrupted: bool, aborted: Any, load: LoadReport) -> BatchResult:
@@ -313,7 +303,7 @@ def _build_result(spec: WorkloadSpec, options: BatchOptions, tally: _Tally, info
         output_path=str(options.output) if options.output else None, cache=cache_stats,
         system=system, thresholds=thresholds, context=dict(spec.context),
         warnings=list(info.notes), failed_inputs=tally.failed_inputs, agent_calls=tally.calls,
-        reran_after_worker_loss=tally.reran,
+        reran_after_worker_loss=tally.reran, retries=tally.retries,
         service_time=service_hist.summary(), served_latency=served_hist.summary(),
         measurement_note=tally.measurement_note(), load=load,
     )

@@ -13,7 +13,7 @@ from agentperf.analysis.health import HealthReport, RunWarning
 from agentperf.errors import ExitCode
 from agentperf.execution.base import ExecutorInfo
 from agentperf.measure.histogram import LatencySummary
-from agentperf.measure.tally import FailureGroup
+from agentperf.measure.tally import FailureGroup, RetrySummary
 
 
 @dataclass
@@ -74,6 +74,8 @@ class BatchResult:
     #: How tasks were started (open or closed model, rates, drops, limiter waits).
     load: Any = None  # agentperf.pipeline.load.LoadReport
     timeline: Any = None  # agentperf.measure.timeline.Timeline: per-interval aggregates
+    #: What the retry rule did: retries by cause, time waited, failures not retried.
+    retries: RetrySummary = field(default_factory=RetrySummary)
 
     @property
     def error_rate(self) -> float:

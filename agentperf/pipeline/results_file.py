@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from agentperf.errors import AgentperfError
-from agentperf.execution.base import TaskResult
+from agentperf.execution.base import RetryRecord, TaskResult
 from agentperf.outputs import check_output_path
 from agentperf.redact import Redactor
 
@@ -55,6 +55,10 @@ def result_record(result: TaskResult, input_value: Any,
             "message": redactor.text(error.message) if error else "",
             "traceback": redactor.text(error.traceback) if error else "",
         }
+        if error is not None and error.status is not None:
+            record["error"]["status"] = error.status
+        if error is not None and error.retry_after_s is not None:
+            record["error"]["retry_after_s"] = round(error.retry_after_s, 3)
         record["timed_out"] = result.timed_out
     if result.service_s is not None:
         record["service_s"] = round(result.service_s, 9)
@@ -66,7 +70,18 @@ def result_record(result: TaskResult, input_value: Any,
         record["saved_s"] = round(result.saved_s, 9)
     if result.reran_after_worker_loss:
         record["reran_after_worker_loss"] = True
+    if result.retry is not None:
+        _retry_fields(record, result.retry)
     return record
+
+
+def _retry_fields(record: dict[str, Any], retry: RetryRecord) -> None:
+    """Why the task was retried and how long it waited; or that its failure was not."""
+    if retry.causes:
+        record["retry_causes"] = list(retry.causes)
+        record["retry_wait_s"] = round(retry.wait_s, 6)
+    if retry.not_retried:
+        record["not_retried"] = True
 
 
 class ResultsWriter:

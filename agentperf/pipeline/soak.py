@@ -17,10 +17,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agentperf.analysis.health import CacheHealthInput, TaskHealthInput
-from agentperf.execution.base import ExecutorInfo, Task
+from agentperf.execution.base import Executor, ExecutorInfo, Task
 from agentperf.measure.histogram import LatencySummary
 from agentperf.measure.tally import TaskTally
 from agentperf.measure.timeline import TimelineRecorder
+from agentperf.pipeline.execution import (
+    create_workload_executor,
+    open_workload_cache,
+    run_tasks,
+)
 from agentperf.workload.adapters import AgentAdapter
 from agentperf.workload.spec import WorkloadSpec
 
@@ -125,6 +130,8 @@ class WorkloadSoak:
         self._window = TaskTally()
         self._window_start = time.monotonic()
         self._thread: threading.Thread | None = None
+        #: The executor while the soak runs (None before); for reading its live state.
+        self.executor: Executor | None = None
         self._info: ExecutorInfo | None = None
         self._error: str | None = None
         self._first_pass = 0
@@ -149,16 +156,14 @@ class WorkloadSoak:
 
     def _run(self) -> None:
         try:
-            from agentperf.execution import create_executor
-
             with ExitStack() as stack:
-                executor = stack.enter_context(create_executor(
-                    self.spec.agent, self.spec.execution, adapter=self._adapter))
+                executor = stack.enter_context(create_workload_executor(
+                    self.spec, self._adapter, self._cache_config))
+                self.executor = executor
                 self._info = executor.info
-                cache = self._open_cache(stack)
-                tasks = self._endless()
-                results = (cache.wrap(tasks, executor.run, lambda: executor.info.max_in_flight)
-                   if cache else executor.run(tasks))
+                cache = open_workload_cache(self.spec, self._cache_config, stack)
+                self._cache_on = cache is not None
+                results = run_tasks(executor, cache, self._endless())
                 try:
                     for result in results:
                         with self._lock:
@@ -179,15 +184,6 @@ class WorkloadSoak:
             self._error = f"{type(exc).__name__}: {exc}"
         finally:
             self._ended = time.monotonic()
-
-    def _open_cache(self, stack: ExitStack) -> Any:
-        config = self._cache_config
-        if config is None or not getattr(config, "enabled", False):
-            return None
-        from agentperf.cache.batch import BatchCache
-
-        self._cache_on = True
-        return stack.enter_context(BatchCache.open(config, self.spec.agent))
 
     def _endless(self) -> Iterator[Task]:
         index = 0

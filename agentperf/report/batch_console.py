@@ -84,6 +84,8 @@ def summary_table(doc: Doc) -> Table:
         ("task CPU time", format_field("cpu_time_s", tasks["cpu_time_s"])),
         ("started", doc["started_at"]),
     ]
+    if (retry_text := _retries_text(tasks.get("retries"))) is not None:
+        rows.insert(4, ("retries", retry_text))
     rows[2:2] = load_rows(doc.get("load"))
     per_worker = (executor.get("extra") or {}).get("tasks_per_worker")
     if per_worker:
@@ -145,6 +147,23 @@ def _reran_note(count: int) -> str:
         return ""
     return (f"; {count:,} re-run after a worker process was lost "
             "(the agent may have been called twice for each)")
+
+
+def _retries_text(retries: Doc | None) -> str | None:
+    """``12 retries of 8 tasks (RateLimitError (HTTP 429) 10, Timeout 2), 14.20s waiting,
+    7 recovered; 3 failures not retried (not in retry_on)``; None when nothing to say."""
+    if not retries or not (retries["tasks_retried"] or retries["not_retried"]):
+        return None
+    parts: list[str] = []
+    if retries["tasks_retried"]:
+        causes = ", ".join(f"{cause} {count:,}" for cause, count in sorted(
+            retries["by_cause"].items(), key=lambda item: -item[1]))
+        parts.append(f"{retries['retries']:,} retries of {retries['tasks_retried']:,} tasks "
+                     f"({causes}), {format_field('wait_s', retries['wait_s'])} waiting, "
+                     f"{retries['recovered']:,} recovered")
+    if retries["not_retried"]:
+        parts.append(f"{retries['not_retried']:,} failures not retried (not in retry_on)")
+    return "; ".join(parts)
 
 
 def _calls_text(tasks: Doc) -> str:

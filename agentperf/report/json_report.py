@@ -15,6 +15,7 @@ from typing import Any
 
 from agentperf.analysis.thresholds import MetricKind, format_value
 from agentperf.errors import ExitCode
+from agentperf.measure.tally import RetrySummary
 from agentperf.redact import Redactor
 from agentperf.report.serialize import format_measure, to_jsonable
 
@@ -71,6 +72,7 @@ def batch_document(result: Any) -> dict[str, Any]:
             "agent_calls": total if result.agent_calls is None else int(result.agent_calls),
             "measurement_note": clean(result.measurement_note),
             "reran_after_worker_loss": int(getattr(result, "reran_after_worker_loss", 0)),
+            "retries": clean(getattr(result, "retries", None) or RetrySummary()),
         },
         "latency": _latency(result.latency),
         "service_time": _latency(result.service_time or result.latency),
