@@ -1,0 +1,192 @@
+"""agentperf's Click command classes: plain, grouped help and one-line usage errors.
+
+Help is rendered here rather than by Typer's Rich tables, for three reasons: option
+names and descriptions are never cut at 80 columns (a long name puts its description on
+the next line, as argparse does); metavars are plain words (``TEXT``, ``INTEGER``,
+``PATH``, ``SPEC``, ``PCT``) rather than ``<list[str]>``; and ``--help`` builds no Rich
+table, so it costs no more than a bare Typer app's (``benchmarks/cli_startup.py``).
+Options are grouped by their ``rich_help_panel`` (see the ``PANEL_*`` constants in
+:mod:`agentperf.cli.common`), in the order of :data:`PANEL_ORDER`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from typer.core import TyperCommand, TyperGroup
+
+from agentperf.cli import common
+
+#: Panels in reading order; a panel not listed here follows them, then "Options".
+PANEL_ORDER = (common.PANEL_WORKLOAD, common.PANEL_EXECUTION, common.PANEL_MEASURE,
+               common.PANEL_WATCH, common.PANEL_CACHE, common.PANEL_GATES,
+               common.PANEL_REPORTS, common.PANEL_OUTPUT)
+_TYPE_METAVARS = {int: "INTEGER", float: "NUMBER", Path: "PATH", str: "TEXT"}
+#: Where a command's one-line summary ends in the command list.
+_SUMMARY_LIMIT = 150
+#: Names longer than this put their description on the next line instead of squeezing it.
+_NAME_COLUMN_MAX = 28
+
+
+def metavar(param: Any) -> str:
+    """The plain word shown after an option or for an argument."""
+    if getattr(param, "is_flag", False) or getattr(param, "count", False):
+        return ""
+    if param.metavar:
+        return str(param.metavar).strip("{}")
+    desc = getattr(param, "type_descriptor", None)
+    annotation = getattr(desc, "annotation", str)
+    if getattr(desc, "is_list", False):
+        annotation = (getattr(annotation, "__args__", None) or (str,))[0]
+    return _TYPE_METAVARS.get(annotation, "TEXT")
+
+
+def _option_names(param: Any) -> str:
+    shorts = [o for o in param.opts if not o.startswith("--")]
+    longs = [o for o in param.opts if o.startswith("--")]
+    names = ", ".join([*shorts, *longs]) if shorts else "    " + ", ".join(longs)
+    if param.secondary_opts:
+        names += " / " + ", ".join(param.secondary_opts)
+    word = metavar(param)
+    return f"{names} {word}" if word else names
+
+
+def _extras(param: Any) -> str:
+    """``[default: 20; >= 1]``: the same limits the option refuses values by."""
+    parts = []
+    default = param.default
+    if (not getattr(param, "is_flag", False) and default not in (None, (), [], "")
+            and not callable(default) and getattr(param, "show_default", True) is not False):
+        parts.append(f"default: {default}")
+    low, high = getattr(param, "min", None), getattr(param, "max", None)
+    if low is not None and high is not None:
+        parts.append(f"{low} to {high}")
+    elif low is not None:
+        parts.append(f">= {low}")
+    elif high is not None:
+        parts.append(f"<= {high}")
+    if getattr(param, "required", False):
+        parts.append("required")
+    return f"  [{'; '.join(parts)}]" if parts else ""
+
+
+def _panel(param: Any) -> str:
+    if param.name in ("help", "version"):
+        return common.PANEL_OUTPUT
+    return getattr(param, "rich_help_panel", None) or "Options"
+
+
+def _panels(params: Sequence[Any], ctx: Any) -> list[tuple[str, list[tuple[str, str]]]]:
+    found: dict[str, list[tuple[str, str]]] = {}
+    for param in params:
+        if param.param_type_name != "option" or param.hidden:
+            continue
+        row = (_option_names(param), (param.help or "") + _extras(param))
+        found.setdefault(_panel(param), []).append(row)
+    order = [p for p in PANEL_ORDER if p in found]
+    order += [p for p in found if p not in order and p != "Options"]
+    order += ["Options"] if "Options" in found else []
+    return [(name, found[name]) for name in order]
+
+
+def _usage_pieces(command: Any, ctx: Any) -> str:
+    pieces = ["[OPTIONS]"]
+    for param in command.get_params(ctx):
+        if param.param_type_name != "argument":
+            continue
+        word = metavar(param) + ("..." if param.nargs != 1 else "")
+        pieces.append(word if param.required else f"[{word}]")
+    if isinstance(command, TyperGroup):
+        pieces.append("COMMAND [ARGS]...")
+    return " ".join(pieces)
+
+
+def render_help(command: Any, ctx: Any, formatter: Any) -> None:
+    """Usage, description, arguments, option panels, commands, epilog."""
+    formatter.write_usage(ctx.command_path, _usage_pieces(command, ctx))
+    if command.help:
+        formatter.write_paragraph()
+        with formatter.indentation():
+            formatter.write_text(inspect.cleandoc(command.help))
+    params = command.get_params(ctx)
+    arguments = [(metavar(p), (p.help or "") + ("  [required]" if p.required else ""))
+                 for p in params if p.param_type_name == "argument"]
+    sections = [("Arguments", arguments)] if arguments else []
+    sections += _panels(params, ctx)
+    if isinstance(command, TyperGroup):
+        rows = [(name, sub.get_short_help_str(_SUMMARY_LIMIT))
+                for name in command.list_commands(ctx)
+                if (sub := command.get_command(ctx, name)) is not None and not sub.hidden]
+        sections.append(("Commands", rows))
+    # One column for every panel, so descriptions line up down the whole page.
+    width = min(max((len(name) for _, rows in sections for name, _ in rows), default=0),
+                _NAME_COLUMN_MAX)
+    for title, rows in sections:
+        with formatter.section(title):
+            formatter.write_dl([(name.ljust(width), text) for name, text in rows],
+                               col_max=_NAME_COLUMN_MAX)
+    if command.epilog:
+        formatter.write_paragraph()
+        formatter.write_text(inspect.cleandoc(command.epilog))
+
+
+def _run_main(command: Any, parent_main: Any, args: Sequence[str] | None, prog_name: str | None,
+              complete_var: str | None, standalone_mode: bool, **extra: Any) -> Any:
+    """Click's ``main`` with every usage error as one ``error:`` line and exit 2."""
+    from typer._click import exceptions as click_exc
+
+    argv = list(sys.argv[1:] if args is None else args)
+    if not standalone_mode:
+        return parent_main(argv, prog_name, complete_var, standalone_mode, **extra)
+    try:
+        code = parent_main(argv, prog_name or "agentperf", complete_var, False, **extra)
+    except click_exc.NoArgsIsHelpError as exc:
+        print(exc.ctx.get_help() if exc.ctx else "")
+        sys.exit(0)
+    except click_exc.ClickException as exc:
+        if "--debug" in argv:
+            raise
+        _exit_with_error(exc)
+    except click_exc.Abort:
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _exit_with_error(exc: Any) -> NoReturn:
+    from typer._click.exceptions import UsageError
+
+    from agentperf.cli.usage_errors import usage_error_line
+
+    line = usage_error_line(exc) if isinstance(exc, UsageError) else exc.format_message()
+    common.print_error(line)
+    sys.exit(2)
+
+
+class AgentperfCommand(TyperCommand):
+    """A command with agentperf's help and error line."""
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        render_help(self, ctx, formatter)
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True,
+             **extra: Any) -> Any:
+        return _run_main(self, super().main, args, prog_name, complete_var, standalone_mode,
+                         **extra)
+
+
+class AgentperfGroup(TyperGroup):
+    """A group with agentperf's help and error line."""
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        render_help(self, ctx, formatter)
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True,
+             **extra: Any) -> Any:
+        return _run_main(self, super().main, args, prog_name, complete_var, standalone_mode,
+                         **extra)
