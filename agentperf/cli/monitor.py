@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+
 from agentperf.cli.common import (
     DEBUG_OPTION,
     EXIT_CODES_HELP,
@@ -83,8 +84,9 @@ _INPUTS_OPTION = typer.Option(None, "--inputs", rich_help_panel=PANEL_WORKLOAD,
                               help="Soak inputs file: JSONL, JSON or CSV.")
 _THRESHOLD_OPTION = typer.Option(
     [], "--threshold", "-t", metavar=METAVAR_GATE, rich_help_panel=PANEL_GATES,
-    help="Gate on the soak like 'latency: p(95) < 500ms' (repeatable): latency, error_rate, "
-         "throughput, rss, cpu; exit 1 when one fails. Needs a WORKLOAD.")
+    help="Gate like 'latency: p(95) < 500ms' (repeatable); exit 1 when one fails. latency, "
+         "error_rate and throughput need a WORKLOAD; rss (peak) and cpu (mean percent) read "
+         "the watched process tree.")
 
 
 @handle_errors

@@ -56,39 +56,49 @@ def profile_command(
     workload: str = typer.Argument(..., metavar=METAVAR_WORKLOAD,
                                    help="Dotted path (pkg.module:agent) or YAML spec."),
     input_: list[str] = INPUT_OPTION,
-    inputs_file: str | None = typer.Option(None, "--inputs", rich_help_panel=PANEL_WORKLOAD, metavar="PATH", help="Inputs file: JSONL, JSON, CSV."),
-    iterations: int = typer.Option(20, "--iterations", "-n", min=1, rich_help_panel=PANEL_MEASURE, help="Timed calls (untraced)."),
-    warmup: int = typer.Option(1, "--warmup", min=0, rich_help_panel=PANEL_MEASURE, help="Warm-up calls, not measured."),
+    inputs_file: str | None = typer.Option(None, "--inputs", rich_help_panel=PANEL_WORKLOAD,
+                                           metavar="PATH", help="Inputs file: JSONL, JSON, CSV."),
+    iterations: int = typer.Option(20, "--iterations", "-n", min=1, rich_help_panel=PANEL_MEASURE,
+        help="Timed calls (untraced)."),
+    warmup: int = typer.Option(1, "--warmup", min=0, rich_help_panel=PANEL_MEASURE,
+        help="Warm-up calls, not measured."),
     trace_iterations: int | None = typer.Option(
         None, "--trace-iterations", min=0, rich_help_panel=PANEL_MEASURE,
         help="Calls of the leak search, in whole rounds over the traced inputs (default "
         "12, at least 4 rounds; run only when the heap screen cannot rule growth out, "
         "unless given). 0: no traced pass."),
     frames: int | None = typer.Option(
-        None, "--frames", min=1, rich_help_panel=PANEL_MEASURE, help="tracemalloc frames per allocation (default: 1, or "
+        None, "--frames", min=1, rich_help_panel=PANEL_MEASURE,
+            help="tracemalloc frames per allocation (default: 1, or "
         f"{TRACEBACK_FRAMES} with --group-by traceback)."),
     group_by: str = typer.Option("lineno", "--group-by", rich_help_panel=PANEL_MEASURE,
                                  help="Group allocation sites by 'lineno' or 'traceback'."),
-    top: int = typer.Option(10, "--top", min=1, rich_help_panel=PANEL_MEASURE, help="Allocation sites to show."),
+    top: int = typer.Option(10, "--top", min=1, rich_help_panel=PANEL_MEASURE,
+        help="Allocation sites to show."),
     only_user_code: bool = typer.Option(
         False, "--only-user-code", rich_help_panel=PANEL_MEASURE,
         help="Fold sites in the standard library and site-packages into your calling line."),
     interval: str = typer.Option("10ms", "--interval", rich_help_panel=PANEL_MEASURE,
                                  metavar=METAVAR_DURATION, help="RSS sampling interval."),
     include_children: bool = typer.Option(
-        False, "--include-children", rich_help_panel=PANEL_MEASURE, help="Add child processes' RSS to the timeline."),
+        False, "--include-children", rich_help_panel=PANEL_MEASURE,
+            help="Add child processes' RSS to the timeline."),
     line: str | None = typer.Option(
         None, "--line", rich_help_panel=PANEL_MEASURE, metavar="FUNCTION",
         help="Line-by-line RSS of this agent method (or pkg.module:function) via memory-profiler."),
     leak_threshold: str = typer.Option(
         "4KiB", "--leak-threshold", rich_help_panel=PANEL_GATES, metavar=METAVAR_SIZE,
         help="Least retained growth per call, averaged over the traced calls, for a leak."),
-    fail_on_leak: bool = typer.Option(False, "--fail-on-leak", rich_help_panel=PANEL_GATES, help="Exit 1 on a leak suspect."),
+    fail_on_leak: bool = typer.Option(False, "--fail-on-leak", rich_help_panel=PANEL_GATES,
+        help="Exit 1 on a leak suspect."),
     max_peak: str | None = typer.Option(
-        None, "--max-peak", rich_help_panel=PANEL_GATES, metavar=METAVAR_SIZE, help="Exit 1 if a call's traced peak exceeds SIZE."),
+        None, "--max-peak", rich_help_panel=PANEL_GATES, metavar=METAVAR_SIZE,
+            help="Exit 1 if a call's traced peak exceeds SIZE."),
     max_rss: str | None = typer.Option(
-        None, "--max-rss", rich_help_panel=PANEL_GATES, metavar=METAVAR_SIZE, help="Exit 1 if the peak RSS exceeds SIZE."),
-    plot: bool = typer.Option(False, "--plot", rich_help_panel=PANEL_REPORTS, help="Draw the RSS timeline in the terminal."),
+        None, "--max-rss", rich_help_panel=PANEL_GATES, metavar=METAVAR_SIZE,
+            help="Exit 1 if the peak RSS exceeds SIZE."),
+    plot: bool = typer.Option(False, "--plot", rich_help_panel=PANEL_REPORTS,
+        help="Draw the RSS timeline in the terminal."),
     plot_file: Path | None = PLOT_FILE_OPTION,
     output: Path | None = OUTPUT_OPTION,
     json_: bool = JSON_OPTION,

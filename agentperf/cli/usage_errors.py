@@ -9,15 +9,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from agentperf.cli.common import SHORT_FLAGS
 from agentperf.errors import did_you_mean
 
 #: Pydantic-style error types Typer's coercion reports, in words a CLI user expects.
-_RANGE_WORDS = {"greater_than_equal": ("ge", "must be at least {}"),
-                "greater_than": ("gt", "must be more than {}"),
-                "less_than_equal": ("le", "must be at most {}"),
-                "less_than": ("lt", "must be less than {}")}
-_PARSE_WORDS = {"int_parsing": "expected an integer", "int_from_float": "expected an integer",
-                "float_parsing": "expected a number", "bool_parsing": "expected true or false"}
+_RANGE_WORDS = {
+    "greater_than_equal": ("ge", "must be at least {}"),
+    "greater_than": ("gt", "must be more than {}"),
+    "less_than_equal": ("le", "must be at most {}"),
+    "less_than": ("lt", "must be less than {}"),
+}
+_PARSE_WORDS = {
+    "int_parsing": "expected an integer",
+    "int_from_float": "expected an integer",
+    "float_parsing": "expected a number",
+    "bool_parsing": "expected true or false",
+}
 
 
 def usage_error_line(exc: Any) -> str:
@@ -52,8 +59,11 @@ def _no_such_option(exc: Any, command: str) -> str:
         for param in ctx.command.params:
             options.extend(getattr(param, "opts", ()))
             options.extend(getattr(param, "secondary_opts", ()))
-    hint = did_you_mean(exc.option_name, [o for o in options if o.startswith("--")])
-    return f"{exc.option_name}: no such option for {command}{hint}"
+    name = exc.option_name
+    hint = did_you_mean(name, [o for o in options if o.startswith("--")])
+    if not hint and name in SHORT_FLAGS:
+        hint = f" ({name} is {'/'.join(SHORT_FLAGS[name])} in the commands that take it)"
+    return f"{name}: no such option for {command}{hint}"
 
 
 def _missing(exc: Any, command: str) -> str:

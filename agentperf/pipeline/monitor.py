@@ -18,19 +18,19 @@ from typing import Any
 
 import psutil
 
-from agentperf.analysis.health import (
-    HealthInput,
-    HealthLimits,
-    HealthReport,
-    evaluate,
-    system_input,
-)
 from agentperf.analysis.gates import (
     Gate,
     GateKind,
     error_rate_gate,
     monitor_values,
     monitor_verdict,
+)
+from agentperf.analysis.health import (
+    HealthInput,
+    HealthLimits,
+    HealthReport,
+    evaluate,
+    system_input,
 )
 from agentperf.analysis.thresholds import ThresholdResult, evaluate_thresholds
 from agentperf.errors import AgentperfError, ExitCode
