@@ -6,6 +6,7 @@ option that reuses a short flag for something else fails here at merge time.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -261,3 +262,33 @@ def test_help_ranges_are_what_the_option_refuses() -> None:
             assert ctx.params[param.name] == low
             checked += 1
     assert checked >= 10
+
+
+def test_output_is_the_full_json_result_in_bench_as_elsewhere(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    """-o/--output means the command's machine-readable result file in bench too."""
+    monkeypatch.chdir(REPO / "tests")
+    out = tmp_path / "bench.json"
+    result = runner.invoke(
+        app,
+        [
+            "bench",
+            "bench_agents:one_us",
+            "--samples",
+            "3",
+            "--min-time",
+            "1ms",
+            "--processes",
+            "0",
+            "--warmup",
+            "0",
+            "--json",
+            "-o",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.read_text()) == json.loads(result.stdout)
+    missing = runner.invoke(app, ["bench", "-o", str(tmp_path / "no" / "x.json")])
+    assert missing.exit_code == 2 and "error: --output" in missing.output

@@ -123,6 +123,9 @@ AlphaOpt = Annotated[float, typer.Option(
                     "rate (Benjamini-Hochberg).")]
 MdOpt = Annotated[bool, typer.Option("--md", rich_help_panel=PANEL_OUTPUT,
                                      help="Print Markdown tables on stdout instead.")]
+OutputOpt = Annotated[Path | None, typer.Option(
+    "--output", "-o", rich_help_panel=PANEL_REPORTS,
+    help="Write the full JSON result (what --json prints) to this file.")]
 CsvOpt = Annotated[Path | None, typer.Option("--csv", rich_help_panel=PANEL_REPORTS,
                                              help="Write a CSV summary to this file.")]
 GabOpt = Annotated[Path | None, typer.Option(
@@ -163,6 +166,7 @@ def run_command(
     alpha: AlphaOpt = 0.05,
     json_: bool = JSON_OPTION,
     md: MdOpt = False,
+    output: OutputOpt = None,
     csv_file: CsvOpt = None,
     export_gab: GabOpt = None,
     hist: HistOpt = False,
@@ -189,7 +193,8 @@ def run_command(
         raise AgentperfError("--append: needs --save FILE")
     baseline = _load_baseline(compare, [r.name for r in recipes])
     earlier = _load_earlier(save) if append else None
-    for path, option in ((save, "--save"), (csv_file, "--csv"), (export_gab, "--export-gab")):
+    for path, option in ((save, "--save"), (output, "--output"), (csv_file, "--csv"),
+                         (export_gab, "--export-gab")):
         check_writable(path, option)
     loops: dict[str, int] = {}
     notes: list[Any] = []
@@ -214,7 +219,8 @@ def run_command(
         from agentperf.analysis.compare import compare_pair
 
         comparison = compare_pair(suite.benchmarks[0], suite.benchmarks[1], alpha=alpha)
-    _finish(suite, comparison, gates, save=save, csv_file=csv_file, export_gab=export_gab,
+    _finish(suite, comparison, gates, save=save, output=output, csv_file=csv_file,
+            export_gab=export_gab,
             json_=json_, md=md, hist=hist, quiet=quiet)
 
 
@@ -226,6 +232,7 @@ def compare_command(
     fail_if_slower: FailSlowerOpt = None,
     fail_if_more_memory: FailMemoryOpt = None,
     alpha: AlphaOpt = 0.05,
+    output: OutputOpt = None,
     json_: bool = JSON_OPTION,
     md: MdOpt = False,
     quiet: bool = QUIET_OPTION,
@@ -239,18 +246,23 @@ def compare_command(
 
     gates = _gate_settings(fail_if_slower, fail_if_more_memory, alpha)
     _check_output_flags(json_, md)
+    check_writable(output, "--output")
     base_suite, new_suite = load_suite(base), load_suite(new)
     comparison = compare_suites(base_suite, new_suite, alpha=alpha)
     if not comparison.benchmarks:
         raise AgentperfError(f"{base} and {new} have no benchmark in common ("
                              f"{_names(base_suite.by_name())} vs {_names(new_suite.by_name())})")
     results = evaluate_gates(comparison, **gates)
-    if json_:
+    if json_ or output:
         import json
 
         from agentperf.report.bench_formats import comparison_document
 
-        typer.echo(json.dumps(comparison_document(comparison, results), indent=2))
+        document = json.dumps(comparison_document(comparison, results), indent=2)
+        if output:
+            _write(output, document + "\n")
+    if json_:
+        typer.echo(document)
     elif md:
         from agentperf.report.bench_formats import comparison_markdown
 
@@ -263,8 +275,8 @@ def compare_command(
 
 
 def _finish(suite: Any, comparison: Any, gates: dict[str, float | None], *, save: Path | None,
-            csv_file: Path | None, export_gab: Path | None, json_: bool, md: bool, hist: bool,
-            quiet: bool) -> None:
+            output: Path | None, csv_file: Path | None, export_gab: Path | None, json_: bool,
+            md: bool, hist: bool, quiet: bool) -> None:
     from agentperf.analysis.compare import evaluate_gates
     from agentperf.bench.baseline import save_suite
     from agentperf.report import bench_formats as formats
@@ -276,8 +288,11 @@ def _finish(suite: Any, comparison: Any, gates: dict[str, float | None], *, save
         _write(csv_file, formats.to_csv(suite))
     if export_gab:
         _write(export_gab, formats.to_github_action_benchmark(suite))
+    document = formats.to_json(suite, comparison, results) if json_ or output else ""
+    if output:
+        _write(output, document + "\n")
     if json_:
-        typer.echo(formats.to_json(suite, comparison, results))
+        typer.echo(document)
     elif md:
         typer.echo(formats.to_markdown(suite, comparison, results), nl=False)
     else:
