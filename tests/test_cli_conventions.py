@@ -149,6 +149,7 @@ def bad_invocations(tmp_path: Path) -> list[tuple[list[str], str]]:
         (["monitor", "-t", "latncy: p(95) < 1ms"], "--threshold: unknown metric 'latncy'"),
         (["monitor", "--pid", "1", "--", "true"], "monitor: watch one thing"),
         (["monitor", "--minutes", "0"], "--minutes/--seconds: must add up"),
+        (["monitor", "--", "no-such-command-18"], "no-such-command-18: command not found"),
         (["cache", "nosuch"], "no such command 'nosuch'"),
         (["cache", "stats", "--redis-url", "bogus://x"], "Redis URL bogus://x:"),
         (["nosuch"], "agentperf: no such command 'nosuch'"),

@@ -139,7 +139,8 @@ NewArg = Annotated[Path, typer.Argument(metavar="NEW.json", help="New run writte
 
 
 def register(app: typer.Typer) -> None:
-    app.add_typer(bench_app, name="bench", help=_SHORT_HELP, epilog=EXIT_CODES_HELP)
+    app.add_typer(bench_app, name="bench", help=_SHORT_HELP, epilog=EXIT_CODES_HELP,
+                  short_help="Calibrated benchmarks, baselines and significance-tested gates.")
 
 
 @bench_app.command("run", help=_RUN_HELP, epilog=EXIT_CODES_HELP, cls=AgentperfCommand)

@@ -114,9 +114,9 @@ class MonitorSession:
     def __init__(self, config: MonitorConfig, *, soak: WorkloadSoak | None = None,
                  registry: MetricsRegistry | None = None) -> None:
         if config.interval_s <= 0:
-            raise AgentperfError("--interval must be positive")
+            raise AgentperfError("--interval: must be more than 0")
         if sum(bool(x) for x in (config.pid, config.command, soak)) > 1:
-            raise AgentperfError("watch one thing: a WORKLOAD, --pid or -- COMMAND")
+            raise AgentperfError("monitor: watch one thing: a WORKLOAD, --pid or -- COMMAND")
         self.config = config
         self.soak = soak
         self.registry = registry or default_registry()
@@ -332,9 +332,9 @@ def _spawn(command: Sequence[str]) -> subprocess.Popen[bytes]:
     try:
         return subprocess.Popen(list(command))
     except FileNotFoundError:
-        raise AgentperfError(f"command not found: {command[0]}") from None
+        raise AgentperfError(f"{command[0]}: command not found") from None
     except PermissionError:
-        raise AgentperfError(f"command not executable: {command[0]}") from None
+        raise AgentperfError(f"{command[0]}: command not executable") from None
 
 
 def prepare_soak(reference: str, *, execution: dict[str, Any] | None = None,
