@@ -66,7 +66,7 @@ def _option_names(param: Any) -> str:
 
 
 def _extras(param: Any) -> str:
-    """``[default: 20; >= 1]``: the same limits the option refuses values by."""
+    """``[default: 20; >=1]``: the same limits the option refuses values by."""
     parts = []
     default = param.default
     if (
@@ -94,7 +94,7 @@ def _panel(param: Any) -> str:
     return getattr(param, "rich_help_panel", None) or "Options"
 
 
-def _panels(params: Sequence[Any], ctx: Any) -> list[tuple[str, list[tuple[str, str]]]]:
+def _panels(params: Sequence[Any]) -> list[tuple[str, list[tuple[str, str]]]]:
     found: dict[str, list[tuple[str, str]]] = {}
     for param in params:
         if param.param_type_name != "option" or param.hidden:
@@ -133,7 +133,7 @@ def render_help(command: Any, ctx: Any, formatter: Any) -> None:
         if p.param_type_name == "argument"
     ]
     sections = [("Arguments", arguments)] if arguments else []
-    sections += _panels(params, ctx)
+    sections += _panels(params)
     if isinstance(command, TyperGroup):
         rows = [
             (name, sub.get_short_help_str(_SUMMARY_LIMIT))
