@@ -236,8 +236,25 @@ def _cheap_help_option(option: Any) -> Any:
     return option
 
 
+def _plain_metavars(params: Sequence[Any]) -> None:
+    """Give every option its plain metavar, so generated docs (``typer ... utils docs``)
+    show ``INTEGER`` and ``PATH`` as ``--help`` does, not ``<int range>``."""
+    for param in params:
+        if param.param_type_name == "option" and param.metavar is None:
+            word = metavar(param)
+            if word:
+                param.metavar = word
+
+
 class AgentperfCommand(TyperCommand):
     """A command with agentperf's help and error line."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _plain_metavars(self.params)
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        return _usage_pieces(self, ctx).split(" ")
 
     def get_help_option(self, ctx: Any) -> Any:
         return _cheap_help_option(super().get_help_option(ctx))
@@ -260,6 +277,13 @@ class AgentperfCommand(TyperCommand):
 
 class AgentperfGroup(TyperGroup):
     """A group with agentperf's help and error line."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _plain_metavars(self.params)
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        return _usage_pieces(self, ctx).split(" ")
 
     def get_help_option(self, ctx: Any) -> Any:
         return _cheap_help_option(super().get_help_option(ctx))
