@@ -42,7 +42,8 @@ async def io_bound_agent(input_data: dict[str, Any], context: dict[str, Any]) ->
     """I/O-bound async: waits like a model API call (simulated latency, no network)."""
     base = float(context.get("latency_s", 0.05))
     await asyncio.sleep(base * random.uniform(0.8, 1.2))
-    return {"answer": f"reply to {input_data.get('text', '')!s}"[:60], "model": context.get("model")}
+    answer = f"reply to {input_data.get('text', '')!s}"[:60]
+    return {"answer": answer, "model": context.get("model")}
 
 
 class FlakyAgent:

@@ -118,3 +118,9 @@ def keeping_agent(item: int) -> int:
     time.sleep(0.005)
     _KEPT.append(bytes(16 * 1024) + str(item).encode())
     return len(_KEPT)
+
+
+def steady_agent(item: int) -> int:
+    """A 10 ms agent that never fails, for monitor gates that must and must not fire."""
+    time.sleep(0.01)
+    return item

@@ -242,13 +242,13 @@ def test_output_formats_md_csv_gab_json_and_histogram(tmp_path: Path) -> None:
     (["--type", "gpu"], "unknown type 'gpu'"),
     (["--type", "agent"], "needs a WORKLOAD"),
     (["--type", "all", "bench_agents:one_us"], "use --type cpu, memory or io with a WORKLOAD"),
-    (["bench_agents:one_us", "--append"], "--append needs --save FILE"),
+    (["bench_agents:one_us", "--append"], "--append: needs --save FILE"),
     (["bench_agents:one_us", "--fail-if-slower", "5%"], "need --compare FILE or --interleave"),
     (["bench_agents:one_us", "--fail-if-slower", "five"], "expected a percentage"),
     (["bench_agents:one_us", "--min-time", "soon"], "expected a duration"),
     (["bench_agents:nope"], "no attribute 'nope'"),
     (["bench_agents:one_us", "--csv", "/nonexistent/dir/x.csv"], "does not exist"),
-    (["bench_agents:one_us", "--json", "--md"], "choose one of --json and --md"),
+    (["bench_agents:one_us", "--json", "--md"], "--json/--md: choose one"),
 ])
 def test_bad_options_exit_2_with_a_clear_line(args: list[str], expected: str) -> None:
     result = invoke(*args)

@@ -8,13 +8,14 @@ because it is what the user asked CI to enforce; both reasons are still reported
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
 from agentperf.analysis.thresholds import (
     NOT_OBSERVED,
+    MetricKind,
     Progress,
     Tally,
     Threshold,
@@ -54,6 +55,7 @@ class GateKind(str, Enum):
     MAX_ERROR_RATE = "max_error_rate"  # the workload's own failures (exit 3)
     ABORT = "abort_on_fail"  # an abort_on_fail threshold stopped the run (exit 1)
     INTERRUPTED = "interrupted"  # Ctrl-C or SIGTERM (exit 130)
+    WORKLOAD = "workload"  # monitor: the watched command failed or the soak stopped (exit 3)
 
 
 @dataclass(frozen=True)
@@ -240,3 +242,54 @@ def abort_reason(result: ThresholdResult, done: int) -> str:
     """The sentence a report shows for a run stopped by ``result``."""
     return (f"threshold {result.metric} {result.expression} can no longer pass "
             f"(observed {result.observed_text} after {done} tasks)")
+
+
+#: What ``monitor`` thresholds may gate: the soak's tasks and the watched process tree.
+MONITOR_METRICS: Mapping[str, MetricKind] = {
+    "latency": MetricKind.DURATION,
+    "error_rate": MetricKind.RATE,
+    "throughput": MetricKind.THROUGHPUT,
+    "rss": MetricKind.BYTES,  # peak RSS of the watched process tree
+    "cpu": MetricKind.SCORE,  # mean CPU percent of the watched process tree (or machine)
+}
+
+
+def monitor_values(*, tasks: Any, system: Any) -> dict[str, Any]:
+    """The values ``MONITOR_METRICS`` thresholds read from a monitor run.
+
+    ``tasks`` is the soak's summary (None without a WORKLOAD: its metrics are then "not
+    measured" and fail a gate on them); ``system`` the sampler summary. RSS needs a
+    watched process (a soak watches its own); CPU falls back to the machine's.
+    """
+    ran = tasks is not None and tasks.total > 0
+    process = system is not None and system.process_samples > 0
+    values: dict[str, Any] = {
+        "rss": system.process_rss_peak_bytes if process else None,
+        "cpu": (system.process_cpu_percent_mean if process else system.cpu_percent_mean)
+        if system is not None and system.samples else None,
+        "latency": None, "error_rate": None, "throughput": None,
+    }
+    if tasks is not None:
+        values.update(latency=tasks.latency, error_rate=Tally(tasks.failed, tasks.total),
+                      throughput=tasks.throughput_per_s if ran else NOT_OBSERVED)
+    return values
+
+
+def monitor_verdict(*, interrupted: bool, thresholds: Sequence[ThresholdResult],
+                    workload_failure: str, extra_gates: Sequence[Gate] = ()) -> Verdict:
+    """Monitor's exit code with run-batch's precedence (130 > 1 > 3 > 0).
+
+    ``workload_failure`` is why the watched thing failed (a command's non-zero exit, a
+    soak that stopped or exceeded max_error_rate), empty when it did not; it is exit 3
+    unless a gate failed too, as run-batch's own failures are.
+    """
+    code, reason = decide_exit_code(interrupted, thresholds, 0, 0)
+    if code is ExitCode.GATE_FAILED and workload_failure:
+        reason += f"; also {workload_failure}"
+    elif code is ExitCode.OK and workload_failure:
+        code, reason = ExitCode.WORKLOAD_FAILED, workload_failure
+    elif code is ExitCode.OK:
+        reason = (f"all {len(thresholds)} thresholds passed" if thresholds
+                  else "nothing to gate failed")
+    gates = [threshold_gate(t) for t in thresholds] + list(extra_gates)
+    return Verdict(code, reason, tuple(gates))

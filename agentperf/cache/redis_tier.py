@@ -47,7 +47,7 @@ class RedisTier:
         except ValueError as exc:
             from agentperf.errors import AgentperfError
 
-            raise AgentperfError(f"bad Redis URL '{self.url}': {exc}") from None
+            raise AgentperfError(f"Redis URL {self.url}: {exc}") from None
         self.client = redis.Redis(connection_pool=self._pool)
 
     def _call(self, method: str, *args: Any) -> Any:

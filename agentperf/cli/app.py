@@ -12,10 +12,12 @@ import importlib
 import typer
 
 from agentperf import __version__
-from agentperf.cli.common import EXIT_CODES_HELP
+from agentperf.cli.common import EXIT_CODES_HELP, PANEL_OUTPUT
+from agentperf.cli.help import AgentperfGroup
 
 app = typer.Typer(
     name="agentperf",
+    cls=AgentperfGroup,
     help="Benchmark, profile and monitor AI-agent workloads.\n\n" + EXIT_CODES_HELP,
     no_args_is_help=True,
     add_completion=False,
@@ -36,7 +38,8 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                 help="Show the version and exit."),
+                                 help="Show the version and exit.",
+                                 rich_help_panel=PANEL_OUTPUT),
 ) -> None:
     """Benchmark, profile and monitor AI-agent workloads."""
 

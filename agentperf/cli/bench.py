@@ -11,24 +11,33 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperGroup
 
 from agentperf.cli.common import (
     DEBUG_OPTION,
     EXIT_CODES_HELP,
     JSON_OPTION,
+    METAVAR_DURATION,
+    METAVAR_JSON,
+    METAVAR_PCT,
+    METAVAR_WORKLOAD,
+    PANEL_GATES,
+    PANEL_MEASURE,
+    PANEL_OUTPUT,
+    PANEL_REPORTS,
+    PANEL_WORKLOAD,
     QUIET_OPTION,
     check_writable,
     handle_errors,
     stderr_console,
     stdout_console,
 )
-from agentperf.errors import AgentperfError, ExitCode
+from agentperf.cli.help import AgentperfCommand, AgentperfGroup
+from agentperf.errors import AgentperfError, ExitCode, did_you_mean
 
 TYPES = ("cpu", "memory", "io", "agent", "all")
 
 
-class _BenchGroup(TyperGroup):
+class _BenchGroup(AgentperfGroup):
     """Runs ``run`` unless the first word is another subcommand, so ``bench WORKLOAD`` works."""
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
@@ -37,8 +46,7 @@ class _BenchGroup(TyperGroup):
         return super().parse_args(ctx, args)
 
 
-bench_app = typer.Typer(cls=_BenchGroup, add_completion=False, rich_markup_mode="rich",
-                        pretty_exceptions_enable=False)
+bench_app = typer.Typer(cls=_BenchGroup, add_completion=False, pretty_exceptions_enable=False)
 
 _SHORT_HELP = (
     "Calibrated benchmarks with honest statistics, baselines and significance-tested "
@@ -57,69 +65,88 @@ _RUN_HELP = (
 )
 
 WorkloadArg = Annotated[str | None, typer.Argument(
-    metavar="WORKLOAD", help="Dotted path (pkg.module:agent) or YAML spec.")]
+    metavar=METAVAR_WORKLOAD, help="Dotted path (pkg.module:agent) or YAML spec.")]
 TypeOpt = Annotated[str | None, typer.Option(
-    "--type", "-t", help="With WORKLOAD: agent (default: time per call), cpu (+ CPU time), "
+    "--type", metavar="TYPE", rich_help_panel=PANEL_WORKLOAD,
+        help="With WORKLOAD: agent (default: time per call), cpu (+ CPU time), "
                          "memory (+ peak and retained memory per call, RSS) or io (+ time "
                          "waiting, bytes and syscalls). Without: the built-in machine-probe "
                          "kernels cpu, memory, io or all.")]
 InputOpt = Annotated[list[str] | None, typer.Option(
-    "--input", "-i", help="One input as JSON (repeatable); inputs are cycled.")]
+    "--input", "-i", metavar=METAVAR_JSON, rich_help_panel=PANEL_WORKLOAD,
+    help="One input as JSON (repeatable); inputs are cycled.")]
 InputsFileOpt = Annotated[Path | None, typer.Option(
-    "--inputs", help="Inputs file: JSONL, JSON list or CSV.")]
+    "--inputs", rich_help_panel=PANEL_WORKLOAD, help="Inputs file: JSONL, JSON list or CSV.")]
 InterleaveOpt = Annotated[str | None, typer.Option(
-    "--interleave", metavar="CANDIDATE",
+    "--interleave", metavar="CANDIDATE", rich_help_panel=PANEL_GATES,
     help="Run WORKLOAD and CANDIDATE in one schedule: every round takes one sample of "
          "each, in a shuffled order; compare them paired, round by round (or worker by "
          "worker).")]
-SamplesOpt = Annotated[int, typer.Option("--samples", "-n", min=1, help="Timed samples.")]
-WarmupOpt = Annotated[int, typer.Option("--warmup", min=0, help="Warm-up samples, discarded.")]
+SamplesOpt = Annotated[int, typer.Option("--samples", "-n", min=1, rich_help_panel=PANEL_MEASURE,
+                                         help="Timed samples.")]
+WarmupOpt = Annotated[int, typer.Option("--warmup", min=0, rich_help_panel=PANEL_MEASURE,
+                                        help="Warm-up samples, discarded.")]
 MinTimeOpt = Annotated[str, typer.Option(
-    "--min-time", help="Least duration of one sample (100ms, 0.5s, ...).")]
+    "--min-time", metavar=METAVAR_DURATION, rich_help_panel=PANEL_MEASURE,
+    help="Least duration of one sample (100ms, 0.5s, ...), more than 0.")]
 MaxTimeOpt = Annotated[str | None, typer.Option(
-    "--max-time", help="Stop taking samples after this long (per benchmark).")]
+    "--max-time", metavar=METAVAR_DURATION, rich_help_panel=PANEL_MEASURE,
+    help="Stop taking samples after this long (per benchmark).")]
 ProcessesOpt = Annotated[str, typer.Option(
-    "--processes", "-p", metavar="K|auto",
+    "--processes", metavar="K|auto", rich_help_panel=PANEL_MEASURE,
     help="Take samples in K fresh worker interpreters, one after another (0: this "
          "process; auto: 10 when a call is shorter than --min-time, else 0).")]
 NoGcOpt = Annotated[bool, typer.Option(
-    "--no-gc", help="Disable the garbage collector while timing.")]
+    "--no-gc", rich_help_panel=PANEL_MEASURE, help="Disable the garbage collector while timing.")]
 MemoryOpt = Annotated[bool, typer.Option(
-    "--memory/--no-memory", help="Trace the peak memory of one call per sample.")]
+    "--memory/--no-memory", rich_help_panel=PANEL_MEASURE,
+        help="Trace the peak memory of one call per sample.")]
 SaveOpt = Annotated[Path | None, typer.Option(
-    "--save", help="Write every raw sample and the environment to this JSON file.")]
+    "--save", rich_help_panel=PANEL_REPORTS,
+        help="Write every raw sample and the environment to this JSON file.")]
 AppendOpt = Annotated[bool, typer.Option(
-    "--append", help="With --save: add this run to the file's runs instead of replacing "
+    "--append", rich_help_panel=PANEL_REPORTS,
+        help="With --save: add this run to the file's runs instead of replacing "
                      "them; --compare uses the spread between a baseline's runs.")]
 CompareOpt = Annotated[Path | None, typer.Option(
-    "--compare", help="Compare with a baseline written by --save.")]
+    "--compare", rich_help_panel=PANEL_GATES, help="Compare with a baseline written by --save.")]
 FailSlowerOpt = Annotated[str | None, typer.Option(
-    "--fail-if-slower", metavar="PCT",
+    "--fail-if-slower", metavar=METAVAR_PCT, rich_help_panel=PANEL_GATES,
     help="Exit 1 if a benchmark is significantly slower by more than PCT (e.g. 5%).")]
 FailMemoryOpt = Annotated[str | None, typer.Option(
-    "--fail-if-more-memory", metavar="PCT",
+    "--fail-if-more-memory", metavar=METAVAR_PCT, rich_help_panel=PANEL_GATES,
     help="Exit 1 if a benchmark's peak memory per call is significantly higher by more "
          "than PCT.")]
 AlphaOpt = Annotated[float, typer.Option(
-    "--alpha", help="Significance level; with several benchmarks, the false-discovery "
+    "--alpha", rich_help_panel=PANEL_GATES,
+        help="Significance level; with several benchmarks, the false-discovery "
                     "rate (Benjamini-Hochberg).")]
-MdOpt = Annotated[bool, typer.Option("--md", help="Print Markdown tables on stdout instead.")]
+MdOpt = Annotated[bool, typer.Option("--md", rich_help_panel=PANEL_OUTPUT,
+                                     help="Print Markdown tables on stdout instead.")]
+OutputOpt = Annotated[Path | None, typer.Option(
+    "--output", "-o", rich_help_panel=PANEL_REPORTS,
+    help="Write the full JSON result (what --json prints) to this file.")]
+CsvOpt = Annotated[Path | None, typer.Option("--csv", rich_help_panel=PANEL_REPORTS,
+                                             help="Write a CSV summary to this file.")]
 HtmlOpt = Annotated[Path | None, typer.Option(
-    "--report-html", help="Write a self-contained HTML report to this file.")]
-CsvOpt = Annotated[Path | None, typer.Option("--csv", help="Write a CSV summary to this file.")]
+    "--report-html", rich_help_panel=PANEL_REPORTS,
+    help="Write a self-contained HTML report to this file.")]
 GabOpt = Annotated[Path | None, typer.Option(
-    "--export-gab", help="Write github-action-benchmark customSmallerIsBetter JSON to this file.")]
+    "--export-gab", rich_help_panel=PANEL_REPORTS,
+        help="Write github-action-benchmark customSmallerIsBetter JSON to this file.")]
 HistOpt = Annotated[bool, typer.Option(
-    "--hist", help="Show a text histogram of each benchmark's samples.")]
+    "--hist", rich_help_panel=PANEL_OUTPUT,
+        help="Show a text histogram of each benchmark's samples.")]
 BaseArg = Annotated[Path, typer.Argument(metavar="BASE.json", help="Baseline written by --save.")]
 NewArg = Annotated[Path, typer.Argument(metavar="NEW.json", help="New run written by --save.")]
 
 
 def register(app: typer.Typer) -> None:
-    app.add_typer(bench_app, name="bench", help=_SHORT_HELP, epilog=EXIT_CODES_HELP)
+    app.add_typer(bench_app, name="bench", help=_SHORT_HELP, epilog=EXIT_CODES_HELP,
+                  short_help="Calibrated benchmarks, baselines and significance-tested gates.")
 
 
-@bench_app.command("run", help=_RUN_HELP, epilog=EXIT_CODES_HELP)
+@bench_app.command("run", help=_RUN_HELP, epilog=EXIT_CODES_HELP, cls=AgentperfCommand)
 @handle_errors
 def run_command(
     ctx: typer.Context,
@@ -143,6 +170,7 @@ def run_command(
     alpha: AlphaOpt = 0.05,
     json_: bool = JSON_OPTION,
     md: MdOpt = False,
+    output: OutputOpt = None,
     csv_file: CsvOpt = None,
     report_html: HtmlOpt = None,
     export_gab: GabOpt = None,
@@ -162,16 +190,16 @@ def run_command(
     _check_output_flags(json_, md)
     recipes = _recipes(workload, type_, input_ or [], inputs_file, interleave)
     if any(v is not None for v in gates.values()) and not (compare or interleave):
-        raise AgentperfError("--fail-if-slower/--fail-if-more-memory need --compare FILE or "
+        raise AgentperfError("--fail-if-slower/--fail-if-more-memory: need --compare FILE or "
                              "--interleave CANDIDATE")
     if compare and interleave:
-        raise AgentperfError("use either --compare or --interleave, not both")
+        raise AgentperfError("--compare/--interleave: use one, not both")
     if append and not save:
-        raise AgentperfError("--append needs --save FILE")
+        raise AgentperfError("--append: needs --save FILE")
     baseline = _load_baseline(compare, [r.name for r in recipes])
     earlier = _load_earlier(save) if append else None
-    for path, option in ((save, "--save"), (csv_file, "--csv"), (export_gab, "--export-gab"),
-                         (report_html, "--report-html")):
+    for path, option in ((save, "--save"), (output, "--output"), (csv_file, "--csv"),
+                         (export_gab, "--export-gab"), (report_html, "--report-html")):
         check_writable(path, option)
     loops: dict[str, int] = {}
     notes: list[Any] = []
@@ -196,11 +224,12 @@ def run_command(
         from agentperf.analysis.compare import compare_pair
 
         comparison = compare_pair(suite.benchmarks[0], suite.benchmarks[1], alpha=alpha)
-    _finish(suite, comparison, gates, save=save, csv_file=csv_file, export_gab=export_gab,
-            json_=json_, md=md, hist=hist, quiet=quiet, report_html=report_html)
+    _finish(suite, comparison, gates, save=save, output=output, csv_file=csv_file,
+            export_gab=export_gab, json_=json_, md=md, hist=hist, quiet=quiet,
+            report_html=report_html)
 
 
-@bench_app.command("compare", epilog=EXIT_CODES_HELP)
+@bench_app.command("compare", epilog=EXIT_CODES_HELP, cls=AgentperfCommand)
 @handle_errors
 def compare_command(
     base: BaseArg,
@@ -208,6 +237,7 @@ def compare_command(
     fail_if_slower: FailSlowerOpt = None,
     fail_if_more_memory: FailMemoryOpt = None,
     alpha: AlphaOpt = 0.05,
+    output: OutputOpt = None,
     json_: bool = JSON_OPTION,
     md: MdOpt = False,
     report_html: HtmlOpt = None,
@@ -223,6 +253,7 @@ def compare_command(
     gates = _gate_settings(fail_if_slower, fail_if_more_memory, alpha)
     _check_output_flags(json_, md)
     check_writable(report_html, "--report-html")
+    check_writable(output, "--output")
     base_suite, new_suite = load_suite(base), load_suite(new)
     comparison = compare_suites(base_suite, new_suite, alpha=alpha)
     if not comparison.benchmarks:
@@ -234,12 +265,16 @@ def compare_command(
         from agentperf.report.html_bench import render_bench_html
 
         _write(report_html, render_bench_html(to_json_document(new_suite, comparison, results)))
-    if json_:
+    if json_ or output:
         import json
 
         from agentperf.report.bench_formats import comparison_document
 
-        typer.echo(json.dumps(comparison_document(comparison, results), indent=2))
+        document = json.dumps(comparison_document(comparison, results), indent=2)
+        if output:
+            _write(output, document + "\n")
+    if json_:
+        typer.echo(document)
     elif md:
         from agentperf.report.bench_formats import comparison_markdown
 
@@ -252,8 +287,8 @@ def compare_command(
 
 
 def _finish(suite: Any, comparison: Any, gates: dict[str, float | None], *, save: Path | None,
-            csv_file: Path | None, export_gab: Path | None, json_: bool, md: bool, hist: bool,
-            quiet: bool, report_html: Path | None = None) -> None:
+            output: Path | None, csv_file: Path | None, export_gab: Path | None, json_: bool,
+            md: bool, hist: bool, quiet: bool, report_html: Path | None = None) -> None:
     from agentperf.analysis.compare import evaluate_gates
     from agentperf.bench.baseline import save_suite
     from agentperf.report import bench_formats as formats
@@ -270,8 +305,11 @@ def _finish(suite: Any, comparison: Any, gates: dict[str, float | None], *, save
 
         _write(report_html, render_bench_html(formats.to_json_document(suite, comparison,
                                                                         results)))
+    document = formats.to_json(suite, comparison, results) if json_ or output else ""
+    if output:
+        _write(output, document + "\n")
     if json_:
-        typer.echo(formats.to_json(suite, comparison, results))
+        typer.echo(document)
     elif md:
         typer.echo(formats.to_markdown(suite, comparison, results), nl=False)
     else:
@@ -304,16 +342,17 @@ def _recipes(workload: str | None, type_: str | None, inputs: list[str],
 
     kind = type_ or ("agent" if workload else "cpu")
     if kind not in TYPES:
-        raise AgentperfError(f"--type: unknown type '{kind}' (expected one of {', '.join(TYPES)})")
+        raise AgentperfError(f"--type: unknown type '{kind}'{did_you_mean(kind, TYPES)}; "
+                             f"expected one of {', '.join(TYPES)}")
     if workload and kind == "all":
-        raise AgentperfError("--type all runs the built-in kernels and takes no WORKLOAD; "
+        raise AgentperfError("--type: all runs the built-in kernels and takes no WORKLOAD; "
                              "use --type cpu, memory or io with a WORKLOAD")
     if kind == "agent" and not workload:
-        raise AgentperfError("--type agent needs a WORKLOAD (dotted path or YAML spec)")
+        raise AgentperfError("--type: agent needs a WORKLOAD (dotted path or YAML spec)")
     if interleave and not workload:
-        raise AgentperfError("--interleave CANDIDATE needs a baseline WORKLOAD to alternate with")
+        raise AgentperfError("--interleave: needs a baseline WORKLOAD to alternate with")
     if (inputs or inputs_file) and not workload:
-        raise AgentperfError("--input/--inputs apply to a WORKLOAD only")
+        raise AgentperfError("--input/--inputs: apply to a WORKLOAD only")
     if not workload:
         kinds = [k for k in KERNELS] if kind == "all" else [kind]
         return [r for k in kinds for r in kernel_recipes(k)]
@@ -412,14 +451,14 @@ def _names(names: Any) -> str:
 def _gate_settings(slower: str | None, more_memory: str | None,
                    alpha: float) -> dict[str, float | None]:
     if not 0 < alpha < 1:
-        raise AgentperfError(f"--alpha must be between 0 and 1, got {alpha:g}")
+        raise AgentperfError(f"--alpha: must be between 0 and 1, got {alpha:g}")
     return {"fail_if_slower_pct": parse_percent(slower, "--fail-if-slower"),
             "fail_if_more_memory_pct": parse_percent(more_memory, "--fail-if-more-memory")}
 
 
 def _check_output_flags(json_: bool, md: bool) -> None:
     if json_ and md:
-        raise AgentperfError("choose one of --json and --md")
+        raise AgentperfError("--json/--md: choose one")
 
 
 def parse_percent(text: str | None, option: str) -> float | None:
@@ -429,7 +468,7 @@ def parse_percent(text: str | None, option: str) -> float | None:
     try:
         value = float(text.strip().removesuffix("%"))
     except ValueError:
-        raise AgentperfError(f"{option}: expected a percentage like 5% , got '{text}'") from None
+        raise AgentperfError(f"{option}: expected a percentage like 5%, got '{text}'") from None
     if value < 0:
         raise AgentperfError(f"{option}: must not be negative, got '{text}'")
     return value

@@ -14,16 +14,28 @@ from typing import Any
 
 import typer
 
-from agentperf.cli.common import DEBUG_OPTION, JSON_OPTION, handle_errors, stdout_console
+from agentperf.cli.common import (
+    DEBUG_OPTION,
+    JSON_OPTION,
+    METAVAR_SPEC,
+    METAVAR_URL,
+    PANEL_CACHE,
+    handle_errors,
+    stdout_console,
+)
+from agentperf.cli.help import AgentperfCommand, AgentperfGroup
 from agentperf.errors import AgentperfError
 
 cache_app = typer.Typer(help="Inspect or empty the persistent cache (disk directory, Redis).",
-                        no_args_is_help=True)
+                        no_args_is_help=True, cls=AgentperfGroup)
 
-SPEC_ARGUMENT = typer.Argument(None, metavar="SPEC",
+SPEC_ARGUMENT = typer.Argument(None, metavar=METAVAR_SPEC,
                                help="A YAML spec whose cache: section to use.")
-CACHE_DIR_OPTION = typer.Option(None, "--cache-dir", help="Disk cache directory.")
-REDIS_URL_OPTION = typer.Option(None, "--redis-url", help="Redis URL of a shared cache tier.")
+CACHE_DIR_OPTION = typer.Option(None, "--cache-dir", rich_help_panel=PANEL_CACHE,
+                                help="Disk cache directory.")
+REDIS_URL_OPTION = typer.Option(None, "--redis-url", metavar=METAVAR_URL,
+                                rich_help_panel=PANEL_CACHE,
+                                help="Redis URL of a shared cache tier.")
 
 
 def register(app: typer.Typer) -> None:
@@ -41,7 +53,7 @@ class TierReport:
     error: str | None = None
 
 
-@cache_app.command("stats")
+@cache_app.command("stats", cls=AgentperfCommand)
 @handle_errors
 def stats_command(spec: str | None = SPEC_ARGUMENT, cache_dir: Path | None = CACHE_DIR_OPTION,
                   redis_url: str | None = REDIS_URL_OPTION, json_out: bool = JSON_OPTION,
@@ -52,11 +64,11 @@ def stats_command(spec: str | None = SPEC_ARGUMENT, cache_dir: Path | None = CAC
     _fail_on_errors(reports)
 
 
-@cache_app.command("clear")
+@cache_app.command("clear", cls=AgentperfCommand)
 @handle_errors
 def clear_command(spec: str | None = SPEC_ARGUMENT, cache_dir: Path | None = CACHE_DIR_OPTION,
                   redis_url: str | None = REDIS_URL_OPTION,
-                  expired: bool = typer.Option(False, "--expired",
+                  expired: bool = typer.Option(False, "--expired", rich_help_panel=PANEL_CACHE,
                                                help="Remove only expired disk entries."),
                   json_out: bool = JSON_OPTION, debug: bool = DEBUG_OPTION) -> None:
     """Remove every entry from the disk and Redis tiers (or only expired ones)."""

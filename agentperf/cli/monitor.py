@@ -10,18 +10,32 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from typer.core import TyperCommand
 
 from agentperf.cli.common import (
     DEBUG_OPTION,
     EXIT_CODES_HELP,
     JSON_OPTION,
+    METAVAR_GATE,
+    METAVAR_JSON,
+    METAVAR_MODE,
+    METAVAR_SECONDS,
+    METAVAR_URL,
+    METAVAR_WORKLOAD,
+    PANEL_CACHE,
+    PANEL_EXECUTION,
+    PANEL_GATES,
+    PANEL_REPORTS,
+    PANEL_WATCH,
+    PANEL_WORKLOAD,
     QUIET_OPTION,
+    check_execution_options,
     check_writable,
     handle_errors,
+    positive_seconds,
     stderr_console,
     stdout_console,
 )
+from agentperf.cli.help import AgentperfCommand
 from agentperf.errors import AgentperfError
 
 _COMMAND_KEY = "agentperf.monitor.command"
@@ -33,11 +47,15 @@ _HELP = (
     "Shows a live dashboard on a terminal and one line per interval otherwise, then a "
     "summary of every metric with its trend, the health score and recommendations.\n\n"
     "Runs for --minutes/--seconds, until the watched process ends, or until Ctrl-C "
-    "(which prints the summary and exits 130)."
+    "(which prints the summary and exits 130).\n\n"
+    "As a CI step: -t/--threshold and a spec's thresholds: gate a soak (exit 1); a soak "
+    "whose error rate exceeds max_error_rate, or a -- COMMAND that exits non-zero, exits "
+    "3 (the command's own exit code is in the summary and the JSON)."
 )
+_SUMMARY = "Watch the system, a process, a command or a workload soak; gate it in CI."
 
 
-class _MonitorCommand(TyperCommand):
+class _MonitorCommand(AgentperfCommand):
     """Keeps everything after ``--`` as the command to start, before Click sees it."""
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
@@ -49,86 +67,118 @@ class _MonitorCommand(TyperCommand):
 
 
 def register(app: typer.Typer) -> None:
-    app.command("monitor", help=_HELP, epilog=EXIT_CODES_HELP, cls=_MonitorCommand)(
-        monitor_command)
+    app.command("monitor", help=_HELP, short_help=_SUMMARY, epilog=EXIT_CODES_HELP,
+                cls=_MonitorCommand)(monitor_command)
 
 
 _EXPORT_OPTION = typer.Option(
-    None, "--export", "-e", help="Write every sample to FILE.jsonl or FILE.csv as taken.")
-_OUTPUT_OPTION = typer.Option(None, "--output", "-o",
+    None, "--export", "-e", rich_help_panel=PANEL_REPORTS,
+    help="Write every sample to FILE.jsonl or FILE.csv as taken.")
+_OUTPUT_OPTION = typer.Option(None, "--output", "-o", rich_help_panel=PANEL_REPORTS,
                               help="Also write the JSON summary to this file.")
-_HTML_OPTION = typer.Option(None, "--report-html",
+_HTML_OPTION = typer.Option(None, "--report-html", rich_help_panel=PANEL_REPORTS,
                             help="Write a self-contained HTML report to this file.")
-_INPUT_OPTION = typer.Option([], "--input", help="One soak input as JSON (repeatable); "
-                             "for a dotted-path WORKLOAD.")
-_INPUTS_OPTION = typer.Option(None, "--inputs", help="Soak inputs file: JSONL, JSON or CSV.")
+_INPUT_OPTION = typer.Option([], "--input", "-i", metavar=METAVAR_JSON,
+                             rich_help_panel=PANEL_WORKLOAD,
+                             help="One soak input as JSON (repeatable); for a dotted-path "
+                                  "WORKLOAD.")
+_INPUTS_OPTION = typer.Option(None, "--inputs", rich_help_panel=PANEL_WORKLOAD,
+                              help="Soak inputs file: JSONL, JSON or CSV.")
+_THRESHOLD_OPTION = typer.Option(
+    [], "--threshold", "-t", metavar=METAVAR_GATE, rich_help_panel=PANEL_GATES,
+    help="Gate like 'latency: p(95) < 500ms' (repeatable); exit 1 when one fails. latency, "
+         "error_rate and throughput need a WORKLOAD; rss (peak) and cpu (mean percent) read "
+         "the watched process tree.")
 
 
 @handle_errors
 def monitor_command(
     ctx: typer.Context,
     workload: str | None = typer.Argument(
-        None, metavar="WORKLOAD", help="YAML spec or dotted path to soak while monitoring."),
-    minutes: float | None = typer.Option(None, "--minutes", "-m", min=0, help="Run this long."),
-    seconds: float | None = typer.Option(None, "--seconds", "-s", min=0, help="Run this long."),
-    interval: float = typer.Option(2.0, "--interval", "-i", help="Seconds between samples."),
-    pid: int | None = typer.Option(None, "--pid", "-p", help="Watch this process and children."),
-    no_children: bool = typer.Option(False, "--no-children",
+        None, metavar=METAVAR_WORKLOAD, help="YAML spec or dotted path to soak while monitoring."),
+    minutes: float | None = typer.Option(None, "--minutes", min=0, rich_help_panel=PANEL_WATCH,
+                                         help="Run this long (adds to --seconds)."),
+    seconds: float | None = typer.Option(None, "--seconds", "-s", min=0,
+                                         rich_help_panel=PANEL_WATCH, help="Run this long."),
+    interval: float = typer.Option(2.0, "--interval", callback=positive_seconds,
+                                   metavar=METAVAR_SECONDS, rich_help_panel=PANEL_WATCH,
+                                   help="Seconds between samples, more than 0."),
+    pid: int | None = typer.Option(None, "--pid", "-p", rich_help_panel=PANEL_WATCH,
+                                   help="Watch this process and children."),
+    no_children: bool = typer.Option(False, "--no-children", rich_help_panel=PANEL_WATCH,
                                      help="Watch the process alone, not its children."),
-    history: int = typer.Option(1000, "--history", min=3, help="Samples kept per metric."),
+    history: int = typer.Option(1000, "--history", min=3, rich_help_panel=PANEL_WATCH,
+                                help="Samples kept per metric."),
     window: float | None = typer.Option(
-        None, "--window", min=0, help="Statistics and trends over the last SECONDS only "
-        "(default: every kept sample)."),
+        None, "--window", min=0, metavar=METAVAR_SECONDS, rich_help_panel=PANEL_WATCH,
+        help="Statistics and trends over the last SECONDS only (default: every kept sample)."),
     export: Path | None = _EXPORT_OPTION,
     prometheus_port: int | None = typer.Option(
-        None, "--prometheus-port", min=0, max=65535,
+        None, "--prometheus-port", min=0, max=65535, rich_help_panel=PANEL_REPORTS,
         help="Serve current values for Prometheus on 127.0.0.1:PORT/metrics."),
     output: Path | None = _OUTPUT_OPTION,
     report_html: Path | None = _HTML_OPTION,
-    plain: bool = typer.Option(False, "--plain",
+    plain: bool = typer.Option(False, "--plain", rich_help_panel=PANEL_REPORTS,
                                help="One line per interval even on a terminal."),
     input_: list[str] = _INPUT_OPTION,
     inputs_file: Path | None = _INPUTS_OPTION,
-    mode: str | None = typer.Option(None, "--mode", help="Soak executor mode."),
+    mode: str | None = typer.Option(None, "--mode", "-m", metavar=METAVAR_MODE,
+                                    rich_help_panel=PANEL_EXECUTION,
+                                    help="Soak executor mode (as run-batch)."),
     scheduler: str | None = typer.Option(
-        None, "--scheduler", help="Dask scheduler address (tcp://HOST:8786) for --mode dask."),
-    workers: int | None = typer.Option(None, "--workers", "-w", min=1, help="Soak workers."),
-    timeout: float | None = typer.Option(None, "--timeout", min=0, help="Per-task timeout (s)."),
+        None, "--scheduler", metavar=METAVAR_URL, rich_help_panel=PANEL_EXECUTION,
+        help="Dask scheduler address (tcp://HOST:8786) for --mode dask."),
+    workers: int | None = typer.Option(None, "--workers", "-w", min=1,
+                                       rich_help_panel=PANEL_EXECUTION, help="Soak workers."),
+    timeout: float | None = typer.Option(
+        None, "--timeout", callback=positive_seconds, metavar=METAVAR_SECONDS,
+        rich_help_panel=PANEL_EXECUTION, help="Per-task timeout in seconds, more than 0."),
     cache: bool | None = typer.Option(
-        None, "--cache/--no-cache",
+        None, "--cache/--no-cache", rich_help_panel=PANEL_CACHE,
         help="Soak through the cache (default: only when the spec has a cache: section)."),
+    threshold: list[str] = _THRESHOLD_OPTION,
     cpu_limits: str | None = typer.Option(
-        None, "--cpu-limits", help="Health CPU tiers in percent (default 70,80,90)."),
+        None, "--cpu-limits", metavar="PCTS", rich_help_panel=PANEL_GATES,
+        help="Health CPU tiers in percent (default 70,80,90)."),
     memory_limits: str | None = typer.Option(
-        None, "--memory-limits", help="Health memory tiers in percent (default 75,85,95)."),
+        None, "--memory-limits", metavar="PCTS", rich_help_panel=PANEL_GATES,
+        help="Health memory tiers in percent (default 75,85,95)."),
     slow_latency: float | None = typer.Option(
-        None, "--slow-latency", min=0, help="Soak latency (s) above which agents are slow."),
+        None, "--slow-latency", min=0, metavar=METAVAR_SECONDS, rich_help_panel=PANEL_GATES,
+        help="Soak latency in seconds above which agents are slow."),
     max_error_rate: float | None = typer.Option(
-        None, "--max-error-rate", min=0, max=1, help="Soak error rate above which exit is 3."),
+        None, "--max-error-rate", min=0, max=1, rich_help_panel=PANEL_GATES,
+        help="Soak error rate above which exit is 3."),
     json_: bool = JSON_OPTION,
     quiet: bool = QUIET_OPTION,
     debug: bool = DEBUG_OPTION,
 ) -> None:
-    from agentperf.pipeline.monitor import MonitorConfig, MonitorSession, prepare_soak
+    from agentperf.pipeline.monitor import (
+        MonitorConfig,
+        MonitorSession,
+        monitor_thresholds,
+        prepare_soak,
+    )
 
     command = tuple(ctx.meta.get(_COMMAND_KEY) or ())
-    if interval <= 0:
-        raise AgentperfError("--interval must be a positive number of seconds")
     if sum(bool(x) for x in (workload, pid, command)) > 1:
-        raise AgentperfError("watch one thing: a WORKLOAD, --pid PID or -- COMMAND")
+        raise AgentperfError("monitor: watch one thing: a WORKLOAD, --pid PID or -- COMMAND")
     soak = None
     limits = None
+    execution = dict(mode=mode, workers=workers, timeout_s=timeout, scheduler=scheduler)
+    check_execution_options(execution)
     if workload:
         soak, limits, spec_error_rate = prepare_soak(
-            workload, execution=dict(mode=mode, workers=workers, timeout_s=timeout,
-                                     scheduler=scheduler),
-            inputs=input_, inputs_file=str(inputs_file) if inputs_file else None, cache=cache)
+            workload, execution=execution, inputs=input_,
+            inputs_file=str(inputs_file) if inputs_file else None, cache=cache)
         max_error_rate = spec_error_rate if max_error_rate is None else max_error_rate
+    thresholds, notes = monitor_thresholds(soak.spec if soak else None, threshold)
     config = MonitorConfig(
         interval_s=interval, duration_s=_duration(minutes, seconds), pid=pid, command=command,
         include_children=not no_children, history=history, window_s=window or None,
         limits=_limits(limits, cpu_limits, memory_limits, slow_latency),
-        max_error_rate=max_error_rate)
+        max_error_rate=max_error_rate, thresholds=tuple(thresholds),
+        threshold_notes=tuple(notes))
     console = stderr_console() if json_ else stdout_console()
     with ExitStack() as stack:
         exporter = _open_exporter(export, stack)
@@ -146,7 +196,7 @@ def monitor_command(
         view = None if quiet else _view(console, session, plain)
         interrupted = _run(session, view, exporter)
         summary = session.finish(interrupted=interrupted)
-    _report(summary, json_=json_, quiet=quiet, output=output)
+    _report(summary, json_=json_, output=output)
     if report_html is not None:
         from agentperf.outputs import write_atomic
         from agentperf.report.html_monitor import render_monitor_html
@@ -194,7 +244,7 @@ def _duration(minutes: float | None, seconds: float | None) -> float | None:
         return None
     total = (minutes or 0.0) * 60 + (seconds or 0.0)
     if total <= 0:
-        raise AgentperfError("--minutes/--seconds must add up to more than 0")
+        raise AgentperfError("--minutes/--seconds: must add up to more than 0")
     return total
 
 
@@ -218,7 +268,8 @@ def _tiers(text: str, option: str) -> tuple[float, float, float]:
     except ValueError:
         values = ()
     if len(values) != 3 or list(values) != sorted(values):
-        raise AgentperfError(f"{option} {text}: expected three rising percents like 70,80,90")
+        raise AgentperfError(f"{option}: expected three rising percents like 70,80,90, "
+                             f"got '{text}'")
     return values  # type: ignore[return-value]
 
 
@@ -242,7 +293,7 @@ def _view(console: Any, session: Any, plain: bool) -> Any:
                      series=session.series, unit_of=unit_of)
 
 
-def _report(summary: Any, *, json_: bool, quiet: bool, output: Path | None) -> None:
+def _report(summary: Any, *, json_: bool, output: Path | None) -> None:
     from agentperf.report.monitor_console import render_json, render_summary
 
     text = render_json(summary) if json_ or output else ""
@@ -251,7 +302,8 @@ def _report(summary: Any, *, json_: bool, quiet: bool, output: Path | None) -> N
     if json_:
         typer.echo(text, nl=False)
     else:
-        render_summary(_summary_console(), summary, quiet=quiet)
+        # -q drops the live view only: a CI log still gets every table of the summary.
+        render_summary(_summary_console(), summary)
 
 
 def _summary_console() -> Any:

@@ -12,11 +12,20 @@ from agentperf.cli.common import (
     DEBUG_OPTION,
     EXIT_CODES_HELP,
     JSON_OPTION,
+    METAVAR_DURATION,
+    METAVAR_JSON,
+    METAVAR_SIZE,
+    METAVAR_WORKLOAD,
+    PANEL_GATES,
+    PANEL_MEASURE,
+    PANEL_REPORTS,
+    PANEL_WORKLOAD,
     QUIET_OPTION,
     check_writable,
     handle_errors,
     stdout_console,
 )
+from agentperf.cli.help import AgentperfCommand
 from agentperf.errors import AgentperfError
 
 _HELP = (
@@ -27,57 +36,71 @@ _HELP = (
     "Gates: --fail-on-leak, --max-peak SIZE, --max-rss SIZE exit 1 when violated."
 )
 TRACEBACK_FRAMES = 10
-INPUT_OPTION = typer.Option([], "--input", "-i",
+_SUMMARY = "Memory per call, allocation sites, leaks and an RSS timeline of a workload."
+INPUT_OPTION = typer.Option([], "--input", "-i", metavar=METAVAR_JSON,
+                            rich_help_panel=PANEL_WORKLOAD,
                             help="One input as JSON (repeatable); inputs are cycled.")
-PLOT_FILE_OPTION = typer.Option(None, "--plot-file",
+PLOT_FILE_OPTION = typer.Option(None, "--plot-file", rich_help_panel=PANEL_REPORTS,
                                 help="Write the timeline to a .svg, .html or .txt file.")
-OUTPUT_OPTION = typer.Option(None, "--output", "-o",
+OUTPUT_OPTION = typer.Option(None, "--output", "-o", rich_help_panel=PANEL_REPORTS,
                              help="Write the full result as JSON to this file.")
 HTML_OPTION = typer.Option(None, "--report-html",
                            help="Write a self-contained HTML report to this file.")
 
 
 def register(app: typer.Typer) -> None:
-    app.command("profile", help=_HELP, epilog=EXIT_CODES_HELP)(profile_command)
+    app.command("profile", help=_HELP, short_help=_SUMMARY, epilog=EXIT_CODES_HELP,
+                cls=AgentperfCommand)(profile_command)
 
 
 @handle_errors
 def profile_command(
-    workload: str = typer.Argument(..., metavar="WORKLOAD",
+    workload: str = typer.Argument(..., metavar=METAVAR_WORKLOAD,
                                    help="Dotted path (pkg.module:agent) or YAML spec."),
     input_: list[str] = INPUT_OPTION,
-    inputs_file: str | None = typer.Option(None, "--inputs", help="Inputs file: JSONL, JSON, CSV."),
-    iterations: int = typer.Option(20, "--iterations", "-n", help="Timed calls (untraced)."),
-    warmup: int = typer.Option(1, "--warmup", help="Warm-up calls, not measured."),
+    inputs_file: str | None = typer.Option(None, "--inputs", rich_help_panel=PANEL_WORKLOAD,
+                                           metavar="PATH", help="Inputs file: JSONL, JSON, CSV."),
+    iterations: int = typer.Option(20, "--iterations", "-n", min=1, rich_help_panel=PANEL_MEASURE,
+        help="Timed calls (untraced)."),
+    warmup: int = typer.Option(1, "--warmup", min=0, rich_help_panel=PANEL_MEASURE,
+        help="Warm-up calls, not measured."),
     trace_iterations: int | None = typer.Option(
-        None, "--trace-iterations",
+        None, "--trace-iterations", min=0, rich_help_panel=PANEL_MEASURE,
         help="Calls of the leak search, in whole rounds over the traced inputs (default "
         "12, at least 4 rounds; run only when the heap screen cannot rule growth out, "
         "unless given). 0: no traced pass."),
     frames: int | None = typer.Option(
-        None, "--frames", help="tracemalloc frames per allocation (default: 1, or "
+        None, "--frames", min=1, rich_help_panel=PANEL_MEASURE,
+            help="tracemalloc frames per allocation (default: 1, or "
         f"{TRACEBACK_FRAMES} with --group-by traceback)."),
-    group_by: str = typer.Option("lineno", "--group-by",
+    group_by: str = typer.Option("lineno", "--group-by", rich_help_panel=PANEL_MEASURE,
                                  help="Group allocation sites by 'lineno' or 'traceback'."),
-    top: int = typer.Option(10, "--top", help="Allocation sites to show."),
+    top: int = typer.Option(10, "--top", min=1, rich_help_panel=PANEL_MEASURE,
+        help="Allocation sites to show."),
     only_user_code: bool = typer.Option(
-        False, "--only-user-code",
+        False, "--only-user-code", rich_help_panel=PANEL_MEASURE,
         help="Fold sites in the standard library and site-packages into your calling line."),
-    interval: str = typer.Option("10ms", "--interval", help="RSS sampling interval."),
+    interval: str = typer.Option("10ms", "--interval", rich_help_panel=PANEL_MEASURE,
+                                 metavar=METAVAR_DURATION, help="RSS sampling interval."),
     include_children: bool = typer.Option(
-        False, "--include-children", help="Add child processes' RSS to the timeline."),
+        False, "--include-children", rich_help_panel=PANEL_MEASURE,
+            help="Add child processes' RSS to the timeline."),
     line: str | None = typer.Option(
-        None, "--line", metavar="FUNCTION",
+        None, "--line", rich_help_panel=PANEL_MEASURE, metavar="FUNCTION",
         help="Line-by-line RSS of this agent method (or pkg.module:function) via memory-profiler."),
     leak_threshold: str = typer.Option(
-        "4KiB", "--leak-threshold",
+        "4KiB", "--leak-threshold", rich_help_panel=PANEL_GATES, metavar=METAVAR_SIZE,
         help="Least retained growth per call, averaged over the traced calls, for a leak."),
-    fail_on_leak: bool = typer.Option(False, "--fail-on-leak", help="Exit 1 on a leak suspect."),
+    fail_on_leak: bool = typer.Option(False, "--fail-on-leak", rich_help_panel=PANEL_GATES,
+        help="Exit 1 on a leak suspect."),
     max_peak: str | None = typer.Option(
-        None, "--max-peak", metavar="SIZE", help="Exit 1 if a call's traced peak exceeds SIZE."),
+        None, "--max-peak", rich_help_panel=PANEL_GATES, metavar=METAVAR_SIZE,
+            help="Exit 1 if a call's traced peak exceeds SIZE."),
     max_rss: str | None = typer.Option(
-        None, "--max-rss", metavar="SIZE", help="Exit 1 if the peak RSS exceeds SIZE."),
-    plot: bool = typer.Option(False, "--plot", help="Draw the RSS timeline in the terminal."),
+        None, "--max-rss", rich_help_panel=PANEL_GATES, metavar=METAVAR_SIZE,
+            help="Exit 1 if the peak RSS exceeds SIZE."),
+    plot: bool = typer.Option(False, "--plot", rich_help_panel=PANEL_REPORTS,
+        help="Draw the RSS timeline in the terminal."),
     plot_file: Path | None = PLOT_FILE_OPTION,
     output: Path | None = OUTPUT_OPTION,
     report_html: Path | None = HTML_OPTION,

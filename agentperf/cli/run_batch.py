@@ -11,18 +11,35 @@ from agentperf.cli.common import (
     DEBUG_OPTION,
     EXIT_CODES_HELP,
     JSON_OPTION,
+    METAVAR_GATE,
+    METAVAR_JSON,
+    METAVAR_MODE,
+    METAVAR_SECONDS,
+    METAVAR_SPEC,
+    METAVAR_URL,
+    PANEL_CACHE,
+    PANEL_EXECUTION,
+    PANEL_GATES,
+    PANEL_OUTPUT,
+    PANEL_REPORTS,
+    PANEL_WORKLOAD,
     QUIET_OPTION,
+    check_execution_options,
     handle_errors,
+    positive_seconds,
     stderr_console,
     stdout_console,
 )
+from agentperf.cli.help import AgentperfCommand
 from agentperf.errors import ExitCode
-from agentperf.execution.lifecycle import Shutdown
 
 
 def register(app: typer.Typer) -> None:
-    app.command("run-batch", help=_HELP, epilog=EXIT_CODES_HELP)(run_batch_command)
+    app.command("run-batch", help=_HELP, short_help=_SUMMARY, epilog=EXIT_CODES_HELP,
+                cls=AgentperfCommand)(run_batch_command)
 
+
+_SUMMARY = "Run every input of a workload through the executor; gate it in CI."
 
 _HELP = (
     "Run every input of a workload through the parallel executor and report throughput, "
@@ -31,65 +48,78 @@ _HELP = (
 )
 
 
-def _positive(value: float | None) -> float | None:
-    """``--timeout 0`` would expire every task at once; the spec refuses it too."""
-    if value is not None and value <= 0:
-        raise typer.BadParameter("must be more than 0 (leave it out for no timeout)")
-    return value
-
-
 @handle_errors
 def run_batch_command(
-    spec: str = typer.Argument(..., metavar="SPEC", help="YAML spec file or dotted path."),
+    spec: str = typer.Argument(..., metavar=METAVAR_SPEC, help="YAML spec file or dotted path."),
     input_: list[str] = typer.Option(
-        [], "--input", "-i", help="One input as JSON (repeatable); for a dotted path."),
+        [], "--input", "-i", metavar=METAVAR_JSON, rich_help_panel=PANEL_WORKLOAD,
+        help="One input as JSON (repeatable); for a dotted path."),
     inputs_file: Path | None = typer.Option(
-        None, "--inputs", help="Inputs file: JSONL, JSON list or CSV."),
+        None, "--inputs", rich_help_panel=PANEL_WORKLOAD,
+        help="Inputs file: JSONL, JSON list or CSV."),
     mode: str | None = typer.Option(
-        None, "--mode", "-m",
+        None, "--mode", "-m", metavar=METAVAR_MODE, rich_help_panel=PANEL_EXECUTION,
         help="sequential, threads, processes, asyncio, auto or dask."),
-    workers: int | None = typer.Option(None, "--workers", "-w", min=1, help="Worker count."),
+    workers: int | None = typer.Option(None, "--workers", "-w", min=1,
+                                       rich_help_panel=PANEL_EXECUTION, help="Worker count."),
     max_in_flight: int | None = typer.Option(
-        None, "--max-in-flight", min=1, help="Most tasks pending at once."),
+        None, "--max-in-flight", min=1, rich_help_panel=PANEL_EXECUTION,
+        help="Most tasks pending at once."),
     timeout: float | None = typer.Option(
-        None, "--timeout", callback=_positive,
+        None, "--timeout", callback=positive_seconds, metavar=METAVAR_SECONDS,
+        rich_help_panel=PANEL_EXECUTION,
         help="Per-task timeout in seconds, more than 0 (default: none)."),
-    retries: int | None = typer.Option(None, "--retries", min=0, help="Retries per task."),
+    retries: int | None = typer.Option(None, "--retries", min=0,
+                                       rich_help_panel=PANEL_EXECUTION, help="Retries per task."),
     scheduler: str | None = typer.Option(
-        None, "--scheduler", help="Dask scheduler address (tcp://HOST:8786) for --mode dask."),
+        None, "--scheduler", metavar=METAVAR_URL, rich_help_panel=PANEL_EXECUTION,
+        help="Dask scheduler address (tcp://HOST:8786) for --mode dask."),
     output: Path | None = typer.Option(
-        None, "--output", "-o", help="Results file (JSONL), written as tasks finish."),
+        None, "--output", "-o", rich_help_panel=PANEL_REPORTS,
+        help="Results file (JSONL), written as tasks finish."),
     max_error_rate: float | None = typer.Option(
-        None, "--max-error-rate", min=0, max=1,
+        None, "--max-error-rate", min=0, max=1, rich_help_panel=PANEL_GATES,
         help="Fraction of failed tasks allowed before exit code 3 (default 0)."),
     threshold: list[str] = typer.Option(
-        [], "--threshold", "-t", help="Gate like 'latency: p(95) < 500ms' (repeatable)."),
+        [], "--threshold", "-t", metavar=METAVAR_GATE, rich_help_panel=PANEL_GATES,
+        help="Gate like 'latency: p(95) < 500ms' (repeatable); exit 1 when one fails."),
     cache: bool | None = typer.Option(
-        None, "--cache/--no-cache",
+        None, "--cache/--no-cache", rich_help_panel=PANEL_CACHE,
         help="Put the cache in front of the agent (default: only when the spec has a "
              "cache: section); --no-cache overrides the spec."),
     cache_dir: Path | None = typer.Option(
-        None, "--cache-dir", help="Disk cache directory (turns the cache on)."),
+        None, "--cache-dir", rich_help_panel=PANEL_CACHE,
+        help="Disk cache directory (turns the cache on)."),
     redis_url: str | None = typer.Option(
-        None, "--redis-url", help="Add a Redis cache tier (turns the cache on)."),
-    cache_clear: bool = typer.Option(False, "--cache-clear", help="Empty the cache first."),
-    report_json: Path | None = typer.Option(None, "--report-json", help="JSON report file."),
-    report_md: Path | None = typer.Option(None, "--report-md", help="Markdown report file."),
-    junit_xml: Path | None = typer.Option(None, "--junit-xml", help="JUnit XML report file."),
-    report_html: Path | None = typer.Option(None, "--report-html", help="HTML report file."),
+        None, "--redis-url", metavar=METAVAR_URL, rich_help_panel=PANEL_CACHE,
+        help="Add a Redis cache tier (turns the cache on)."),
+    cache_clear: bool = typer.Option(False, "--cache-clear", rich_help_panel=PANEL_CACHE,
+                                     help="Empty the cache first."),
+    report_json: Path | None = typer.Option(None, "--report-json", rich_help_panel=PANEL_REPORTS,
+                                            help="JSON report file."),
+    report_md: Path | None = typer.Option(None, "--report-md", rich_help_panel=PANEL_REPORTS,
+                                          help="Markdown report file."),
+    junit_xml: Path | None = typer.Option(None, "--junit-xml", rich_help_panel=PANEL_REPORTS,
+                                          help="JUnit XML report file."),
+    report_html: Path | None = typer.Option(None, "--report-html", rich_help_panel=PANEL_REPORTS,
+                                            help="HTML report file."),
     sample_interval: float = typer.Option(
-        0.5, "--sample-interval", min=0, help="System sampling interval (s); 0 turns it off."),
+        0.5, "--sample-interval", min=0, metavar=METAVAR_SECONDS, rich_help_panel=PANEL_OUTPUT,
+        help="System sampling interval in seconds; 0 turns it off."),
     json_: bool = JSON_OPTION,
     quiet: bool = QUIET_OPTION,
     debug: bool = DEBUG_OPTION,
 ) -> None:
+    from agentperf.execution.lifecycle import Shutdown
     from agentperf.pipeline.batch import run_batch
     from agentperf.pipeline.batch_setup import prepare_batch
 
+    execution = dict(mode=mode, workers=workers, max_in_flight=max_in_flight,
+                     timeout_s=timeout, retries=retries, scheduler=scheduler)
+    check_execution_options(execution)
     plan = prepare_batch(
         spec, inputs=input_, inputs_file=str(inputs_file) if inputs_file else None,
-        execution=dict(mode=mode, workers=workers, max_in_flight=max_in_flight,
-                       timeout_s=timeout, retries=retries, scheduler=scheduler),
+        execution=execution,
         output=output, max_error_rate=max_error_rate, thresholds=threshold,
         cache=dict(enabled=cache, dir=cache_dir, redis_url=redis_url),
         cache_clear=cache_clear, sample_interval_s=sample_interval,

@@ -88,8 +88,11 @@ class ExecutionSettings:
         """``(key, what is wrong)`` for every value out of range; empty when all are fine."""
         found: list[tuple[str, str]] = []
         if self.mode not in MODES:
-            found.append(("mode", f"unknown mode '{self.mode}' (expected one of "
-                                  f"{', '.join(MODES)})"))
+            from agentperf.errors import did_you_mean
+
+            hint = did_you_mean(self.mode, MODES)
+            found.append(("mode", f"unknown mode '{self.mode}'{hint}; expected one of "
+                                  f"{', '.join(MODES)}"))
         for key in ("workers", "max_in_flight", "chunk_size"):
             value = getattr(self, key)
             if value is not None and value < 1:

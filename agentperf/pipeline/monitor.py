@@ -18,6 +18,13 @@ from typing import Any
 
 import psutil
 
+from agentperf.analysis.gates import (
+    Gate,
+    GateKind,
+    error_rate_gate,
+    monitor_values,
+    monitor_verdict,
+)
 from agentperf.analysis.health import (
     HealthInput,
     HealthLimits,
@@ -25,6 +32,7 @@ from agentperf.analysis.health import (
     evaluate,
     system_input,
 )
+from agentperf.analysis.thresholds import ThresholdResult, evaluate_thresholds
 from agentperf.errors import AgentperfError, ExitCode
 from agentperf.measure.registry import FunctionMetrics, MetricsRegistry, default_registry
 from agentperf.measure.sampler import (
@@ -56,6 +64,8 @@ class MonitorConfig:
     window_s: float | None = None  # statistics and health over the last N seconds only
     limits: HealthLimits = field(default_factory=HealthLimits)
     max_error_rate: float | None = None  # a soak whose error rate exceeds it exits 3
+    thresholds: tuple[Any, ...] = ()  # analysis.thresholds.Threshold over MONITOR_METRICS
+    threshold_notes: tuple[str, ...] = ()  # spec thresholds monitor cannot measure
 
 
 @dataclass(frozen=True)
@@ -93,6 +103,9 @@ class MonitorSummary:
     timeline: Timeline | None = None
     #: The kept samples of every metric (the last ``history`` of each), for charts.
     series: SeriesSet | None = None
+    reason: str = ""  # why the exit code is what it is, in one line
+    gates: list[Gate] = field(default_factory=list)
+    thresholds: list[ThresholdResult] = field(default_factory=list)
 
 
 def unit_of(metric: str) -> str:
@@ -106,9 +119,9 @@ class MonitorSession:
     def __init__(self, config: MonitorConfig, *, soak: WorkloadSoak | None = None,
                  registry: MetricsRegistry | None = None) -> None:
         if config.interval_s <= 0:
-            raise AgentperfError("--interval must be positive")
+            raise AgentperfError("--interval: must be more than 0")
         if sum(bool(x) for x in (config.pid, config.command, soak)) > 1:
-            raise AgentperfError("watch one thing: a WORKLOAD, --pid or -- COMMAND")
+            raise AgentperfError("monitor: watch one thing: a WORKLOAD, --pid or -- COMMAND")
         self.config = config
         self.soak = soak
         self.registry = registry or default_registry()
@@ -257,31 +270,53 @@ class MonitorSession:
             self._soak_summary = self.soak.stop()
         command_exit = self._stop_command()
         soak = self._soak_summary
-        warnings = []
+        warnings = list(self.config.threshold_notes)
         if soak is not None and soak.error:
             warnings.append(f"the workload stopped: {soak.error}")
         if soak is not None and soak.executor is not None:
             warnings.extend(soak.executor.notes)
+        system = self.system_summary()
+        thresholds = evaluate_thresholds(self.config.thresholds,
+                                         monitor_values(tasks=soak, system=system))
+        failure, gates = self._workload_gates(soak, command_exit)
+        verdict = monitor_verdict(interrupted=interrupted, thresholds=thresholds,
+                                  workload_failure=failure, extra_gates=gates)
         return MonitorSummary(
             target=self.target, kind=self.kind, started_at=self._started_at,
             duration_s=round(time.monotonic() - self._start, 3),
             interval_s=self.config.interval_s, samples=self._count,
             end_reason=self.end_reason,
             metrics=list(self.series.stats(self.config.window_s).values()),
-            system=self.system_summary(),
-            health=self.health(), exit_code=self._exit_code(interrupted, soak), tasks=soak,
+            system=system, health=self.health(), exit_code=verdict.exit_code, tasks=soak,
             functions=list(self.registry.snapshot().values()), command_exit_code=command_exit,
-            warnings=warnings, timeline=self.timeline.snapshot(), series=self.series)
+            warnings=warnings, reason=verdict.reason, gates=list(verdict.gates),
+            thresholds=thresholds, timeline=self.timeline.snapshot(), series=self.series)
 
-    def _exit_code(self, interrupted: bool, soak: SoakSummary | None) -> ExitCode:
-        if interrupted:
-            return ExitCode.INTERRUPTED
-        if soak is not None and soak.error:
-            return ExitCode.WORKLOAD_FAILED
+    def _workload_gates(self, soak: SoakSummary | None,
+                        command_exit: int | None) -> tuple[str, list[Gate]]:
+        """Why the watched command or soak failed (empty if it did not), and its gates.
+
+        A command that ends by itself with a non-zero code failed (exit 3, its code in
+        the summary); one the monitor stopped when the time was up did not.
+        """
+        if command_exit is not None and self.end_reason == "process_ended":
+            failed = command_exit != 0
+            text = f"exit code {command_exit}"
+            message = f"the command {'failed with' if failed else 'ended with'} {text}"
+            gate = Gate(GateKind.WORKLOAD, "command succeeded", not failed,
+                        float(command_exit), text, message)
+            return (message if failed else ""), [gate]
+        if soak is None:
+            return "", []
+        if soak.error:
+            message = f"the workload stopped: {soak.error}"
+            return message, [Gate(GateKind.WORKLOAD, "workload kept running", False, None,
+                                  "stopped", message)]
         limit = self.config.max_error_rate
-        if soak is not None and limit is not None and soak.error_rate > limit:
-            return ExitCode.WORKLOAD_FAILED
-        return ExitCode.OK
+        if limit is None:
+            return "", []
+        gate = error_rate_gate(soak.failed, soak.total, limit)
+        return ("" if gate.passed else gate.message), [gate]
 
     def _stop_command(self) -> int | None:
         proc = self._proc
@@ -306,9 +341,9 @@ def _spawn(command: Sequence[str]) -> subprocess.Popen[bytes]:
     try:
         return subprocess.Popen(list(command))
     except FileNotFoundError:
-        raise AgentperfError(f"command not found: {command[0]}") from None
+        raise AgentperfError(f"{command[0]}: command not found") from None
     except PermissionError:
-        raise AgentperfError(f"command not executable: {command[0]}") from None
+        raise AgentperfError(f"{command[0]}: command not executable") from None
 
 
 def prepare_soak(reference: str, *, execution: dict[str, Any] | None = None,
@@ -332,3 +367,28 @@ def prepare_soak(reference: str, *, execution: dict[str, Any] | None = None,
     cache_config = cache_for_workload(spec, cache=cache)
     soak = WorkloadSoak(spec, spec.build_agent(), cache_config=cache_config)
     return soak, limits, spec.max_error_rate
+
+
+def monitor_thresholds(spec: Any, cli: Sequence[str]) -> tuple[list[Any], list[str]]:
+    """The spec's ``thresholds:`` and ``-t`` options as monitor gates, checked before a run.
+
+    A spec written for run-batch may gate metrics a soak does not measure (health_score,
+    peak_memory, ...): those are not applied, and the returned notes say so in the
+    summary rather than silently. A metric neither command knows, and any ``-t`` on a
+    metric monitor does not measure, is a usage error (exit 2), never a passing gate.
+    """
+    from agentperf.analysis.gates import MONITOR_METRICS
+    from agentperf.analysis.thresholds import RUN_BATCH_METRICS, parse_thresholds
+
+    section = dict(spec.thresholds) if spec is not None else {}
+    notes = [f"thresholds.{name}: monitor does not measure {name}, so it was not applied "
+             "(run-batch does)" for name in section
+             if name not in MONITOR_METRICS and name in RUN_BATCH_METRICS]
+    section = {k: v for k, v in section.items() if k in MONITOR_METRICS
+               or k not in RUN_BATCH_METRICS}
+    error = spec.error if spec is not None else _option_error
+    return parse_thresholds(section, cli, metrics=MONITOR_METRICS, error=error), notes
+
+
+def _option_error(message: str, key: str) -> Exception:
+    return AgentperfError(f"{key}: {message}")

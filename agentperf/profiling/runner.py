@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from agentperf.errors import AgentperfError
+from agentperf.errors import AgentperfError, did_you_mean
 from agentperf.measure import growth
 from agentperf.profiling import leaks, lines, sites
 from agentperf.profiling.heap import Heap
@@ -66,18 +66,19 @@ class ProfileOptions:
 
     def validate(self) -> None:
         if self.iterations < 1:
-            raise AgentperfError("--iterations must be at least 1")
+            raise AgentperfError(f"--iterations: must be at least 1, got {self.iterations}")
         if self.warmup < 0 or self.traced_calls < 0:
-            raise AgentperfError("--warmup and --trace-iterations must not be negative")
+            raise AgentperfError("--warmup/--trace-iterations: must not be negative")
         if self.frames < 1:
-            raise AgentperfError("--frames must be at least 1")
+            raise AgentperfError(f"--frames: must be at least 1, got {self.frames}")
         if self.group_by not in sites.GROUP_BY:
-            raise AgentperfError(f"--group-by must be one of {', '.join(sites.GROUP_BY)}, "
-                                 f"not '{self.group_by}'")
+            raise AgentperfError(f"--group-by: unknown grouping '{self.group_by}'"
+                                 f"{did_you_mean(self.group_by, sites.GROUP_BY)}; expected "
+                                 f"one of {', '.join(sites.GROUP_BY)}")
         if self.top < 1:
-            raise AgentperfError("--top must be at least 1")
+            raise AgentperfError(f"--top: must be at least 1, got {self.top}")
         if self.interval_s <= 0:
-            raise AgentperfError("--interval must be positive")
+            raise AgentperfError("--interval: must be more than 0")
 
 
 @dataclass

@@ -17,7 +17,7 @@ from rich.text import Text
 
 from agentperf import __version__
 from agentperf.errors import ExitCode
-from agentperf.report.batch_console import health_table, recommendations, warnings
+from agentperf.report.batch_console import gates_table, health_table, recommendations, warnings
 from agentperf.report.json_report import run_warnings
 from agentperf.report.monitor_live import format_value
 from agentperf.report.serialize import format_field, format_measure, to_jsonable
@@ -56,7 +56,11 @@ def monitor_document(summary: Any) -> dict[str, Any]:
         "command_exit_code": summary.command_exit_code,
         "verdict": {"exit_code": int(code), "status": code.name.lower(),
                     "interrupted": code is ExitCode.INTERRUPTED,
-                    "reason": _END_REASONS.get(summary.end_reason, summary.end_reason)},
+                    "reason": _END_REASONS.get(summary.end_reason, summary.end_reason),
+                    "detail": summary.reason},
+        "gates": [to_jsonable(g) for g in summary.gates],
+        "thresholds": [{**to_jsonable(t), "observed_text": t.observed_text}
+                       for t in summary.thresholds],
         "metrics": {s.name: to_jsonable(s) for s in summary.metrics},
         "system": to_jsonable(summary.system),
         "tasks": _tasks(summary.tasks),
@@ -89,8 +93,8 @@ def render_summary(console: Console, summary: Any, *, quiet: bool = False) -> No
     parts: list[RenderableType | None] = [overview(doc)]
     if not quiet:
         parts += [metrics_table(doc), tasks_table(doc), functions_table(doc)]
-    parts += [memory_growth(doc), warnings(doc), health_table(doc), recommendations(doc),
-              verdict(doc)]
+    parts += [memory_growth(doc), warnings(doc), gates_table(doc), health_table(doc),
+              recommendations(doc), verdict(doc)]
     for part in parts:
         if part is not None:
             console.print(part)
@@ -203,4 +207,7 @@ def verdict(doc: dict[str, Any]) -> Text:
     result = doc["verdict"]
     code = result["exit_code"]
     style = "bold green" if code == 0 else "bold yellow" if result["interrupted"] else "bold red"
-    return Text.assemble(("MONITOR ENDED", style), f" (exit {code}): {result['reason']}")
+    text = Text.assemble(("MONITOR ENDED", style), f" (exit {code}): {result['reason']}")
+    if doc["gates"] and result["detail"]:
+        text.append(f"; {result['detail']}")
+    return text

@@ -91,7 +91,7 @@ def load_workload(reference: str, *, inputs: Sequence[str] = (), inputs_file: st
 
 def _cli_inputs(inputs: Sequence[str], inputs_file: str | None, cwd: Path) -> InputSource:
     if inputs_file:
-        return from_file((cwd / inputs_file).resolve(), source="--inputs", key="--inputs")
+        return from_file((cwd / inputs_file).resolve(), source="--inputs", key="")
     if not inputs:
         return InputSource(kind="none")
     items = []
