@@ -44,7 +44,7 @@ PLOT_FILE_OPTION = typer.Option(None, "--plot-file", rich_help_panel=PANEL_REPOR
                                 help="Write the timeline to a .svg, .html or .txt file.")
 OUTPUT_OPTION = typer.Option(None, "--output", "-o", rich_help_panel=PANEL_REPORTS,
                              help="Write the full result as JSON to this file.")
-HTML_OPTION = typer.Option(None, "--report-html",
+HTML_OPTION = typer.Option(None, "--report-html", rich_help_panel=PANEL_REPORTS,
                            help="Write a self-contained HTML report to this file.")
 
 
