@@ -56,16 +56,20 @@ class Progress:
     served_latency: LatencyHistogram | None = None
     calls: int | None = None  # tasks that called the agent
     call_failed: int | None = None
+    resumed: int = 0  # of ``done``, rows taken from the earlier run (--resume)
 
     @classmethod
-    def of(cls, tally: TaskTally, total: int | None, elapsed_s: float) -> Progress:
+    def of(cls, tally: TaskTally, total: int | None, elapsed_s: float,
+           resumed: int = 0) -> Progress:
         return cls(tally.done, total, tally.failed, tally.timed_out, tally.cache_hits,
                    elapsed_s, tally.latency, tally.service_time, tally.served_latency,
-                   tally.calls, tally.call_failed)
+                   tally.calls, tally.call_failed, resumed)
 
     @property
     def rate(self) -> float:
-        return self.done / self.elapsed_s if self.elapsed_s > 0 else 0.0
+        """Tasks per second of this run (rows of an earlier run took no time here)."""
+        done = self.done - self.resumed
+        return done / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
 
 @dataclass
@@ -81,6 +85,10 @@ class BatchOptions:
     on_progress: Callable[[Progress], None] | None = None
     #: How the caller stops the run (the CLI wires SIGINT and SIGTERM to it).
     shutdown: Shutdown | None = None
+    #: The agent's code fingerprint, written in every results row (``--resume`` checks it).
+    code_fingerprint: str | None = None
+    #: ``--resume``: an :class:`~agentperf.pipeline.resume.ResumePlan` for ``output``.
+    resume: Any = None
 
 
 class _Tally(TaskTally):
@@ -108,6 +116,8 @@ def run_batch(spec: WorkloadSpec, options: BatchOptions,
 
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     tally = _Tally()
+    resume = options.resume
+    earlier = resume.fold(tally) if resume is not None else 0
     pending: dict[int, Any] = {}
     total = spec.inputs.count()  # validates an input file not validated yet
     inputs = spec.inputs.guarded()
@@ -119,9 +129,7 @@ def run_batch(spec: WorkloadSpec, options: BatchOptions,
     sampler: Any = None
     start: float | None = None
     with ExitStack() as stack:
-        writer = stack.enter_context(ResultsWriter(
-            options.output, Redactor.from_context(spec.context, options.cache_config))
-        ) if options.output else None
+        writer = _writer(options, spec, stack) if options.output else None
         executor = create_executor(
             spec.agent, spec.execution, adapter=adapter,
             cache_config=options.cache_config if spec.execution.mode == "dask" else None)
@@ -133,13 +141,13 @@ def run_batch(spec: WorkloadSpec, options: BatchOptions,
                 # seconds of start-up are not the workload's throughput.
                 sampler = _start_sampler(options.sample_interval_s)
                 start = time.perf_counter()
-                tasks = _tasks(inputs, pending)
+                tasks = _tasks(inputs, pending, resume.skip if resume is not None else None)
                 results = (cache.wrap(tasks, executor.run, lambda: executor.info.max_in_flight)
                            if cache else executor.run(tasks))
                 last_progress = start
                 abort = abort_check(options.thresholds, cache_enabled=cache is not None)
                 if options.on_progress:
-                    options.on_progress(Progress.of(tally, total, 0.0))
+                    options.on_progress(Progress.of(tally, total, 0.0, earlier))
                 for result in results:
                     with shutdown.shielded():  # counted and written, or neither
                         input_value = pending.pop(result.index, None)
@@ -151,7 +159,7 @@ def run_batch(spec: WorkloadSpec, options: BatchOptions,
                     now = time.perf_counter()
                     if now - last_progress >= PROGRESS_EVERY_S:
                         last_progress = now
-                        snapshot = Progress.of(tally, total, now - start)
+                        snapshot = Progress.of(tally, total, now - start, earlier)
                         if options.on_progress:
                             options.on_progress(snapshot)
                         if abort and (stop := abort(snapshot)) is not None:
@@ -166,14 +174,29 @@ def run_batch(spec: WorkloadSpec, options: BatchOptions,
             wall_s = time.perf_counter() - start if start is not None else 0.0
             system = sampler.stop() if sampler else None
     interrupted = interrupted or shutdown.requested
+    if resume is not None and writer is not None:
+        resume.compact()  # one row per input, whether the run finished or was stopped
     result = _build_result(spec, options, tally, executor.info, wall_s, started_at,
-                           system=system, cache=cache, interrupted=interrupted, aborted=aborted)
+                           system=system, cache=cache, interrupted=interrupted, aborted=aborted,
+                           earlier=earlier)
     if inputs.failure is not None and not interrupted:
         # The inputs, not the agent, ended the run: a usage error, after the summary.
         result.exit_code, result.exit_reason = ExitCode.USAGE, inputs.failure.message
     if options.on_progress:
-        options.on_progress(Progress.of(tally, total, wall_s))
+        options.on_progress(Progress.of(tally, total, wall_s, earlier))
     return result
+
+
+def _writer(options: BatchOptions, spec: WorkloadSpec, stack: ExitStack) -> ResultsWriter:
+    """The results file; a resumed run appends to the earlier run's rows."""
+    assert options.output is not None
+    resume = options.resume
+    writer = ResultsWriter(options.output,
+                           Redactor.from_context(spec.context, options.cache_config),
+                           code=options.code_fingerprint, append=resume is not None)
+    if resume is not None:
+        resume.prepare_file()
+    return stack.enter_context(writer)
 
 
 def _brief(value: Any, limit: int = 200) -> Any:
@@ -190,8 +213,11 @@ def _brief(value: Any, limit: int = 200) -> Any:
     return value if len(encoded) <= limit else encoded[:limit] + "..."
 
 
-def _tasks(inputs: Iterable[Any], pending: dict[int, Any]) -> Iterator[Task]:
+def _tasks(inputs: Iterable[Any], pending: dict[int, Any],
+           skip: Callable[[int], bool] | None = None) -> Iterator[Task]:
     for index, value in enumerate(inputs):
+        if skip is not None and skip(index):
+            continue  # a successful row of the earlier run (--resume)
         pending[index] = value
         yield Task(index, value)
 
@@ -226,13 +252,15 @@ def _open_cache(options: BatchOptions, spec: WorkloadSpec, stack: ExitStack) -> 
 
 def _build_result(spec: WorkloadSpec, options: BatchOptions, tally: _Tally, info: Any,
                   wall_s: float, started_at: str, *, system: Any, cache: Any,
-                  interrupted: bool, aborted: Any) -> BatchResult:
+                  interrupted: bool, aborted: Any, earlier: int = 0) -> BatchResult:
     latency_hist, service_hist = tally.latency, tally.service_time
     served_hist = tally.served_latency
     latency = latency_hist.summary()
     cache_stats = cache.stats() if cache else None
+    resume = options.resume
+    earlier_cpu_s = resume.folded_cpu_s if resume is not None else 0.0
     health_input = _health_input(tally, latency, info, wall_s, system=system,
-                                 cache=cache, cache_stats=cache_stats)
+                                 cache=cache, cache_stats=cache_stats, earlier_cpu_s=earlier_cpu_s)
     from agentperf.analysis.gates import batch_verdict, run_batch_values
     from agentperf.analysis.thresholds import evaluate_thresholds
 
@@ -243,7 +271,7 @@ def _build_result(spec: WorkloadSpec, options: BatchOptions, tally: _Tally, info
         health_score=health.score,
         peak_memory=getattr(system, "process_rss_peak_bytes", None),
         service_time=service_hist, served_latency=served_hist, calls=tally.calls,
-        call_failed=tally.call_failed)
+        call_failed=tally.call_failed, resumed=earlier)
     thresholds = evaluate_thresholds(options.thresholds, values)
     if aborted is not None:
         thresholds = [aborted if t.label == aborted.label else t for t in thresholds]
@@ -254,7 +282,7 @@ def _build_result(spec: WorkloadSpec, options: BatchOptions, tally: _Tally, info
         name=spec.name, source=spec.source, executor=info, total=tally.done,
         succeeded=tally.succeeded, failed=tally.failed, timed_out=tally.timed_out,
         failures=sorted(tally.failures.values(), key=lambda g: -g.count), wall_s=wall_s,
-        throughput_per_s=tally.done / wall_s if wall_s > 0 else 0.0, latency=latency,
+        throughput_per_s=(tally.done - earlier) / wall_s if wall_s > 0 else 0.0, latency=latency,
         latency_buckets=latency_hist.buckets(), cpu_time_s=tally.cpu_s or None,
         health=health, exit_code=verdict.exit_code, exit_reason=verdict.reason,
         gates=list(verdict.gates), started_at=started_at,
@@ -266,17 +294,19 @@ def _build_result(spec: WorkloadSpec, options: BatchOptions, tally: _Tally, info
         reran_after_worker_loss=tally.reran,
         service_time=service_hist.summary(), served_latency=served_hist.summary(),
         measurement_note=tally.measurement_note(),
+        resumed=resume.info() if resume is not None else None,
     )
 
 
 def _health_input(tally: _Tally, latency: Any, info: Any, wall_s: float, *, system: Any,
-                  cache: Any, cache_stats: Any) -> HealthInput:
+                  cache: Any, cache_stats: Any, earlier_cpu_s: float = 0.0) -> HealthInput:
     """What the health rules judge: the agent calls of this run, nothing else.
 
     Task figures count only tasks that called the agent. The process tree's CPU is
     agentperf's own plus the agent's; once the cache answered a task some of it went to
     reading the cache, so it is withheld then (task CPU time, measured around each
-    call, still speaks for the agent).
+    call, still speaks for the agent). Cores used are this run's: the CPU time of rows
+    resumed from an earlier run (``earlier_cpu_s``) was not spent in ``wall_s``.
     """
     system_data = system_input(system) if system else None
     if system_data is not None and tally.cache_hits:
@@ -286,7 +316,8 @@ def _health_input(tally: _Tally, latency: Any, info: Any, wall_s: float, *, syst
             total=tally.calls, failed=tally.call_failed, timed_out=tally.call_timed_out,
             mean_latency_s=latency.mean, p50_s=latency.p50, p99_s=latency.p99,
             mode=info.mode, workers=info.workers, cpu_per_wall=tally.cpu_per_wall,
-            cpu_cores_used=tally.cpu_s / wall_s if tally.cpu_tasks and wall_s > 0 else None,
+            cpu_cores_used=((tally.cpu_s - earlier_cpu_s) / wall_s
+                            if tally.cpu_tasks and wall_s > 0 else None),
             cores=os.cpu_count() or 1, chunk_size=info.chunk_size, wall_s=wall_s),
         cache=cache_input(cache_stats, cache.repeated_fraction) if cache else None,
         system=system_data,

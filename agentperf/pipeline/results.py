@@ -71,6 +71,8 @@ class BatchResult:
     #: Tasks run again after a worker process was lost while running them or holding
     #: their result: the agent may have been called twice for each.
     reran_after_worker_loss: int = 0
+    #: ``--resume``: what came from the earlier run (a ResumeInfo); None for a fresh run.
+    resumed: Any = None
 
     @property
     def error_rate(self) -> float:

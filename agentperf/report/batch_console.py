@@ -90,9 +90,26 @@ def summary_table(doc: Doc) -> Table:
                                                    in sorted(per_worker.items()))))
     if doc.get("output_path"):
         rows.append(("results file", doc["output_path"]))
+    if doc.get("resume"):
+        rows.append(("resumed", _resume_text(doc["resume"])))
     for name, value in rows:
         table.add_row(name, Text(str(value)))
     return table
+
+
+def _resume_text(resume: Doc) -> str:
+    """How much of the batch an earlier run did (``--resume``), and what was overridden."""
+    text = (f"{resume['rows_from_earlier_run']:,} rows from the earlier run kept; "
+            f"{resume['failed_rerun']:,} failed inputs run again; totals cover the whole "
+            "batch, throughput this run")
+    if resume.get("anyway"):
+        changes = [f"{resume[key]:,} {label}" for key, label in (
+            ("replaced_other_inputs", "rows of other inputs run again"),
+            ("dropped_beyond_inputs", "rows past the last input dropped")) if resume.get(key)]
+        if resume.get("code_changed"):
+            changes.append("kept rows were written by other agent code")
+        text += " (--resume-anyway" + (": " + "; ".join(changes) if changes else "") + ")"
+    return text
 
 
 def _reran_note(count: int) -> str:

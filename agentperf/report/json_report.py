@@ -18,7 +18,7 @@ from agentperf.errors import ExitCode
 from agentperf.redact import Redactor
 from agentperf.report.serialize import format_measure, to_jsonable
 
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"
 SCHEMA_FILE = "batch-report.schema.json"
 _LATENCY_FIELDS = ("count", "min", "mean", "p50", "p90", "p95", "p99", "max")
 
@@ -88,6 +88,7 @@ def batch_document(result: Any) -> dict[str, Any]:
         "warnings": [w["message"] for w in machine] + [clean(str(w)) for w in result.warnings],
         "run_warnings": machine,
         "output_path": clean(result.output_path),
+        "resume": _section(getattr(result, "resumed", None), clean),
     }
 
 
