@@ -87,7 +87,7 @@ class EarlierRows:
         if self.state[index] == OK and not ok:
             return  # a success is never replaced by a failure
         self.state[index] = OK if ok else FAILED
-        self.digests[index * DIGEST_BYTES:(index + 1) * DIGEST_BYTES] = row["digest"]
+        self.digests[index * DIGEST_BYTES : (index + 1) * DIGEST_BYTES] = row["digest"]
         if ok:
             code = row.get("code_fingerprint")
             self.codes[code] = self.codes.get(code, 0) + 1
@@ -96,14 +96,22 @@ class EarlierRows:
         return self.state.count(state)
 
     def digest(self, index: int) -> bytes:
-        return bytes(self.digests[index * DIGEST_BYTES:(index + 1) * DIGEST_BYTES])
+        return bytes(self.digests[index * DIGEST_BYTES : (index + 1) * DIGEST_BYTES])
 
 
 class ResumePlan:
     """Which inputs to skip, the earlier rows to fold into the summary, and the final file."""
 
-    def __init__(self, rows: EarlierRows, inputs: int, *, anyway: bool, code_changed: bool,
-                 replaced: int, dropped: int) -> None:
+    def __init__(
+        self,
+        rows: EarlierRows,
+        inputs: int,
+        *,
+        anyway: bool,
+        code_changed: bool,
+        replaced: int,
+        dropped: int,
+    ) -> None:
         self.rows = rows
         self.inputs = inputs
         self.anyway = anyway
@@ -119,8 +127,15 @@ class ResumePlan:
         return index < len(state) and state[index] == OK
 
     def info(self) -> ResumeInfo:
-        return ResumeInfo(str(self.rows.path), self.kept, self.failed, self.anyway,
-                          self.code_changed, self.replaced, self.dropped)
+        return ResumeInfo(
+            str(self.rows.path),
+            self.kept,
+            self.failed,
+            self.anyway,
+            self.code_changed,
+            self.replaced,
+            self.dropped,
+        )
 
     def fold(self, tally: TaskTally) -> int:
         """Add every kept row to ``tally``, so the summary and gates cover the whole batch."""
@@ -158,9 +173,14 @@ class ResumePlan:
             if index >= size or (chosen_ok[index] and not ok):
                 continue
             chosen[index], chosen_ok[index] = offset, ok
-        write_atomic_lines(path, (raw for offset, raw, index in _indexed(path)
-                                  if index is not None and index < size
-                                  and chosen[index] == offset))
+        write_atomic_lines(
+            path,
+            (
+                raw
+                for offset, raw, index in _indexed(path)
+                if index is not None and index < size and chosen[index] == offset
+            ),
+        )
 
     def _candidates(self, path: Path, old_end: int) -> Iterator[tuple[int, int, bool]]:
         state = self.rows.state
@@ -172,19 +192,20 @@ class ResumePlan:
             except AgentperfError:
                 continue
             index = row["index"]
-            if offset < old_end and (index >= self.inputs or index >= len(state)
-                                     or state[index] == NONE):
+            if offset < old_end and (
+                index >= self.inputs or index >= len(state) or state[index] == NONE
+            ):
                 continue  # an earlier row of another input (--resume-anyway)
             yield offset, index, bool(row["ok"])
 
 
-def plan_resume(path: Path, inputs: Iterable[Any], code: str | None, *,
-                anyway: bool) -> ResumePlan:
+def plan_resume(path: Path, inputs: Iterable[Any], code: str | None, *, anyway: bool) -> ResumePlan:
     """Read ``path`` and check it against the inputs and the agent's code; a mismatch is a
     usage error unless ``anyway`` (then those rows are run again or left out)."""
     if not path.is_file():
-        raise AgentperfError(f"--resume {path}: no such results file (run once without "
-                             "--resume to start the batch)")
+        raise AgentperfError(
+            f"--resume {path}: no such results file (run once without --resume to start the batch)"
+        )
     rows = EarlierRows.read(path)
     count, replaced = _match_inputs(rows, inputs, anyway)
     dropped = rows.state.count(OK, count) + rows.state.count(FAILED, count)
@@ -192,18 +213,24 @@ def plan_resume(path: Path, inputs: Iterable[Any], code: str | None, *,
         raise AgentperfError(
             f"--resume {path}: the file has rows for inputs past the last of the "
             f"{count:,} inputs: it belongs to other inputs; start over without --resume, "
-            "or use --resume-anyway to drop those rows")
+            "or use --resume-anyway to drop those rows"
+        )
     if dropped:
         rows.state[count:] = bytes(len(rows.state) - count)
     other = sorted(str(c) for c in rows.codes if c != code)
     if other and not anyway:
-        was = ("without a code fingerprint (an older agentperf)" if other == ["None"]
-               else f"by agent code {', '.join(other)}")
+        was = (
+            "without a code fingerprint (an older agentperf)"
+            if other == ["None"]
+            else f"by agent code {', '.join(other)}"
+        )
         raise AgentperfError(
             f"--resume {path}: its rows were written {was}, the agent's code is now {code}; "
-            "start over without --resume, or use --resume-anyway to keep those rows")
-    return ResumePlan(rows, count, anyway=anyway, code_changed=bool(other),
-                      replaced=replaced, dropped=dropped)
+            "start over without --resume, or use --resume-anyway to keep those rows"
+        )
+    return ResumePlan(
+        rows, count, anyway=anyway, code_changed=bool(other), replaced=replaced, dropped=dropped
+    )
 
 
 def _match_inputs(rows: EarlierRows, inputs: Iterable[Any], anyway: bool) -> tuple[int, int]:
@@ -222,14 +249,16 @@ def _match_inputs(rows: EarlierRows, inputs: Iterable[Any], anyway: bool) -> tup
                 raise AgentperfError(
                     f"--resume {rows.path}: its row for input {index} was written for a "
                     "different input (the inputs changed since); start over without "
-                    "--resume, or use --resume-anyway to run such inputs again")
+                    "--resume, or use --resume-anyway to run such inputs again"
+                )
             state[index] = NONE
             replaced += 1
     except AgentperfError:
         raise
     except Exception as exc:  # a generator that fails is the inputs' problem, said once
-        raise AgentperfError(f"--resume: reading the inputs failed at input {count - 1}: "
-                             f"{type(exc).__name__}: {exc}") from None
+        raise AgentperfError(
+            f"--resume: reading the inputs failed at input {count - 1}: {type(exc).__name__}: {exc}"
+        ) from None
     return count, replaced
 
 
@@ -264,8 +293,10 @@ def _row(raw: bytes, path: Path, number: int) -> dict[str, Any]:
     try:
         row = json.loads(raw)
     except ValueError:
-        raise AgentperfError(f"{where}: not a JSON line (is this a results file "
-                             "written by agentperf run-batch --output?)") from None
+        raise AgentperfError(
+            f"{where}: not a JSON line (is this a results file "
+            "written by agentperf run-batch --output?)"
+        ) from None
     if not isinstance(row, dict):
         raise AgentperfError(f"{where}: expected a JSON object per line")
     index, ok, digest = row.get("index"), row.get("ok"), row.get("input_digest")
@@ -284,14 +315,24 @@ def _row(raw: bytes, path: Path, number: int) -> dict[str, Any]:
 
 def _result(row: dict[str, Any]) -> TaskResult:
     """An earlier successful row as the task result it was (output not kept)."""
+
     def number(key: str) -> float | None:
         value = row.get(key)
         return float(value) if isinstance(value, (int, float)) else None
 
     attempts = row.get("attempts")
     return TaskResult(
-        row["index"], True, None, None, number("latency_s") or 0.0, number("cpu_s"),
-        attempts if isinstance(attempts, int) else 1, False,
+        row["index"],
+        True,
+        None,
+        None,
+        number("latency_s") or 0.0,
+        number("cpu_s"),
+        attempts if isinstance(attempts, int) else 1,
+        False,
         row.get("worker") if isinstance(row.get("worker"), str) else None,
-        bool(row.get("cache_hit")), number("saved_s") or 0.0,
-        bool(row.get("reran_after_worker_loss")), number("service_s"))
+        bool(row.get("cache_hit")),
+        number("saved_s") or 0.0,
+        bool(row.get("reran_after_worker_loss")),
+        number("service_s"),
+    )
