@@ -49,7 +49,8 @@ from agentperf.execution.chunking import MAX_CHUNK, ChunkSizer
 from agentperf.execution.feed import Item, TaskFeed
 from agentperf.execution.fleet import Fleet, Worker, is_connection, start_method
 from agentperf.execution.lifecycle import GeneratorExecutor
-from agentperf.execution.proc_worker import RUN_QUEUE
+from agentperf.execution.memory import estimate, memory_budget, worker_cost
+from agentperf.execution.proc_worker import BASELINE, PEAK, RUN_QUEUE
 from agentperf.workload.adapters import AgentRef
 
 _INF = float("inf")
@@ -69,7 +70,7 @@ class ProcessExecutor(GeneratorExecutor):
     """Runs tasks on ``workers`` processes, at most ``max_in_flight`` pending at once."""
 
     def __init__(self, agent: AgentRef, settings: ExecutionSettings, *,
-                 reason: str = "") -> None:
+                 reason: str = "", report_memory: bool = True) -> None:
         workers = settings.workers or default_workers("processes")
         cap = settings.chunk_size or MAX_CHUNK
         if settings.max_in_flight:
@@ -92,6 +93,9 @@ class ProcessExecutor(GeneratorExecutor):
         self._startup_deaths = 0
         self._fleet: Fleet | None = None
         self._largest_chunk = 0
+        #: Each worker's (baseline, largest call peak) as last read; kept past the fleet.
+        self._memory: dict[str, tuple[float, float]] = {}
+        self._budget = memory_budget(settings.memory_budget) if report_memory else None
 
     def start(self) -> None:
         """Start the workers and wait until they have built the agent, so a worker that
@@ -126,9 +130,11 @@ class ProcessExecutor(GeneratorExecutor):
         try:
             yield from self._pump(fleet, feed)
         finally:
+            self.memory_readings()
             fleet.stop(kill=not feed.done)
             feed.close()
             self.info = replace(self.info, chunk_size=max(self._largest_chunk, 1))
+            self._report_memory()
 
     def probe(self, tasks: Iterable[Task]) -> Generator[TaskResult, None, None]:
         """Run ``tasks`` one at a time on the started workers, adding up each call's
@@ -150,6 +156,31 @@ class ProcessExecutor(GeneratorExecutor):
     def run_queue_s(self) -> float:
         """Seconds the probe calls spent runnable but waiting for a core (Linux)."""
         return sum(w.slot[RUN_QUEUE] for w in self._fleet.workers) if self._fleet else 0.0
+
+    def memory_readings(self) -> list[tuple[float, float]]:
+        """(baseline RSS, largest measured call peak) of every worker this run had."""
+        for worker in self._fleet.workers if self._fleet else ():
+            self._memory[worker.name] = (worker.slot[BASELINE], worker.slot[PEAK])
+        return list(self._memory.values())
+
+    def shrink(self, workers: int) -> None:
+        """Keep ``workers`` worker processes (between runs: a memory cap after the probe)."""
+        if self._fleet is not None and workers < len(self._fleet.workers):
+            self.memory_readings()
+            self._fleet.shrink(workers)
+        cap = self._sizer.cap
+        self.info = replace(self.info, workers=workers,
+                            max_in_flight=min(self.info.max_in_flight, 2 * workers * cap))
+
+    def _report_memory(self) -> None:
+        """Explicit processes mode: what the workers' first calls showed about memory, and a
+        warning when the workers would exceed the default budget (never a cap here)."""
+        cost = worker_cost(list(self._memory.values()))
+        if self._budget is None or cost is None:
+            return
+        found = estimate(self._budget, *cost, self.info.workers, apply=False)
+        notes = (*self.info.notes, found.note) if found.exceeded else self.info.notes
+        self.info = replace(self.info, memory=found, notes=notes)
 
     def with_reason(self, reason: str) -> ProcessExecutor:
         self.info = replace(self.info, reason=reason)

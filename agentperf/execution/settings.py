@@ -15,7 +15,7 @@ MODES = ("auto", "sequential", "threads", "processes", "asyncio", "dask")
 EXECUTION_KEYS: dict[str, Any] = {
     "mode": str, "workers": int, "max_in_flight": int, "timeout_s": (int, float),
     "retries": int, "backoff_s": (int, float), "chunk_size": int, "scheduler": str,
-    "build_timeout_s": (int, float),
+    "build_timeout_s": (int, float), "memory_budget": (str, int),
 }
 
 
@@ -32,6 +32,9 @@ class ExecutionSettings:
     chunk_size: int | None = None
     scheduler: str | None = None
     build_timeout_s: float = 60.0  # building the agent in a worker process
+    #: "4GB", "60%" (of available memory) or bytes: caps concurrent calls in any mode;
+    #: None: auto caps at 50 % of available, processes and dask only warn.
+    memory_budget: str | int | None = None
 
     def with_overrides(self, **overrides: Any) -> ExecutionSettings:
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
@@ -55,4 +58,8 @@ class ExecutionSettings:
         if isinstance(build, bool) or not isinstance(build, (int, float)) or build <= 0:
             found.append(("build_timeout_s",
                           f"must be a positive number of seconds, got {build!r}"))
+        from agentperf.execution.memory import budget_problem
+
+        if (problem := budget_problem(self.memory_budget)) is not None:
+            found.append(("memory_budget", problem))
         return found

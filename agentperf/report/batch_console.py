@@ -84,6 +84,10 @@ def summary_table(doc: Doc) -> Table:
         ("task CPU time", format_field("cpu_time_s", tasks["cpu_time_s"])),
         ("started", doc["started_at"]),
     ]
+    if executor.get("memory"):
+        memory = executor["memory"]
+        rows.append(("memory", memory["note"].removeprefix("memory: ")
+                     + ("" if memory["applied"] else " (estimate only)")))
     per_worker = (executor.get("extra") or {}).get("tasks_per_worker")
     if per_worker:
         rows.append(("tasks per worker", ", ".join(f"{name} {count:,}" for name, count
