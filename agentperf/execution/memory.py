@@ -51,8 +51,9 @@ def _parse(raw: Any) -> tuple[str, float]:
             raise ValueError(f"a share must be more than 0% and at most 100%, got {raw}")
         return "share", value / 100
     if isinstance(raw, float):
-        raise ValueError(f"expected a size such as 4GB or 512MB, or a share such as 60%, "
-                         f"got {raw!r}")
+        raise ValueError(
+            f"expected a size such as 4GB or 512MB, or a share such as 60%, got {raw!r}"
+        )
     try:
         size = parse_bytes(raw)
     except ValueError as exc:
@@ -78,11 +79,17 @@ def memory_budget(raw: Any = None) -> MemoryBudget:
         if kind == "bytes":
             return MemoryBudget(int(value), "execution.memory_budget", True)
         available = available_bytes()
-        return MemoryBudget(int(available * value), f"execution.memory_budget {value:.0%} of "
-                            f"{format_bytes(available)} available", True)
+        return MemoryBudget(
+            int(available * value),
+            f"execution.memory_budget {value:.0%} of {format_bytes(available)} available",
+            True,
+        )
     available = available_bytes()
-    return MemoryBudget(int(available * DEFAULT_SHARE), f"{DEFAULT_SHARE:.0%} of "
-                        f"{format_bytes(available)} available", False)
+    return MemoryBudget(
+        int(available * DEFAULT_SHARE),
+        f"{DEFAULT_SHARE:.0%} of {format_bytes(available)} available",
+        False,
+    )
 
 
 def available_bytes() -> int:
@@ -121,8 +128,15 @@ class MemoryEstimate:
         return self.requested > self.cap
 
 
-def estimate(budget: MemoryBudget, per_call: int, baseline: int | None, requested: int,
-             *, apply: bool, unit: str = "workers") -> MemoryEstimate:
+def estimate(
+    budget: MemoryBudget,
+    per_call: int,
+    baseline: int | None,
+    requested: int,
+    *,
+    apply: bool,
+    unit: str = "workers",
+) -> MemoryEstimate:
     """The cap for ``requested`` concurrent calls of ``per_call`` bytes each (plus a worker
     process's ``baseline`` each, when they run in worker processes)."""
     each = max(per_call, 0) + (baseline or 0)
@@ -135,14 +149,28 @@ def estimate(budget: MemoryBudget, per_call: int, baseline: int | None, requeste
     if requested <= cap:
         note = f"memory: {cost}; {need}, within {budget.source} ({format_bytes(budget.bytes)})"
     elif apply:
-        note = (f"memory: {cost}; {need}, over {budget.source} "
-                f"({format_bytes(budget.bytes)}): capped at {running} {unit}")
+        note = (
+            f"memory: {cost}; {need}, over {budget.source} "
+            f"({format_bytes(budget.bytes)}): capped at {running} {unit}"
+        )
     else:
-        note = (f"memory: {cost}; {need}, over {budget.source} "
-                f"({format_bytes(budget.bytes)}), which fits {cap}; set "
-                f"execution.memory_budget to cap them")
-    return MemoryEstimate(budget.bytes, budget.source, per_call, baseline, requested, cap,
-                          running, apply, running * each, note)
+        note = (
+            f"memory: {cost}; {need}, over {budget.source} "
+            f"({format_bytes(budget.bytes)}), which fits {cap}; set "
+            f"execution.memory_budget to cap them"
+        )
+    return MemoryEstimate(
+        budget.bytes,
+        budget.source,
+        per_call,
+        baseline,
+        requested,
+        cap,
+        running,
+        apply,
+        running * each,
+        note,
+    )
 
 
 class CallPeak:
