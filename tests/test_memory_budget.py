@@ -199,3 +199,12 @@ def test_the_cap_counts_each_worker_baseline_and_the_default_budget_is_half() ->
     default = memory_budget()
     assert default.explicit is False and default.source.startswith("50% of ")
     assert memory_budget("60%").bytes > default.bytes
+
+
+def test_dask_reports_and_warns_but_never_caps(tmp_path: Path) -> None:
+    code, doc, err = run(tmp_path, "{mode: dask, workers: 2, memory_budget: 150MB}", inputs=4)
+    assert code == 0, err
+    memory = doc["executor"]["memory"]
+    assert memory["applied"] is False and memory["running"] == 2 and memory["cap"] == 1
+    assert memory["per_call_bytes"] >= 95 * MiB and memory["worker_baseline_bytes"] > 0
+    assert any("a budget is not applied in dask mode" in w for w in doc["warnings"])

@@ -163,6 +163,9 @@ def test_failed_inputs_run_again_with_dask(tmp_path: Path) -> None:
     assert summary["resume"]["failed_rerun"] == len(failed)
     assert_whole_batch(tmp_path, 30, summary, set(range(30)) - failed)
     assert all(calls(tmp_path)[i] == 2 for i in failed)
+    memory = summary["executor"]["memory"]  # measured on the workers' first calls
+    assert memory["applied"] is False and "within" in memory["note"]
+    assert not summary["warnings"]  # a small agent is far within half of available memory
 
 
 def test_a_changed_inputs_file_is_refused_unless_resume_anyway(tmp_path: Path) -> None:
