@@ -33,6 +33,7 @@ from agentperf.pipeline.results_file import input_digest
 NONE, FAILED, OK = 0, 1, 2
 DIGEST_BYTES = 8  # input_digest is 16 hex characters
 _INDEX = re.compile(rb'^\{"index": (\d+),')  # how ResultsWriter starts every row
+_OK = b', "ok": true, '  # and how it writes a success (other spellings are parsed)
 
 
 @dataclass(frozen=True)
@@ -138,14 +139,20 @@ class ResumePlan:
         )
 
     def fold(self, tally: TaskTally) -> int:
-        """Add every kept row to ``tally``, so the summary and gates cover the whole batch."""
+        """Add every kept row to ``tally``, so the summary and gates cover the whole batch.
+
+        The rows were checked by :func:`plan_resume`; here only kept ones are parsed.
+        """
         state, rows = self.rows.state, self.rows
         seen = bytearray(len(state))
         folded = 0
-        for offset, number, raw in _lines(rows.path):
+        for offset, _number, raw in _lines(rows.path):
             if offset >= rows.end:
                 break
-            row = _row(raw, rows.path, number)
+            match = _INDEX.match(raw)
+            if match is not None and state[int(match.group(1))] != OK:
+                continue  # a failure, or a row of another input: no need to parse it
+            row = json.loads(raw)
             index = row["index"]
             if not row["ok"] or state[index] != OK or seen[index]:
                 continue
@@ -183,20 +190,17 @@ class ResumePlan:
         )
 
     def _candidates(self, path: Path, old_end: int) -> Iterator[tuple[int, int, bool]]:
+        """(offset, index, ok) of every row that may stay, read quickly: the rows before
+        ``old_end`` were checked by :func:`plan_resume`, the later ones written by this run."""
         state = self.rows.state
-        for offset, number, raw in _lines(path):
-            if not raw.endswith(b"\n"):
-                break
-            try:
-                row = _row(raw, path, number)
-            except AgentperfError:
+        for offset, raw, index in _indexed(path):
+            if index is None:
                 continue
-            index = row["index"]
             if offset < old_end and (
                 index >= self.inputs or index >= len(state) or state[index] == NONE
             ):
                 continue  # an earlier row of another input (--resume-anyway)
-            yield offset, index, bool(row["ok"])
+            yield offset, index, _OK in raw or _is_ok(raw)
 
 
 def plan_resume(path: Path, inputs: Iterable[Any], code: str | None, *, anyway: bool) -> ResumePlan:
@@ -262,6 +266,14 @@ def _match_inputs(rows: EarlierRows, inputs: Iterable[Any], anyway: bool) -> tup
     return count, replaced
 
 
+def _is_ok(raw: bytes) -> bool:
+    try:
+        row = json.loads(raw)
+    except ValueError:
+        return False
+    return isinstance(row, dict) and row.get("ok") is True
+
+
 def _lines(path: Path) -> Iterator[tuple[int, int, bytes]]:
     """(byte offset, line number, raw line) of every line of ``path``."""
     with path.open("rb") as handle:
@@ -315,24 +327,24 @@ def _row(raw: bytes, path: Path, number: int) -> dict[str, Any]:
 
 def _result(row: dict[str, Any]) -> TaskResult:
     """An earlier successful row as the task result it was (output not kept)."""
-
-    def number(key: str) -> float | None:
-        value = row.get(key)
-        return float(value) if isinstance(value, (int, float)) else None
-
-    attempts = row.get("attempts")
+    get = row.get
+    attempts, worker = get("attempts"), get("worker")
     return TaskResult(
         row["index"],
         True,
         None,
         None,
-        number("latency_s") or 0.0,
-        number("cpu_s"),
-        attempts if isinstance(attempts, int) else 1,
+        _number(get("latency_s")) or 0.0,
+        _number(get("cpu_s")),
+        attempts if type(attempts) is int else 1,
         False,
-        row.get("worker") if isinstance(row.get("worker"), str) else None,
-        bool(row.get("cache_hit")),
-        number("saved_s") or 0.0,
-        bool(row.get("reran_after_worker_loss")),
-        number("service_s"),
+        worker if type(worker) is str else None,
+        bool(get("cache_hit")),
+        _number(get("saved_s")) or 0.0,
+        bool(get("reran_after_worker_loss")),
+        _number(get("service_s")),
     )
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if type(value) in (float, int) else None
