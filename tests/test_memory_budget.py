@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from report_schema import validate_report
 
 from agentperf.execution.memory import MemoryBudget, budget_problem, estimate, memory_budget
 
@@ -96,6 +97,7 @@ def test_processes_16_workers_in_a_420mb_budget_run_at_most_3_calls(tmp_path: Pa
     assert "capped at 3 workers" in doc["executor"]["reason"]
     assert most_at_once(tmp_path) == 3
     assert doc["tasks"]["succeeded"] == 9
+    validate_report(doc)
 
 
 def test_threads_in_a_350mb_budget_run_at_most_3_calls(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from report_schema import validate_report
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -161,6 +162,7 @@ def test_failed_inputs_run_again_with_dask(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     assert summary["resume"]["failed_rerun"] == len(failed)
+    validate_report(summary)  # the resume and executor.memory sections as the schema says
     assert_whole_batch(tmp_path, 30, summary, set(range(30)) - failed)
     assert all(calls(tmp_path)[i] == 2 for i in failed)
     memory = summary["executor"]["memory"]  # measured on the workers' first calls
@@ -184,6 +186,7 @@ def test_a_changed_inputs_file_is_refused_unless_resume_anyway(tmp_path: Path) -
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     assert summary["resume"]["replaced_other_inputs"] == 1
+    validate_report(summary)
     assert summary["resume"]["rows_from_earlier_run"] == 19
     final = {r["index"]: r for r in rows(tmp_path)}
     assert sorted(final) == list(range(20)) and final[5]["output"] == 210
