@@ -36,7 +36,7 @@ from agentperf.execution.dask_worker import (
     unpack,
     worker_cache_stats,
 )
-from agentperf.execution.memory import MemoryEstimate, estimate, memory_budget, worker_cost
+from agentperf.execution.memory import MemoryEstimate, memory_budget, reported
 from agentperf.execution.settings import ExecutionSettings
 from agentperf.workload.adapters import AgentRef
 
@@ -241,16 +241,9 @@ class DaskExecutor:
     def _memory_estimate(self) -> MemoryEstimate | None:
         """What the workers' first calls showed (reported, never applied: Dask workers have
         their own ``memory_limit``); None before any call was measured."""
-        cost = worker_cost(list(self._memory.values()))
-        if cost is None or self._budget is None:
-            return None
-        found = estimate(self._budget, *cost, self._workers, apply=False)
-        if found.exceeded:
-            found = dataclasses.replace(found, note=found.note.replace(
-                "set execution.memory_budget to cap them",
-                "start fewer workers or give them a memory_limit (a budget is not applied in "
-                "dask mode)"))
-        return found
+        return reported(self._budget, list(self._memory.values()), self._workers,
+                        advice="start fewer workers or give them a memory_limit (a budget "
+                        "is not applied in dask mode)")
 
     def worker_cache_stats(self) -> dict[str, Any]:
         """Each worker's cache statistics for this run (empty without ``cache_config``)."""

@@ -136,6 +136,7 @@ def estimate(
     *,
     apply: bool,
     unit: str = "workers",
+    advice: str = "set execution.memory_budget to cap them",
 ) -> MemoryEstimate:
     """The cap for ``requested`` concurrent calls of ``per_call`` bytes each (plus a worker
     process's ``baseline`` each, when they run in worker processes)."""
@@ -156,8 +157,7 @@ def estimate(
     else:
         note = (
             f"memory: {cost}; {need}, over {budget.source} "
-            f"({format_bytes(budget.bytes)}), which fits {cap}; set "
-            f"execution.memory_budget to cap them"
+            f"({format_bytes(budget.bytes)}), which fits {cap}; {advice}"
         )
     return MemoryEstimate(
         budget.bytes,
@@ -171,6 +171,20 @@ def estimate(
         running * each,
         note,
     )
+
+
+def reported(
+    budget: MemoryBudget | None,
+    readings: list[tuple[float, float]],
+    workers: int,
+    advice: str = "set execution.memory_budget to cap them",
+) -> MemoryEstimate | None:
+    """The estimate of a mode that only reports (never caps) from its workers' readings;
+    None without a budget or before any worker measured a call."""
+    cost = worker_cost(readings)
+    if budget is None or cost is None:
+        return None
+    return estimate(budget, *cost, workers, apply=False, advice=advice)
 
 
 class CallPeak:

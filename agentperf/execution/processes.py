@@ -49,7 +49,7 @@ from agentperf.execution.chunking import MAX_CHUNK, ChunkSizer
 from agentperf.execution.feed import Item, TaskFeed
 from agentperf.execution.fleet import Fleet, Worker, is_connection, start_method
 from agentperf.execution.lifecycle import GeneratorExecutor
-from agentperf.execution.memory import estimate, memory_budget, worker_cost
+from agentperf.execution.memory import memory_budget, reported
 from agentperf.execution.proc_worker import BASELINE, PEAK, RUN_QUEUE
 from agentperf.workload.adapters import AgentRef
 
@@ -175,10 +175,9 @@ class ProcessExecutor(GeneratorExecutor):
     def _report_memory(self) -> None:
         """Explicit processes mode: what the workers' first calls showed about memory, and a
         warning when the workers would exceed the default budget (never a cap here)."""
-        cost = worker_cost(list(self._memory.values()))
-        if self._budget is None or cost is None:
+        found = reported(self._budget, list(self._memory.values()), self.info.workers)
+        if found is None:
             return
-        found = estimate(self._budget, *cost, self.info.workers, apply=False)
         notes = (*self.info.notes, found.note) if found.exceeded else self.info.notes
         self.info = replace(self.info, memory=found, notes=notes)
 
