@@ -130,7 +130,11 @@ class AutoExecutor(GeneratorExecutor):
         fall back to probing in-process when the agent raises while a worker builds it."""
         if self._workers is not None or not self._probes_in_workers():
             return
-        workers = ProcessExecutor(self._agent, replace(self._settings, mode="processes"),
+        # A forced mode probes on one worker: the cap may allow fewer than asked for, and
+        # each worker's own memory (a model loaded per process) is part of what is capped.
+        size = 1 if self._forced else self._settings.workers
+        workers = ProcessExecutor(self._agent,
+                                  replace(self._settings, mode="processes", workers=size),
                                   report_memory=False)
         try:
             workers.start()
@@ -238,8 +242,8 @@ class AutoExecutor(GeneratorExecutor):
         if mode == "processes":
             if self._workers is not None:
                 workers, self._workers = self._workers, None
-                if found is not None:
-                    workers.shrink(found.running)
+                workers.resize(found.running if found is not None
+                               else settings.workers or default_workers("processes"))
                 return workers.with_reason(reason)
             return ProcessExecutor(self._agent, settings, reason=reason, report_memory=False)
         assert self._adapter is not None
@@ -254,8 +258,7 @@ class AutoExecutor(GeneratorExecutor):
         if probe.peak_call_bytes is None:
             return None
         if mode == "processes":
-            requested = (self._workers.info.workers if self._workers is not None
-                         else settings.workers or default_workers("processes"))
+            requested = settings.workers or default_workers("processes")
             baseline = probe.worker_baseline_bytes or 0
         else:  # calls in this process: its own memory is already out of what is available
             requested = settings.workers or default_workers(mode)

@@ -173,6 +173,10 @@ class Fleet:
         self.workers.append(fresh)
         return fresh
 
+    def grow(self, count: int) -> None:
+        """Start ``count`` more workers; they are used once they report ready."""
+        self.workers.extend(Worker(self._ctx, self._agent) for _ in range(count))
+
     def shrink(self, size: int) -> None:
         """Stop the workers beyond the first ``size`` (idle ones, asked politely)."""
         extra, self.workers = self.workers[size:], self.workers[:size]

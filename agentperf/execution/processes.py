@@ -96,6 +96,7 @@ class ProcessExecutor(GeneratorExecutor):
         #: Each worker's (baseline, largest call peak) as last read; kept past the fleet.
         self._memory: dict[str, tuple[float, float]] = {}
         self._budget = memory_budget(settings.memory_budget) if report_memory else None
+        self._max_in_flight = settings.max_in_flight
 
     def start(self) -> None:
         """Start the workers and wait until they have built the agent, so a worker that
@@ -163,14 +164,18 @@ class ProcessExecutor(GeneratorExecutor):
             self._memory[worker.name] = (worker.slot[BASELINE], worker.slot[PEAK])
         return list(self._memory.values())
 
-    def shrink(self, workers: int) -> None:
-        """Keep ``workers`` worker processes (between runs: a memory cap after the probe)."""
-        if self._fleet is not None and workers < len(self._fleet.workers):
+    def resize(self, workers: int) -> None:
+        """Grow or shrink to ``workers`` worker processes between the probe and the run (a
+        memory cap); new workers build the agent while the first tasks run."""
+        fleet = self._fleet
+        if fleet is not None:
             self.memory_readings()
-            self._fleet.shrink(workers)
-        cap = self._sizer.cap
+            if workers < len(fleet.workers):
+                fleet.shrink(workers)
+            else:
+                fleet.grow(workers - len(fleet.workers))
         self.info = replace(self.info, workers=workers,
-                            max_in_flight=min(self.info.max_in_flight, 2 * workers * cap))
+                            max_in_flight=self._max_in_flight or 2 * workers * self._sizer.cap)
 
     def _report_memory(self) -> None:
         """Explicit processes mode: what the workers' first calls showed about memory, and a
