@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Iterable
 from pathlib import Path
 
 from agentperf.errors import AgentperfError, ExitCode
@@ -55,6 +56,22 @@ def write_atomic(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+
+
+def write_atomic_lines(path: Path, lines: Iterable[bytes]) -> None:
+    """:func:`write_atomic` for a stream of encoded lines, never all held in memory."""
+    temp = path.parent / _temp_name(path)
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            for line in lines:
+                handle.write(line)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temp, path)

@@ -87,3 +87,12 @@ class BuildLog:
 def optional_input(x: Any = None) -> str:
     """Called without an argument when there is no input; NO_INPUT must be recognised."""
     return f"called with {x!r}"
+
+
+def hold_memory(megabytes: int) -> int:
+    """Holds ``megabytes`` MiB (written, so resident) for 50 ms: memory-budget tests."""
+    import time
+
+    block = b"\x01" * (megabytes * 1024 * 1024)
+    time.sleep(0.05)
+    return len(block)

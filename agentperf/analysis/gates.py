@@ -164,7 +164,8 @@ def run_batch_values(*, latency: Any, done: int, failed: int, timed_out: int, el
                      cache_hits: int | None = None, health_score: float | None = None,
                      peak_memory: int | None = None, service_time: Any = None,
                      served_latency: Any = None, calls: int | None = None,
-                     call_failed: int | None = None, load: Any = None) -> dict[str, Any]:
+                     call_failed: int | None = None, load: Any = None,
+                     resumed: int = 0) -> dict[str, Any]:
     """The values ``RUN_BATCH_METRICS`` thresholds read, mid-run or at the end.
 
     ``latency`` (tasks that called the agent), ``service_time`` (the call alone) and
@@ -177,6 +178,8 @@ def run_batch_values(*, latency: Any, done: int, failed: int, timed_out: int, el
     what was not measured (no cache, no sampler): a threshold on it fails at the end
     with "not measured", and never aborts a run early. ``load`` (a ``LoadReport``) gives
     ``dropped`` and ``dropped_rate`` in an open model, and ``achieved_rate``.
+    ``resumed`` tasks of ``done`` came from an earlier run (``--resume``): they count
+    everywhere but in throughput.
     """
     calls = done if calls is None else calls
     call_failed = failed if call_failed is None else call_failed
@@ -188,7 +191,7 @@ def run_batch_values(*, latency: Any, done: int, failed: int, timed_out: int, el
         "error_rate": Tally(call_failed, calls),
         "failed": failed if ran else NOT_OBSERVED,
         "timeouts": timed_out if ran else NOT_OBSERVED,
-        "throughput": done / elapsed_s if elapsed_s > 0 else None,
+        "throughput": (done - resumed) / elapsed_s if elapsed_s > 0 else None,
         "cache_hit_rate": Tally(cache_hits, done) if cache_hits is not None else None,
         "health_score": health_score,
         "peak_memory": peak_memory,
@@ -231,7 +234,8 @@ def abort_check(thresholds: Sequence[Threshold], *, cache_enabled: bool
             service_time=getattr(progress, "service_time", None),
             served_latency=getattr(progress, "served_latency", None),
             calls=getattr(progress, "calls", None),
-            call_failed=getattr(progress, "call_failed", None))
+            call_failed=getattr(progress, "call_failed", None),
+            resumed=getattr(progress, "resumed", 0))
         return check_abort(armed, values, Progress(progress.done, progress.total,
                                                    progress.elapsed_s))
 

@@ -103,6 +103,14 @@ def run_batch_command(
                                           help="JUnit XML report file."),
     report_html: Path | None = typer.Option(None, "--report-html", rich_help_panel=PANEL_REPORTS,
                                             help="HTML report file."),
+    resume: bool = typer.Option(
+        False, "--resume", rich_help_panel=PANEL_REPORTS,
+        help="Continue the batch in --output FILE: skip inputs with a successful row, run "
+             "the rest, end with one row per input."),
+    resume_anyway: bool = typer.Option(
+        False, "--resume-anyway", rich_help_panel=PANEL_REPORTS,
+        help="--resume even if the inputs or the agent's code changed since FILE was "
+             "written (rows of other inputs run again)."),
     sample_interval: float = typer.Option(
         0.5, "--sample-interval", min=0, metavar=METAVAR_SECONDS, rich_help_panel=PANEL_OUTPUT,
         help="System sampling interval in seconds; 0 turns it off."),
@@ -124,6 +132,7 @@ def run_batch_command(
         cache=dict(enabled=cache, dir=cache_dir, redis_url=redis_url),
         cache_clear=cache_clear, sample_interval_s=sample_interval,
         reports=dict(json=report_json, markdown=report_md, junit=junit_xml, html=report_html),
+        resume=resume, resume_anyway=resume_anyway,
     )
     err = stderr_console()
     view = _progress(err, plan.spec.name, quiet or json_)

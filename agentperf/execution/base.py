@@ -143,6 +143,9 @@ class ExecutorInfo:
     reason: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    #: What the calls were estimated to need in memory and the cap that led to
+    #: (:class:`agentperf.execution.memory.MemoryEstimate`); None when not measured.
+    memory: Any = None
 
 
 class Executor(Protocol):

@@ -39,6 +39,7 @@ from agentperf.execution.dask_worker import (
 )
 from agentperf.execution.feed import TaskFeed
 from agentperf.execution.gate import StartGate
+from agentperf.execution.memory import MemoryEstimate, memory_budget, reported
 from agentperf.execution.settings import ExecutionSettings
 from agentperf.workload.adapters import AgentRef
 
@@ -115,6 +116,11 @@ class DaskExecutor:
                                  max_in_flight=settings.max_in_flight)
         self._per_worker: Counter[str] = Counter()
         self._batches = 0
+        #: Each worker's (baseline RSS, largest measured call peak), from its batches.
+        self._memory: dict[str, tuple[float, float]] = {}
+        # A remote cluster's memory is not this machine's: judged only against a set budget.
+        self._budget = (memory_budget(settings.memory_budget)
+                        if settings.memory_budget is not None or not self._address else None)
         self.info = self._describe()
 
     # -- context manager -------------------------------------------------------------
@@ -191,7 +197,10 @@ class DaskExecutor:
         """The batch's results; None when a lost worker means it should be split and retried."""
         failure = _failure_of(value)
         if failure is None:
-            return unpack(value)
+            results, memory = unpack(value)
+            if memory and results and results[0].worker:
+                self._memory[results[0].worker] = (memory[0], memory[1])
+            return results
         from distributed.scheduler import KilledWorker
 
         if isinstance(failure, KilledWorker):
@@ -238,9 +247,20 @@ class DaskExecutor:
         }
         if self._sizer.mean_task_s is not None:
             extra["mean_task_s"] = self._sizer.mean_task_s
+        memory = self._memory_estimate()
         return ExecutorInfo(mode="dask", workers=self._workers,
                             max_in_flight=window.max_in_flight,
-                            chunk_size=self._sizer.current, reason=reason, extra=extra)
+                            chunk_size=self._sizer.current, reason=reason, extra=extra,
+                            memory=memory,
+                            notes=(memory.note,) if memory is not None and memory.exceeded
+                            else ())
+
+    def _memory_estimate(self) -> MemoryEstimate | None:
+        """What the workers' first calls showed (reported, never applied: Dask workers have
+        their own ``memory_limit``); None before any call was measured."""
+        return reported(self._budget, list(self._memory.values()), self._workers,
+                        advice="start fewer workers or give them a memory_limit (a budget "
+                        "is not applied in dask mode)")
 
     def worker_cache_stats(self) -> dict[str, Any]:
         """Each worker's cache statistics for this run (empty without ``cache_config``)."""

@@ -58,7 +58,7 @@ class _AgentCache:
         with self._lock:
             entry = self._entries.get(spec.agent_key)
             if entry is None:
-                entry = (spec.agent.build(), _open_cache(spec))
+                entry = (_metered(spec.agent.build(), spec.agent_key), _open_cache(spec))
                 self._entries[spec.agent_key] = entry
                 while len(self._entries) > _KEPT_AGENTS:
                     _close_cache(self._entries.popitem(last=False)[1][1])
@@ -90,7 +90,7 @@ def run_batch(spec: BatchSpec, items: list[tuple[int, Any]]) -> bytes:
     result for every item rather than a Dask error, and an output that cannot be
     pickled fails only its own input, so every outcome is reported per input.
     """
-    return pack(_run_items(spec, items))
+    return pack(_run_items(spec, items), MEMORY.get(spec.agent_key))
 
 
 def _run_items(spec: BatchSpec, items: list[tuple[int, Any]]) -> list[TaskResult]:
@@ -118,16 +118,52 @@ def _run_items(spec: BatchSpec, items: list[tuple[int, Any]]) -> list[TaskResult
     return results
 
 
-def pack(results: list[TaskResult]) -> bytes:
+#: Per run (agent key): [this worker's RSS with the agent built, the largest peak of one
+#: measured call, calls measured]. Sent back with every batch's results.
+MEMORY: dict[str, list[float]] = {}
+
+
+def _metered(adapter: AgentAdapter, agent_key: str) -> AgentAdapter:
+    """A sync agent whose first :data:`MEASURED_CALLS` calls in this worker have their
+    peak memory measured (a worker running several threads overstates it: the
+    high-water mark is the process's). Async agents are left as they are."""
+    from agentperf.execution.memory import MEASURED_CALLS, CallPeak
+
+    if adapter.is_async:
+        return adapter
+    try:
+        meter = CallPeak()
+    except Exception:
+        return adapter
+    reading = MEMORY[agent_key] = [float(meter.rss()), 0.0, 0.0]
+    if not meter.available:
+        return adapter
+    plain, measured_call = adapter.call, meter.wrap(adapter.call)
+
+    def call(value: Any) -> Any:
+        if reading[2] >= MEASURED_CALLS:
+            return plain(value)
+        try:
+            return measured_call(value)
+        finally:
+            reading[1], reading[2] = max(reading[1], meter.peak), reading[2] + 1
+
+    return AgentAdapter(call, is_async=False, protocol=adapter.protocol, name=adapter.name,
+                        agent=adapter.agent)
+
+
+def pack(results: list[TaskResult], memory: list[float] | None = None) -> bytes:
+    """The results of a batch and this worker's memory reading (baseline, peak, calls)."""
     from distributed.protocol.pickle import dumps
 
+    reading = tuple(memory) if memory else None
     try:
-        return dumps(results)
+        return dumps((results, reading))
     except Exception:
-        return dumps([_sendable(result) for result in results])
+        return dumps(([_sendable(result) for result in results], reading))
 
 
-def unpack(payload: bytes) -> list[TaskResult]:
+def unpack(payload: bytes) -> tuple[list[TaskResult], tuple[float, ...] | None]:
     from distributed.protocol.pickle import loads
 
     return loads(payload)
@@ -270,3 +306,4 @@ def worker_cache_stats(agent_key: str) -> Any:
 def forget_agent(agent_key: str) -> None:
     """Drop a finished run's agent and cache from this worker (called through ``client.run``)."""
     AGENTS.forget(agent_key)
+    MEMORY.pop(agent_key, None)

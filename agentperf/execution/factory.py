@@ -23,6 +23,13 @@ def create_executor(agent: AgentRef, settings: ExecutionSettings, *,
     """
     _check(settings)
     mode = settings.mode
+    if settings.memory_budget is not None and mode in ("processes", "threads", "asyncio"):
+        # A budget caps any mode: probe calls measure what one call takes first.
+        from agentperf.execution.auto import AutoExecutor
+
+        if adapter is None and mode != "processes":
+            adapter = agent.build()
+        return AutoExecutor(agent, adapter, settings, forced=mode, gate=gate)
     if mode == "dask":
         return _dask(agent, settings, cache_config, gate)
     if mode == "processes":

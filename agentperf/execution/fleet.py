@@ -173,6 +173,15 @@ class Fleet:
         self.workers.append(fresh)
         return fresh
 
+    def grow(self, count: int) -> None:
+        """Start ``count`` more workers; they are used once they report ready."""
+        self.workers.extend(Worker(self._ctx, self._agent) for _ in range(count))
+
+    def shrink(self, size: int) -> None:
+        """Stop the workers beyond the first ``size`` (idle ones, asked politely)."""
+        extra, self.workers = self.workers[size:], self.workers[:size]
+        _stop(extra, kill=False)
+
     def stop(self, *, kill: bool) -> None:
         """Stop every worker: politely after a complete run, at once when cancelled.
 
@@ -180,19 +189,24 @@ class Fleet:
         executor's ``close`` after its generator's cleanup) finds nothing to stop.
         """
         workers, self.workers = self.workers, []
-        for worker in workers:
-            if kill:
-                with contextlib.suppress(ValueError):  # already closed
-                    worker.process.kill()
-            else:
-                with contextlib.suppress(OSError):
-                    worker.conn.send(None)
-        deadline = time.monotonic() + STOP_GRACE_S
-        for worker in workers:
-            with contextlib.suppress(ValueError):
-                worker.process.join(timeout=max(deadline - time.monotonic(), 0.0))
-                worker.kill()
-            worker.close()
+        _stop(workers, kill=kill)
+
+
+def _stop(workers: list[Worker], *, kill: bool) -> None:
+    """Stop ``workers``: each asked to finish (or killed), then all joined within a grace."""
+    for worker in workers:
+        if kill:
+            with contextlib.suppress(ValueError):  # already closed
+                worker.process.kill()
+        else:
+            with contextlib.suppress(OSError):
+                worker.conn.send(None)
+    deadline = time.monotonic() + STOP_GRACE_S
+    for worker in workers:
+        with contextlib.suppress(ValueError):
+            worker.process.join(timeout=max(deadline - time.monotonic(), 0.0))
+            worker.kill()
+        worker.close()
 
 
 def _grow_send_buffer(conn: Connection) -> int:

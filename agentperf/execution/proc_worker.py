@@ -35,13 +35,15 @@ from typing import Any
 
 from agentperf.execution.attempts import CPU_MIN_WALL_S, Outcome, timed_call
 from agentperf.execution.base import TaskError
+from agentperf.execution.memory import MEASURED_CALLS, CallPeak
 from agentperf.workload.adapters import AgentRef
 
 #: Slot layout (doubles): [sequence number of the running or last started task, its start
 #: time or 0.0 when between tasks, sequence number + 1 of the last finished task (0: none),
-#: run-queue seconds accumulated over probe chunks].
-SEQ, STARTED, DONE, RUN_QUEUE = 0, 1, 2, 3
-SLOT_SIZE = 4
+#: run-queue seconds accumulated over probe chunks, the worker's RSS once the agent is
+#: built, the largest peak memory of one measured call, calls measured for memory].
+SEQ, STARTED, DONE, RUN_QUEUE, BASELINE, PEAK, MEASURED = 0, 1, 2, 3, 4, 5, 6
+SLOT_SIZE = 7
 IDLE = 0.0
 #: Signal that asks a worker in an agent call to send the results it holds.
 FLUSH_SIGNAL = signal.SIGUSR1
@@ -90,6 +92,7 @@ def worker_main(agent: AgentRef, conn: Connection, slot: Any, flush_s: float,
         return
     outbox = Outbox(conn, view)
     signal.signal(FLUSH_SIGNAL, outbox.on_flush_signal)
+    meter = _meter(view)
     conn.send(("ready", os.getpid()))
     while True:
         try:
@@ -98,7 +101,17 @@ def worker_main(agent: AgentRef, conn: Connection, slot: Any, flush_s: float,
             return  # the parent is gone
         if chunk is None:
             return
-        run_chunk(chunk, adapter.call, outbox, view, flush_s, adapter.is_async)
+        run_chunk(chunk, adapter.call, outbox, view, flush_s, adapter.is_async, meter)
+
+
+def _meter(view: memoryview) -> CallPeak | None:
+    """The call-peak meter, with this worker's baseline (RSS with the agent built) set."""
+    try:
+        meter = CallPeak()
+    except Exception:  # no /proc: memory is simply not measured
+        return None
+    view[BASELINE] = meter.rss()
+    return meter if meter.available else None
 
 
 def die_with_parent(parent_pid: int) -> None:
@@ -136,12 +149,17 @@ def _alive(pid: int) -> bool:
 
 
 def run_chunk(chunk: tuple[Any, ...], call: Callable[[Any], Any], outbox: Outbox,
-              view: memoryview, flush_s: float, is_async: bool = False) -> None:
+              view: memoryview, flush_s: float, is_async: bool = False,
+              meter: CallPeak | None = None) -> None:
     """Run ``chunk`` = (sequence number of the first task, inputs[, probe]) and send the
-    results; a probe chunk also adds each call's run-queue wait to the slot."""
+    results; a probe chunk also adds each call's run-queue wait to the slot. Probe calls
+    and the worker's first :data:`MEASURED_CALLS` calls have their peak memory measured."""
     first, values = chunk[0], chunk[1]
-    if len(chunk) > 2 and chunk[2]:
+    probe = len(chunk) > 2 and chunk[2]
+    if probe:
         call = _measured(call, view)
+    if meter is not None and (probe or view[MEASURED] < MEASURED_CALLS):
+        call = _peak_measured(call, view, meter, probe)
     last_send = perf_counter()
     measure_cpu = cpu_clock = not is_async  # an event loop's CPU is not the agent's
     out = outbox.results
@@ -170,6 +188,23 @@ def _measured(call: Callable[[Any], Any], view: memoryview) -> Callable[[Any], A
             after = _run_queue_s()
             if before is not None and after is not None:
                 view[RUN_QUEUE] += after - before
+
+    return measured
+
+
+def _peak_measured(call: Callable[[Any], Any], view: memoryview, meter: CallPeak,
+                   probe: bool) -> Callable[[Any], Any]:
+    """``call``, its peak memory kept in ``view[PEAK]`` while calls are still measured."""
+    measured_call = meter.wrap(call)
+
+    def measured(value: Any) -> Any:
+        if not probe and view[MEASURED] >= MEASURED_CALLS:
+            return call(value)
+        try:
+            return measured_call(value)
+        finally:
+            view[MEASURED] += 1
+            view[PEAK] = max(view[PEAK], meter.peak)
 
     return measured
 

@@ -51,7 +51,8 @@ from agentperf.execution.feed import Item, TaskFeed
 from agentperf.execution.fleet import Fleet, Worker, is_connection, start_method
 from agentperf.execution.gate import StartGate
 from agentperf.execution.lifecycle import GeneratorExecutor
-from agentperf.execution.proc_worker import RUN_QUEUE
+from agentperf.execution.memory import memory_budget, reported
+from agentperf.execution.proc_worker import BASELINE, PEAK, RUN_QUEUE
 from agentperf.workload.adapters import AgentRef
 
 _INF = float("inf")
@@ -71,7 +72,8 @@ class ProcessExecutor(GeneratorExecutor):
     """Runs tasks on ``workers`` processes, at most ``max_in_flight`` pending at once."""
 
     def __init__(self, agent: AgentRef, settings: ExecutionSettings, *,
-                 reason: str = "", gate: StartGate | None = None) -> None:
+                 reason: str = "", gate: StartGate | None = None,
+                 report_memory: bool = True) -> None:
         workers = settings.workers or default_workers("processes")
         cap = settings.chunk_size or MAX_CHUNK
         if settings.max_in_flight:
@@ -95,6 +97,10 @@ class ProcessExecutor(GeneratorExecutor):
         self._fleet: Fleet | None = None
         self._largest_chunk = 0
         self.gate = gate  # auto hands a started fleet its gate when it picks processes
+        #: Each worker's (baseline, largest call peak) as last read; kept past the fleet.
+        self._memory: dict[str, tuple[float, float]] = {}
+        self._budget = memory_budget(settings.memory_budget) if report_memory else None
+        self._max_in_flight = settings.max_in_flight
 
     def start(self) -> None:
         """Start the workers and wait until they have built the agent, so a worker that
@@ -129,10 +135,12 @@ class ProcessExecutor(GeneratorExecutor):
         try:
             yield from self._pump(fleet, feed)
         finally:
+            self.memory_readings()
             fleet.stop(kill=not feed.done)
             feed.close()
             self._retrier.clear()
             self.info = replace(self.info, chunk_size=max(self._largest_chunk, 1))
+            self._report_memory()
 
     def probe(self, tasks: Iterable[Task]) -> Generator[TaskResult, None, None]:
         """Run ``tasks`` one at a time on the started workers, adding up each call's
@@ -154,6 +162,34 @@ class ProcessExecutor(GeneratorExecutor):
     def run_queue_s(self) -> float:
         """Seconds the probe calls spent runnable but waiting for a core (Linux)."""
         return sum(w.slot[RUN_QUEUE] for w in self._fleet.workers) if self._fleet else 0.0
+
+    def memory_readings(self) -> list[tuple[float, float]]:
+        """(baseline RSS, largest measured call peak) of every worker this run had."""
+        for worker in self._fleet.workers if self._fleet else ():
+            self._memory[worker.name] = (worker.slot[BASELINE], worker.slot[PEAK])
+        return list(self._memory.values())
+
+    def resize(self, workers: int) -> None:
+        """Grow or shrink to ``workers`` worker processes between the probe and the run (a
+        memory cap); new workers build the agent while the first tasks run."""
+        fleet = self._fleet
+        if fleet is not None:
+            self.memory_readings()
+            if workers < len(fleet.workers):
+                fleet.shrink(workers)
+            else:
+                fleet.grow(workers - len(fleet.workers))
+        self.info = replace(self.info, workers=workers,
+                            max_in_flight=self._max_in_flight or 2 * workers * self._sizer.cap)
+
+    def _report_memory(self) -> None:
+        """Explicit processes mode: what the workers' first calls showed about memory, and a
+        warning when the workers would exceed the default budget (never a cap here)."""
+        found = reported(self._budget, list(self._memory.values()), self.info.workers)
+        if found is None:
+            return
+        notes = (*self.info.notes, found.note) if found.exceeded else self.info.notes
+        self.info = replace(self.info, memory=found, notes=notes)
 
     def with_reason(self, reason: str) -> ProcessExecutor:
         self.info = replace(self.info, reason=reason)

@@ -24,6 +24,7 @@ EXECUTION_KEYS: dict[str, Any] = {
     "arrival_rate": (str, int, float), "stages": list, "duration": (str, int, float),
     "iterations": int, "rate_limit": (str, int, float), "burst": int,
     "rate_limit_redis": str,
+    "memory_budget": (str, int),
 }
 #: ``backoff:`` values. ``doubling`` (the default, as before): ``backoff_s * 2**(try-1)``;
 #: ``exponential``: full jitter, a uniform draw in ``[0, that]`` (both capped).
@@ -57,6 +58,9 @@ class ExecutionSettings:
     chunk_size: int | None = None
     scheduler: str | None = None
     build_timeout_s: float = 60.0  # building the agent in a worker process
+    #: "4GB", "60%" (of available memory) or bytes: caps concurrent calls in any mode;
+    #: None: auto caps at 50 % of available, processes and dask only warn.
+    memory_budget: str | int | None = None
     #: Open model: starts per second whatever the completions (the first stage's start).
     arrival_rate: float | None = None
     stages: tuple[Stage, ...] = ()
@@ -107,7 +111,12 @@ class ExecutionSettings:
         if isinstance(build, bool) or not isinstance(build, (int, float)) or build <= 0:
             found.append(("build_timeout_s",
                           f"must be a positive number of seconds, got {build!r}"))
-        return found + self._load_problems()
+        found.extend(self._load_problems())
+        from agentperf.execution.memory import budget_problem
+
+        if (problem := budget_problem(self.memory_budget)) is not None:
+            found.append(("memory_budget", problem))
+        return found
 
     def _load_problems(self) -> list[tuple[str, str]]:
         found: list[tuple[str, str]] = []

@@ -1,4 +1,5 @@
-"""This process's resident set size, cheaply enough to read around every call.
+"""This process's resident set size, cheaply enough to read around every call, and the
+kernel's high-water mark of it (:class:`HighWaterMark`), for peaks between two reads.
 
 On Linux one ``pread`` of ``/proc/self/statm`` through a kept file descriptor: no
 psutil object, no allocation outside this module (so a profiler's site tables, which
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+from pathlib import Path
 from typing import Any
 
 
@@ -54,3 +56,59 @@ class OwnRss:
                 source = (os.getpid(), None, psutil.Process())
             self._source = source
             return source
+
+
+class HighWaterMark:
+    """The process's peak RSS since the last :meth:`reset` (Linux only).
+
+    Kept file descriptors and ``os.pread``/``os.pwrite``: no file objects, and nothing
+    allocated outside this module, which the allocation-site tables filter out.
+    """
+
+    def __init__(self) -> None:
+        # The pid of the process that makes the reader, not of the one that imported this
+        # module: a worker forked from a server that imported it must read its own.
+        proc = Path(f"/proc/{os.getpid()}")
+        self._status = _open(proc / "status", os.O_RDONLY)
+        self._clear = _open(proc / "clear_refs", os.O_WRONLY)
+        self.available = self._status is not None and self._clear is not None
+        self.overall: int | None = None  # the peak across every reset, for the whole profile
+        if self.available and (not self._write() or self.read() is None):
+            self.available = False
+
+    def reset(self) -> None:
+        if self.available:
+            self.read()  # keep the peak since the last reset in ``overall`` first
+            self.available = self._write()
+
+    def read(self) -> int | None:
+        if not self.available or self._status is None:
+            return None
+        text = os.pread(self._status, 4096, 0)
+        start = text.find(b"VmHWM:")
+        if start < 0:
+            return None
+        value = int(text[start + 6:text.index(b"kB", start)]) * 1024
+        self.overall = value if self.overall is None else max(self.overall, value)
+        return value
+
+    def close(self) -> None:
+        for fd in (self._status, self._clear):
+            if fd is not None:
+                os.close(fd)
+        self._status = self._clear = None
+        self.available = False
+
+    def _write(self) -> bool:
+        try:
+            os.pwrite(self._clear, b"5", 0)  # type: ignore[arg-type]
+        except (OSError, TypeError):
+            return False
+        return True
+
+
+def _open(path: Path, flags: int) -> int | None:
+    try:
+        return os.open(path, flags)
+    except OSError:
+        return None

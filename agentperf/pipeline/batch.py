@@ -71,18 +71,21 @@ class Progress:
     calls: int | None = None  # tasks that called the agent
     call_failed: int | None = None
     time_left_s: float | None = None  # a run bounded by execution.duration
+    resumed: int = 0  # of ``done``, rows taken from the earlier run (--resume)
 
     @classmethod
     def of(cls, tally: TaskTally, total: int | None, elapsed_s: float,
-           duration_s: float | None = None) -> Progress:
+           duration_s: float | None = None, resumed: int = 0) -> Progress:
         left = max(duration_s - elapsed_s, 0.0) if duration_s is not None else None
         return cls(tally.done, total, tally.failed, tally.timed_out, tally.cache_hits,
                    elapsed_s, tally.latency, tally.service_time, tally.served_latency,
-                   tally.calls, tally.call_failed, left)
+                   tally.calls, tally.call_failed, left, resumed)
 
     @property
     def rate(self) -> float:
-        return self.done / self.elapsed_s if self.elapsed_s > 0 else 0.0
+        """Tasks per second of this run (rows of an earlier run took no time here)."""
+        done = self.done - self.resumed
+        return done / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
 
 @dataclass
@@ -98,6 +101,10 @@ class BatchOptions:
     on_progress: Callable[[Progress], None] | None = None
     #: How the caller stops the run (the CLI wires SIGINT and SIGTERM to it).
     shutdown: Shutdown | None = None
+    #: The agent's code fingerprint, written in every results row (``--resume`` checks it).
+    code_fingerprint: str | None = None
+    #: ``--resume``: an :class:`~agentperf.pipeline.resume.ResumePlan` for ``output``.
+    resume: Any = None
 
 
 class _Tally(TaskTally):
@@ -123,6 +130,8 @@ def run_batch(spec: WorkloadSpec, options: BatchOptions,
     """Run every input of ``spec``; always returns a result, even when interrupted."""
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     tally = _Tally()
+    resume = options.resume
+    earlier = resume.fold(tally) if resume is not None else 0
     pending: dict[int, Any] = {}
     settings, gate = plan_load(spec.execution)
     duration_s = settings.duration_s
@@ -139,9 +148,7 @@ def run_batch(spec: WorkloadSpec, options: BatchOptions,
     start: float | None = None
     timeline = TimelineRecorder()
     with ExitStack() as stack:
-        writer = stack.enter_context(ResultsWriter(
-            options.output, Redactor.from_context(spec.context, options.cache_config))
-        ) if options.output else None
+        writer = _writer(options, spec, stack) if options.output else None
         executor = create_workload_executor(spec, adapter, options.cache_config,
                                             settings=settings, gate=gate)
         try:
@@ -156,12 +163,13 @@ def run_batch(spec: WorkloadSpec, options: BatchOptions,
                 if gate is not None:
                     gate.begin(start)
                 timeline.restart()
-                tasks = _tasks(cycled(inputs, settings), pending)
+                tasks = _tasks(cycled(inputs, settings), pending,
+                               resume.skip if resume is not None else None)
                 results = run_tasks(executor, cache, tasks)
                 last_progress = start
                 abort = abort_check(options.thresholds, cache_enabled=cache is not None)
                 if options.on_progress:
-                    options.on_progress(Progress.of(tally, total, 0.0, duration_s))
+                    options.on_progress(Progress.of(tally, total, 0.0, duration_s, earlier))
                 for result in results:
                     if gate is not None:
                         gate.settle(result, time.perf_counter())
@@ -180,7 +188,7 @@ def run_batch(spec: WorkloadSpec, options: BatchOptions,
                     now = time.perf_counter()
                     if now - last_progress >= PROGRESS_EVERY_S:
                         last_progress = now
-                        snapshot = Progress.of(tally, total, now - start, duration_s)
+                        snapshot = Progress.of(tally, total, now - start, duration_s, earlier)
                         if options.on_progress:
                             options.on_progress(snapshot)
                         if abort and (stop := abort(snapshot)) is not None:
@@ -195,17 +203,19 @@ def run_batch(spec: WorkloadSpec, options: BatchOptions,
             wall_s = time.perf_counter() - start if start is not None else 0.0
             system = sampler.stop() if sampler else None
     interrupted = interrupted or shutdown.requested
+    if resume is not None and writer is not None:
+        resume.compact()  # one row per input, whether the run finished or was stopped
     load = load_report(settings, gate, done=tally.done, wall_s=wall_s,
                        worker_wait_s=worker_waits.seconds, worker_waits=worker_waits.count)
     result = _build_result(spec, options, tally, executor.info, wall_s, started_at,
                            system=system, cache=cache, interrupted=interrupted, aborted=aborted,
-                           load=load)
+                           load=load, earlier=earlier)
     result.timeline = timeline.snapshot()
     if inputs.failure is not None and not interrupted:
         # The inputs, not the agent, ended the run: a usage error, after the summary.
         result.exit_code, result.exit_reason = ExitCode.USAGE, inputs.failure.message
     if options.on_progress:
-        options.on_progress(Progress.of(tally, total, wall_s, duration_s))
+        options.on_progress(Progress.of(tally, total, wall_s, duration_s, earlier))
     return result
 
 
@@ -224,6 +234,18 @@ class _WorkerWaits:
             self.count += 1
 
 
+def _writer(options: BatchOptions, spec: WorkloadSpec, stack: ExitStack) -> ResultsWriter:
+    """The results file; a resumed run appends to the earlier run's rows."""
+    assert options.output is not None
+    resume = options.resume
+    writer = ResultsWriter(options.output,
+                           Redactor.from_context(spec.context, options.cache_config),
+                           code=options.code_fingerprint, append=resume is not None)
+    if resume is not None:
+        resume.prepare_file()
+    return stack.enter_context(writer)
+
+
 def _brief(value: Any, limit: int = 200) -> Any:
     """An input as reports show it: JSON-able, long text cut."""
     text = value if isinstance(value, str) else None
@@ -238,8 +260,11 @@ def _brief(value: Any, limit: int = 200) -> Any:
     return value if len(encoded) <= limit else encoded[:limit] + "..."
 
 
-def _tasks(inputs: Iterable[Any], pending: dict[int, Any]) -> Iterator[Task]:
+def _tasks(inputs: Iterable[Any], pending: dict[int, Any],
+           skip: Callable[[int], bool] | None = None) -> Iterator[Task]:
     for index, value in enumerate(inputs):
+        if skip is not None and skip(index):
+            continue  # a successful row of the earlier run (--resume)
         pending[index] = value
         yield Task(index, value)
 
@@ -262,16 +287,19 @@ def _start_sampler(interval_s: float, timeline: TimelineRecorder) -> Any:
 
 def _build_result(spec: WorkloadSpec, options: BatchOptions, tally: _Tally, info: Any,
                   wall_s: float, started_at: str, *, system: Any, cache: Any,
-                  interrupted: bool, aborted: Any, load: LoadReport) -> BatchResult:
+                  interrupted: bool, aborted: Any, load: LoadReport,
+                  earlier: int = 0) -> BatchResult:
     latency_hist, service_hist = tally.latency, tally.service_time
     served_hist = tally.served_latency
     latency = latency_hist.summary()
     cache_stats = cache.stats() if cache else None
+    resume = options.resume
+    earlier_cpu_s = resume.folded_cpu_s if resume is not None else 0.0
     # In an open model latency includes waiting for a worker at the rate asked for: the
     # health rules judge the agent on its own calls (service time) instead.
     judged = service_hist.summary() if load.model == "open" else latency
-    health_input = _health_input(tally, judged, info, wall_s, system=system,
-                                 cache=cache, cache_stats=cache_stats)
+    health_input = _health_input(tally, judged, info, wall_s, system=system, cache=cache,
+                                 cache_stats=cache_stats, earlier_cpu_s=earlier_cpu_s)
     from agentperf.analysis.gates import batch_verdict, run_batch_values
     from agentperf.analysis.thresholds import evaluate_thresholds
 
@@ -282,7 +310,7 @@ def _build_result(spec: WorkloadSpec, options: BatchOptions, tally: _Tally, info
         health_score=health.score,
         peak_memory=getattr(system, "process_rss_peak_bytes", None),
         service_time=service_hist, served_latency=served_hist, calls=tally.calls,
-        call_failed=tally.call_failed, load=load)
+        call_failed=tally.call_failed, load=load, resumed=earlier)
     wanted = default_load_thresholds(spec.execution, options.thresholds, spec.error)
     thresholds = evaluate_thresholds(wanted, values)
     if aborted is not None:
@@ -294,7 +322,7 @@ def _build_result(spec: WorkloadSpec, options: BatchOptions, tally: _Tally, info
         name=spec.name, source=spec.source, executor=info, total=tally.done,
         succeeded=tally.succeeded, failed=tally.failed, timed_out=tally.timed_out,
         failures=sorted(tally.failures.values(), key=lambda g: -g.count), wall_s=wall_s,
-        throughput_per_s=tally.done / wall_s if wall_s > 0 else 0.0, latency=latency,
+        throughput_per_s=(tally.done - earlier) / wall_s if wall_s > 0 else 0.0, latency=latency,
         latency_buckets=latency_hist.buckets(), cpu_time_s=tally.cpu_s or None,
         health=health, exit_code=verdict.exit_code, exit_reason=verdict.reason,
         gates=list(verdict.gates), started_at=started_at,
@@ -306,17 +334,19 @@ def _build_result(spec: WorkloadSpec, options: BatchOptions, tally: _Tally, info
         reran_after_worker_loss=tally.reran, retries=tally.retries,
         service_time=service_hist.summary(), served_latency=served_hist.summary(),
         measurement_note=tally.measurement_note(), load=load,
+        resumed=resume.info() if resume is not None else None,
     )
 
 
 def _health_input(tally: _Tally, latency: Any, info: Any, wall_s: float, *, system: Any,
-                  cache: Any, cache_stats: Any) -> HealthInput:
+                  cache: Any, cache_stats: Any, earlier_cpu_s: float = 0.0) -> HealthInput:
     """What the health rules judge: the agent calls of this run, nothing else.
 
     Task figures count only tasks that called the agent. The process tree's CPU is
     agentperf's own plus the agent's; once the cache answered a task some of it went to
     reading the cache, so it is withheld then (task CPU time, measured around each
-    call, still speaks for the agent).
+    call, still speaks for the agent). Cores used are this run's: the CPU time of rows
+    resumed from an earlier run (``earlier_cpu_s``) was not spent in ``wall_s``.
     """
     system_data = system_input(system) if system else None
     if system_data is not None and tally.cache_hits:
@@ -326,7 +356,8 @@ def _health_input(tally: _Tally, latency: Any, info: Any, wall_s: float, *, syst
             total=tally.calls, failed=tally.call_failed, timed_out=tally.call_timed_out,
             mean_latency_s=latency.mean, p50_s=latency.p50, p99_s=latency.p99,
             mode=info.mode, workers=info.workers, cpu_per_wall=tally.cpu_per_wall,
-            cpu_cores_used=tally.cpu_s / wall_s if tally.cpu_tasks and wall_s > 0 else None,
+            cpu_cores_used=((tally.cpu_s - earlier_cpu_s) / wall_s
+                            if tally.cpu_tasks and wall_s > 0 else None),
             cores=os.cpu_count() or 1, chunk_size=info.chunk_size, wall_s=wall_s),
         cache=cache_input(cache_stats, cache.repeated_fraction) if cache else None,
         system=system_data,

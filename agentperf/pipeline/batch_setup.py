@@ -36,7 +36,8 @@ def prepare_batch(reference: str, *, inputs: Sequence[str] = (), inputs_file: st
                   max_error_rate: float | None = None, thresholds: Sequence[str] = (),
                   cache: Mapping[str, Any] | None = None, cache_clear: bool = False,
                   sample_interval_s: float = 0.5,
-                  reports: Mapping[str, Path | None] | None = None) -> BatchPlan:
+                  reports: Mapping[str, Path | None] | None = None,
+                  resume: bool = False, resume_anyway: bool = False) -> BatchPlan:
     spec = load_workload(reference, inputs=inputs, inputs_file=inputs_file)
     spec = replace(spec, execution=spec.execution.with_overrides(**(execution or {})))
     if max_error_rate is not None:
@@ -53,11 +54,33 @@ def prepare_batch(reference: str, *, inputs: Sequence[str] = (), inputs_file: st
     # load a model once more for nothing (load_workload has import-checked it).
     adapter = spec.build_agent() if spec.execution.mode in IN_PROCESS_MODES else None
     exporters = _exporters(reports or {})
+    output = output or spec.output
+    code = _code_fingerprint(spec) if output else None
     options = BatchOptions(
-        output=output or spec.output, cache_config=cache_config, cache_clear=cache_clear,
+        output=output, cache_config=cache_config, cache_clear=cache_clear,
         health_limits=limits, sample_interval_s=sample_interval_s, thresholds=threshold_list,
+        code_fingerprint=code,
+        resume=_resume(spec, output, code, anyway=resume_anyway) if resume or resume_anyway
+        else None,
     )
     return BatchPlan(spec=spec, adapter=adapter, options=options, exporters=exporters)
+
+
+def _code_fingerprint(spec: WorkloadSpec) -> str:
+    """The short code fingerprint every results row carries (what ``--resume`` checks)."""
+    from agentperf.workload.fingerprint import agent_fingerprint
+
+    return agent_fingerprint(spec.agent, spec.fingerprint, spec.base_dir).short
+
+
+def _resume(spec: WorkloadSpec, output: Path | None, code: str | None, *, anyway: bool) -> Any:
+    """The plan of a resumed run: the earlier rows, checked against inputs and code now."""
+    if output is None:
+        raise AgentperfError("--resume: needs the results file of the run to continue "
+                             "(--output FILE, or output: in the spec)")
+    from agentperf.pipeline.resume import plan_resume
+
+    return plan_resume(output, spec.inputs, code, anyway=anyway)
 
 
 def _thresholds(spec: WorkloadSpec, cli: Sequence[str]) -> list[Any]:

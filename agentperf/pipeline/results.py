@@ -76,6 +76,8 @@ class BatchResult:
     timeline: Any = None  # agentperf.measure.timeline.Timeline: per-interval aggregates
     #: What the retry rule did: retries by cause, time waited, failures not retried.
     retries: RetrySummary = field(default_factory=RetrySummary)
+    #: ``--resume``: what came from the earlier run (a ResumeInfo); None for a fresh run.
+    resumed: Any = None
 
     @property
     def error_rate(self) -> float:

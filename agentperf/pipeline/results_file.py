@@ -35,8 +35,11 @@ def _jsonable(value: Any) -> Any:
 
 
 def result_record(result: TaskResult, input_value: Any,
-                  redactor: Redactor | None = None) -> dict[str, Any]:
-    """The JSON line of one result; ``redactor`` masks secrets in its output and error."""
+                  redactor: Redactor | None = None, code: str | None = None) -> dict[str, Any]:
+    """The JSON line of one result; ``redactor`` masks secrets in its output and error.
+
+    ``code`` is the agent's code fingerprint: ``--resume`` refuses rows of other code.
+    """
     redactor = redactor or Redactor()
     record: dict[str, Any] = {
         "index": result.index,
@@ -72,6 +75,8 @@ def result_record(result: TaskResult, input_value: Any,
         record["reran_after_worker_loss"] = True
     if result.retry is not None:
         _retry_fields(record, result.retry)
+    if code is not None:
+        record["code_fingerprint"] = code
     return record
 
 
@@ -90,11 +95,15 @@ class ResultsWriter:
     The path is checked when the writer is made (exit code 2 on a bad one) and the file
     is created by the first :meth:`write`; leaving the ``with`` block without an error
     creates it empty if no result came, leaving it on an error creates nothing.
+    ``append`` adds to an existing file (a resumed run) instead of replacing it.
     """
 
-    def __init__(self, path: Path, redactor: Redactor | None = None) -> None:
+    def __init__(self, path: Path, redactor: Redactor | None = None, *,
+                 code: str | None = None, append: bool = False) -> None:
         self.path = path
         self.redactor = redactor or Redactor()
+        self.code = code
+        self._mode = "a" if append else "w"
         check_output_path("--output", path)
         self._fh: IO[str] | None = None
         self.lines = 0
@@ -102,14 +111,14 @@ class ResultsWriter:
     def _open(self) -> IO[str]:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fh = self.path.open("w", encoding="utf-8")
+            self._fh = self.path.open(self._mode, encoding="utf-8")
         except OSError as exc:
             raise AgentperfError(f"--output: cannot write {self.path}: {exc.strerror}") from None
         return self._fh
 
     def write(self, result: TaskResult, input_value: Any) -> None:
         handle = self._fh or self._open()
-        record = result_record(result, input_value, self.redactor)
+        record = result_record(result, input_value, self.redactor, self.code)
         handle.write(json.dumps(record, default=repr) + "\n")
         handle.flush()
         self.lines += 1

@@ -87,12 +87,18 @@ def summary_table(doc: Doc) -> Table:
     if (retry_text := _retries_text(tasks.get("retries"))) is not None:
         rows.insert(4, ("retries", retry_text))
     rows[2:2] = load_rows(doc.get("load"))
+    if executor.get("memory"):
+        memory = executor["memory"]
+        rows.append(("memory", memory["note"].removeprefix("memory: ")
+                     + ("" if memory["applied"] else " (estimate only)")))
     per_worker = (executor.get("extra") or {}).get("tasks_per_worker")
     if per_worker:
         rows.append(("tasks per worker", ", ".join(f"{name} {count:,}" for name, count
                                                    in sorted(per_worker.items()))))
     if doc.get("output_path"):
         rows.append(("results file", doc["output_path"]))
+    if doc.get("resume"):
+        rows.append(("resumed", _resume_text(doc["resume"])))
     for name, value in rows:
         table.add_row(name, Text(str(value)))
     return table
@@ -139,6 +145,21 @@ def _bound(load: Doc) -> str:
 
 def _rate(value: float | None) -> str:
     return "-" if value is None else f"{value:,.1f}/s"
+
+
+def _resume_text(resume: Doc) -> str:
+    """How much of the batch an earlier run did (``--resume``), and what was overridden."""
+    text = (f"{resume['rows_from_earlier_run']:,} rows from the earlier run kept; "
+            f"{resume['failed_rerun']:,} failed inputs run again; totals cover the whole "
+            "batch, throughput this run")
+    if resume.get("anyway"):
+        changes = [f"{resume[key]:,} {label}" for key, label in (
+            ("replaced_other_inputs", "rows of other inputs run again"),
+            ("dropped_beyond_inputs", "rows past the last input dropped")) if resume.get(key)]
+        if resume.get("code_changed"):
+            changes.append("kept rows were written by other agent code")
+        text += " (--resume-anyway" + (": " + "; ".join(changes) if changes else "") + ")"
+    return text
 
 
 def _reran_note(count: int) -> str:

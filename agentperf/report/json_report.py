@@ -92,6 +92,7 @@ def batch_document(result: Any) -> dict[str, Any]:
         "run_warnings": machine,
         "output_path": clean(result.output_path),
         "timeline": _timeline(getattr(result, "timeline", None)),
+        "resume": _section(getattr(result, "resumed", None), clean),
     }
 
 
