@@ -162,7 +162,8 @@ def run_batch_values(*, latency: Any, done: int, failed: int, timed_out: int, el
                      cache_hits: int | None = None, health_score: float | None = None,
                      peak_memory: int | None = None, service_time: Any = None,
                      served_latency: Any = None, calls: int | None = None,
-                     call_failed: int | None = None) -> dict[str, Any]:
+                     call_failed: int | None = None,
+                     usage: dict[str, Any] | None = None) -> dict[str, Any]:
     """The values ``RUN_BATCH_METRICS`` thresholds read, mid-run or at the end.
 
     ``latency`` (tasks that called the agent), ``service_time`` (the call alone) and
@@ -173,7 +174,9 @@ def run_batch_values(*, latency: Any, done: int, failed: int, timed_out: int, el
     from the cache observes none; counts of events are observed once one task ran.
     Rates are :class:`Tally` counts so an abort check can bound them. Pass None for
     what was not measured (no cache, no sampler): a threshold on it fails at the end
-    with "not measured", and never aborts a run early.
+    with "not measured", and never aborts a run early. ``usage`` holds the usage
+    metrics (``input_tokens``, ``output_tokens``, ``tokens``, ``cost_usd``, ``ttft``,
+    ``itl``) as histograms over the tasks that called the agent.
     """
     calls = done if calls is None else calls
     call_failed = failed if call_failed is None else call_failed
@@ -189,6 +192,7 @@ def run_batch_values(*, latency: Any, done: int, failed: int, timed_out: int, el
         "cache_hit_rate": Tally(cache_hits, done) if cache_hits is not None else None,
         "health_score": health_score,
         "peak_memory": peak_memory,
+        **(usage or {}),
     }
 
 
@@ -214,7 +218,8 @@ def abort_check(thresholds: Sequence[Threshold], *, cache_enabled: bool
             service_time=getattr(progress, "service_time", None),
             served_latency=getattr(progress, "served_latency", None),
             calls=getattr(progress, "calls", None),
-            call_failed=getattr(progress, "call_failed", None))
+            call_failed=getattr(progress, "call_failed", None),
+            usage=getattr(progress, "usage", None))
         return check_abort(armed, values, Progress(progress.done, progress.total,
                                                    progress.elapsed_s))
 

@@ -32,6 +32,7 @@ from agentperf.analysis.health_model import (
     status_for,
 )
 from agentperf.analysis.health_rules import RULE_IDS, RULES
+from agentperf.analysis.health_usage import usage_input
 from agentperf.analysis.health_warnings import WARNING_CODES, machine_warnings
 from agentperf.errors import did_you_mean
 from agentperf.measure.units import parse_bytes, parse_duration
@@ -59,6 +60,7 @@ __all__ = [
     "machine_warnings",
     "status_for",
     "system_input",
+    "usage_input",
 ]
 
 

@@ -25,6 +25,7 @@ from agentperf.analysis.health import (
     cache_input,
     evaluate,
     system_input,
+    usage_input,
 )
 from agentperf.errors import ExitCode
 from agentperf.execution.base import Task, TaskResult
@@ -34,6 +35,8 @@ from agentperf.measure.tally import MESSAGE_CHARS, TaskTally
 from agentperf.pipeline.results import BatchResult, FailedInput
 from agentperf.pipeline.results_file import ResultsWriter
 from agentperf.redact import Redactor
+from agentperf.usage.pricing import Pricer
+from agentperf.usage.tally import UsageTally
 from agentperf.workload.adapters import AgentAdapter
 from agentperf.workload.spec import WorkloadSpec
 
@@ -56,12 +59,14 @@ class Progress:
     served_latency: LatencyHistogram | None = None
     calls: int | None = None  # tasks that called the agent
     call_failed: int | None = None
+    usage: dict[str, Any] | None = None  # the usage metrics' values (tokens, cost, ttft)
 
     @classmethod
     def of(cls, tally: TaskTally, total: int | None, elapsed_s: float) -> Progress:
+        usage = tally.usage.usage_values() if isinstance(tally, _Tally) else None
         return cls(tally.done, total, tally.failed, tally.timed_out, tally.cache_hits,
                    elapsed_s, tally.latency, tally.service_time, tally.served_latency,
-                   tally.calls, tally.call_failed)
+                   tally.calls, tally.call_failed, usage)
 
     @property
     def rate(self) -> float:
@@ -86,12 +91,15 @@ class BatchOptions:
 class _Tally(TaskTally):
     """The run's counts, plus the first failed inputs for the reports."""
 
-    def __init__(self) -> None:
+    def __init__(self, pricing: Any = None) -> None:
         super().__init__()
         self.failed_inputs: list[FailedInput] = []
+        self.usage = UsageTally(Pricer.create(pricing), _brief)
 
     def add_with_input(self, result: TaskResult, input_value: Any) -> None:
         self.add(result)
+        if result.usage is not None:
+            self.usage.add(result, input_value)
         if result.ok or len(self.failed_inputs) >= MAX_FAILED_KEPT:
             return
         error = result.error
@@ -107,7 +115,7 @@ def run_batch(spec: WorkloadSpec, options: BatchOptions,
     from agentperf.execution import create_executor
 
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    tally = _Tally()
+    tally = _Tally(spec.pricing)
     pending: dict[int, Any] = {}
     total = spec.inputs.count()  # validates an input file not validated yet
     inputs = spec.inputs.guarded()
@@ -171,6 +179,10 @@ def run_batch(spec: WorkloadSpec, options: BatchOptions,
     if inputs.failure is not None and not interrupted:
         # The inputs, not the agent, ended the run: a usage error, after the summary.
         result.exit_code, result.exit_reason = ExitCode.USAGE, inputs.failure.message
+    elif result.usage is not None and result.usage.pricing_error and not interrupted:
+        where = f"{spec.source}: pricing" if spec.source else "pricing"
+        result.exit_code = ExitCode.USAGE
+        result.exit_reason = f"{where}: {result.usage.pricing_error}"
     if options.on_progress:
         options.on_progress(Progress.of(tally, total, wall_s))
     return result
@@ -231,8 +243,9 @@ def _build_result(spec: WorkloadSpec, options: BatchOptions, tally: _Tally, info
     served_hist = tally.served_latency
     latency = latency_hist.summary()
     cache_stats = cache.stats() if cache else None
+    usage = tally.usage.summary(wall_s, tally.done)
     health_input = _health_input(tally, latency, info, wall_s, system=system,
-                                 cache=cache, cache_stats=cache_stats)
+                                 cache=cache, cache_stats=cache_stats, usage=usage)
     from agentperf.analysis.gates import batch_verdict, run_batch_values
     from agentperf.analysis.thresholds import evaluate_thresholds
 
@@ -243,7 +256,7 @@ def _build_result(spec: WorkloadSpec, options: BatchOptions, tally: _Tally, info
         health_score=health.score,
         peak_memory=getattr(system, "process_rss_peak_bytes", None),
         service_time=service_hist, served_latency=served_hist, calls=tally.calls,
-        call_failed=tally.call_failed)
+        call_failed=tally.call_failed, usage=tally.usage.usage_values())
     thresholds = evaluate_thresholds(options.thresholds, values)
     if aborted is not None:
         thresholds = [aborted if t.label == aborted.label else t for t in thresholds]
@@ -265,12 +278,13 @@ def _build_result(spec: WorkloadSpec, options: BatchOptions, tally: _Tally, info
         warnings=list(info.notes), failed_inputs=tally.failed_inputs, agent_calls=tally.calls,
         reran_after_worker_loss=tally.reran,
         service_time=service_hist.summary(), served_latency=served_hist.summary(),
-        measurement_note=tally.measurement_note(),
+        measurement_note=tally.measurement_note(), usage=usage,
+        streaming=tally.usage.streaming(),
     )
 
 
 def _health_input(tally: _Tally, latency: Any, info: Any, wall_s: float, *, system: Any,
-                  cache: Any, cache_stats: Any) -> HealthInput:
+                  cache: Any, cache_stats: Any, usage: Any = None) -> HealthInput:
     """What the health rules judge: the agent calls of this run, nothing else.
 
     Task figures count only tasks that called the agent. The process tree's CPU is
@@ -290,4 +304,6 @@ def _health_input(tally: _Tally, latency: Any, info: Any, wall_s: float, *, syst
             cores=os.cpu_count() or 1, chunk_size=info.chunk_size, wall_s=wall_s),
         cache=cache_input(cache_stats, cache.repeated_fraction) if cache else None,
         system=system_data,
+        usage=usage_input(usage, cache_on=cache is not None,
+                          repeated_fraction=cache.repeated_fraction if cache else 0.0),
     )

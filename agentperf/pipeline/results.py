@@ -14,6 +14,7 @@ from agentperf.errors import ExitCode
 from agentperf.execution.base import ExecutorInfo
 from agentperf.measure.histogram import LatencySummary
 from agentperf.measure.tally import FailureGroup
+from agentperf.usage.tally import StreamingSummary, UsageSummary
 
 
 @dataclass
@@ -71,6 +72,10 @@ class BatchResult:
     #: Tasks run again after a worker process was lost while running them or holding
     #: their result: the agent may have been called twice for each.
     reran_after_worker_loss: int = 0
+    #: Tokens and cost of this run's LLM calls (None: no call reported usage).
+    usage: UsageSummary | None = None
+    #: Time to first chunk and between chunks of streamed answers (None: none streamed).
+    streaming: StreamingSummary | None = None
 
     @property
     def error_rate(self) -> float:
