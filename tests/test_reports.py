@@ -122,7 +122,7 @@ def test_json_report_validates_against_the_shipped_schema() -> None:
     jsonschema.Draft202012Validator.check_schema(schema)
     doc = json.loads(render_json(make_result()))
     validate_report(doc)
-    assert doc["schema_version"] == SCHEMA_VERSION == "1.1"
+    assert doc["schema_version"] == SCHEMA_VERSION == "1.2"
     assert doc["verdict"] == {"exit_code": 1, "status": "gate_failed", "passed": False,
                               "reason": doc["verdict"]["reason"], "interrupted": False,
                               "aborted": None}

@@ -17,8 +17,9 @@ from agentperf.analysis.thresholds import MetricKind, format_value
 from agentperf.errors import ExitCode
 from agentperf.redact import Redactor
 from agentperf.report.serialize import format_measure, to_jsonable
+from agentperf.report.usage_view import streaming_document, usage_document
 
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"
 SCHEMA_FILE = "batch-report.schema.json"
 _LATENCY_FIELDS = ("count", "min", "mean", "p50", "p90", "p95", "p99", "max")
 
@@ -88,6 +89,8 @@ def batch_document(result: Any) -> dict[str, Any]:
         "warnings": [w["message"] for w in machine] + [clean(str(w)) for w in result.warnings],
         "run_warnings": machine,
         "output_path": clean(result.output_path),
+        "usage": usage_document(getattr(result, "usage", None), clean),
+        "streaming": streaming_document(getattr(result, "streaming", None)),
     }
 
 
