@@ -66,7 +66,28 @@ def result_record(result: TaskResult, input_value: Any,
         record["saved_s"] = round(result.saved_s, 9)
     if result.reran_after_worker_loss:
         record["reran_after_worker_loss"] = True
+    if result.usage is not None:
+        record["usage"] = _usage_record(result)
     return record
+
+
+def _usage_record(result: TaskResult) -> dict[str, Any]:
+    """One task's usage: token counts (a cache hit's are what it saved), finish reasons,
+    and stream timing (offsets from the call's start)."""
+    usage = result.usage
+    assert usage is not None
+    data: dict[str, Any] = {}
+    if usage.has_tokens:
+        data.update(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
+                    cached_input_tokens=usage.cached_input_tokens,
+                    cache_write_tokens=usage.cache_write_tokens, models=usage.models)
+    if usage.finish_reasons:
+        data["finish_reasons"] = list(usage.finish_reasons)
+    if usage.stream is not None:
+        data["chunks"] = usage.stream.chunks
+        if usage.stream.first_chunk_s is not None:
+            data["first_chunk_s"] = round(usage.stream.first_chunk_s, 9)
+    return data
 
 
 class ResultsWriter:

@@ -41,8 +41,8 @@ def usage_of(output: Any, input_data: Any = None) -> Usage | None:
 def add_chunk(chunk: Any, usage: Usage) -> None:
     """Add what one streamed chunk reports (OpenAI's final usage chunk, LangChain's
     ``usage_metadata`` on chunks, which add up over the stream)."""
-    if type(chunk) not in _PLAIN:
-        _collect(chunk, None, usage)
+    if type(chunk) not in _PLAIN and not _collect(chunk, None, usage):
+        _finish(usage, _finish_reason(chunk))
 
 
 def _collect(output: Any, input_data: Any, usage: Usage) -> bool:

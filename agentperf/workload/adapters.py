@@ -74,6 +74,10 @@ class AgentAdapter:
     A sync agent called from async code runs in a thread; an async agent called from
     sync code runs on an event loop kept per thread, so a thread pool does not pay
     ``asyncio.run`` per call.
+
+    Every call is metered (:mod:`agentperf.usage.metering`): when the call reported LLM
+    usage, or streamed, the output comes back wrapped in :class:`~agentperf.usage.Metered`
+    with it, which :class:`~agentperf.execution.base.TaskResult` unwraps.
     """
 
     def __init__(self, fn: Callable[[Any], Any], *, is_async: bool, protocol: str,
