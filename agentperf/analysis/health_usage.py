@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from agentperf.analysis.health_model import Finding, HealthInput, HealthLimits, UsageHealthInput
+from agentperf.measure.units import format_usd
 
 #: Inputs a costly-input finding names, at most.
 NAMED_INPUTS = 3
@@ -71,12 +72,13 @@ def costly_input_rule(data: HealthInput, limits: HealthLimits) -> Finding | None
     if not over:
         return None
     worst = over[0][2] / usage.median_cost
-    named = ", ".join(f"#{index} {_short(value)} (${cost:.4g})"
+    named = ", ".join(f"#{index} {_short(value)} ({format_usd(cost)})"
                       for index, value, cost in over[:NAMED_INPUTS])
     more = f" and {len(over) - NAMED_INPUTS} more" if len(over) > NAMED_INPUTS else ""
+    median = format_usd(usage.median_cost)
     return Finding("costly_inputs", f"{len(over)} input{'s' if len(over) > 1 else ''} cost "
-                   f"over {limits.costly_input_ratio:g}x the median ${usage.median_cost:.4g} "
-                   f"per task: {named}{more}", round(worst, 2), limits.costly_input_ratio, 5.0,
+                   f"over {limits.costly_input_ratio:g}x the median {median} per task: "
+                   f"{named}{more}", round(worst, 2), limits.costly_input_ratio, 5.0,
                    "a few inputs dominate the bill: cap their context (retrieved documents, "
                    "history), route them to a cheaper model, or cache them", unit="times")
 

@@ -23,6 +23,7 @@ from agentperf.measure.units import (
     SIZE_UNITS,
     format_bytes,
     format_duration,
+    format_usd,
     parse_duration,
     unit_factor,
 )
@@ -446,5 +447,5 @@ def format_value(kind: MetricKind, value: float | None) -> str:
     if kind in (MetricKind.COUNT, MetricKind.TOKENS):
         return f"{value:,.0f}" if value == int(value) else f"{value:,.1f}"
     if kind is MetricKind.USD:
-        return f"${value:,.6g}" if value < 1 else f"${value:,.2f}"
+        return format_usd(value)
     return f"{value:g}"

@@ -180,9 +180,10 @@ def run_batch(spec: WorkloadSpec, options: BatchOptions,
         # The inputs, not the agent, ended the run: a usage error, after the summary.
         result.exit_code, result.exit_reason = ExitCode.USAGE, inputs.failure.message
     elif result.usage is not None and result.usage.pricing_error and not interrupted:
-        where = f"{spec.source}: pricing" if spec.source else "pricing"
+        # Only the counts can show a price is missing: a spec error, found after the run.
+        where = f"{spec.source}: " if spec.source else ""
         result.exit_code = ExitCode.USAGE
-        result.exit_reason = f"{where}: {result.usage.pricing_error}"
+        result.exit_reason = f"{where}{result.usage.pricing_error}"
     if options.on_progress:
         options.on_progress(Progress.of(tally, total, wall_s))
     return result

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from agentperf.measure.units import format_duration
+from agentperf.measure.units import format_duration, format_usd
 
 _TOKEN_STATS = ("total", "mean", "p50", "p95", "max")
 _STREAM_STATS = ("p50", "p90", "p95", "p99", "max")
@@ -94,15 +94,15 @@ def usage_rows(usage: Mapping[str, Any]) -> list[tuple[str, str]]:
     cost = usage["cost_usd"]
     if cost is not None:
         label = "cost (estimate)" if cost["estimate"] else "cost"
-        text = (f"${cost['total']:,.6g} total, ${cost['per_task_mean']:.6g} per task, "
-                f"${cost['per_1k_inputs']:,.4g} per 1,000 inputs; priced by "
+        text = (f"{format_usd(cost['total'])} total, {format_usd(cost['per_task_mean'])} per "
+                f"task, {format_usd(cost['per_1k_inputs'])} per 1,000 inputs; priced by "
                 f"{cost['priced_by']}")
         if cost["unpriced_tasks"]:
             text += f"; {cost['unpriced_tasks']:,} tasks not priced"
         rows.append((label, text))
     saved = usage["saved_by_cache"]
     if saved is not None:
-        money = "" if saved["cost_usd"] is None else f", ${saved['cost_usd']:,.6g}"
+        money = "" if saved["cost_usd"] is None else f", {format_usd(saved['cost_usd'])}"
         rows.append(("saved by cache", f"{saved['input_tokens']:,} input + "
                      f"{saved['output_tokens']:,} output tokens{money} "
                      f"({saved['hits']:,} hits)"))
