@@ -23,6 +23,9 @@ from agentperf.analysis.thresholds import (
 )
 from agentperf.errors import ExitCode
 
+#: The usage metrics of RUN_BATCH_METRICS, read from a usage tally's values.
+USAGE_METRICS = ("input_tokens", "output_tokens", "tokens", "cost_usd", "ttft", "itl")
+
 
 def decide_exit_code(interrupted: bool, thresholds: Sequence[ThresholdResult], failed: int,
                      total: int, max_error_rate: float | None = None, *,
@@ -192,6 +195,7 @@ def run_batch_values(*, latency: Any, done: int, failed: int, timed_out: int, el
         "cache_hit_rate": Tally(cache_hits, done) if cache_hits is not None else None,
         "health_score": health_score,
         "peak_memory": peak_memory,
+        **dict.fromkeys(USAGE_METRICS),  # not measured unless the caller tallied usage
         **(usage or {}),
     }
 

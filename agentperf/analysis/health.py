@@ -29,6 +29,7 @@ from agentperf.analysis.health_model import (
     RunWarning,
     SystemHealthInput,
     TaskHealthInput,
+    UsageHealthInput,
     status_for,
 )
 from agentperf.analysis.health_rules import RULE_IDS, RULES
@@ -54,6 +55,7 @@ __all__ = [
     "RunWarning",
     "SystemHealthInput",
     "TaskHealthInput",
+    "UsageHealthInput",
     "cache_input",
     "evaluate",
     "limits_from_mapping",
