@@ -64,8 +64,10 @@ def test_openai_responses_and_anthropic_message(server: LLMServer) -> None:
     assert (part.output_tokens, part.provider) == (25, "anthropic")
 
 
-def test_openai_stream_times_chunks_and_reads_the_usage_chunk(server: LLMServer) -> None:
-    result = run_one(ua.openai_stream, context={"base_url": server.url})
+@pytest.mark.parametrize("agent", [ua.openai_stream, ua.openai_stream_object])
+def test_openai_stream_times_chunks_and_reads_the_usage_chunk(server: LLMServer,
+                                                              agent: Any) -> None:
+    result = run_one(agent, context={"base_url": server.url})
     part = only(result.usage)
     assert (part.input_tokens, part.output_tokens, part.cached_input_tokens) == (120, 30, 20)
     stream = result.usage.stream

@@ -31,6 +31,13 @@ def openai_stream(prompt: str, context: dict[str, Any]) -> Iterator[Any]:
         stream_options={"include_usage": True})
 
 
+def openai_stream_object(prompt: str, context: dict[str, Any]) -> Any:
+    """Returns the SDK's Stream object itself (an iterator, not a generator)."""
+    return _openai(context).chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": prompt}], stream=True,
+        stream_options={"include_usage": True})
+
+
 def openai_responses(prompt: str, context: dict[str, Any]) -> Any:
     return _openai(context).responses.create(model=MODEL, input=prompt)
 

@@ -24,7 +24,8 @@ from typing import Any
 from agentperf.usage.model import Tokens, Usage
 
 #: Outputs that never carry usage: checked first, so a plain agent pays one lookup.
-_PLAIN = frozenset({str, int, float, bool, type(None), bytes, tuple, set, frozenset})
+PLAIN_TYPES = frozenset({str, int, float, bool, type(None), bytes, tuple, set, frozenset})
+_PLAIN = PLAIN_TYPES
 _FINISH_LENGTH = {"length", "max_tokens", "max_output_tokens"}
 
 
@@ -115,7 +116,7 @@ def _langchain_tokens(raw: Any) -> Tokens | None:
 
 def _messages(output: Any) -> list[Any] | None:
     """A LangGraph state's message list, when ``output`` is such a state."""
-    if isinstance(output, Mapping):
+    if type(output) is dict or isinstance(output, Mapping):
         messages = output.get("messages")
     elif not hasattr(output, "usage") and not hasattr(output, "usage_metadata"):
         messages = getattr(output, "messages", None)
@@ -165,6 +166,8 @@ def _provider(obj: Any, raw: Any, source: Any) -> str | None:
 
 
 def _get(obj: Any, name: str) -> Any:
+    if type(obj) is dict:  # the common case, before the slower ABC check
+        return obj.get(name)
     if obj is None:
         return None
     if isinstance(obj, Mapping):
@@ -173,7 +176,7 @@ def _get(obj: Any, name: str) -> Any:
 
 
 def _has(obj: Any, name: str) -> bool:
-    return name in obj if isinstance(obj, Mapping) else hasattr(obj, name)
+    return name in obj if type(obj) is dict or isinstance(obj, Mapping) else hasattr(obj, name)
 
 
 def _int(value: Any) -> int | None:
