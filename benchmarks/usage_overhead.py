@@ -28,9 +28,15 @@ CALLS = 100_000
 REPEATS = 7
 PLAIN_TARGET_US = 1.0
 USAGE_TARGET_US = 10.0
-OPENAI_SHAPED = {"model": "gpt-4o-mini", "choices": [{"finish_reason": "stop"}],
-                 "usage": {"prompt_tokens": 812, "completion_tokens": 64,
-                           "prompt_tokens_details": {"cached_tokens": 512}}}
+OPENAI_SHAPED = {
+    "model": "gpt-4o-mini",
+    "choices": [{"finish_reason": "stop"}],
+    "usage": {
+        "prompt_tokens": 812,
+        "completion_tokens": 64,
+        "prompt_tokens_details": {"cached_tokens": 512},
+    },
+}
 
 
 def plain(x: Any) -> Any:
@@ -67,8 +73,9 @@ def per_call_async(fn: Callable[[Any], Any]) -> float:
     return asyncio.run(run())
 
 
-def row(label: str, agent: Callable[[Any], Any], target_us: float, *,
-        is_async: bool = False) -> bool:
+def row(
+    label: str, agent: Callable[[Any], Any], target_us: float, *, is_async: bool = False
+) -> bool:
     adapter = build_adapter(agent)
     metered = adapter.coroutine_function if is_async else adapter.call
     timer = per_call_async if is_async else per_call
@@ -79,8 +86,10 @@ def row(label: str, agent: Callable[[Any], Any], target_us: float, *,
     bare, through = min(raw) * 1e6, min(wrapped) * 1e6
     added = through - bare
     ok = added <= target_us
-    print(f"{label:<34} {bare:>8.2f} {through:>10.2f} {added:>+9.2f}  "
-          f"{'PASS' if ok else 'FAIL'} (<= {target_us:g} us)")
+    print(
+        f"{label:<34} {bare:>8.2f} {through:>10.2f} {added:>+9.2f}  "
+        f"{'PASS' if ok else 'FAIL'} (<= {target_us:g} us)"
+    )
     return ok
 
 

@@ -34,12 +34,24 @@ class FakeChatModel:
             if i:
                 time.sleep(self.token_gap_s)
             last = i == len(words) - 1
-            yield {"model": self.model, "choices": [{"delta": {"content": word},
-                   "finish_reason": ("length" if cut else "stop") if last else None}]}
-        yield {"model": self.model, "choices": [], "usage": {
-            "prompt_tokens": self.SYSTEM_PROMPT_TOKENS + len(prompt.split()),
-            "completion_tokens": len(words),
-            "prompt_tokens_details": {"cached_tokens": self.SYSTEM_PROMPT_TOKENS}}}
+            yield {
+                "model": self.model,
+                "choices": [
+                    {
+                        "delta": {"content": word},
+                        "finish_reason": ("length" if cut else "stop") if last else None,
+                    }
+                ],
+            }
+        yield {
+            "model": self.model,
+            "choices": [],
+            "usage": {
+                "prompt_tokens": self.SYSTEM_PROMPT_TOKENS + len(prompt.split()),
+                "completion_tokens": len(words),
+                "prompt_tokens_details": {"cached_tokens": self.SYSTEM_PROMPT_TOKENS},
+            },
+        }
 
 
 def chat_agent(prompt: str, context: dict[str, Any]) -> Iterator[dict[str, Any]]:

@@ -16,8 +16,12 @@ from typing import Any
 #: Chat Completions: every call reports these counts.
 CHAT = {"prompt_tokens": 120, "completion_tokens": 30, "cached_tokens": 20}
 #: Anthropic Messages: input_tokens leaves out the cache reads and writes.
-ANTHROPIC = {"input_tokens": 50, "cache_read_input_tokens": 100,
-             "cache_creation_input_tokens": 10, "output_tokens": 25}
+ANTHROPIC = {
+    "input_tokens": 50,
+    "cache_read_input_tokens": 100,
+    "cache_creation_input_tokens": 10,
+    "output_tokens": 25,
+}
 #: Responses API.
 RESPONSES = {"input_tokens": 80, "cached_tokens": 30, "output_tokens": 15}
 #: Streaming: the first chunk after FIRST_CHUNK_S, the next ones CHUNK_GAP_S apart.
@@ -85,42 +89,75 @@ def _prompt(body: dict[str, Any]) -> str:
 
 
 def _chat_usage() -> dict[str, Any]:
-    return {"prompt_tokens": CHAT["prompt_tokens"], "completion_tokens": CHAT["completion_tokens"],
-            "total_tokens": CHAT["prompt_tokens"] + CHAT["completion_tokens"],
-            "prompt_tokens_details": {"cached_tokens": CHAT["cached_tokens"]}}
+    return {
+        "prompt_tokens": CHAT["prompt_tokens"],
+        "completion_tokens": CHAT["completion_tokens"],
+        "total_tokens": CHAT["prompt_tokens"] + CHAT["completion_tokens"],
+        "prompt_tokens_details": {"cached_tokens": CHAT["cached_tokens"]},
+    }
 
 
 def _chat(body: dict[str, Any]) -> dict[str, Any]:
     prompt = _prompt(body)
     finish = "length" if "long" in prompt else "stop"
-    return {"id": "chatcmpl-1", "object": "chat.completion", "created": 1,
-            "model": body.get("model", "gpt-4o-mini"),
-            "choices": [{"index": 0, "finish_reason": finish,
-                         "message": {"role": "assistant", "content": f"echo: {prompt}"}}],
-            "usage": _chat_usage()}
+    return {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": body.get("model", "gpt-4o-mini"),
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": finish,
+                "message": {"role": "assistant", "content": f"echo: {prompt}"},
+            }
+        ],
+        "usage": _chat_usage(),
+    }
 
 
 def _chunk(model: str, delta: dict[str, Any] | None, finish: str | None) -> dict[str, Any]:
-    return {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": model,
-            "choices": [{"index": 0, "delta": delta or {}, "finish_reason": finish}]}
+    return {
+        "id": "chatcmpl-1",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": model,
+        "choices": [{"index": 0, "delta": delta or {}, "finish_reason": finish}],
+    }
 
 
 def _message(body: dict[str, Any]) -> dict[str, Any]:
-    return {"id": "msg_1", "type": "message", "role": "assistant",
-            "model": body.get("model", "claude-3-5-haiku-latest"),
-            "content": [{"type": "text", "text": f"echo: {_prompt(body)}"}],
-            "stop_reason": "end_turn", "stop_sequence": None, "usage": dict(ANTHROPIC)}
+    return {
+        "id": "msg_1",
+        "type": "message",
+        "role": "assistant",
+        "model": body.get("model", "claude-3-5-haiku-latest"),
+        "content": [{"type": "text", "text": f"echo: {_prompt(body)}"}],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": dict(ANTHROPIC),
+    }
 
 
 def _response(body: dict[str, Any]) -> dict[str, Any]:
-    return {"id": "resp_1", "object": "response", "created_at": 1, "status": "completed",
-            "model": body.get("model", "gpt-4o-mini"), "output": [], "parallel_tool_calls": True,
-            "tool_choice": "auto", "tools": [],
-            "usage": {"input_tokens": RESPONSES["input_tokens"],
-                      "input_tokens_details": {"cached_tokens": RESPONSES["cached_tokens"]},
-                      "output_tokens": RESPONSES["output_tokens"],
-                      "output_tokens_details": {"reasoning_tokens": 5},
-                      "total_tokens": RESPONSES["input_tokens"] + RESPONSES["output_tokens"]}}
+    return {
+        "id": "resp_1",
+        "object": "response",
+        "created_at": 1,
+        "status": "completed",
+        "model": body.get("model", "gpt-4o-mini"),
+        "output": [],
+        "parallel_tool_calls": True,
+        "tool_choice": "auto",
+        "tools": [],
+        "usage": {
+            "input_tokens": RESPONSES["input_tokens"],
+            "input_tokens_details": {"cached_tokens": RESPONSES["cached_tokens"]},
+            "output_tokens": RESPONSES["output_tokens"],
+            "output_tokens_details": {"reasoning_tokens": 5},
+            "total_tokens": RESPONSES["input_tokens"] + RESPONSES["output_tokens"],
+        },
+    }
 
 
 class LLMServer:

@@ -13,14 +13,14 @@ pytest.importorskip("distributed")
 
 import dask_agents
 
-AGENT_MODULE = '''
+AGENT_MODULE = """
 import agentperf
 
 def priced(n):
     agentperf.record_usage(input_tokens=100 + n, output_tokens=n, cached_input_tokens=50,
                            model="gpt-4o-mini")
     return n
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -33,16 +33,31 @@ def test_dask_run_carries_recorded_usage_and_cost(cluster: Any, tmp_path: Path) 
     module = f"priced_{tmp_path.name.replace('-', '_')}"
     (tmp_path / f"{module}.py").write_text(AGENT_MODULE, encoding="utf-8")
     spec = tmp_path / "spec.yaml"
-    spec.write_text(f"agent: {module}:priced\ninputs: [1, 2, 3, 4, 5, 6]\n"
-                    "pricing: {input_per_million: 1.0, output_per_million: 10.0, "
-                    "cached_input_per_million: 0.1}\n", encoding="utf-8")
+    spec.write_text(
+        f"agent: {module}:priced\ninputs: [1, 2, 3, 4, 5, 6]\n"
+        "pricing: {input_per_million: 1.0, output_per_million: 10.0, "
+        "cached_input_per_million: 0.1}\n",
+        encoding="utf-8",
+    )
     from agentperf.cli.app import app
 
-    result = CliRunner().invoke(app, ["run-batch", str(spec), "--mode", "dask", "--scheduler",
-                                      cluster.scheduler.address, "--no-cache", "--json",
-                                      "--sample-interval", "0"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "run-batch",
+            str(spec),
+            "--mode",
+            "dask",
+            "--scheduler",
+            cluster.scheduler.address,
+            "--no-cache",
+            "--json",
+            "--sample-interval",
+            "0",
+        ],
+    )
     assert result.exit_code == 0, result.output
-    doc = json.loads(result.stdout[result.stdout.index("{"):])
+    doc = json.loads(result.stdout[result.stdout.index("{") :])
     assert doc["executor"]["mode"] == "dask"
     ns = range(1, 7)
     usage = doc["usage"]

@@ -65,8 +65,9 @@ def test_openai_responses_and_anthropic_message(server: LLMServer) -> None:
 
 
 @pytest.mark.parametrize("agent", [ua.openai_stream, ua.openai_stream_object])
-def test_openai_stream_times_chunks_and_reads_the_usage_chunk(server: LLMServer,
-                                                              agent: Any) -> None:
+def test_openai_stream_times_chunks_and_reads_the_usage_chunk(
+    server: LLMServer, agent: Any
+) -> None:
     result = run_one(agent, context={"base_url": server.url})
     part = only(result.usage)
     assert (part.input_tokens, part.output_tokens, part.cached_input_tokens) == (120, 30, 20)
@@ -105,17 +106,40 @@ def test_plain_generators_and_dict_shapes() -> None:
     assert not result.usage.has_tokens and 0.05 <= result.usage.stream.first_chunk_s < 1.0
     shapes = [
         ({"prompt_tokens": 9, "completion_tokens": 2}, (9, 2, 0, 0)),
-        ({"usage": {"input_tokens": 9, "output_tokens": 2,
-                    "input_tokens_details": {"cached_tokens": 4}}}, (9, 2, 4, 0)),
-        ({"usage": {"input_tokens": 5, "output_tokens": 2, "cache_read_input_tokens": 3,
-                    "cache_creation_input_tokens": 1}}, (9, 2, 3, 1)),
-        ({"input_tokens": 9, "output_tokens": 2, "input_token_details": {"cache_read": 4}},
-         (9, 2, 4, 0)),
+        (
+            {
+                "usage": {
+                    "input_tokens": 9,
+                    "output_tokens": 2,
+                    "input_tokens_details": {"cached_tokens": 4},
+                }
+            },
+            (9, 2, 4, 0),
+        ),
+        (
+            {
+                "usage": {
+                    "input_tokens": 5,
+                    "output_tokens": 2,
+                    "cache_read_input_tokens": 3,
+                    "cache_creation_input_tokens": 1,
+                }
+            },
+            (9, 2, 3, 1),
+        ),
+        (
+            {"input_tokens": 9, "output_tokens": 2, "input_token_details": {"cache_read": 4}},
+            (9, 2, 4, 0),
+        ),
     ]
     for shape, expected in shapes:
         part = only(usage_of(shape))
-        assert (part.input_tokens, part.output_tokens, part.cached_input_tokens,
-                part.cache_write_tokens) == expected, shape
+        assert (
+            part.input_tokens,
+            part.output_tokens,
+            part.cached_input_tokens,
+            part.cache_write_tokens,
+        ) == expected, shape
     for plain in ("text", 3, None, {"answer": 1}, {"usage": "n/a"}, [1, 2]):
         assert usage_of(plain) is None
 
@@ -136,8 +160,10 @@ def test_record_usage_adds_up_and_wins_over_the_result_shape() -> None:
         agentperf.record_usage(input_tokens=7, output_tokens=1)
         return x
 
-    assert only(TaskResult(0, True, asyncio.run(
-        build_adapter(in_async).acall(1))).usage).input_tokens == 14
+    assert (
+        only(TaskResult(0, True, asyncio.run(build_adapter(in_async).acall(1))).usage).input_tokens
+        == 14
+    )
     agentperf.record_usage(input_tokens=1)  # outside a run: nothing to add to, no error
     with pytest.raises(ValueError, match="cached_input_tokens"):
         agentperf.record_usage(input_tokens=1, cached_input_tokens=5)
@@ -153,11 +179,11 @@ def test_usage_function_from_the_spec() -> None:
 
 
 def test_explicit_pricing_is_exact_and_names_a_missing_price() -> None:
-    pricing = Pricing(input_per_million=2.0, output_per_million=8.0,
-                      cached_input_per_million=0.5)
+    pricing = Pricing(input_per_million=2.0, output_per_million=8.0, cached_input_per_million=0.5)
     tokens = Tokens(input_tokens=1_000, output_tokens=500, cached_input_tokens=400)
-    assert pricing.cost(tokens) == pytest.approx((600 * 2.0 + 400 * 0.5 + 500 * 8.0) / 1e6,
-                                                 abs=1e-15)
+    assert pricing.cost(tokens) == pytest.approx(
+        (600 * 2.0 + 400 * 0.5 + 500 * 8.0) / 1e6, abs=1e-15
+    )
     pricer = Pricer.create(Pricing(input_per_million=2.0, output_per_million=8.0))
     usage = Usage([tokens])
     assert pricer.cost(usage) is None
@@ -165,8 +191,9 @@ def test_explicit_pricing_is_exact_and_names_a_missing_price() -> None:
     with pytest.raises(SpecError, match="unknown key 'input'"):
         Pricing.from_spec({"input": 1}, lambda message, key: SpecError(message, key=key))
     with pytest.raises(SpecError, match="non-negative number"):
-        Pricing.from_spec({"input_per_million": -1},
-                          lambda message, key: SpecError(message, key=key))
+        Pricing.from_spec(
+            {"input_per_million": -1}, lambda message, key: SpecError(message, key=key)
+        )
 
 
 def test_price_database_estimate_for_a_known_model_and_none_for_an_unknown() -> None:
@@ -183,33 +210,51 @@ def test_price_database_estimate_for_a_known_model_and_none_for_an_unknown() -> 
 def _tally(costs: list[int], pricing: Pricing | None = None) -> UsageTally:
     tally = UsageTally(Pricer.create(pricing or Pricing(input_per_million=1_000_000.0)))
     for i, tokens in enumerate(costs):
-        tally.add(TaskResult(i, True, None, latency_s=0.1, usage=Usage([Tokens(tokens, 0)])),
-                  f"input {i}")
+        tally.add(
+            TaskResult(i, True, None, latency_s=0.1, usage=Usage([Tokens(tokens, 0)])), f"input {i}"
+        )
     return tally
 
 
 def test_cost_and_token_gates_fail_and_pass() -> None:
     tally = _tally([1, 2, 3, 4])  # $1 per token: costs 1, 2, 3, 4
-    specs = {"cost_usd": ["total < 9.5", "avg < 3"], "input_tokens": ["p(95) < 4000", "max < 4"],
-             "tokens": ["total == 10"]}
-    thresholds = parse_thresholds(specs, [], metrics=RUN_BATCH_METRICS,
-                                  error=lambda m, k: SpecError(m, key=k))
+    specs = {
+        "cost_usd": ["total < 9.5", "avg < 3"],
+        "input_tokens": ["p(95) < 4000", "max < 4"],
+        "tokens": ["total == 10"],
+    }
+    thresholds = parse_thresholds(
+        specs, [], metrics=RUN_BATCH_METRICS, error=lambda m, k: SpecError(m, key=k)
+    )
     results = {t.label: t.passed for t in evaluate_thresholds(thresholds, tally.usage_values())}
-    assert results == {"cost_usd: total < 9.5": False, "cost_usd: avg < 3": True,
-                       "input_tokens: p(95) < 4000": True, "input_tokens: max < 4": False,
-                       "tokens: total == 10": True}
+    assert results == {
+        "cost_usd: total < 9.5": False,
+        "cost_usd: avg < 3": True,
+        "input_tokens: p(95) < 4000": True,
+        "input_tokens: max < 4": False,
+        "tokens: total == 10": True,
+    }
     empty = evaluate_thresholds(thresholds, UsageTally(Pricer.create(None)).usage_values())
     assert not any(t.passed for t in empty) and {t.note for t in empty} == {"no observations"}
     for bad in ("ttft: total < 1s", "cost_usd: < 2", "output_tokens: p(95) < 4kb"):
         with pytest.raises(SpecError):
-            parse_thresholds({}, [bad], metrics=RUN_BATCH_METRICS,
-                             error=lambda m, k: SpecError(m, key=k))
+            parse_thresholds(
+                {}, [bad], metrics=RUN_BATCH_METRICS, error=lambda m, k: SpecError(m, key=k)
+            )
 
 
 def _usage_health(**fields: Any) -> list[str]:
-    base = {"tasks": 40, "finished_tasks": 40, "cut_tasks": 0, "tokens_spent": 4000,
-            "tokens_saved": None, "repeated_fraction": 0.0, "median_cost": 0.001,
-            "priced_tasks": 40, "costly": ()}
+    base = {
+        "tasks": 40,
+        "finished_tasks": 40,
+        "cut_tasks": 0,
+        "tokens_spent": 4000,
+        "tokens_saved": None,
+        "repeated_fraction": 0.0,
+        "median_cost": 0.001,
+        "priced_tasks": 40,
+        "costly": (),
+    }
     report = evaluate(HealthInput(usage=UsageHealthInput(**{**base, **fields})), HealthLimits())
     return [f.rule for f in report.findings]
 
@@ -221,8 +266,13 @@ def test_usage_health_rules_fire_and_stay_quiet() -> None:
     assert _usage_health(tokens_saved=0, repeated_fraction=0.5) == ["cache_saves_no_tokens"]
     assert _usage_health(tokens_saved=1200, repeated_fraction=0.5) == []
     assert _usage_health(tokens_saved=0, repeated_fraction=0.0) == []  # nothing repeated
-    findings = evaluate(HealthInput(usage=UsageHealthInput(
-        40, 40, 0, 4000, None, 0.0, 0.001, 40, ((9, "the huge one", 0.05), (3, "x", 0.002)))))
+    findings = evaluate(
+        HealthInput(
+            usage=UsageHealthInput(
+                40, 40, 0, 4000, None, 0.0, 0.001, 40, ((9, "the huge one", 0.05), (3, "x", 0.002))
+            )
+        )
+    )
     assert [f.rule for f in findings.findings] == ["costly_inputs"]
     assert "#9 'the huge one'" in findings.findings[0].message
     assert "#3" not in findings.findings[0].message
@@ -237,8 +287,17 @@ def test_tally_ttft_counts_from_the_task_start_and_hits_count_as_saved() -> None
     stream.stream = StreamTiming(3, 0.2, [0.1, 0.1], 0.4)
     # A retried task: 1.0 s from its first try's start, the last try alone 0.4 s.
     tally.add(TaskResult(0, True, None, latency_s=1.0, attempts=2, service_s=0.4, usage=stream))
-    tally.add(TaskResult(1, True, None, latency_s=0.001, attempts=0, cache_hit=True,
-                         usage=Usage([Tokens(100, 50)])))
+    tally.add(
+        TaskResult(
+            1,
+            True,
+            None,
+            latency_s=0.001,
+            attempts=0,
+            cache_hit=True,
+            usage=Usage([Tokens(100, 50)]),
+        )
+    )
     summary = tally.summary(wall_s=1.0, inputs=2)
     assert summary.input_tokens.total == 10 and summary.tasks == 1
     assert summary.saved_by_cache.input_tokens == 100

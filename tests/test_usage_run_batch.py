@@ -20,7 +20,9 @@ from report_schema import validate_report
 
 REPO = Path(__file__).resolve().parents[1]
 TESTS = Path(__file__).resolve().parent
-PRICING = "pricing: {input_per_million: 2.0, output_per_million: 8.0, cached_input_per_million: 0.5}\n"
+PRICING = (
+    "pricing: {input_per_million: 2.0, output_per_million: 8.0, cached_input_per_million: 0.5}\n"
+)
 
 
 @pytest.fixture(scope="module")
@@ -29,17 +31,38 @@ def server() -> Iterator[LLMServer]:
         yield running
 
 
-def run_batch(cwd: Path, *args: str, spec: str = "spec.yaml"
-              ) -> tuple[int, dict[str, Any] | None, str]:
+def run_batch(
+    cwd: Path, *args: str, spec: str = "spec.yaml"
+) -> tuple[int, dict[str, Any] | None, str]:
     """(exit code, the JSON report or None, stdout + stderr) of one run in a new process."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(TESTS)]),
-           "XDG_CACHE_HOME": str(cwd / "xdg"), "PYTHONDONTWRITEBYTECODE": "1"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO), str(TESTS)]),
+        "XDG_CACHE_HOME": str(cwd / "xdg"),
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
     report = cwd / "report.json"
     report.unlink(missing_ok=True)
-    proc = subprocess.run([sys.executable, "-m", "agentperf", "run-batch", spec,
-                           "--sample-interval", "0", "--report-json", str(report), *args],
-                          cwd=cwd, env=env, capture_output=True, text=True, timeout=120,
-                          stdin=subprocess.DEVNULL)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "agentperf",
+            "run-batch",
+            spec,
+            "--sample-interval",
+            "0",
+            "--report-json",
+            str(report),
+            *args,
+        ],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
     doc = json.loads(report.read_text()) if report.exists() else None
     return proc.returncode, doc, proc.stdout + proc.stderr
 
@@ -48,12 +71,17 @@ def write_spec(tmp_path: Path, text: str) -> None:
     (tmp_path / "spec.yaml").write_text(text, encoding="utf-8")
 
 
-def test_openai_sdk_run_exact_totals_cost_reports_and_cost_gate(tmp_path: Path,
-                                                               server: LLMServer) -> None:
-    write_spec(tmp_path, f"agent: usage_agents:openai_chat\ncontext: {{base_url: '{server.url}'}}\n"
-               "inputs: [a, b, c, a long one]\nexecution: {mode: threads, workers: 2}\n"
-               + PRICING + "thresholds:\n  cost_usd: ['total < 0.01']\n"
-               "  input_tokens: ['p(95) < 4000']\n")
+def test_openai_sdk_run_exact_totals_cost_reports_and_cost_gate(
+    tmp_path: Path, server: LLMServer
+) -> None:
+    write_spec(
+        tmp_path,
+        f"agent: usage_agents:openai_chat\ncontext: {{base_url: '{server.url}'}}\n"
+        "inputs: [a, b, c, a long one]\nexecution: {mode: threads, workers: 2}\n"
+        + PRICING
+        + "thresholds:\n  cost_usd: ['total < 0.01']\n"
+        "  input_tokens: ['p(95) < 4000']\n",
+    )
     code, doc, out = run_batch(tmp_path, "--report-md", "r.md", "--junit-xml", "r.xml")
     assert code == 0, out
     validate_report(doc)
@@ -63,8 +91,11 @@ def test_openai_sdk_run_exact_totals_cost_reports_and_cost_gate(tmp_path: Path,
     assert usage["cached_input_tokens"]["total"] == 4 * chat["cached_tokens"]
     assert usage["output_tokens"]["total"] == 4 * chat["completion_tokens"]
     assert usage["input_tokens"]["p95"] == chat["prompt_tokens"] == usage["input_tokens"]["max"]
-    per_task = ((chat["prompt_tokens"] - chat["cached_tokens"]) * 2.0
-                + chat["cached_tokens"] * 0.5 + chat["completion_tokens"] * 8.0) / 1e6
+    per_task = (
+        (chat["prompt_tokens"] - chat["cached_tokens"]) * 2.0
+        + chat["cached_tokens"] * 0.5
+        + chat["completion_tokens"] * 8.0
+    ) / 1e6
     cost = usage["cost_usd"]
     assert cost["total"] == pytest.approx(4 * per_task, rel=1e-12)
     assert cost["per_task_mean"] == pytest.approx(per_task, rel=1e-12)
@@ -84,11 +115,16 @@ def test_openai_sdk_run_exact_totals_cost_reports_and_cost_gate(tmp_path: Path,
     assert failed[0]["observed"] == pytest.approx(4 * per_task)
 
 
-def test_streaming_run_ttft_and_itl_within_the_server_delays(tmp_path: Path,
-                                                              server: LLMServer) -> None:
-    write_spec(tmp_path, f"agent: usage_agents:openai_stream\ncontext: {{base_url: '{server.url}'}}\n"
-               "inputs: [a, b, c]\nexecution: {mode: threads, workers: 3}\n" + PRICING
-               + "thresholds:\n  ttft: ['p(95) < 5s', 'p(95) < 100ms']\n  itl: ['max < 5s']\n")
+def test_streaming_run_ttft_and_itl_within_the_server_delays(
+    tmp_path: Path, server: LLMServer
+) -> None:
+    write_spec(
+        tmp_path,
+        f"agent: usage_agents:openai_stream\ncontext: {{base_url: '{server.url}'}}\n"
+        "inputs: [a, b, c]\nexecution: {mode: threads, workers: 3}\n"
+        + PRICING
+        + "thresholds:\n  ttft: ['p(95) < 5s', 'p(95) < 100ms']\n  itl: ['max < 5s']\n",
+    )
     code, doc, out = run_batch(tmp_path)
     assert code == 1, out  # only the 100 ms ttft gate fails: the first chunk comes at 150 ms
     streaming = doc["streaming"]
@@ -104,10 +140,13 @@ def test_streaming_run_ttft_and_itl_within_the_server_delays(tmp_path: Path,
 
 
 def test_processes_mode_carries_recorded_usage_back(tmp_path: Path) -> None:
-    write_spec(tmp_path, "agent: usage_agents:recorded\ninputs: [1, 2, 3, 4]\n"
-               "execution: {mode: processes, workers: 2}\n"
-               "pricing: {input_per_million: 1.0, output_per_million: 1.0, "
-               "cached_input_per_million: 1.0}\n")
+    write_spec(
+        tmp_path,
+        "agent: usage_agents:recorded\ninputs: [1, 2, 3, 4]\n"
+        "execution: {mode: processes, workers: 2}\n"
+        "pricing: {input_per_million: 1.0, output_per_million: 1.0, "
+        "cached_input_per_million: 1.0}\n",
+    )
     code, doc, out = run_batch(tmp_path)
     assert code == 0, out
     assert doc["executor"]["mode"] == "processes"
@@ -119,32 +158,46 @@ def test_processes_mode_carries_recorded_usage_back(tmp_path: Path) -> None:
 
 
 def test_cache_saves_tokens_and_money_on_a_second_run(tmp_path: Path) -> None:
-    write_spec(tmp_path, "agent: usage_agents:recorded\ninputs: [1, 2, 3]\n"
-               "execution: {mode: threads}\ncache: {}\n"
-               "pricing: {input_per_million: 1.0, output_per_million: 1.0, "
-               "cached_input_per_million: 1.0}\n")
+    write_spec(
+        tmp_path,
+        "agent: usage_agents:recorded\ninputs: [1, 2, 3]\n"
+        "execution: {mode: threads}\ncache: {}\n"
+        "pricing: {input_per_million: 1.0, output_per_million: 1.0, "
+        "cached_input_per_million: 1.0}\n",
+    )
     where = ("--cache-dir", str(tmp_path / "cache"))
     code, first, out = run_batch(tmp_path, *where)
     assert code == 0, out
-    assert first["usage"]["input_tokens"]["total"] == 120 and first["usage"]["saved_by_cache"] is None
+    assert (
+        first["usage"]["input_tokens"]["total"] == 120 and first["usage"]["saved_by_cache"] is None
+    )
     code, second, out = run_batch(tmp_path, *where)  # a new process: the disk tier answers
     assert code == 0, out
     usage = second["usage"]
     assert usage["tasks"] == 0 and usage["input_tokens"]["total"] is None  # no call made
-    assert usage["saved_by_cache"] == {"hits": 3, "input_tokens": 120, "output_tokens": 18,
-                                       "cost_usd": pytest.approx(138 / 1e6)}
+    assert usage["saved_by_cache"] == {
+        "hits": 3,
+        "input_tokens": 120,
+        "output_tokens": 18,
+        "cost_usd": pytest.approx(138 / 1e6),
+    }
     validate_report(second)
     assert "saved by cache" in out
 
 
-@pytest.mark.parametrize(("spec", "expected"), [
-    ("pricing: {input: 1}\n", "pricing.input"),
-    ("pricing: {input_per_million: cheap}\n", "non-negative number"),
-    ("usage: usage_agents:no_such_function\n", "usage"),
-])
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("pricing: {input: 1}\n", "pricing.input"),
+        ("pricing: {input_per_million: cheap}\n", "non-negative number"),
+        ("usage: usage_agents:no_such_function\n", "usage"),
+    ],
+)
 def test_spec_errors_are_one_line_and_exit_2(tmp_path: Path, spec: str, expected: str) -> None:
-    write_spec(tmp_path, "agent: usage_agents:recorded\ninputs: [1]\n"
-               "execution: {mode: sequential}\n" + spec)
+    write_spec(
+        tmp_path,
+        "agent: usage_agents:recorded\ninputs: [1]\nexecution: {mode: sequential}\n" + spec,
+    )
     code, _, out = run_batch(tmp_path)
     assert code == 2, out
     lines = [line for line in out.splitlines() if line.startswith("error:")]
@@ -153,12 +206,17 @@ def test_spec_errors_are_one_line_and_exit_2(tmp_path: Path, spec: str, expected
 
 
 def test_a_price_missing_for_the_counts_is_a_spec_error_naming_it(tmp_path: Path) -> None:
-    write_spec(tmp_path, "agent: usage_agents:recorded\ninputs: [1]\nexecution: {mode: sequential}\n"
-               "pricing: {input_per_million: 1.0, output_per_million: 1.0}\n")
+    write_spec(
+        tmp_path,
+        "agent: usage_agents:recorded\ninputs: [1]\nexecution: {mode: sequential}\n"
+        "pricing: {input_per_million: 1.0, output_per_million: 1.0}\n",
+    )
     code, doc, out = run_batch(tmp_path)
     assert code == 2, out
-    assert ("FAILED (exit 2): spec.yaml: pricing.cached_input_per_million is not given but 8 "
-            "cached input tokens were counted") in " ".join(out.split())
+    assert (
+        "FAILED (exit 2): spec.yaml: pricing.cached_input_per_million is not given but 8 "
+        "cached input tokens were counted"
+    ) in " ".join(out.split())
     assert doc is None  # no verdict on a run whose cost could not be computed
 
 

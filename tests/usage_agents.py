@@ -21,21 +21,28 @@ def _openai(context: dict[str, Any]) -> Any:
 def openai_chat(prompt: str, context: dict[str, Any]) -> Any:
     """Returns the SDK's ChatCompletion object as it is."""
     return _openai(context).chat.completions.create(
-        model=MODEL, messages=[{"role": "user", "content": prompt}])
+        model=MODEL, messages=[{"role": "user", "content": prompt}]
+    )
 
 
 def openai_stream(prompt: str, context: dict[str, Any]) -> Iterator[Any]:
     """Yields the SDK's ChatCompletionChunk objects; the last one carries the usage."""
     yield from _openai(context).chat.completions.create(
-        model=MODEL, messages=[{"role": "user", "content": prompt}], stream=True,
-        stream_options={"include_usage": True})
+        model=MODEL,
+        messages=[{"role": "user", "content": prompt}],
+        stream=True,
+        stream_options={"include_usage": True},
+    )
 
 
 def openai_stream_object(prompt: str, context: dict[str, Any]) -> Any:
     """Returns the SDK's Stream object itself (an iterator, not a generator)."""
     return _openai(context).chat.completions.create(
-        model=MODEL, messages=[{"role": "user", "content": prompt}], stream=True,
-        stream_options={"include_usage": True})
+        model=MODEL,
+        messages=[{"role": "user", "content": prompt}],
+        stream=True,
+        stream_options={"include_usage": True},
+    )
 
 
 def openai_responses(prompt: str, context: dict[str, Any]) -> Any:
@@ -46,23 +53,34 @@ def anthropic_message(prompt: str, context: dict[str, Any]) -> Any:
     import anthropic
 
     client = anthropic.Anthropic(base_url=context["base_url"], api_key="test", max_retries=0)
-    return client.messages.create(model="claude-3-5-haiku-latest", max_tokens=100,
-                                  messages=[{"role": "user", "content": prompt}])
+    return client.messages.create(
+        model="claude-3-5-haiku-latest",
+        max_tokens=100,
+        messages=[{"role": "user", "content": prompt}],
+    )
 
 
 def recorded(x: int) -> int:
     """Two LLM calls reported by hand: 10 + 5x input and 3 output tokens each."""
     for _ in range(2):
-        agentperf.record_usage(input_tokens=10 + 5 * x, output_tokens=3, cached_input_tokens=4,
-                               model=MODEL, provider="openai")
+        agentperf.record_usage(
+            input_tokens=10 + 5 * x,
+            output_tokens=3,
+            cached_input_tokens=4,
+            model=MODEL,
+            provider="openai",
+        )
     return x
 
 
 def priced_by_size(x: int) -> dict[str, Any]:
     """A plain dict in OpenAI's shape; input 9 costs 50x the others (a cost outlier)."""
     prompt = 5000 if x == 9 else 100
-    return {"model": MODEL, "usage": {"prompt_tokens": prompt, "completion_tokens": 0},
-            "choices": [{"finish_reason": "length" if x % 2 else "stop"}]}
+    return {
+        "model": MODEL,
+        "usage": {"prompt_tokens": prompt, "completion_tokens": 0},
+        "choices": [{"finish_reason": "length" if x % 2 else "stop"}],
+    }
 
 
 def my_usage(result: dict[str, Any]) -> dict[str, int]:
@@ -83,36 +101,49 @@ def slow_gen(x: int) -> Iterator[str]:
         yield f"w{i}"
 
 
-def fake_chat_model(input_tokens: int = 30, output_tokens: int = 3, cached: int = 10,
-                    delay_s: float = 0.0) -> Any:
+def fake_chat_model(
+    input_tokens: int = 30, output_tokens: int = 3, cached: int = 10, delay_s: float = 0.0
+) -> Any:
     from langchain_core.language_models.chat_models import BaseChatModel
     from langchain_core.messages import AIMessage, AIMessageChunk
     from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
-    usage = {"input_tokens": input_tokens, "output_tokens": output_tokens,
-             "total_tokens": input_tokens + output_tokens,
-             "input_token_details": {"cache_read": cached}}
+    usage = {
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "total_tokens": input_tokens + output_tokens,
+        "input_token_details": {"cache_read": cached},
+    }
 
     class FakeUsageChat(BaseChatModel):
         @property
         def _llm_type(self) -> str:
             return "fake-usage"
 
-        def _generate(self, messages: Any, stop: Any = None, run_manager: Any = None,
-                      **kwargs: Any) -> ChatResult:
-            message = AIMessage(content="ok", usage_metadata=usage,
-                                response_metadata={"model_name": MODEL, "finish_reason": "stop"})
+        def _generate(
+            self, messages: Any, stop: Any = None, run_manager: Any = None, **kwargs: Any
+        ) -> ChatResult:
+            message = AIMessage(
+                content="ok",
+                usage_metadata=usage,
+                response_metadata={"model_name": MODEL, "finish_reason": "stop"},
+            )
             return ChatResult(generations=[ChatGeneration(message=message)])
 
-        def _stream(self, messages: Any, stop: Any = None, run_manager: Any = None,
-                    **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+        def _stream(
+            self, messages: Any, stop: Any = None, run_manager: Any = None, **kwargs: Any
+        ) -> Iterator[ChatGenerationChunk]:
             words = ["a", "b", "c"]
             for i, word in enumerate(words):
                 time.sleep(delay_s)
                 last = i == len(words) - 1
-                yield ChatGenerationChunk(message=AIMessageChunk(
-                    content=word, usage_metadata=usage if last else None,
-                    response_metadata={"model_name": MODEL} if last else {}))
+                yield ChatGenerationChunk(
+                    message=AIMessageChunk(
+                        content=word,
+                        usage_metadata=usage if last else None,
+                        response_metadata={"model_name": MODEL} if last else {},
+                    )
+                )
 
     return FakeUsageChat()
 

@@ -43,10 +43,16 @@ class Metered:
         return (Metered, (self.value, self.usage))
 
 
-def record_usage(*, input_tokens: int = 0, output_tokens: int = 0,
-                 cached_input_tokens: int = 0, cache_write_tokens: int = 0,
-                 model: str | None = None, provider: str | None = None,
-                 finish_reason: str | None = None) -> None:
+def record_usage(
+    *,
+    input_tokens: int = 0,
+    output_tokens: int = 0,
+    cached_input_tokens: int = 0,
+    cache_write_tokens: int = 0,
+    model: str | None = None,
+    provider: str | None = None,
+    finish_reason: str | None = None,
+) -> None:
     """Report one LLM call's usage from inside an agent run by agentperf.
 
     Several calls in one task add up. ``input_tokens`` counts every input token,
@@ -55,27 +61,36 @@ def record_usage(*, input_tokens: int = 0, output_tokens: int = 0,
     nothing, so an agent keeps working on its own.
     """
     counts = (input_tokens, output_tokens, cached_input_tokens, cache_write_tokens)
-    for name, value in zip(("input_tokens", "output_tokens", "cached_input_tokens",
-                            "cache_write_tokens"), counts, strict=True):
+    for name, value in zip(
+        ("input_tokens", "output_tokens", "cached_input_tokens", "cache_write_tokens"),
+        counts,
+        strict=True,
+    ):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ValueError(f"record_usage: {name} must be a non-negative int, got {value!r}")
     if cached_input_tokens + cache_write_tokens > input_tokens:
-        raise ValueError("record_usage: input_tokens counts every input token, cached ones "
-                         "included, so it cannot be below cached_input_tokens + "
-                         "cache_write_tokens")
+        raise ValueError(
+            "record_usage: input_tokens counts every input token, cached ones "
+            "included, so it cannot be below cached_input_tokens + "
+            "cache_write_tokens"
+        )
     slot = _CURRENT.get()
     if slot is None:
         return
     if not slot:
         slot.append(Usage())
-    slot[0].add(Tokens(input_tokens, output_tokens, cached_input_tokens, cache_write_tokens,
-                       model, provider))
+    slot[0].add(
+        Tokens(
+            input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, model, provider
+        )
+    )
     if finish_reason:
         slot[0].finish_reasons.append(finish_reason)
 
 
-def meter_sync(fn: Callable[[Any], Any], extractor: Extractor | None = None
-               ) -> Callable[[Any], Any]:
+def meter_sync(
+    fn: Callable[[Any], Any], extractor: Extractor | None = None
+) -> Callable[[Any], Any]:
     """``fn`` with its usage gathered; a generator or iterator result is consumed and timed.
 
     The common case (a plain result, no ``record_usage``) costs a context-variable set
@@ -101,8 +116,9 @@ def meter_sync(fn: Callable[[Any], Any], extractor: Extractor | None = None
     return metered
 
 
-def meter_async(fn: Callable[[Any], Any], extractor: Extractor | None = None
-                ) -> Callable[[Any], Awaitable[Any]]:
+def meter_async(
+    fn: Callable[[Any], Any], extractor: Extractor | None = None
+) -> Callable[[Any], Awaitable[Any]]:
     """The async form of :func:`meter_sync`: awaits a coroutine, consumes an async
     generator or async iterator (or a sync one) to its end."""
     set_slot, reset_slot = _CURRENT.set, _CURRENT.reset
@@ -114,7 +130,8 @@ def meter_async(fn: Callable[[Any], Any], extractor: Extractor | None = None
             start = perf_counter()
             output = fn(data)
             if type(output) is CoroutineType or (
-                    inspect.isawaitable(output) and not hasattr(type(output), "__anext__")):
+                inspect.isawaitable(output) and not hasattr(type(output), "__anext__")
+            ):
                 output = await output
             if type(output) in _PLAIN and not slot and extractor is None:
                 return output
@@ -133,8 +150,11 @@ def meter_async(fn: Callable[[Any], Any], extractor: Extractor | None = None
 def _is_stream(output: Any) -> bool:
     """A generator or another iterator (an SDK's stream object); never a file."""
     kind = type(output)
-    return hasattr(kind, "__next__") and hasattr(kind, "__iter__") and \
-        not isinstance(output, io.IOBase)
+    return (
+        hasattr(kind, "__next__")
+        and hasattr(kind, "__iter__")
+        and not isinstance(output, io.IOBase)
+    )
 
 
 class _Chunks:
@@ -159,8 +179,9 @@ class _Chunks:
         add_chunk(chunk, self.usage)
 
     def result(self) -> tuple[Any, Usage]:
-        self.usage.stream = StreamTiming(len(self.items), self.first, self.gaps,
-                                         perf_counter() - self.start)
+        self.usage.stream = StreamTiming(
+            len(self.items), self.first, self.gaps, perf_counter() - self.start
+        )
         return _joined(self.items), self.usage
 
 
@@ -193,8 +214,9 @@ def _joined(items: list[Any]) -> Any:
     return items
 
 
-def _finish(output: Any, data: Any, slot: list[Usage], stream: Usage | None,
-            extractor: Extractor | None) -> Any:
+def _finish(
+    output: Any, data: Any, slot: list[Usage], stream: Usage | None, extractor: Extractor | None
+) -> Any:
     """The output, wrapped with its usage when the call reported any.
 
     Precedence: ``record_usage`` calls, else the spec's ``usage:`` extractor, else the
@@ -233,8 +255,10 @@ def extracted(extractor: Extractor, output: Any) -> Usage | None:
         return found
     tokens = tokens_from(raw)
     if tokens is None:
-        raise TypeError(f"the usage function returned {type(raw).__name__}, which holds no "
-                        "token counts (return a dict with input_tokens and output_tokens)")
+        raise TypeError(
+            f"the usage function returned {type(raw).__name__}, which holds no "
+            "token counts (return a dict with input_tokens and output_tokens)"
+        )
     usage = Usage()
     usage.add(tokens)
     return usage

@@ -75,8 +75,17 @@ class Usage:
 
     def merge(self, other: Usage) -> None:
         for part in other.parts:
-            self.add(Tokens(part.input_tokens, part.output_tokens, part.cached_input_tokens,
-                            part.cache_write_tokens, part.model, part.provider, part.calls))
+            self.add(
+                Tokens(
+                    part.input_tokens,
+                    part.output_tokens,
+                    part.cached_input_tokens,
+                    part.cache_write_tokens,
+                    part.model,
+                    part.provider,
+                    part.calls,
+                )
+            )
         self.finish_reasons.extend(other.finish_reasons)
         if other.stream is not None:
             self.stream = other.stream
@@ -108,9 +117,20 @@ class Usage:
 
     def to_dict(self) -> dict[str, object]:
         """A JSON-able form, stored with a cache entry so a hit knows what it saved."""
-        return {"parts": [[p.input_tokens, p.output_tokens, p.cached_input_tokens,
-                           p.cache_write_tokens, p.model, p.provider, p.calls]
-                          for p in self.parts]}
+        return {
+            "parts": [
+                [
+                    p.input_tokens,
+                    p.output_tokens,
+                    p.cached_input_tokens,
+                    p.cache_write_tokens,
+                    p.model,
+                    p.provider,
+                    p.calls,
+                ]
+                for p in self.parts
+            ]
+        }
 
     @classmethod
     def from_dict(cls, data: object) -> Usage | None:
@@ -120,6 +140,15 @@ class Usage:
         usage = cls()
         for row in data["parts"]:
             if isinstance(row, (list, tuple)) and len(row) == 7:
-                usage.parts.append(Tokens(int(row[0]), int(row[1]), int(row[2]), int(row[3]),
-                                          row[4], row[5], int(row[6])))
+                usage.parts.append(
+                    Tokens(
+                        int(row[0]),
+                        int(row[1]),
+                        int(row[2]),
+                        int(row[3]),
+                        row[4],
+                        row[5],
+                        int(row[6]),
+                    )
+                )
         return usage

@@ -87,8 +87,11 @@ def tokens_from(raw: Any) -> Tokens | None:
     prompt = _int(_get(raw, "prompt_tokens"))
     if prompt is not None:  # OpenAI Chat Completions
         details = _get(raw, "prompt_tokens_details")
-        return Tokens(prompt, _int(_get(raw, "completion_tokens")) or 0,
-                      _int(_get(details, "cached_tokens")) or 0)
+        return Tokens(
+            prompt,
+            _int(_get(raw, "completion_tokens")) or 0,
+            _int(_get(details, "cached_tokens")) or 0,
+        )
     given = _int(_get(raw, "input_tokens"))
     output = _int(_get(raw, "output_tokens"))
     if given is None and output is None:
@@ -110,8 +113,12 @@ def _langchain_tokens(raw: Any) -> Tokens | None:
     if given is None and output is None:
         return None
     details = _get(raw, "input_token_details") or {}
-    return Tokens(given or 0, output or 0, _int(_get(details, "cache_read")) or 0,
-                  _int(_get(details, "cache_creation")) or 0)
+    return Tokens(
+        given or 0,
+        output or 0,
+        _int(_get(details, "cache_read")) or 0,
+        _int(_get(details, "cache_creation")) or 0,
+    )
 
 
 def _messages(output: Any) -> list[Any] | None:
@@ -132,7 +139,7 @@ def _added(messages: list[Any], input_data: Any) -> Iterable[Any]:
     ids = {m_id for m in before if (m_id := _get(m, "id"))}
     if ids:
         return [m for m in messages if _get(m, "id") not in ids]
-    return messages[len(before):]
+    return messages[len(before) :]
 
 
 def _finish_reason(obj: Any) -> Any:

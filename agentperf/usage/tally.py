@@ -186,8 +186,14 @@ class UsageTally:
     def usage_values(self) -> dict[str, Any]:
         """The threshold values of the usage metrics (histograms: any p(N))."""
         cost = self.cost if self.pricer.error is None else None
-        return {"input_tokens": self.input, "output_tokens": self.output,
-                "tokens": self.tokens, "cost_usd": cost, "ttft": self.ttft, "itl": self.itl}
+        return {
+            "input_tokens": self.input,
+            "output_tokens": self.output,
+            "tokens": self.tokens,
+            "cost_usd": cost,
+            "ttft": self.ttft,
+            "itl": self.itl,
+        }
 
     def summary(self, wall_s: float, inputs: int) -> UsageSummary | None:
         """None when no task reported usage and nothing was saved: the run had no LLM calls."""
@@ -197,35 +203,60 @@ class UsageTally:
         cost_summary = None
         if priced:
             total = self.cost.total
-            cost_summary = CostSummary(total, total / priced,
-                                       total / inputs * 1000 if inputs else 0.0,
-                                       self.pricer.priced_by, self.pricer.estimate, priced,
-                                       self.unpriced)
-        saved = (SavedByCache(self.saved_hits, self.saved_input, self.saved_output,
-                              self.saved_cost if self.saved_hits else None)
-                 if self.saved_hits else None)
+            cost_summary = CostSummary(
+                total,
+                total / priced,
+                total / inputs * 1000 if inputs else 0.0,
+                self.pricer.priced_by,
+                self.pricer.estimate,
+                priced,
+                self.unpriced,
+            )
+        saved = (
+            SavedByCache(
+                self.saved_hits,
+                self.saved_input,
+                self.saved_output,
+                self.saved_cost if self.saved_hits else None,
+            )
+            if self.saved_hits
+            else None
+        )
         tokens = self.tokens.total
         return UsageSummary(
-            tasks=self.tasks, calls=self.calls, input_tokens=self.input.summary(),
+            tasks=self.tasks,
+            calls=self.calls,
+            input_tokens=self.input.summary(),
             cached_input_tokens=self.cached.summary(),
-            cache_write_tokens=self.written.summary(), output_tokens=self.output.summary(),
+            cache_write_tokens=self.written.summary(),
+            output_tokens=self.output.summary(),
             tokens=self.tokens.summary(),
             tokens_per_s=tokens / wall_s if wall_s > 0 and self.tasks else None,
-            output_tokens_per_s=self.output.total / wall_s if wall_s > 0 and self.tasks
-            else None,
-            cost_usd=self.cost.summary() if priced else None, cost=cost_summary,
-            saved_by_cache=saved, models=sorted(self.models), finished_tasks=self.finished,
-            cut_tasks=self.cut, costly_inputs=self.costly_inputs(),
+            output_tokens_per_s=self.output.total / wall_s if wall_s > 0 and self.tasks else None,
+            cost_usd=self.cost.summary() if priced else None,
+            cost=cost_summary,
+            saved_by_cache=saved,
+            models=sorted(self.models),
+            finished_tasks=self.finished,
+            cut_tasks=self.cut,
+            costly_inputs=self.costly_inputs(),
             warnings=sorted(set(self.pricer.problems.values())),
-            pricing_error=self.pricer.error)
+            pricing_error=self.pricer.error,
+        )
 
     def costly_inputs(self) -> list[CostlyInput]:
-        return [CostlyInput(-neg_index, value, cost)
-                for cost, neg_index, value in sorted(self._costly, reverse=True)]
+        return [
+            CostlyInput(-neg_index, value, cost)
+            for cost, neg_index, value in sorted(self._costly, reverse=True)
+        ]
 
     def streaming(self) -> StreamingSummary | None:
         if not self.stream_tasks:
             return None
-        return StreamingSummary(self.stream_tasks, self.chunks, self.ttft.summary(),
-                                self.itl.summary(),
-                                self.chunks / self.stream_s if self.stream_s > 0 else None)
+        return StreamingSummary(
+            self.stream_tasks,
+            self.chunks,
+            self.ttft.summary(),
+            self.itl.summary(),
+            self.chunks / self.stream_s if self.stream_s > 0 else None,
+        )
