@@ -143,6 +143,14 @@ def test_plain_generators_and_dict_shapes() -> None:
     for plain in ("text", 3, None, {"answer": 1}, {"usage": "n/a"}, [1, 2]):
         assert usage_of(plain) is None
 
+    class Touchy:
+        @property
+        def usage(self) -> Any:
+            raise RuntimeError("not loaded")
+
+    result = run_one(lambda x: Touchy())  # a result that raises when read is not a failure
+    assert result.usage is None and isinstance(result.output, Touchy)
+
 
 def test_record_usage_adds_up_and_wins_over_the_result_shape() -> None:
     part = only(run_one(ua.recorded, 2).usage)

@@ -30,20 +30,31 @@ _FINISH_LENGTH = {"length", "max_tokens", "max_output_tokens"}
 
 
 def usage_of(output: Any, input_data: Any = None) -> Usage | None:
-    """The usage an agent's result reports, or None when it reports none."""
+    """The usage an agent's result reports, or None when it reports none.
+
+    Never raises: a result whose attributes misbehave when read (a property that
+    raises, a proxy) reports no usage rather than failing a task that succeeded.
+    """
     if type(output) in _PLAIN:
         return None
     usage = Usage()
-    if not _collect(output, input_data, usage):
+    try:
+        found = _collect(output, input_data, usage)
+    except Exception:
         return None
-    return usage
+    return usage if found else None
 
 
 def add_chunk(chunk: Any, usage: Usage) -> None:
     """Add what one streamed chunk reports (OpenAI's final usage chunk, LangChain's
     ``usage_metadata`` on chunks, which add up over the stream)."""
-    if type(chunk) not in _PLAIN and not _collect(chunk, None, usage):
-        _finish(usage, _finish_reason(chunk))
+    if type(chunk) in _PLAIN:
+        return
+    try:
+        if not _collect(chunk, None, usage):
+            _finish(usage, _finish_reason(chunk))
+    except Exception:  # a chunk that misbehaves when read reports nothing (see usage_of)
+        return
 
 
 def _collect(output: Any, input_data: Any, usage: Usage) -> bool:
