@@ -226,3 +226,20 @@ def test_sample_workload_shows_usage_and_streaming(tmp_path: Path) -> None:
     assert "Usage (LLM calls this run made)" in out and "Streaming (" in out
     assert doc["usage"]["cost_usd"]["priced_by"] == "spec pricing"
     assert doc["streaming"]["ttft_s"]["count"] == doc["tasks"]["total"]
+
+
+def test_health_names_costly_inputs_and_cut_outputs(tmp_path: Path) -> None:
+    write_spec(
+        tmp_path,
+        "agent: usage_agents:priced_by_size\ninputs: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,"
+        " 13, 14, 15, 16, 17, 18, 19, 20, 21]\nexecution: {mode: sequential}\n"
+        "pricing: {input_per_million: 1.0, output_per_million: 1.0}\n",
+    )
+    code, doc, out = run_batch(tmp_path)
+    assert code == 0, out
+    findings = {f["rule"]: f for f in doc["health"]["findings"]}
+    assert set(findings) == {"outputs_cut", "costly_inputs"}
+    assert "11 of 22 answers (50%) stopped at the token limit" in findings["outputs_cut"]["message"]
+    costly = findings["costly_inputs"]["message"]
+    assert "1 input cost over 10x the median" in costly and "#9 9 ($0.005000)" in costly
+    assert doc["usage"]["costly_inputs"][0] == {"index": 9, "input": 9, "cost_usd": 0.005}

@@ -119,8 +119,10 @@ def costly_input_rule(data: HealthInput, limits: HealthLimits) -> Finding | None
 
 
 def _short(value: Any, limit: int = 40) -> str:
+    """An input as a finding names it: text quoted, anything else as its repr, cut."""
     text = value if isinstance(value, str) else repr(value)
-    return repr(text if len(text) <= limit else text[:limit] + "...")
+    text = text if len(text) <= limit else text[:limit] + "..."
+    return repr(text) if isinstance(value, str) else text
 
 
 USAGE_RULES = [cut_output_rule, cache_saves_nothing_rule, costly_input_rule]
