@@ -76,7 +76,7 @@ def test_openai_sdk_run_exact_totals_cost_reports_and_cost_gate(
 ) -> None:
     write_spec(
         tmp_path,
-        f"agent: usage_agents:openai_chat\ncontext: {{base_url: '{server.url}'}}\n"
+        f"agent: sdk_agents:openai_chat\ncontext: {{base_url: '{server.url}'}}\n"
         "inputs: [a, b, c, a long one]\nexecution: {mode: threads, workers: 2}\n"
         + PRICING
         + "thresholds:\n  cost_usd: ['total < 0.01']\n"
@@ -120,7 +120,7 @@ def test_streaming_run_ttft_and_itl_within_the_server_delays(
 ) -> None:
     write_spec(
         tmp_path,
-        f"agent: usage_agents:openai_stream\ncontext: {{base_url: '{server.url}'}}\n"
+        f"agent: sdk_agents:openai_stream\ncontext: {{base_url: '{server.url}'}}\n"
         "inputs: [a, b, c]\nexecution: {mode: threads, workers: 3}\n"
         + PRICING
         + "thresholds:\n  ttft: ['p(95) < 5s', 'p(95) < 100ms']\n  itl: ['max < 5s']\n",
