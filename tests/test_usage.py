@@ -158,6 +158,52 @@ def test_plain_generators_and_dict_shapes() -> None:
     assert result.usage is None and isinstance(result.output, Touchy)
 
 
+def test_anthropic_stream_events() -> None:
+    def events(x: str) -> Iterator[dict[str, Any]]:
+        yield {
+            "type": "message_start",
+            "message": {
+                "model": "claude-3-5-haiku-latest",
+                "usage": {
+                    "input_tokens": 50,
+                    "cache_read_input_tokens": 100,
+                    "cache_creation_input_tokens": 10,
+                    "output_tokens": 1,
+                },
+            },
+        }
+        yield {"type": "content_block_delta", "delta": {"type": "text_delta", "text": "hi"}}
+        yield {
+            "type": "message_delta",
+            "delta": {"stop_reason": "max_tokens"},
+            "usage": {"output_tokens": 25},
+        }
+        yield {"type": "message_stop"}
+
+    result = run_one(events)
+    part = only(result.usage)
+    assert (part.input_tokens, part.cached_input_tokens, part.cache_write_tokens) == (160, 100, 10)
+    assert (part.output_tokens, part.calls, part.model) == (25, 1, "claude-3-5-haiku-latest")
+    assert result.usage.finish_reasons == ["max_tokens"] and result.usage.stream.chunks == 4
+
+    def responses_events(x: str) -> Iterator[dict[str, Any]]:
+        yield {"type": "response.output_text.delta", "delta": "hi"}
+        yield {
+            "type": "response.completed",
+            "response": {
+                "model": "gpt-4o-mini",
+                "usage": {
+                    "input_tokens": 80,
+                    "output_tokens": 15,
+                    "input_tokens_details": {"cached_tokens": 30},
+                },
+            },
+        }
+
+    part = only(run_one(responses_events).usage)
+    assert (part.input_tokens, part.cached_input_tokens, part.output_tokens) == (80, 30, 15)
+
+
 def test_record_usage_adds_up_and_wins_over_the_result_shape() -> None:
     part = only(run_one(ua.recorded, 2).usage)
     assert (part.input_tokens, part.output_tokens, part.cached_input_tokens) == (40, 6, 8)

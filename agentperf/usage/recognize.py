@@ -6,9 +6,10 @@ under ``usage``):
 - OpenAI Chat Completions: ``usage.prompt_tokens``/``completion_tokens`` and
   ``prompt_tokens_details.cached_tokens``; its stream's final usage chunk;
 - OpenAI Responses: ``usage.input_tokens``/``output_tokens`` and
-  ``input_tokens_details.cached_tokens``;
+  ``input_tokens_details.cached_tokens``; its stream's ``response.completed`` event;
 - Anthropic ``Message.usage``: ``input_tokens`` plus ``cache_read_input_tokens`` and
-  ``cache_creation_input_tokens`` (Anthropic's ``input_tokens`` leaves them out);
+  ``cache_creation_input_tokens`` (Anthropic's ``input_tokens`` leaves them out); its
+  stream's ``message_start`` (input side) and ``message_delta`` (output) events;
 - LangChain ``AIMessage.usage_metadata`` (and its chunks), also inside a LangGraph
   state's ``messages``, where only the messages this call added count.
 
@@ -51,10 +52,33 @@ def add_chunk(chunk: Any, usage: Usage) -> None:
     if type(chunk) in _PLAIN:
         return
     try:
-        if not _collect(chunk, None, usage):
+        kind = _get(chunk, "type")
+        if kind in ("message_start", "message_delta"):
+            _anthropic_event(chunk, kind, usage)
+        elif kind in ("response.completed", "response.incomplete"):  # OpenAI Responses
+            _collect_one(_get(chunk, "response"), usage)
+        elif not _collect(chunk, None, usage):
             _finish(usage, _finish_reason(chunk))
     except Exception:  # a chunk that misbehaves when read reports nothing (see usage_of)
         return
+
+
+def _anthropic_event(event: Any, kind: str, usage: Usage) -> None:
+    """Anthropic's stream: ``message_start`` carries the input side of the usage (its
+    output count is a placeholder), ``message_delta`` the final output count."""
+    if kind == "message_start":
+        message = _get(event, "message")
+        tokens = tokens_from(_get(message, "usage"))
+        if tokens is not None:
+            tokens.output_tokens = 0
+            tokens.model, tokens.provider = _text(_get(message, "model")), "anthropic"
+            usage.add(tokens)
+        return
+    output = _int(_get(_get(event, "usage"), "output_tokens"))
+    if output is not None:
+        model = next((p.model for p in usage.parts if p.provider == "anthropic"), None)
+        usage.add(Tokens(0, output, model=model, provider="anthropic", calls=0))
+    _finish(usage, _get(_get(event, "delta"), "stop_reason"))
 
 
 def _collect(output: Any, input_data: Any, usage: Usage) -> bool:
