@@ -22,10 +22,10 @@ from agentperf.analysis.health_model import UsageHealthInput
 from agentperf.analysis.thresholds import RUN_BATCH_METRICS, evaluate_thresholds, parse_thresholds
 from agentperf.errors import SpecError
 from agentperf.execution.base import TaskResult
+from agentperf.measure.usage_tally import UsageTally
 from agentperf.usage.model import Tokens, Usage
 from agentperf.usage.pricing import Pricer, Pricing
 from agentperf.usage.recognize import usage_of
-from agentperf.usage.tally import UsageTally
 from agentperf.workload.adapters import build_adapter
 
 

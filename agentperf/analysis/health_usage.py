@@ -19,7 +19,7 @@ NAMED_INPUTS = 3
 def usage_input(
     summary: Any, *, cache_on: bool, repeated_fraction: float
 ) -> UsageHealthInput | None:
-    """What the usage rules read from a :class:`~agentperf.usage.tally.UsageSummary`."""
+    """What the usage rules read from a :class:`~agentperf.measure.usage_tally.UsageSummary`."""
     if summary is None:
         return None
     saved = summary.saved_by_cache

@@ -32,11 +32,11 @@ from agentperf.execution.base import Task, TaskResult
 from agentperf.execution.lifecycle import Shutdown
 from agentperf.measure.histogram import LatencyHistogram
 from agentperf.measure.tally import MESSAGE_CHARS, TaskTally
+from agentperf.measure.usage_tally import UsageTally
 from agentperf.pipeline.results import BatchResult, FailedInput
 from agentperf.pipeline.results_file import ResultsWriter
 from agentperf.redact import Redactor
 from agentperf.usage.pricing import Pricer
-from agentperf.usage.tally import UsageTally
 from agentperf.workload.adapters import AgentAdapter
 from agentperf.workload.spec import WorkloadSpec
 

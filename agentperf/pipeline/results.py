@@ -14,7 +14,7 @@ from agentperf.errors import ExitCode
 from agentperf.execution.base import ExecutorInfo
 from agentperf.measure.histogram import LatencySummary
 from agentperf.measure.tally import FailureGroup
-from agentperf.usage.tally import StreamingSummary, UsageSummary
+from agentperf.measure.usage_tally import StreamingSummary, UsageSummary
 
 
 @dataclass

@@ -25,8 +25,8 @@ from agentperf.analysis.health import (
 from agentperf.execution.base import ExecutorInfo, Task, TaskResult
 from agentperf.measure.histogram import LatencySummary
 from agentperf.measure.tally import TaskTally
+from agentperf.measure.usage_tally import UsageSummary, UsageTally
 from agentperf.usage.pricing import Pricer
-from agentperf.usage.tally import UsageSummary, UsageTally
 from agentperf.workload.adapters import AgentAdapter
 from agentperf.workload.spec import WorkloadSpec
 
