@@ -19,6 +19,7 @@ _LAZY = {
     "default_registry": "agentperf.measure.registry",
     "load_workload": "agentperf.workload.spec",
     "create_executor": "agentperf.execution",
+    "record_usage": "agentperf.usage",
 }
 
 __all__ = ["__version__", *_LAZY]

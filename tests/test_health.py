@@ -26,6 +26,7 @@ from agentperf.analysis.health import (
     MemoryHealthInput,
     SystemHealthInput,
     TaskHealthInput,
+    UsageHealthInput,
     evaluate,
     limits_from_mapping,
     status_for,
@@ -75,6 +76,13 @@ def cache(lookups: int, hit_rate: float, repeated: float) -> HealthInput:
     return HealthInput(cache=CacheHealthInput(lookups, hit_rate, repeated))
 
 
+def usage(**kw: object) -> HealthInput:
+    base = {"tasks": 40, "finished_tasks": 40, "cut_tasks": 0, "tokens_spent": 4000,
+            "tokens_saved": None, "repeated_fraction": 0.0, "median_cost": 0.001,
+            "priced_tasks": 40, "costly": ()}
+    return HealthInput(usage=UsageHealthInput(**{**base, **kw}))  # type: ignore[arg-type]
+
+
 def threads(busy: float | None, **kw: object) -> HealthInput:
     return HealthInput(tasks=TaskHealthInput(total=500, mean_latency_s=0.01, mode="threads",
                                              workers=8, cores=4, cpu_cores_used=busy, **kw))
@@ -107,6 +115,10 @@ CASES: dict[str, tuple[HealthInput, HealthInput]] = {
                              leak_bytes_per_call=4096.0, leak_rule="batch means"),
                       memory(leak_suspects=(LeakSuspect("agent.py:12", 4096.0),))),
     "transient_peak": (memory(transient_peak_bytes=300 * MB), memory(transient_peak_bytes=50 * MB)),
+    "outputs_cut": (usage(cut_tasks=12), usage(cut_tasks=1)),
+    "cache_saves_no_tokens": (usage(tokens_saved=0, repeated_fraction=0.4),
+                              usage(tokens_saved=900, repeated_fraction=0.4)),
+    "costly_inputs": (usage(costly=((7, "big", 0.02),)), usage(costly=((7, "big", 0.005),))),
 }
 
 

@@ -24,6 +24,9 @@ from agentperf.analysis.thresholds import (
 )
 from agentperf.errors import ExitCode
 
+#: The usage metrics of RUN_BATCH_METRICS, read from a usage tally's values.
+USAGE_METRICS = ("input_tokens", "output_tokens", "tokens", "cost_usd", "ttft", "itl")
+
 
 def decide_exit_code(interrupted: bool, thresholds: Sequence[ThresholdResult], failed: int,
                      total: int, max_error_rate: float | None = None, *,
@@ -165,7 +168,7 @@ def run_batch_values(*, latency: Any, done: int, failed: int, timed_out: int, el
                      peak_memory: int | None = None, service_time: Any = None,
                      served_latency: Any = None, calls: int | None = None,
                      call_failed: int | None = None, load: Any = None,
-                     resumed: int = 0) -> dict[str, Any]:
+                     resumed: int = 0, usage: dict[str, Any] | None = None) -> dict[str, Any]:
     """The values ``RUN_BATCH_METRICS`` thresholds read, mid-run or at the end.
 
     ``latency`` (tasks that called the agent), ``service_time`` (the call alone) and
@@ -180,6 +183,8 @@ def run_batch_values(*, latency: Any, done: int, failed: int, timed_out: int, el
     ``dropped`` and ``dropped_rate`` in an open model, and ``achieved_rate``.
     ``resumed`` tasks of ``done`` came from an earlier run (``--resume``): they count
     everywhere but in throughput.
+    ``usage`` holds the usage metrics (``input_tokens``, ``output_tokens``, ``tokens``,
+    ``cost_usd``, ``ttft``, ``itl``) as histograms over the tasks that called the agent.
     """
     calls = done if calls is None else calls
     call_failed = failed if call_failed is None else call_failed
@@ -196,6 +201,8 @@ def run_batch_values(*, latency: Any, done: int, failed: int, timed_out: int, el
         "health_score": health_score,
         "peak_memory": peak_memory,
         **_load_values(load),
+        **dict.fromkeys(USAGE_METRICS),  # not measured unless the caller tallied usage
+        **(usage or {}),
     }
 
 
@@ -235,7 +242,7 @@ def abort_check(thresholds: Sequence[Threshold], *, cache_enabled: bool
             served_latency=getattr(progress, "served_latency", None),
             calls=getattr(progress, "calls", None),
             call_failed=getattr(progress, "call_failed", None),
-            resumed=getattr(progress, "resumed", 0))
+            resumed=getattr(progress, "resumed", 0), usage=getattr(progress, "usage", None))
         return check_abort(armed, values, Progress(progress.done, progress.total,
                                                    progress.elapsed_s))
 

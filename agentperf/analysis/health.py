@@ -29,9 +29,11 @@ from agentperf.analysis.health_model import (
     RunWarning,
     SystemHealthInput,
     TaskHealthInput,
+    UsageHealthInput,
     status_for,
 )
 from agentperf.analysis.health_rules import RULE_IDS, RULES
+from agentperf.analysis.health_usage import usage_input
 from agentperf.analysis.health_warnings import WARNING_CODES, machine_warnings
 from agentperf.errors import did_you_mean
 from agentperf.measure.units import parse_bytes, parse_duration
@@ -53,12 +55,14 @@ __all__ = [
     "RunWarning",
     "SystemHealthInput",
     "TaskHealthInput",
+    "UsageHealthInput",
     "cache_input",
     "evaluate",
     "limits_from_mapping",
     "machine_warnings",
     "status_for",
     "system_input",
+    "usage_input",
 ]
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 HEALTHY_ABOVE = 80
 NEEDS_ATTENTION_ABOVE = 60
@@ -100,6 +100,25 @@ Subject = Literal["workload", "machine"]
 
 
 @dataclass(frozen=True)
+class UsageHealthInput:
+    """What the usage rules read: finish reasons, tokens spent and saved, costly inputs.
+
+    ``costly`` lists (input index, input as reports show it, cost in USD), costliest
+    first; ``median_cost`` is the median per-task cost (None when nothing was priced).
+    """
+
+    tasks: int
+    finished_tasks: int
+    cut_tasks: int
+    tokens_spent: int
+    tokens_saved: int | None  # None: no cache
+    repeated_fraction: float
+    median_cost: float | None
+    priced_tasks: int
+    costly: tuple[tuple[int, Any, float], ...] = ()
+
+
+@dataclass(frozen=True)
 class HealthInput:
     """Whatever a command measured; absent parts simply skip their rules.
 
@@ -113,6 +132,7 @@ class HealthInput:
     system: SystemHealthInput | None = None
     memory: MemoryHealthInput | None = None
     subject: Subject = "workload"
+    usage: UsageHealthInput | None = None
 
 
 @dataclass(frozen=True)
@@ -147,6 +167,10 @@ class HealthLimits:
     transient_peak_bytes: int = 100 * _MiB
     others_cpu_percent: float = 50.0  # other processes' share of all cores: a run warning
     load_per_core: float = 1.0  # load average not explained by the run, per core: a warning
+    cut_output_share: float = 0.05  # outputs cut at the token limit, of those with a reason
+    cut_min_tasks: int = 10
+    costly_input_ratio: float = 10.0  # a task's cost over the median that names its input
+    costly_min_tasks: int = 20
     disabled: tuple[str, ...] = ()
 
 

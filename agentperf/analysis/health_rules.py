@@ -19,6 +19,7 @@ from agentperf.analysis.health_model import (
     SystemHealthInput,
     TaskHealthInput,
 )
+from agentperf.analysis.health_usage import USAGE_RULE_IDS, USAGE_RULES
 from agentperf.measure.units import format_bytes, format_duration
 
 
@@ -330,10 +331,10 @@ def transient_peak_rule(data: HealthInput, limits: HealthLimits) -> Finding | No
 RULES: list[Rule] = [
     cpu_rule, memory_rule, slow_agent_rule, error_rate_rule, timeout_rule, tail_latency_rule,
     cache_rule, swap_rule, memory_growth_rule, threads_cpu_bound_rule, io_bound_idle_rule,
-    dispatch_overhead_rule, memory_peak_rule, leak_rule, transient_peak_rule,
+    dispatch_overhead_rule, memory_peak_rule, leak_rule, transient_peak_rule, *USAGE_RULES,
 ]
 RULE_IDS: tuple[str, ...] = (
     "cpu_high", "memory_high", "slow_agent", "error_rate", "timeouts", "tail_latency",
     "cache_low_hit_rate", "swap_in_use", "memory_growth", "threads_cpu_bound", "io_bound_idle",
-    "dispatch_overhead", "memory_peak", "leak_suspects", "transient_peak",
+    "dispatch_overhead", "memory_peak", "leak_suspects", "transient_peak", *USAGE_RULE_IDS,
 )

@@ -23,6 +23,7 @@ from agentperf.measure.units import (
     SIZE_UNITS,
     format_bytes,
     format_duration,
+    format_usd,
     parse_duration,
     unit_factor,
 )
@@ -54,6 +55,12 @@ class MetricKind(str, Enum):
     SCORE = "score"  # a plain number such as the 0-100 health score
     BYTES = "bytes"  # a peak or total in bytes; never decreases during a run
     COUNT = "count"  # a counter; never decreases during a run
+    TOKENS = "tokens"  # per-task token counts: total, avg, min, med, max, p(N)
+    USD = "usd"  # per-task cost in US dollars: total, avg, min, med, max, p(N)
+
+
+#: Kinds whose values are per-task amounts with a sum (``total``) besides the trend.
+AMOUNT_KINDS = (MetricKind.TOKENS, MetricKind.USD)
 
 
 RUN_BATCH_METRICS: Mapping[str, MetricKind] = {
@@ -71,6 +78,12 @@ RUN_BATCH_METRICS: Mapping[str, MetricKind] = {
     "dropped": MetricKind.COUNT,
     "dropped_rate": MetricKind.RATE,
     "achieved_rate": MetricKind.THROUGHPUT,
+    "input_tokens": MetricKind.TOKENS,
+    "output_tokens": MetricKind.TOKENS,
+    "tokens": MetricKind.TOKENS,
+    "cost_usd": MetricKind.USD,
+    "ttft": MetricKind.DURATION,
+    "itl": MetricKind.DURATION,
 }
 
 #: The note of a threshold whose metric had nothing to observe: it fails, never reads 0.
@@ -274,12 +287,15 @@ def parse_expression(metric: str, kind: MetricKind, expression: str, *, error: E
 
 
 def _statistic(kind: MetricKind, raw: str | None) -> str | None:
-    if kind is MetricKind.DURATION:
+    if kind is MetricKind.DURATION or kind in AMOUNT_KINDS:
+        amount = kind in AMOUNT_KINDS
         if raw is None:
-            raise ValueError("a duration needs a statistic: avg, min, med, max or p(N)")
+            raise ValueError(f"a {'per-task amount' if amount else 'duration'} needs a "
+                             f"statistic: {'total, ' if amount else ''}avg, min, med, max or "
+                             "p(N)")
         name = raw.replace(" ", "").lower()
         name = _STAT_ALIASES.get(name, name)
-        if name in _TREND_STATS:
+        if name in _TREND_STATS or (amount and name == "total"):
             return name
         pct = _PERCENTILE.match(name)
         if pct and name.startswith("p"):
@@ -351,7 +367,8 @@ def _observe(threshold: Threshold, raw: Any) -> tuple[float | None, str]:
     if isinstance(raw, Tally):
         rate = raw.rate
         return (None, NO_OBSERVATIONS) if rate is None else (rate, "")
-    if threshold.kind is MetricKind.DURATION and not isinstance(raw, (int, float)):
+    if (threshold.kind is MetricKind.DURATION or threshold.kind in AMOUNT_KINDS) and \
+            not isinstance(raw, (int, float)):
         return _trend_value(raw, threshold.statistic or "avg")
     value = float(raw)
     return (None, "no valid measurement") if math.isnan(value) else (value, "")
@@ -392,7 +409,8 @@ def can_still_pass(threshold: Threshold, value: Any, progress: Progress) -> bool
         return True
     upper = threshold.op in ("<", "<=")
     lower = threshold.op in (">", ">=")
-    if threshold.kind in (MetricKind.COUNT, MetricKind.BYTES) or threshold.statistic == "max":
+    if threshold.kind in (MetricKind.COUNT, MetricKind.BYTES) or threshold.statistic in (
+            "max", "total"):
         return not upper
     if threshold.statistic == "min":
         return not lower
@@ -430,6 +448,8 @@ def format_value(kind: MetricKind, value: float | None) -> str:
         return f"{value:,.1f}/s"
     if kind is MetricKind.RATE:
         return f"{value:.2%}"
-    if kind is MetricKind.COUNT:
-        return f"{value:,.0f}"
+    if kind in (MetricKind.COUNT, MetricKind.TOKENS):
+        return f"{value:,.0f}" if value == int(value) else f"{value:,.1f}"
+    if kind is MetricKind.USD:
+        return format_usd(value)
     return f"{value:g}"

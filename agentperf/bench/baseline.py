@@ -197,10 +197,20 @@ def _sample(reader: _Reader, data: Any, where: str) -> Sample:
     return Sample(loops=data["loops"], elapsed_ns=data["elapsed_ns"],
                   peak_bytes=data.get("peak_bytes"), max_rss_bytes=data.get("max_rss_bytes"),
                   process=int(data.get("process") or 0), run=int(data.get("run") or 0),
+                  cost_usd=_cost(reader, data, where),
+                  cost_estimated=data.get("cost_estimated") is True,
                   **{key: _count(reader, data, key, where) for key in _COUNTS})
 
 
-_COUNTS = ("cpu_ns", "read_bytes", "write_bytes", "syscalls")
+_COUNTS = ("cpu_ns", "read_bytes", "write_bytes", "syscalls", "input_tokens", "output_tokens")
+
+
+def _cost(reader: Any, data: dict[str, Any], where: str) -> float | None:
+    value = data.get("cost_usd")
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                              or value < 0):
+        raise reader.error(f"{where}.cost_usd", "expected a non-negative number or null")
+    return None if value is None else float(value)
 
 
 def _count(reader: _Reader, data: dict[str, Any], key: str, where: str) -> int | None:

@@ -60,7 +60,9 @@ class Worker:
                       peak_bytes=reply["peak_bytes"], max_rss_bytes=reply["max_rss_bytes"],
                       process=self.process, cpu_ns=reply.get("cpu_ns"),
                       read_bytes=reply.get("read_bytes"), write_bytes=reply.get("write_bytes"),
-                      syscalls=reply.get("syscalls"))
+                      syscalls=reply.get("syscalls"), input_tokens=reply.get("input_tokens"),
+                      output_tokens=reply.get("output_tokens"), cost_usd=reply.get("cost_usd"),
+                      cost_estimated=bool(reply.get("cost_estimated")))
 
     def close(self) -> None:
         if self._proc.poll() is None:

@@ -97,6 +97,12 @@ class Sample:
     read_bytes: int | None = None  # storage I/O during the timed loop (psutil, where known)
     write_bytes: int | None = None
     syscalls: int | None = None  # read and write system calls during the timed loop
+    #: LLM usage of the sample's last call (None: it reported none). One call per sample
+    #: is read, after the clock stops, so reading usage never slows the timed loop.
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost_usd: float | None = None  # that call's cost, when it could be priced
+    cost_estimated: bool = False  # priced from genai-prices' data, not the spec's prices
 
     @property
     def seconds_per_call(self) -> float:

@@ -86,6 +86,22 @@ def sample_figures(samples: Sequence[Sample]) -> dict[str, float]:
         calls = sum(s.loops for s in counted)
         for key in ("read_bytes", "write_bytes", "syscalls"):
             figures[f"{key}_per_call"] = sum(getattr(s, key) for s in counted) / calls
+    figures.update(usage_figures(samples))
+    return figures
+
+
+def usage_figures(samples: Sequence[Sample]) -> dict[str, float]:
+    """Tokens and cost per call, over the calls read (each sample's last call)."""
+    read = [s for s in samples if s.input_tokens is not None]
+    if not read:
+        return {}
+    figures = {"usage_calls_read": float(len(read)),
+               "input_tokens_per_call": statistics.fmean(s.input_tokens or 0 for s in read),
+               "output_tokens_per_call": statistics.fmean(s.output_tokens or 0 for s in read)}
+    priced = [s.cost_usd for s in read if s.cost_usd is not None]
+    if priced:
+        figures["cost_usd_per_call"] = statistics.fmean(priced)
+        figures["cost_estimated"] = float(any(s.cost_estimated for s in read))
     return figures
 
 

@@ -19,6 +19,8 @@ from typing import Any
 from agentperf.bench.calibrate import find_loops
 from agentperf.bench.model import Sample, TargetRecipe
 from agentperf.errors import AgentperfError, ExitCode
+from agentperf.usage.metering import Metered
+from agentperf.usage.pricing import Pricer
 from agentperf.workload.adapters import NO_INPUT, takes_input
 from agentperf.workload.spec import load_workload
 
@@ -43,6 +45,8 @@ class Target:
         self._inputs = list(itertools.islice(iter(spec.inputs), MAX_INPUTS)) or [NO_INPUT]
         self._direct = self.adapter.protocol == "callable" and not takes_input(self.adapter)
         self._loop = asyncio.new_event_loop() if self.adapter.is_async else None
+        self._pricer = Pricer.create(spec.pricing)
+        self._last: Any = None  # the last call's output: its usage is read after the clock
 
     def close(self) -> None:
         if self._loop is not None:
@@ -60,10 +64,17 @@ class Target:
         io_after = _io_counters() if io_before is not None else None
         io = [a - b for a, b in zip(io_after, io_before, strict=True)] \
             if io_before is not None and io_after is not None else [None, None, None]
+        usage = self._last.usage if type(self._last) is Metered else None
+        self._last = None
         peak = self.peak_memory() if memory else None
+        tokens = usage is not None and usage.has_tokens
         return Sample(loops=loops, elapsed_ns=elapsed, peak_bytes=peak,
                       max_rss_bytes=max_rss_bytes(), process=self.process, cpu_ns=cpu,
-                      read_bytes=io[0], write_bytes=io[1], syscalls=io[2])
+                      read_bytes=io[0], write_bytes=io[1], syscalls=io[2],
+                      input_tokens=usage.input_tokens if tokens else None,
+                      output_tokens=usage.output_tokens if tokens else None,
+                      cost_usd=self._pricer.cost(usage) if tokens else None,
+                      cost_estimated=self._pricer.estimate)
 
     def time(self, loops: int) -> int:
         """Nanoseconds for ``loops`` calls, by ``time.perf_counter_ns``."""
@@ -119,10 +130,13 @@ class Target:
             return clock() - t0
         call = self.adapter.call
         items = self._items(loops)
+        out = None
         t0 = clock()
         for item in items:
-            call(item)
-        return clock() - t0
+            out = call(item)
+        elapsed = clock() - t0
+        self._last = out
+        return elapsed
 
     async def _atime(self, loops: int) -> int:
         clock = time.perf_counter_ns
@@ -135,10 +149,13 @@ class Target:
             return clock() - t0
         acall = self.adapter.acall
         items = self._items(loops)
+        out = None
         t0 = clock()
         for item in items:
-            await acall(item)
-        return clock() - t0
+            out = await acall(item)
+        elapsed = clock() - t0
+        self._last = out
+        return elapsed
 
     def _failure(self, exc: BaseException) -> AgentperfError:
         hint = "a benchmark needs calls that succeed"

@@ -32,7 +32,9 @@ def _handle(targets: list[Target], request: dict[str, Any]) -> dict[str, Any]:
         return {"elapsed_ns": sample.elapsed_ns, "peak_bytes": sample.peak_bytes,
                 "max_rss_bytes": sample.max_rss_bytes, "cpu_ns": sample.cpu_ns,
                 "read_bytes": sample.read_bytes, "write_bytes": sample.write_bytes,
-                "syscalls": sample.syscalls}
+                "syscalls": sample.syscalls, "input_tokens": sample.input_tokens,
+                "output_tokens": sample.output_tokens, "cost_usd": sample.cost_usd,
+                "cost_estimated": sample.cost_estimated}
     raise AgentperfError(f"bench worker: unknown request {op!r}")
 
 

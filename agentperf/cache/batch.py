@@ -27,6 +27,7 @@ from agentperf.cache.serializers import Entry, UnstorableError
 from agentperf.cache.stats import CacheStats
 from agentperf.cache.tiered import TieredCache
 from agentperf.execution.base import Task, TaskError, TaskResult
+from agentperf.usage.model import Usage
 from agentperf.workload.adapters import AgentRef
 from agentperf.workload.fingerprint import SHORT_CHARS, agent_fingerprint
 
@@ -259,7 +260,8 @@ class _BatchRun:
 
     def _store(self, key: str, result: TaskResult) -> None:
         if result.ok:
-            entry = Entry(result.output, result.latency_s)
+            usage = result.usage.to_dict() if result.usage and result.usage.has_tokens else None
+            entry = Entry(result.output, result.latency_s, usage=usage)
         elif self.owner.config.cache_failures and result.error is not None:
             entry = Entry({"type": result.error.type, "message": result.error.message},
                           result.latency_s, ok=False)
@@ -274,7 +276,8 @@ class _BatchRun:
         self.counters.avoided(entry.latency_s)
         if entry.ok:
             return TaskResult(index=task.index, ok=True, output=entry.value, latency_s=lookup_s,
-                              attempts=0, cache_hit=True, saved_s=entry.latency_s)
+                              attempts=0, cache_hit=True, saved_s=entry.latency_s,
+                              usage=Usage.from_dict(entry.usage))
         error = TaskError(type=str(entry.value.get("type", "Error")),
                           message=str(entry.value.get("message", "")))
         return TaskResult(index=task.index, ok=False, error=error, latency_s=lookup_s,
@@ -287,4 +290,11 @@ class _BatchRun:
         self.counters.avoided(done.latency_s, shared=True)
         return TaskResult(index=task.index, ok=done.ok, output=done.output, error=done.error,
                           latency_s=waited, attempts=0, timed_out=done.timed_out,
-                          cache_hit=True, saved_s=done.latency_s)
+                          cache_hit=True, saved_s=done.latency_s, usage=_saved(done.usage))
+
+
+def _saved(usage: Usage | None) -> Usage | None:
+    """The tokens a duplicate saved: its original's, without the stream timing it did not see."""
+    if usage is None or not usage.has_tokens:
+        return None
+    return Usage(parts=list(usage.parts))

@@ -39,6 +39,8 @@ class Entry:
     value: Any
     latency_s: float = 0.0
     ok: bool = True  # False: a cached failure, value is {"type": ..., "message": ...}
+    #: The LLM usage the call reported (``Usage.to_dict()``), so a hit knows what it saved.
+    usage: dict[str, Any] | None = None
 
 
 class UnstorableError(ValueError):
@@ -112,6 +114,8 @@ class Codec:
         """Bytes for ``entry`` and the entry decoded back from them (a private copy);
         :class:`UnstorableError` rather than store a changed value."""
         record = {"v": entry.value, "l": entry.latency_s, "ok": entry.ok}
+        if entry.usage is not None:
+            record["u"] = entry.usage
         if self.serializer == "pickle":
             payload = _dump_pickle(record)
         elif self.serializer == "json":
@@ -184,7 +188,9 @@ def _entry(record: Any) -> Entry:
     if not ok and not (type(record["v"]) is dict
                        and all(type(record["v"].get(k, "")) is str for k in ("type", "message"))):
         raise CorruptError("malformed cached failure")
-    return Entry(value=record["v"], latency_s=float(latency), ok=ok)
+    usage = record.get("u")
+    return Entry(value=record["v"], latency_s=float(latency), ok=ok,
+                 usage=usage if type(usage) is dict else None)
 
 
 def _dump_pickle(record: dict[str, Any]) -> bytes:

@@ -68,7 +68,7 @@ class Held:
     def fresh(self) -> Entry:
         if self.frozen is None:
             return self.entry
-        return Entry(self.value(), self.entry.latency_s, self.entry.ok)
+        return Entry(self.value(), self.entry.latency_s, self.entry.ok, self.entry.usage)
 
     def __len__(self) -> int:  # what the memory tier counts against its byte bound
         return self.size

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from agentperf.execution.settings import ExecutionSettings
+from agentperf.usage.metering import Metered
+from agentperf.usage.model import Usage
 from agentperf.workload.adapters import AgentRef
 
 
@@ -94,6 +96,9 @@ class TaskResult:
     is the last try's thread CPU time, None where it cannot be measured honestly
     (async agents, cache hits, calls shorter than the clock reads).
     ``attempts`` counts the calls of the agent for this input, lost ones included.
+    ``usage`` is what the agent's LLM calls reported (tokens, finish reasons, stream
+    timing); an output that arrives as :class:`Metered` is unwrapped into it here, so
+    no backend needs to know about usage. None: the call reported none.
     """
 
     index: int
@@ -114,6 +119,12 @@ class TaskResult:
     #: Seconds a worker-side limiter (Dask with ``rate_limit_redis``) held this task back.
     limiter_wait_s: float = 0.0
     retry: RetryRecord | None = None  # set when the retry rule retried or refused this task
+    usage: Usage | None = None
+
+    def __post_init__(self) -> None:
+        if type(self.output) is Metered:
+            self.usage = self.output.usage
+            self.output = self.output.value
 
     @property
     def called_agent(self) -> bool:

@@ -123,3 +123,65 @@ class LatencyHistogram:
             counts[max(slot, 0)] += item.count_added_in_this_iter_step
         return [((low + i * width) / 1e6, (low + (i + 1) * width) / 1e6, c)
                 for i, c in enumerate(counts)]
+
+
+@dataclass(frozen=True)
+class AmountSummary:
+    """Per-task amounts (tokens, dollars): the sum and the distribution. With ``count``
+    0 nothing was observed, and :meth:`value` answers None, never 0."""
+
+    count: int
+    total: float
+    mean: float
+    min: float
+    p50: float
+    p90: float
+    p95: float
+    p99: float
+    max: float
+
+    def value(self, statistic: str) -> float | None:
+        """``total``, ``avg``/``mean``, ``min``, ``med``/``p50``, ``p90``, ``p95``, ``p99``,
+        ``max``; None when nothing was observed."""
+        if self.count == 0:
+            return None
+        key = statistic.replace("(", "").replace(")", "")
+        key = {"avg": "mean", "med": "p50", "median": "p50"}.get(key, key)
+        return float(getattr(self, key))
+
+
+class AmountHistogram:
+    """Non-negative per-task amounts (token counts; dollars with ``resolution`` 1e-9),
+    in constant memory: an HDR histogram (3 significant digits) plus an exact sum."""
+
+    def __init__(self, resolution: float = 1.0) -> None:
+        self._hist = HdrHistogram(1, 10**13, _SIGNIFICANT_DIGITS)
+        self._resolution = resolution
+        self.total = 0.0
+        self._min: float | None = None
+        self._max = 0.0
+
+    @property
+    def count(self) -> int:
+        return int(self._hist.get_total_count())
+
+    def record(self, amount: float) -> None:
+        units = min(max(round(amount / self._resolution), 0), 10**13)
+        self._hist.record_value(units)
+        self.total += amount
+        self._min = amount if self._min is None else min(self._min, amount)
+        self._max = max(self._max, amount)
+
+    def percentile(self, pct: float) -> float | None:
+        if self.count == 0:
+            return None
+        value = self._hist.get_value_at_percentile(pct) * self._resolution
+        return min(max(value, self._min or 0.0), self._max)
+
+    def summary(self) -> AmountSummary:
+        n = self.count
+        if n == 0:
+            return AmountSummary(0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+        pct = self.percentile
+        return AmountSummary(n, self.total, self.total / n, self._min or 0.0, pct(50) or 0.0,
+                             pct(90) or 0.0, pct(95) or 0.0, pct(99) or 0.0, self._max)

@@ -7,6 +7,7 @@ mean. One byte convention: binary multiples. Input accepts "MB" as memory tools 
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -74,3 +75,13 @@ def format_bytes(size: float) -> str:
         if abs(size) >= factor:
             return f"{size / factor:.1f} {unit}"
     return f"{size:.0f} B"
+
+
+def format_usd(value: float) -> str:
+    """Dollars with four significant digits and no exponent: $2.50, $0.0001234."""
+    if value == 0:
+        return "$0"
+    if abs(value) >= 1:
+        return f"${value:,.2f}"
+    digits = max(2, 3 - math.floor(math.log10(abs(value))))
+    return f"${value:.{digits}f}"

@@ -25,6 +25,7 @@ from agentperf.analysis.health import (
     cache_input,
     evaluate,
     system_input,
+    usage_input,
 )
 from agentperf.errors import ExitCode
 from agentperf.execution.base import Task, TaskResult
@@ -32,6 +33,7 @@ from agentperf.execution.lifecycle import Shutdown
 from agentperf.measure.histogram import LatencyHistogram
 from agentperf.measure.tally import MESSAGE_CHARS, TaskTally
 from agentperf.measure.timeline import TimelineRecorder
+from agentperf.measure.usage_tally import UsageTally
 from agentperf.pipeline.execution import (
     create_workload_executor,
     open_workload_cache,
@@ -48,6 +50,7 @@ from agentperf.pipeline.load import (
 from agentperf.pipeline.results import BatchResult, FailedInput
 from agentperf.pipeline.results_file import ResultsWriter
 from agentperf.redact import Redactor
+from agentperf.usage.pricing import Pricer
 from agentperf.workload.adapters import AgentAdapter
 from agentperf.workload.spec import WorkloadSpec
 
@@ -72,14 +75,16 @@ class Progress:
     call_failed: int | None = None
     time_left_s: float | None = None  # a run bounded by execution.duration
     resumed: int = 0  # of ``done``, rows taken from the earlier run (--resume)
+    usage: dict[str, Any] | None = None  # the usage metrics' values (tokens, cost, ttft)
 
     @classmethod
     def of(cls, tally: TaskTally, total: int | None, elapsed_s: float,
            duration_s: float | None = None, resumed: int = 0) -> Progress:
         left = max(duration_s - elapsed_s, 0.0) if duration_s is not None else None
+        usage = tally.usage.usage_values() if isinstance(tally, _Tally) else None
         return cls(tally.done, total, tally.failed, tally.timed_out, tally.cache_hits,
                    elapsed_s, tally.latency, tally.service_time, tally.served_latency,
-                   tally.calls, tally.call_failed, left, resumed)
+                   tally.calls, tally.call_failed, left, resumed, usage)
 
     @property
     def rate(self) -> float:
@@ -110,12 +115,15 @@ class BatchOptions:
 class _Tally(TaskTally):
     """The run's counts, plus the first failed inputs for the reports."""
 
-    def __init__(self) -> None:
+    def __init__(self, pricing: Any = None) -> None:
         super().__init__()
         self.failed_inputs: list[FailedInput] = []
+        self.usage = UsageTally(Pricer.create(pricing), _brief)
 
     def add_with_input(self, result: TaskResult, input_value: Any) -> None:
         self.add(result)
+        if result.usage is not None:
+            self.usage.add(result, input_value)
         if result.ok or len(self.failed_inputs) >= MAX_FAILED_KEPT:
             return
         error = result.error
@@ -129,7 +137,7 @@ def run_batch(spec: WorkloadSpec, options: BatchOptions,
               adapter: AgentAdapter | None = None) -> BatchResult:
     """Run every input of ``spec``; always returns a result, even when interrupted."""
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    tally = _Tally()
+    tally = _Tally(spec.pricing)
     resume = options.resume
     earlier = resume.fold(tally) if resume is not None else 0
     pending: dict[int, Any] = {}
@@ -214,6 +222,11 @@ def run_batch(spec: WorkloadSpec, options: BatchOptions,
     if inputs.failure is not None and not interrupted:
         # The inputs, not the agent, ended the run: a usage error, after the summary.
         result.exit_code, result.exit_reason = ExitCode.USAGE, inputs.failure.message
+    elif result.usage is not None and result.usage.pricing_error and not interrupted:
+        # Only the counts can show a price is missing: a spec error, found after the run.
+        where = f"{spec.source}: " if spec.source else ""
+        result.exit_code = ExitCode.USAGE
+        result.exit_reason = f"{where}{result.usage.pricing_error}"
     if options.on_progress:
         options.on_progress(Progress.of(tally, total, wall_s, duration_s, earlier))
     return result
@@ -294,12 +307,14 @@ def _build_result(spec: WorkloadSpec, options: BatchOptions, tally: _Tally, info
     latency = latency_hist.summary()
     cache_stats = cache.stats() if cache else None
     resume = options.resume
+    usage = tally.usage.summary(wall_s, tally.done)
     earlier_cpu_s = resume.folded_cpu_s if resume is not None else 0.0
     # In an open model latency includes waiting for a worker at the rate asked for: the
     # health rules judge the agent on its own calls (service time) instead.
     judged = service_hist.summary() if load.model == "open" else latency
     health_input = _health_input(tally, judged, info, wall_s, system=system, cache=cache,
-                                 cache_stats=cache_stats, earlier_cpu_s=earlier_cpu_s)
+                                 cache_stats=cache_stats, earlier_cpu_s=earlier_cpu_s,
+                                 usage=usage)
     from agentperf.analysis.gates import batch_verdict, run_batch_values
     from agentperf.analysis.thresholds import evaluate_thresholds
 
@@ -310,7 +325,8 @@ def _build_result(spec: WorkloadSpec, options: BatchOptions, tally: _Tally, info
         health_score=health.score,
         peak_memory=getattr(system, "process_rss_peak_bytes", None),
         service_time=service_hist, served_latency=served_hist, calls=tally.calls,
-        call_failed=tally.call_failed, load=load, resumed=earlier)
+        call_failed=tally.call_failed, load=load, resumed=earlier,
+        usage=tally.usage.usage_values())
     wanted = default_load_thresholds(spec.execution, options.thresholds, spec.error)
     thresholds = evaluate_thresholds(wanted, values)
     if aborted is not None:
@@ -335,11 +351,13 @@ def _build_result(spec: WorkloadSpec, options: BatchOptions, tally: _Tally, info
         service_time=service_hist.summary(), served_latency=served_hist.summary(),
         measurement_note=tally.measurement_note(), load=load,
         resumed=resume.info() if resume is not None else None,
+        usage=usage, streaming=tally.usage.streaming(),
     )
 
 
 def _health_input(tally: _Tally, latency: Any, info: Any, wall_s: float, *, system: Any,
-                  cache: Any, cache_stats: Any, earlier_cpu_s: float = 0.0) -> HealthInput:
+                  cache: Any, cache_stats: Any, earlier_cpu_s: float = 0.0,
+                  usage: Any = None) -> HealthInput:
     """What the health rules judge: the agent calls of this run, nothing else.
 
     Task figures count only tasks that called the agent. The process tree's CPU is
@@ -361,4 +379,6 @@ def _health_input(tally: _Tally, latency: Any, info: Any, wall_s: float, *, syst
             cores=os.cpu_count() or 1, chunk_size=info.chunk_size, wall_s=wall_s),
         cache=cache_input(cache_stats, cache.repeated_fraction) if cache else None,
         system=system_data,
+        usage=usage_input(usage, cache_on=cache is not None,
+                          repeated_fraction=cache.repeated_fraction if cache else 0.0),
     )

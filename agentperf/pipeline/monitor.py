@@ -254,6 +254,7 @@ class MonitorSession:
             system=system_input(self.system_summary()),
             tasks=soak.health_input() if soak is not None and soak.total else None,
             cache=soak.cache_health_input() if soak is not None else None,
+            usage=soak.usage_health_input() if soak is not None else None,
             subject="machine" if self.kind == "system" else "workload")
         return evaluate(data, self.config.limits)
 

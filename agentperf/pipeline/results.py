@@ -14,6 +14,7 @@ from agentperf.errors import ExitCode
 from agentperf.execution.base import ExecutorInfo
 from agentperf.measure.histogram import LatencySummary
 from agentperf.measure.tally import FailureGroup, RetrySummary
+from agentperf.measure.usage_tally import StreamingSummary, UsageSummary
 
 
 @dataclass
@@ -78,6 +79,10 @@ class BatchResult:
     retries: RetrySummary = field(default_factory=RetrySummary)
     #: ``--resume``: what came from the earlier run (a ResumeInfo); None for a fresh run.
     resumed: Any = None
+    #: Tokens and cost of this run's LLM calls (None: no call reported usage).
+    usage: UsageSummary | None = None
+    #: Time to first chunk and between chunks of streamed answers (None: none streamed).
+    streaming: StreamingSummary | None = None
 
     @property
     def error_rate(self) -> float:

@@ -77,6 +77,8 @@ def result_record(result: TaskResult, input_value: Any,
         _retry_fields(record, result.retry)
     if code is not None:
         record["code_fingerprint"] = code
+    if result.usage is not None:
+        record["usage"] = _usage_record(result)
     return record
 
 
@@ -87,6 +89,25 @@ def _retry_fields(record: dict[str, Any], retry: RetryRecord) -> None:
         record["retry_wait_s"] = round(retry.wait_s, 6)
     if retry.not_retried:
         record["not_retried"] = True
+
+
+def _usage_record(result: TaskResult) -> dict[str, Any]:
+    """One task's usage: token counts (a cache hit's are what it saved), finish reasons,
+    and stream timing (offsets from the call's start)."""
+    usage = result.usage
+    assert usage is not None
+    data: dict[str, Any] = {}
+    if usage.has_tokens:
+        data.update(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
+                    cached_input_tokens=usage.cached_input_tokens,
+                    cache_write_tokens=usage.cache_write_tokens, models=usage.models)
+    if usage.finish_reasons:
+        data["finish_reasons"] = list(usage.finish_reasons)
+    if usage.stream is not None:
+        data["chunks"] = usage.stream.chunks
+        if usage.stream.first_chunk_s is not None:
+            data["first_chunk_s"] = round(usage.stream.first_chunk_s, 9)
+    return data
 
 
 class ResultsWriter:

@@ -16,16 +16,23 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
-from agentperf.analysis.health import CacheHealthInput, TaskHealthInput
-from agentperf.execution.base import Executor, ExecutorInfo, Task
+from agentperf.analysis.health import (
+    CacheHealthInput,
+    TaskHealthInput,
+    UsageHealthInput,
+    usage_input,
+)
+from agentperf.execution.base import Executor, ExecutorInfo, Task, TaskResult
 from agentperf.measure.histogram import LatencySummary
 from agentperf.measure.tally import TaskTally
 from agentperf.measure.timeline import TimelineRecorder
+from agentperf.measure.usage_tally import UsageSummary, UsageTally
 from agentperf.pipeline.execution import (
     create_workload_executor,
     open_workload_cache,
     run_tasks,
 )
+from agentperf.usage.pricing import Pricer
 from agentperf.workload.adapters import AgentAdapter
 from agentperf.workload.spec import WorkloadSpec
 
@@ -48,9 +55,17 @@ class TaskWindow:
     latency_p95_s: float | None
     error_rate: float | None
     cache_hit_ratio: float | None  # None when the soak runs without a cache
+    #: LLM usage rates over the window; None until some task reported usage.
+    input_tokens_per_s: float | None = None
+    output_tokens_per_s: float | None = None
+    cost_usd_per_s: float | None = None
 
     def metrics(self) -> dict[str, float | None]:
-        return {
+        usage = {} if self.input_tokens_per_s is None else {
+            "task_input_tokens_per_s": self.input_tokens_per_s,
+            "task_output_tokens_per_s": self.output_tokens_per_s,
+            "task_cost_usd_per_s": self.cost_usd_per_s}
+        return {**usage,
             "task_throughput_per_s": self.throughput_per_s,
             "task_latency_mean_s": self.latency_mean_s,
             "task_latency_p50_s": self.latency_p50_s,
@@ -65,7 +80,8 @@ class TaskWindow:
 TASK_UNITS = {
     "task_throughput_per_s": "/s", "task_latency_mean_s": "s", "task_latency_p50_s": "s",
     "task_latency_p95_s": "s", "task_error_rate": "ratio", "task_cache_hit_ratio": "ratio",
-    "tasks_completed": "", "tasks_failed": "",
+    "tasks_completed": "", "tasks_failed": "", "task_input_tokens_per_s": "/s",
+    "task_output_tokens_per_s": "/s", "task_cost_usd_per_s": "/s",
 }
 
 
@@ -89,6 +105,12 @@ class SoakSummary:
     failure_types: dict[str, int] = field(default_factory=dict)
     last_error: str | None = None
     error: str | None = None  # why the soak stopped early, if it did
+    #: Tokens and cost of the soak's agent calls (None: no call reported usage), and
+    #: their rates over the soak's wall time.
+    usage: UsageSummary | None = None
+    input_tokens_per_s: float | None = None
+    output_tokens_per_s: float | None = None
+    cost_usd_per_hour: float | None = None
 
     @property
     def error_rate(self) -> float:
@@ -107,6 +129,11 @@ class SoakSummary:
             cpu_per_wall=self.cpu_per_wall, cpu_cores_used=self.cpu_cores_used,
             cores=os.cpu_count() or 1, chunk_size=info.chunk_size if info else 1,
             wall_s=self.wall_s, command="monitor")
+
+    def usage_health_input(self) -> UsageHealthInput | None:
+        cache = self.cache_health_input()
+        return usage_input(self.usage, cache_on=cache is not None,
+                           repeated_fraction=cache.repeated_fraction if cache else 0.0)
 
     def cache_health_input(self) -> CacheHealthInput | None:
         if not self.cache_enabled or not self.total:
@@ -128,6 +155,8 @@ class WorkloadSoak:
         self._lock = threading.Lock()
         self._total = TaskTally()
         self._window = TaskTally()
+        self._usage = UsageTally(Pricer.create(spec.pricing))
+        self._window_usage = _UsageWindow()
         self._window_start = time.monotonic()
         self._thread: threading.Thread | None = None
         #: The executor while the soak runs (None before); for reading its live state.
@@ -169,6 +198,9 @@ class WorkloadSoak:
                         with self._lock:
                             self._total.add(result)
                             self._window.add(result)
+                            if result.usage is not None:
+                                self._usage.add(result)
+                                self._window_usage.add(result, self._usage.pricer)
                         self.timeline.add_task(
                             result.latency_s if result.called_agent else None, ok=result.ok,
                             cache_hit=result.cache_hit,
@@ -210,6 +242,8 @@ class WorkloadSoak:
         now = time.monotonic()
         with self._lock:
             window, self._window = self._window, TaskTally()
+            used, self._window_usage = self._window_usage, _UsageWindow()
+            seen = self._usage.tasks > 0
             elapsed = max(now - self._window_start, 1e-9)
             self._window_start = now
         lat = window.latency.summary() if window.latency.count else None
@@ -220,6 +254,9 @@ class WorkloadSoak:
             error_rate=window.failed / window.done if window.done else None,
             cache_hit_ratio=(window.cache_hits / window.done if window.done else None)
             if self._cache_on else None,
+            input_tokens_per_s=used.input_tokens / elapsed if seen else None,
+            output_tokens_per_s=used.output_tokens / elapsed if seen else None,
+            cost_usd_per_s=used.cost_usd / elapsed if seen and used.priced else None,
         )
 
     def stop(self) -> SoakSummary:
@@ -241,4 +278,32 @@ class WorkloadSoak:
                 cpu_cores_used=t.cpu_s / wall if t.cpu_wall_s > 0 else None,
                 first_pass_tasks=self._first_pass or t.done, error=self._error,
                 failure_types=t.failure_types, last_error=t.last_error)
+            usage = self._usage.summary(wall, t.done)
+        if usage is not None and usage.tasks:
+            summary.usage = usage
+            summary.input_tokens_per_s = usage.input_tokens.total / wall
+            summary.output_tokens_per_s = usage.output_tokens.total / wall
+            if usage.cost is not None:
+                summary.cost_usd_per_hour = usage.cost.total / wall * 3600
         return summary
+
+
+class _UsageWindow:
+    """Tokens and cost of the agent calls finished in one monitor interval."""
+
+    def __init__(self) -> None:
+        self.input_tokens = 0
+        self.output_tokens = 0
+        self.cost_usd = 0.0
+        self.priced = 0
+
+    def add(self, result: TaskResult, pricer: Pricer) -> None:
+        usage = result.usage
+        if usage is None or result.cache_hit or not usage.has_tokens:
+            return
+        self.input_tokens += usage.input_tokens
+        self.output_tokens += usage.output_tokens
+        cost = pricer.cost(usage)
+        if cost is not None:
+            self.cost_usd += cost
+            self.priced += 1

@@ -17,6 +17,14 @@ from rich.text import Text
 from agentperf.measure.units import format_bytes, format_duration
 from agentperf.report.json_report import batch_document
 from agentperf.report.serialize import format_field, nested_tables, scalar_rows
+from agentperf.report.usage_view import (
+    STREAM_STATS,
+    TOKEN_STATS,
+    streaming_note,
+    streaming_rows,
+    token_rows,
+    usage_rows,
+)
 
 Doc = Mapping[str, Any]
 _BAR_WIDTH = 40
@@ -48,7 +56,8 @@ def batch_renderables(result: Any, *, quiet: bool = False, full: bool = False,
     # Warnings (the machine's state among them) come before the gates and the health
     # score they qualify.
     parts: list[RenderableType | None] = [
-        summary_table(doc), latency_table(doc), failures_table(doc), *detail, warnings(doc),
+        summary_table(doc), latency_table(doc), usage_table(doc), streaming_table(doc),
+        failures_table(doc), *detail, warnings(doc),
         gates_table(doc) if gates else None, health_table(doc), recommendations(doc),
         verdict(doc),
     ]
@@ -217,6 +226,35 @@ def latency_table(doc: Doc) -> RenderableType | None:
             continue
         table.add_row(label, f"{data['count']:,}",
                       *(format_duration(data[f"{n}_s"]) for n in names))
+    return table
+
+
+def usage_table(doc: Doc) -> RenderableType | None:
+    """Tokens per task and the run's cost, of the agent calls this run made."""
+    usage = doc.get("usage")
+    if not usage:
+        return None
+    facts = _table("Usage (LLM calls this run made)", "", "")
+    facts.show_header = False
+    for label, value in usage_rows(usage):
+        facts.add_row(label, value)
+    rows = token_rows(usage)
+    if not rows:
+        return facts
+    tokens = _table("", "tokens per task", *TOKEN_STATS, numeric=tuple(range(1, 6)))
+    for row in rows:
+        tokens.add_row(*row)
+    return Group(facts, tokens)
+
+
+def streaming_table(doc: Doc) -> Table | None:
+    streaming = doc.get("streaming")
+    if not streaming:
+        return None
+    table = _table(f"Streaming ({streaming_note(streaming)})", "", "n", *STREAM_STATS,
+                   numeric=tuple(range(1, 7)))
+    for row in streaming_rows(streaming):
+        table.add_row(*row)
     return table
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from agentperf.analysis.compare import GateResult, SuiteComparison
 from agentperf.bench.baseline import suite_to_dict
 from agentperf.bench.model import BenchmarkResult, BenchSuite
-from agentperf.measure.units import format_bytes
+from agentperf.measure.units import format_bytes, format_usd
 from agentperf.report.serialize import to_jsonable
 
 _TIME_UNITS = (("s", 1.0), ("ms", 1e-3), ("us", 1e-6), ("ns", 1e-9))
@@ -105,6 +105,13 @@ def figures_text(result: BenchmarkResult) -> str:
                      f"{format_bytes(f.get('retained_bytes_per_call', 0))}/call")
     if "peak_rss_bytes" in f:
         parts.append(f"peak RSS {format_bytes(f['peak_rss_bytes'])}")
+    if "input_tokens_per_call" in f:
+        text = (f"{f['input_tokens_per_call']:,.1f} input + {f['output_tokens_per_call']:,.1f} "
+                "output tokens/call")
+        if "cost_usd_per_call" in f:
+            text += f", {format_usd(f['cost_usd_per_call'])}/call"
+            text += " (estimate)" if f.get("cost_estimated") else ""
+        parts.append(f"{text} (read from {f['usage_calls_read']:.0f} calls)")
     return "; ".join(parts)
 
 

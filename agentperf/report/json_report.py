@@ -18,6 +18,7 @@ from agentperf.errors import ExitCode
 from agentperf.measure.tally import RetrySummary
 from agentperf.redact import Redactor
 from agentperf.report.serialize import format_measure, to_jsonable
+from agentperf.report.usage_view import streaming_document, usage_document
 
 SCHEMA_VERSION = "1.2"
 SCHEMA_FILE = "batch-report.schema.json"
@@ -93,6 +94,8 @@ def batch_document(result: Any) -> dict[str, Any]:
         "output_path": clean(result.output_path),
         "timeline": _timeline(getattr(result, "timeline", None)),
         "resume": _section(getattr(result, "resumed", None), clean),
+        "usage": usage_document(getattr(result, "usage", None), clean),
+        "streaming": streaming_document(getattr(result, "streaming", None)),
     }
 
 

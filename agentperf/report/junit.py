@@ -59,7 +59,8 @@ def _properties(suite: ET.Element, doc: Mapping[str, Any]) -> None:
                        ("tasks_total", tasks["total"]),
                        ("tasks_failed", tasks["failed"]),
                        ("health_score", doc["health"]["score"]),
-                       ("agentperf_version", doc["tool"]["version"])):
+                       ("agentperf_version", doc["tool"]["version"]),
+                       *usage_properties(doc)):
         ET.SubElement(props, "property", name=key, value=_x(value))
 
 
@@ -87,3 +88,31 @@ def _failed_tasks(doc: Mapping[str, Any]) -> str:
     if unlisted > 0:
         lines.append(f"{unlisted:,} more failed inputs are in the results file")
     return "\n".join(lines)
+
+
+def usage_properties(doc: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """The Usage and Streaming figures as suite properties (absent when not measured)."""
+    props: list[tuple[str, Any]] = []
+    usage = doc.get("usage")
+    if usage:
+        for key in ("input_tokens", "cached_input_tokens", "output_tokens"):
+            if usage[key]["total"] is not None:
+                props += [(f"usage_{key}_total", usage[key]["total"]),
+                          (f"usage_{key}_p95", usage[key]["p95"])]
+        cost = usage["cost_usd"]
+        if cost is not None:
+            props += [("usage_cost_usd_total", cost["total"]),
+                      ("usage_cost_usd_per_task_mean", cost["per_task_mean"]),
+                      ("usage_cost_priced_by", cost["priced_by"])]
+        saved = usage["saved_by_cache"]
+        if saved is not None:
+            props += [("usage_saved_by_cache_input_tokens", saved["input_tokens"]),
+                      ("usage_saved_by_cache_output_tokens", saved["output_tokens"]),
+                      ("usage_saved_by_cache_cost_usd", saved["cost_usd"])]
+    streaming = doc.get("streaming")
+    if streaming:
+        for key in ("ttft_s", "itl_s"):
+            for stat in ("p50", "p95", "p99"):
+                if streaming[key][stat] is not None:
+                    props.append((f"streaming_{key[:-2]}_{stat}_s", streaming[key][stat]))
+    return props

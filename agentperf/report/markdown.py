@@ -8,6 +8,14 @@ from typing import Any
 from agentperf.measure.units import format_duration
 from agentperf.report.batch_console import as_document, load_rows
 from agentperf.report.serialize import format_field, nested_tables, scalar_rows
+from agentperf.report.usage_view import (
+    STREAM_STATS,
+    TOKEN_STATS,
+    streaming_note,
+    streaming_rows,
+    token_rows,
+    usage_rows,
+)
 
 #: Failed inputs listed one by one; the rest are counted (job summaries are capped at 1 MiB).
 MAX_FAILED_INPUTS = 20
@@ -16,7 +24,8 @@ MAX_FAILED_INPUTS = 20
 def render_markdown(result: Any) -> str:
     doc = as_document(result)
     sections = [
-        _heading(doc), _warnings(doc), _summary(doc), _latency(doc), _gates(doc), _health(doc),
+        _heading(doc), _warnings(doc), _summary(doc), _latency(doc), _usage(doc),
+        _streaming(doc), _gates(doc), _health(doc),
         _failures(doc), _generic("Cache", doc.get("cache")), _generic("System", doc.get("system")),
         _context(doc),
     ]
@@ -74,6 +83,25 @@ def _latency(doc: Mapping[str, Any]) -> str:
     names = ("min", "mean", "p50", "p90", "p95", "p99", "max")
     row = [f"{latency['count']:,}", *(format_duration(latency[f"{n}_s"]) for n in names)]
     return "### Latency\n\n" + table(["tasks", *names], [row], right=range(len(names) + 1))
+
+
+def _usage(doc: Mapping[str, Any]) -> str:
+    usage = doc.get("usage")
+    if not usage:
+        return ""
+    text = "### Usage\n\n" + table(["", "value"], usage_rows(usage))
+    rows = token_rows(usage)
+    if rows:
+        text += "\n\n" + table(["tokens per task", *TOKEN_STATS], rows, right=range(1, 6))
+    return text
+
+
+def _streaming(doc: Mapping[str, Any]) -> str:
+    streaming = doc.get("streaming")
+    if not streaming:
+        return ""
+    return (f"### Streaming\n\n{cell(streaming_note(streaming))}\n\n"
+            + table(["", "n", *STREAM_STATS], streaming_rows(streaming), right=range(1, 7)))
 
 
 def _gates(doc: Mapping[str, Any]) -> str:

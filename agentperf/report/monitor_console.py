@@ -17,6 +17,7 @@ from rich.text import Text
 
 from agentperf import __version__
 from agentperf.errors import ExitCode
+from agentperf.measure.units import format_usd
 from agentperf.report.batch_console import gates_table, health_table, recommendations, warnings
 from agentperf.report.json_report import run_warnings
 from agentperf.report.monitor_live import format_value
@@ -163,10 +164,26 @@ def tasks_table(doc: dict[str, Any]) -> Table | None:
         *((("last error", tasks["last_error"]),) if tasks["last_error"] else ()),
         ("cache hit ratio", "cache off" if tasks["cache_hit_ratio"] is None
          else f"{tasks['cache_hit_ratio']:.1%}"),
+        *_usage_rows(tasks),
     ]
     for row in rows:
         table.add_row(*row)
     return table
+
+
+def _usage_rows(tasks: dict[str, Any]) -> list[tuple[str, str]]:
+    """Token and cost rates of the soak's LLM calls (none when no call reported usage)."""
+    if tasks.get("input_tokens_per_s") is None:
+        return []
+    rows = [("tokens", f"{tasks['input_tokens_per_s']:,.1f} input + "
+                       f"{tasks['output_tokens_per_s']:,.1f} output /s")]
+    usage = tasks.get("usage") or {}
+    cost = usage.get("cost")
+    if tasks.get("cost_usd_per_hour") is not None and cost:
+        label = "cost (estimate)" if cost.get("estimate") else "cost"
+        rows.append((label, f"{format_usd(tasks['cost_usd_per_hour'])}/hour "
+                            f"({format_usd(cost['total'])} in this soak, {cost['priced_by']})"))
+    return rows
 
 
 def functions_table(doc: dict[str, Any]) -> Table | None:

@@ -18,19 +18,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agentperf.errors import SpecError
+from agentperf.usage.metering import meter_async, meter_sync
 from agentperf.workload.calling import NO_INPUT, Binding, parameters, positional_arity
 from agentperf.workload.loader import resolve
 
 __all__ = ["NO_INPUT", "AgentAdapter", "AgentRef", "build_adapter", "takes_input"]
 
 
-PROTOCOLS = ("execute", "process", "run", "invoke", "callable")
+PROTOCOLS = ("execute", "process", "run", "invoke", "stream", "callable")
 _METHOD_PAIRS = {
     "execute": ("execute", "execute_async"),
     "process": ("process", "process_async"),
     "run": ("run", "run_async"),
     "invoke": ("invoke", "ainvoke"),
 }
+#: Protocols only ``call:`` selects (never detected): LangChain's ``stream``/``astream``.
+_EXPLICIT_PAIRS = {**_METHOD_PAIRS, "stream": ("stream", "astream")}
 
 
 @dataclass(frozen=True)
@@ -50,13 +53,19 @@ class AgentRef:
     source: str | None = None
     version: str | None = None
     context_param: str | None = None
+    #: Dotted path of a function that extracts usage from the agent's result.
+    usage: str | None = None
 
     def build(self) -> AgentAdapter:
         obj = resolve(self.target, search_paths=self.search_paths, source=self.source,
                       key="agent")
+        extractor = resolve(self.usage, search_paths=self.search_paths, source=self.source,
+                            key="usage") if self.usage else None
+        if extractor is not None and not callable(extractor):
+            raise SpecError(f"'{self.usage}' is not callable", source=self.source, key="usage")
         return build_adapter(obj, init=self.init, call=self.call, context=self.context,
                              name=self.target, source=self.source,
-                             context_param=self.context_param)
+                             context_param=self.context_param, usage=extractor)
 
 
 class AgentAdapter:
@@ -65,11 +74,17 @@ class AgentAdapter:
     A sync agent called from async code runs in a thread; an async agent called from
     sync code runs on an event loop kept per thread, so a thread pool does not pay
     ``asyncio.run`` per call.
+
+    Every call is metered (:mod:`agentperf.usage.metering`): when the call reported LLM
+    usage, or streamed, the output comes back wrapped in :class:`~agentperf.usage.Metered`
+    with it, which :class:`~agentperf.execution.base.TaskResult` unwraps.
     """
 
     def __init__(self, fn: Callable[[Any], Any], *, is_async: bool, protocol: str,
-                 name: str, agent: Any = None) -> None:
-        self._fn = fn
+                 name: str, agent: Any = None, usage: Callable[[Any], Any] | None = None
+                 ) -> None:
+        # Every call is metered: usage recorded, read from the result, streams timed.
+        self._fn = meter_async(fn, usage) if is_async else meter_sync(fn, usage)
         self.is_async = is_async
         self.protocol = protocol
         self.name = name
@@ -109,7 +124,8 @@ class AgentAdapter:
 
 def build_adapter(obj: Any, *, init: Mapping[str, Any] | None = None, call: str | None = None,
                   context: Mapping[str, Any] | None = None, name: str | None = None,
-                  source: str | None = None, context_param: str | None = None) -> AgentAdapter:
+                  source: str | None = None, context_param: str | None = None,
+                  usage: Callable[[Any], Any] | None = None) -> AgentAdapter:
     """Turn a class, instance, factory or function into an :class:`AgentAdapter`.
 
     ``init`` None means "not given": a function is then a factory only when its return
@@ -136,8 +152,8 @@ def build_adapter(obj: Any, *, init: Mapping[str, Any] | None = None, call: str 
         if not callable(agent):
             raise SpecError(f"'{label}' is not callable (call: callable)", source=source,
                             key="call")
-        return _adapt_callable(agent, binding)
-    return _adapt_method(agent, protocol, binding)
+        return _adapt_callable(agent, binding, usage)
+    return _adapt_method(agent, protocol, binding, usage)
 
 
 def _instantiate(cls: type, init: dict[str, Any], context: dict[str, Any], call: str | None,
@@ -192,11 +208,11 @@ def _is_factory(obj: Any, init: dict[str, Any] | None, call: str | None) -> bool
     """
     if inspect.isclass(obj) or call == "callable" or not inspect.isfunction(obj):
         return False
-    if inspect.iscoroutinefunction(obj):
+    if _is_async(obj):
         return False
     if init is not None and (init or _callable_without_arguments(obj)):
         return True
-    return call in _METHOD_PAIRS or _returns_agent(obj)
+    return call in _EXPLICIT_PAIRS or _returns_agent(obj)
 
 
 def _callable_without_arguments(fn: Callable[..., Any]) -> bool:
@@ -231,14 +247,15 @@ def _find_protocol(agent: Any) -> str | None:
     return None
 
 
-def _adapt_method(agent: Any, protocol: str, binding: Binding) -> AgentAdapter:
+def _adapt_method(agent: Any, protocol: str, binding: Binding,
+                  usage: Callable[[Any], Any] | None = None) -> AgentAdapter:
     label, source = binding.label, binding.source
-    sync_name, async_name = _METHOD_PAIRS[protocol]
+    sync_name, async_name = _EXPLICIT_PAIRS[protocol]
     sync_method = getattr(agent, sync_name, None)
     async_method = getattr(agent, async_name, None)
-    if sync_method is not None and inspect.iscoroutinefunction(sync_method):
+    if sync_method is not None and _is_async(sync_method):
         async_method, sync_method = sync_method, None
-    if async_method is not None and not inspect.iscoroutinefunction(async_method):
+    if async_method is not None and not _is_async(async_method):
         async_method = None
     if sync_method is None and async_method is None:
         raise SpecError(f"'{label}' has no {sync_name}() or {async_name}() for call: {protocol}",
@@ -246,16 +263,23 @@ def _adapt_method(agent: Any, protocol: str, binding: Binding) -> AgentAdapter:
     # Prefer the native async method: an event loop is cheaper than a thread per call.
     method = async_method or sync_method
     is_async = async_method is not None
-    fn = binding.bind(method, protocol)
-    return AgentAdapter(fn, is_async=is_async, protocol=protocol, name=label, agent=agent)
+    fn = binding.bind(method, "invoke" if protocol == "stream" else protocol)
+    return AgentAdapter(fn, is_async=is_async, protocol=protocol, name=label, agent=agent,
+                        usage=usage)
 
 
-def _adapt_callable(fn: Any, binding: Binding) -> AgentAdapter:
+def _adapt_callable(fn: Any, binding: Binding,
+                    usage: Callable[[Any], Any] | None = None) -> AgentAdapter:
     target = _call_target(fn)
-    is_async = inspect.iscoroutinefunction(target)
+    is_async = _is_async(target)
     bound = binding.bind(fn, "callable", signature_of=target)
     return AgentAdapter(bound, is_async=is_async, protocol="callable", name=binding.label,
-                        agent=fn)
+                        agent=fn, usage=usage)
+
+
+def _is_async(fn: Any) -> bool:
+    """``async def`` or an async generator function (its stream is consumed on a loop)."""
+    return inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn)
 
 
 def takes_input(adapter: AgentAdapter) -> bool:

@@ -21,7 +21,7 @@ TOP_LEVEL_KEYS = {
     "name": str, "agent": str, "version": str, "call": str, "init": dict, "inputs": object,
     "context": dict, "execution": dict, "cache": dict, "thresholds": dict, "health": dict,
     "max_error_rate": (int, float), "output": str, "repeat": int, "context_param": str,
-    "fingerprint": list,
+    "fingerprint": list, "usage": str, "pricing": dict,
 }
 #: Keys that hold a section: left empty (``cache:``, ``inputs: ~``) they mean the
 #: default. Any other key set to null is an error, never a silent default.
@@ -54,6 +54,9 @@ class WorkloadSpec:
     base_dir: Path = field(default_factory=Path.cwd)
     lines: Mapping[str, int] = field(default_factory=dict)
     fingerprint: tuple[str, ...] = ()
+    #: The spec's ``pricing:`` (USD per million tokens), validated; None: estimate the
+    #: cost from genai-prices.
+    pricing: Any = None
 
     @property
     def context(self) -> Mapping[str, Any]:
@@ -134,8 +137,9 @@ def load_spec_file(path: Path) -> WorkloadSpec:
                      init=(data["init"] or {}) if "init" in data else None,
                      call=data.get("call"), context=data.get("context") or {},
                      search_paths=search_paths, source=source, version=data.get("version"),
-                     context_param=data.get("context_param"))
+                     context_param=data.get("context_param"), usage=data.get("usage"))
     _check_importable(agent, lines)
+    pricing = _pricing(data, fail)
     _check_repeat(data, "repeat", fail)
     inputs = _inputs(data.get("inputs"), base_dir, search_paths, fail, source,
                      repeat=data.get("repeat", 1))
@@ -150,8 +154,16 @@ def load_spec_file(path: Path) -> WorkloadSpec:
         thresholds=data.get("thresholds") or {}, health=data.get("health") or {},
         max_error_rate=max_error_rate,
         output=(base_dir / output) if output else None, source=source, base_dir=base_dir,
-        lines=lines, fingerprint=fingerprint,
+        lines=lines, fingerprint=fingerprint, pricing=pricing,
     )
+
+
+def _pricing(data: Mapping[str, Any], fail: Any) -> Any:
+    if data.get("pricing") is None:
+        return None
+    from agentperf.usage.pricing import Pricing
+
+    return Pricing.from_spec(data["pricing"], fail)
 
 
 def _check_importable(agent: AgentRef, lines: Mapping[str, int]) -> None:
@@ -161,6 +173,17 @@ def _check_importable(agent: AgentRef, lines: Mapping[str, int]) -> None:
     except SpecError as exc:
         raise SpecError(str(exc), source=agent.source, key="agent",
                         line=lines.get("agent")) from None
+    if agent.usage is None:
+        return
+    try:
+        extractor = resolve(agent.usage, search_paths=agent.search_paths)
+    except SpecError as exc:
+        raise SpecError(str(exc), source=agent.source, key="usage",
+                        line=lines.get("usage")) from None
+    if not callable(extractor):
+        raise SpecError(f"'{agent.usage}' is not a function (expected one that takes the "
+                        "agent's result and returns its usage)", source=agent.source,
+                        key="usage", line=lines.get("usage"))
 
 
 def _execution(data: dict[str, Any], fail: Any) -> ExecutionSettings:
