@@ -231,6 +231,17 @@ def test_record_usage_adds_up_and_wins_over_the_result_shape() -> None:
         agentperf.record_usage(output_tokens=-1)
 
 
+def test_an_adapter_around_another_adapters_call_keeps_its_usage_whole() -> None:
+    """auto's probe and Dask's memory meter wrap ``adapter.call`` in a second adapter:
+    the inner call's usage must come through as it was, not be re-read from its wrapper."""
+    from agentperf.workload.adapters import AgentAdapter
+
+    inner = build_adapter(ua.recorded)
+    outer = AgentAdapter(inner.call, is_async=False, protocol=inner.protocol, name=inner.name)
+    part = only(TaskResult(0, True, outer.call(2)).usage)
+    assert (part.input_tokens, part.output_tokens, part.cached_input_tokens) == (40, 6, 8)
+
+
 def test_usage_function_from_the_spec() -> None:
     part = only(run_one(ua.custom_shape, 3, usage=ua.my_usage).usage)
     assert (part.input_tokens, part.output_tokens) == (21, 3)

@@ -222,6 +222,8 @@ def _finish(
     Precedence: ``record_usage`` calls, else the spec's ``usage:`` extractor, else the
     stream's chunks, else the result's own shape. Stream timing is kept in every case.
     """
+    if type(output) is Metered and not slot and stream is None:
+        return output  # metered already by the adapter this one wraps (auto, Dask workers)
     usage = slot[0] if slot else None
     if usage is None:
         if extractor is not None:
