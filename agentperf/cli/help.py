@@ -246,59 +246,42 @@ def _plain_metavars(params: Sequence[Any]) -> None:
                 param.metavar = word
 
 
-class AgentperfCommand(TyperCommand):
+class _AgentperfHelp:
+    """Help layout and the one-line error, shared by commands and groups (mixed in
+    before Typer's class, so ``super()`` reaches it)."""
+
+    params: list[Any]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _plain_metavars(self.params)
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        return _usage_pieces(self, ctx).split(" ")
+
+    def get_help_option(self, ctx: Any) -> Any:
+        return _cheap_help_option(super().get_help_option(ctx))  # type: ignore[misc]
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        render_help(self, ctx, formatter)
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        return _run_main(
+            self, super().main, args, prog_name, complete_var, standalone_mode,  # type: ignore[misc]
+            **extra,
+        )
+
+
+class AgentperfCommand(_AgentperfHelp, TyperCommand):
     """A command with agentperf's help and error line."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        _plain_metavars(self.params)
 
-    def collect_usage_pieces(self, ctx: Any) -> list[str]:
-        return _usage_pieces(self, ctx).split(" ")
-
-    def get_help_option(self, ctx: Any) -> Any:
-        return _cheap_help_option(super().get_help_option(ctx))
-
-    def format_help(self, ctx: Any, formatter: Any) -> None:
-        render_help(self, ctx, formatter)
-
-    def main(
-        self,
-        args: Sequence[str] | None = None,
-        prog_name: str | None = None,
-        complete_var: str | None = None,
-        standalone_mode: bool = True,
-        **extra: Any,
-    ) -> Any:
-        return _run_main(
-            self, super().main, args, prog_name, complete_var, standalone_mode, **extra
-        )
-
-
-class AgentperfGroup(TyperGroup):
+class AgentperfGroup(_AgentperfHelp, TyperGroup):
     """A group with agentperf's help and error line."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        _plain_metavars(self.params)
-
-    def collect_usage_pieces(self, ctx: Any) -> list[str]:
-        return _usage_pieces(self, ctx).split(" ")
-
-    def get_help_option(self, ctx: Any) -> Any:
-        return _cheap_help_option(super().get_help_option(ctx))
-
-    def format_help(self, ctx: Any, formatter: Any) -> None:
-        render_help(self, ctx, formatter)
-
-    def main(
-        self,
-        args: Sequence[str] | None = None,
-        prog_name: str | None = None,
-        complete_var: str | None = None,
-        standalone_mode: bool = True,
-        **extra: Any,
-    ) -> Any:
-        return _run_main(
-            self, super().main, args, prog_name, complete_var, standalone_mode, **extra
-        )
