@@ -140,8 +140,9 @@ def run_batch(spec: WorkloadSpec, options: BatchOptions,
                 abort = abort_check(options.thresholds, cache_enabled=cache is not None)
                 if options.on_progress:
                     options.on_progress(Progress.of(tally, total, 0.0))
+                shielded = shutdown.shielded()
                 for result in results:
-                    with shutdown.shielded():  # counted and written, or neither
+                    with shielded:  # counted and written, or neither
                         input_value = pending.pop(result.index, None)
                         tally.add_with_input(result, input_value)
                         if writer:
