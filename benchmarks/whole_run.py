@@ -152,21 +152,31 @@ class Workspace:
             "PYTHONPATH": os.pathsep.join(
                 [str(self.root), str(Path(__file__).resolve().parent.parent)]
             ),
+            # The cache's default directory is the user's; these runs keep theirs private.
+            "XDG_CACHE_HOME": str(self.root / "xdg-cache"),
         }
+        self._dirs = 0
 
     def close(self) -> None:
         self._tmp.cleanup()
 
-    def spec(self, mode: str, count: int) -> Path:
-        path = self.root / f"spec-{mode}-{count}.yaml"
+    def spec(self, mode: str, count: int, cache: str = "") -> Path:
+        """The no-op workload; ``cache`` names tiers for a ``cache:`` section (none: off)."""
+        path = self.root / f"spec-{mode}-{count}{cache and '-' + cache}.yaml"
         if not path.exists():
             agent = AGENTS.get(mode, "noop")
+            section = f"cache:\n  tiers: [{cache}]\n" if cache else ""
             path.write_text(
                 f"name: noop-{mode}\nagent: apbench_agents:{agent}\n"
                 f"inputs:\n  generator: apbench_agents:numbers\n  args: {{count: {count}}}\n"
-                f"execution:\n  mode: {mode}\n  workers: {WORKERS[mode]}\n"
+                f"execution:\n  mode: {mode}\n  workers: {WORKERS[mode]}\n{section}"
             )
         return path
+
+    def fresh_dir(self) -> str:
+        """A new, empty directory: every run on its own gets an empty disk cache."""
+        self._dirs += 1
+        return str(self.root / f"cache-{self._dirs}")
 
     def raw_script(self, mode: str) -> Path:
         path = self.root / f"raw_{mode}.py"
@@ -252,23 +262,54 @@ def modes_added(
 
 
 def extras(ws: Workspace, counts: tuple[int, int], repeats: int) -> dict[str, Added]:
-    """Per-task cost of a results file (per row) and of the cache (all misses), in
-    sequential mode: each run's slope against the plain run's slope of the same repeat."""
+    """Per-task cost of a results file (per row) and of the cache (every task a miss), in
+    sequential mode: each run's slope against the plain run's slope of the same repeat.
+    The disk tier costs ~100x more per task, so it runs at a tenth of the counts."""
     out = ws.root / "results.jsonl"
 
     def plain(n: int) -> list[str]:
         return ws.agentperf("run-batch", str(ws.spec("sequential", n)), "-q")
 
-    commands: dict[str, Command] = {
-        "plain": plain,
-        "results file (-o, per row)": lambda n: [*plain(n), "-o", str(out)],
-        "cache (--cache, memory tier, every task a miss)": lambda n: [*plain(n), "--cache"],
-    }
-    found = slopes(ws, commands, counts, repeats)
+    found = slopes(
+        ws,
+        {
+            "plain": plain,
+            "results file (-o), per row": lambda n: [*plain(n), "-o", str(out)],
+            "cache, memory tier (spec tiers: [memory])": lambda n: ws.agentperf(
+                "run-batch", str(ws.spec("sequential", n, cache="memory")), "-q"
+            ),
+        },
+        counts,
+        repeats,
+    )
     base = found.pop("plain")
-    return {
-        name: Added(name, "the same run without it", slope, base) for name, slope in found.items()
+    rows = {
+        name: Added(name, "no results file, no cache", slope, base) for name, slope in found.items()
     }
+    small = (counts[0] // 10, counts[1] // 10)
+    disk = slopes(
+        ws,
+        {
+            "plain": plain,
+            "cache, memory + disk tiers (--cache-dir, empty)": lambda n: [
+                *plain(n),
+                "--cache-dir",
+                ws.fresh_dir(),
+            ],
+        },
+        small,
+        repeats,
+    )
+    base = disk.pop("plain")
+    rows.update(
+        {
+            f"{name}, {small[0]:,} -> {small[1]:,} inputs": Added(
+                name, "no results file, no cache", slope, base
+            )
+            for name, slope in disk.items()
+        }
+    )
+    return rows
 
 
 @dataclass
