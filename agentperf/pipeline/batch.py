@@ -90,9 +90,9 @@ class _Tally(TaskTally):
         super().__init__()
         self.failed_inputs: list[FailedInput] = []
 
-    def add_with_input(self, result: TaskResult, input_value: Any) -> None:
-        self.add(result)
-        if result.ok or len(self.failed_inputs) >= MAX_FAILED_KEPT:
+    def keep_failed(self, result: TaskResult, input_value: Any) -> None:
+        """List a failed input for the reports (the first :data:`MAX_FAILED_KEPT`)."""
+        if len(self.failed_inputs) >= MAX_FAILED_KEPT:
             return
         error = result.error
         self.failed_inputs.append(FailedInput(
@@ -140,16 +140,21 @@ def run_batch(spec: WorkloadSpec, options: BatchOptions,
                 abort = abort_check(options.thresholds, cache_enabled=cache is not None)
                 if options.on_progress:
                     options.on_progress(Progress.of(tally, total, 0.0))
-                shielded = shutdown.shielded()
+                # Once per task: names bound here, the usual (successful) task takes
+                # the shortest path; a failed one is also listed for the reports.
+                shielded, take, count = shutdown.shielded(), pending.pop, tally.add
+                clock = time.perf_counter
                 for result in results:
                     with shielded:  # counted and written, or neither
-                        input_value = pending.pop(result.index, None)
-                        tally.add_with_input(result, input_value)
+                        input_value = take(result.index, None)
+                        count(result)
+                        if not result.ok:
+                            tally.keep_failed(result, input_value)
                         if writer:
                             writer.write(result, input_value)
                     if shutdown.requested:
                         break
-                    now = time.perf_counter()
+                    now = clock()
                     if now - last_progress >= PROGRESS_EVERY_S:
                         last_progress = now
                         snapshot = Progress.of(tally, total, now - start)
