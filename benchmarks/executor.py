@@ -1,6 +1,6 @@
 """Dispatch throughput of each executor mode against its raw equivalent, in one run.
 
-    python benchmarks/executor.py [--quick]
+    python benchmarks/executor.py [--quick] [--in-process | --whole]
 
 Each row runs a no-op agent through agentperf (every task timed, one TaskResult per
 task, sliding window, timeouts and retries available) and through the plain stdlib way
@@ -8,12 +8,18 @@ of doing the same, side by side, best of five interleaved runs each. Targets (2 
 agentperf >= 0.8x the raw throughput, or, where the raw way spends under 3 us per task,
 at most 3 us added per task; and 10,000 tasks that each await 50 ms at concurrency
 1,000 within 1.2x of the ideal 0.5 s.
+
+The whole-process part (``--whole``, see ``whole_run.py``) runs ``agentperf run-batch``
+and the raw scripts as subprocesses at two input counts and reports the slope: at most
+3 us added per task in every mode, start-up excluded; a one-input run-batch within 2x of
+``agentperf --help``; the results file's cost per row and the cache's per task beside it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -32,6 +38,7 @@ from agentperf.workload.adapters import AgentRef  # noqa: E402
 RATIO_TARGET = 0.8
 ADDED_US_TARGET = 3.0
 IO_TARGET = 1.2
+STARTUP_TARGET = 2.0
 REPEATS = 5
 
 
@@ -141,6 +148,51 @@ def paired(ours: Callable[[], float], raw: Callable[[], float]) -> tuple[float, 
 
 def main() -> None:
     quick = "--quick" in sys.argv
+    if "--whole" not in sys.argv:
+        in_process(quick)
+    if "--in-process" not in sys.argv:
+        whole(quick)
+
+
+def whole(quick: bool) -> None:
+    """Whole ``run-batch`` processes against raw scripts (see ``whole_run.py``)."""
+    import whole_run
+
+    # The smaller run must outlast the sampler's shortest span (0.1 s): a run shorter than
+    # that waits out the rest, which would flatten the slope. 75,000 tasks at 1.5 us: 0.11 s.
+    counts = (75_000, 150_000) if quick else (100_000, 300_000)
+    repeats = 3 if quick else 5
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"\nWhole processes: run-batch -q (no cache, no results file) against raw scripts, "
+          f"slope between {counts[0]:,} and {counts[1]:,} inputs, {repeats} alternated "
+          f"repeats; load average {load:.1f} at start")
+    print(f"{'mode':<12}{'agentperf us':>14}{'raw us':>8}{'added us':>10}{'spread':>15}"
+          f"{'added CPU us':>14}  target (wall) / raw equivalent")
+    ws = whole_run.Workspace()
+    try:
+        for row in whole_run.modes_added(ws, list(whole_run.WORKERS), counts, repeats):
+            ok = "PASS" if row.added_median <= ADDED_US_TARGET else "FAIL"
+            print(f"{row.mode:<12}{row.ours.median:>14.2f}{row.raw.median:>8.2f}"
+                  f"{row.added_median:>+10.2f}{row.added_spread:>15}"
+                  f"{row.added_cpu_median:>+14.2f}  {ok} (<= {ADDED_US_TARGET} us) / "
+                  f"{row.raw_name}")
+        extra_counts = (counts[0] // 2, counts[1] // 2)
+        print(f"Beside it, sequential, slope between {extra_counts[0]:,} and "
+              f"{extra_counts[1]:,} inputs, {max(repeats - 2, 3)} alternated repeats:")
+        for name, row in whole_run.extras(ws, extra_counts, max(repeats - 2, 3)).items():
+            print(f"  {name}: {row.added_median:+.2f} us per task (spread {row.added_spread}; "
+                  f"CPU {row.added_cpu_median:+.2f} us)")
+        print("\nOne-input run-batch -m MODE against agentperf --help (medians, alternated):")
+        for start in whole_run.startups(ws, list(whole_run.WORKERS), 5 if quick else 9):
+            ok = "PASS" if start.ratio <= STARTUP_TARGET else "FAIL"
+            print(f"  {start.label:<12}{statistics.median(start.times) * 1000:>7.0f} ms vs "
+                  f"{statistics.median(start.help_times) * 1000:.0f} ms = {start.ratio:.2f}x "
+                  f"({ok}, target <= {STARTUP_TARGET}x)")
+    finally:
+        ws.close()
+
+
+def in_process(quick: bool) -> None:
     scale = 0.2 if quick else 1.0
 
     def n(count: int) -> int:

@@ -139,13 +139,20 @@ def _watch(parent_pid: int, ppid: int) -> None:
 
 
 def _alive(pid: int) -> bool:
+    """Whether ``pid`` still runs. A zombie does not: agentperf that has exited but whose
+    own parent has not reaped it yet (a test reading its pipes to the end) must not keep
+    this worker, and through it the forkserver and those pipes, alive."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True  # no /proc (not Linux): the signal check is all there is
 
 
 def run_chunk(chunk: tuple[Any, ...], call: Callable[[Any], Any], outbox: Outbox,

@@ -120,11 +120,9 @@ class _Tally(TaskTally):
         self.failed_inputs: list[FailedInput] = []
         self.usage = UsageTally(Pricer.create(pricing), _brief)
 
-    def add_with_input(self, result: TaskResult, input_value: Any) -> None:
-        self.add(result)
-        if result.usage is not None:
-            self.usage.add(result, input_value)
-        if result.ok or len(self.failed_inputs) >= MAX_FAILED_KEPT:
+    def keep_failed(self, result: TaskResult, input_value: Any) -> None:
+        """List a failed input for the reports (the first :data:`MAX_FAILED_KEPT`)."""
+        if len(self.failed_inputs) >= MAX_FAILED_KEPT:
             return
         error = result.error
         self.failed_inputs.append(FailedInput(
@@ -178,14 +176,23 @@ def run_batch(spec: WorkloadSpec, options: BatchOptions,
                 abort = abort_check(options.thresholds, cache_enabled=cache is not None)
                 if options.on_progress:
                     options.on_progress(Progress.of(tally, total, 0.0, duration_s, earlier))
+                # Once per task: names bound here, the usual (successful) task takes
+                # the shortest path; a failed one is also listed for the reports.
+                shielded, take, count = shutdown.shielded(), pending.pop, tally.add
+                clock, add_usage, add_to_timeline = (time.perf_counter, tally.usage.add,
+                                                     timeline.add_task)
                 for result in results:
                     if gate is not None:
-                        gate.settle(result, time.perf_counter())
+                        gate.settle(result, clock())
                     worker_waits.add(result)
-                    with shutdown.shielded():  # counted and written, or neither
-                        input_value = pending.pop(result.index, None)
-                        tally.add_with_input(result, input_value)
-                        timeline.add_task(
+                    with shielded:  # counted and written, or neither
+                        input_value = take(result.index, None)
+                        count(result)
+                        if not result.ok:
+                            tally.keep_failed(result, input_value)
+                        if result.usage is not None:
+                            add_usage(result, input_value)
+                        add_to_timeline(
                             result.latency_s if result.called_agent else None, ok=result.ok,
                             cache_hit=result.cache_hit,
                             in_flight=len(pending) + 1)  # this one was in flight until now
@@ -193,7 +200,7 @@ def run_batch(spec: WorkloadSpec, options: BatchOptions,
                             writer.write(result, input_value)
                     if shutdown.requested:
                         break
-                    now = time.perf_counter()
+                    now = clock()
                     if now - last_progress >= PROGRESS_EVERY_S:
                         last_progress = now
                         snapshot = Progress.of(tally, total, now - start, duration_s, earlier)

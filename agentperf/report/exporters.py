@@ -12,36 +12,40 @@ as well, so the job summary shows the verdict without any setup.
 
 from __future__ import annotations
 
+import importlib
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from agentperf.errors import AgentperfError
 from agentperf.outputs import check_output_path, write_atomic
-from agentperf.report.html import render_html
-from agentperf.report.json_report import batch_document, render_json
-from agentperf.report.junit import render_junit
-from agentperf.report.markdown import render_markdown
 
 STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
 
 
 @dataclass(frozen=True)
 class Exporter:
-    """One report format: the option that asks for it and how a result becomes text."""
+    """One report format: the option that asks for it and how a result becomes text.
+
+    The renderer is named, not imported: a run that writes no HTML report does not pay
+    for importing the HTML renderer (every run-batch opens this manager)."""
 
     format: str
     option: str
-    render: Callable[[Any], str]
+    renderer: str  # "module:function"
+
+    def render(self, document: Any) -> str:
+        module, name = self.renderer.split(":")
+        return str(getattr(importlib.import_module(module), name)(document))
 
 
 EXPORTERS: dict[str, Exporter] = {
-    "json": Exporter("json", "--report-json", render_json),
-    "markdown": Exporter("markdown", "--report-md", render_markdown),
-    "junit": Exporter("junit", "--junit-xml", render_junit),
-    "html": Exporter("html", "--report-html", render_html),
+    "json": Exporter("json", "--report-json", "agentperf.report.json_report:render_json"),
+    "markdown": Exporter("markdown", "--report-md", "agentperf.report.markdown:render_markdown"),
+    "junit": Exporter("junit", "--junit-xml", "agentperf.report.junit:render_junit"),
+    "html": Exporter("html", "--report-html", "agentperf.report.html:render_html"),
 }
 
 
@@ -117,7 +121,11 @@ class ReportManager:
         Each file appears whole or not at all. A report that cannot be written becomes a
         warning: the run's verdict stands.
         """
+        from agentperf.report.json_report import batch_document
+
         written: list[Path] = []
+        if not self.targets and self.step_summary is None:
+            return written
         doc = batch_document(result)  # built and redacted once, rendered by every format
         for target in self.targets:
             try:
@@ -129,7 +137,7 @@ class ReportManager:
         if self.step_summary is not None:
             try:
                 with self.step_summary.open("a", encoding="utf-8") as handle:
-                    handle.write(render_markdown(doc) + "\n")
+                    handle.write(EXPORTERS["markdown"].render(doc) + "\n")
                 written.append(self.step_summary)
             except OSError as exc:
                 self.warnings.append(f"${STEP_SUMMARY_ENV} {self.step_summary}: "

@@ -6,14 +6,6 @@ import time
 from typing import Any, Protocol
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 PLAIN_EVERY_S = 5.0
 
@@ -28,6 +20,16 @@ class RichProgressView:
     """done / total, rate, errors and ETA, redrawn in place."""
 
     def __init__(self, console: Console, name: str) -> None:
+        # Imported here: a quiet or CI run never draws a bar and skips rich.progress.
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
         self._bar = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),

@@ -1,0 +1,344 @@
+"""Whole-process cost of ``agentperf run-batch`` against raw scripts, as subprocesses.
+
+Used by ``benchmarks/executor.py`` (its ``--whole`` part). The in-process figures there
+time the executor alone; these time what a user runs: a fresh interpreter, the CLI, the
+spec, the sampler, the tally, the summary. Start-up is taken out by measuring each side at
+two input counts and reporting the slope, (t(big) - t(small)) / (big - small): the cost
+per task that grows with the run.
+
+Both sides read their inputs from the same generator (``range``) and call the same no-op
+agent, in a module written to a temporary directory; agentperf runs with no cache and
+no results file (each of those is measured separately, beside it).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+AGENT_MODULE = """
+import asyncio
+
+
+def noop(x):
+    return x
+
+
+async def async_noop(x):
+    return x
+
+
+def numbers(count):
+    return iter(range(count))
+"""
+
+RAW_SCRIPTS = {
+    "sequential": """
+import sys
+from apbench_agents import noop, numbers
+for _ in map(noop, numbers(int(sys.argv[1]))):
+    pass
+""",
+    "threads": """
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from apbench_agents import noop, numbers
+with ThreadPoolExecutor({workers}) as pool:
+    for _ in pool.map(noop, numbers(int(sys.argv[1]))):
+        pass
+""",
+    "processes": """
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from apbench_agents import noop, numbers
+if __name__ == "__main__":
+    with ProcessPoolExecutor({workers}) as pool:
+        for _ in pool.map(noop, numbers(int(sys.argv[1])), chunksize=1000):
+            pass
+""",
+    "asyncio": """
+import asyncio, sys
+from apbench_agents import async_noop, numbers
+
+async def main(count):
+    inputs = numbers(count)
+
+    async def worker():
+        for value in inputs:
+            await async_noop(value)
+
+    await asyncio.gather(*(worker() for _ in range({workers})))
+
+asyncio.run(main(int(sys.argv[1])))
+""",
+}
+
+RAW_NAMES = {
+    "sequential": "plain loop",
+    "threads": "ThreadPoolExecutor({workers}).map",
+    "processes": "ProcessPoolExecutor({workers}).map(chunksize=1000)",
+    "asyncio": "{workers} asyncio worker coroutines",
+}
+
+WORKERS = {"sequential": 1, "threads": 8, "processes": 2, "asyncio": 100}
+AGENTS = {"asyncio": "async_noop"}
+
+
+@dataclass
+class Slope:
+    """Per-task cost in microseconds from runs at two counts, one figure per repeat:
+    wall time (the target) and CPU time (steadier on a shared machine)."""
+
+    label: str
+    per_task_us: list[float]
+    cpu_us: list[float] = field(default_factory=list)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.per_task_us)
+
+    @property
+    def cpu_median(self) -> float:
+        return statistics.median(self.cpu_us)
+
+    @property
+    def spread(self) -> str:
+        return f"{min(self.per_task_us):.2f}..{max(self.per_task_us):.2f}"
+
+
+@dataclass
+class Added:
+    """agentperf's slope minus the raw slope, paired repeat by repeat."""
+
+    mode: str
+    raw_name: str
+    ours: Slope
+    raw: Slope
+
+    @property
+    def added(self) -> list[float]:
+        return [o - r for o, r in zip(self.ours.per_task_us, self.raw.per_task_us, strict=True)]
+
+    @property
+    def added_median(self) -> float:
+        return statistics.median(self.added)
+
+    @property
+    def added_spread(self) -> str:
+        return f"{min(self.added):+.2f}..{max(self.added):+.2f}"
+
+    @property
+    def added_cpu_median(self) -> float:
+        pairs = zip(self.ours.cpu_us, self.raw.cpu_us, strict=True)
+        return statistics.median(o - r for o, r in pairs)
+
+
+class Workspace:
+    """A temporary directory with the agent module, the specs and the raw scripts."""
+
+    def __init__(self) -> None:
+        self._tmp = tempfile.TemporaryDirectory(prefix="apbench-")
+        self.root = Path(self._tmp.name)
+        (self.root / "apbench_agents.py").write_text(AGENT_MODULE)
+        self.env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(
+                [str(self.root), str(Path(__file__).resolve().parent.parent)]
+            ),
+            # The cache's default directory is the user's; these runs keep theirs private.
+            "XDG_CACHE_HOME": str(self.root / "xdg-cache"),
+        }
+        self._dirs = 0
+
+    def close(self) -> None:
+        self._tmp.cleanup()
+
+    def spec(self, mode: str, count: int, cache: str = "") -> Path:
+        """The no-op workload; ``cache`` names tiers for a ``cache:`` section (none: off)."""
+        path = self.root / f"spec-{mode}-{count}{cache and '-' + cache}.yaml"
+        if not path.exists():
+            agent = AGENTS.get(mode, "noop")
+            section = f"cache:\n  tiers: [{cache}]\n" if cache else ""
+            path.write_text(
+                f"name: noop-{mode}\nagent: apbench_agents:{agent}\n"
+                f"inputs:\n  generator: apbench_agents:numbers\n  args: {{count: {count}}}\n"
+                f"execution:\n  mode: {mode}\n  workers: {WORKERS[mode]}\n{section}"
+            )
+        return path
+
+    def fresh_dir(self) -> str:
+        """A new, empty directory: every run on its own gets an empty disk cache."""
+        self._dirs += 1
+        return str(self.root / f"cache-{self._dirs}")
+
+    def raw_script(self, mode: str) -> Path:
+        path = self.root / f"raw_{mode}.py"
+        if not path.exists():
+            path.write_text(RAW_SCRIPTS[mode].format(workers=WORKERS[mode]))
+        return path
+
+    def agentperf(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "agentperf", *args]
+
+    def run(self, argv: Sequence[str]) -> float:
+        """Wall time of one subprocess, which must exit 0."""
+        return self.measure(argv)[0]
+
+    def measure(self, argv: Sequence[str]) -> tuple[float, float]:
+        """Wall time and CPU time (user + system, its reaped children included) of one
+        subprocess, which must exit 0. CPU time barely moves with the machine's load, so
+        it says what a run costs when the wall clock is blurred by other jobs."""
+        start = time.perf_counter()
+        proc = subprocess.Popen(
+            argv,
+            cwd=self.root,
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert proc.stderr is not None
+        stderr = proc.stderr.read()
+        _, status, usage = os.wait4(proc.pid, 0)
+        elapsed = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        proc.stderr.close()
+        if proc.returncode != 0:
+            raise RuntimeError(f"{' '.join(argv)} exited {proc.returncode}: {stderr}")
+        return elapsed, usage.ru_utime + usage.ru_stime
+
+
+Command = Callable[[int], list[str]]
+
+
+def slopes(
+    ws: Workspace, commands: dict[str, Command], counts: tuple[int, int], repeats: int
+) -> dict[str, Slope]:
+    """Each command at both counts, alternated command by command within each repeat."""
+    small, big = counts
+    result = {name: Slope(name, []) for name in commands}
+    for _ in range(repeats):
+        for name, command in commands.items():
+            wall_small, cpu_small = ws.measure(command(small))
+            wall_big, cpu_big = ws.measure(command(big))
+            result[name].per_task_us.append((wall_big - wall_small) / (big - small) * 1e6)
+            result[name].cpu_us.append((cpu_big - cpu_small) / (big - small) * 1e6)
+    return result
+
+
+def mode_commands(ws: Workspace, mode: str) -> dict[str, Command]:
+    raw = ws.raw_script(mode)
+    return {
+        "agentperf": lambda n: ws.agentperf("run-batch", str(ws.spec(mode, n)), "-q"),
+        "raw": lambda n: [sys.executable, str(raw), str(n)],
+    }
+
+
+def modes_added(
+    ws: Workspace, modes: Sequence[str], counts: tuple[int, int], repeats: int
+) -> list[Added]:
+    """Every mode's agentperf and raw commands, all alternated within each repeat."""
+    commands: dict[str, Command] = {}
+    for mode in modes:
+        for side, command in mode_commands(ws, mode).items():
+            commands[f"{mode}/{side}"] = command
+    found = slopes(ws, commands, counts, repeats)
+    return [
+        Added(
+            mode,
+            RAW_NAMES[mode].format(workers=WORKERS[mode]),
+            found[f"{mode}/agentperf"],
+            found[f"{mode}/raw"],
+        )
+        for mode in modes
+    ]
+
+
+def extras(ws: Workspace, counts: tuple[int, int], repeats: int) -> dict[str, Added]:
+    """Per-task cost of a results file (per row) and of the cache (every task a miss), in
+    sequential mode: each run's slope against the plain run's slope of the same repeat.
+    The disk tier costs ~100x more per task, so it runs at a tenth of the counts."""
+    out = ws.root / "results.jsonl"
+
+    def plain(n: int) -> list[str]:
+        return ws.agentperf("run-batch", str(ws.spec("sequential", n)), "-q")
+
+    found = slopes(
+        ws,
+        {
+            "plain": plain,
+            "results file (-o), per row": lambda n: [*plain(n), "-o", str(out)],
+            "cache, memory tier (spec tiers: [memory])": lambda n: ws.agentperf(
+                "run-batch", str(ws.spec("sequential", n, cache="memory")), "-q"
+            ),
+        },
+        counts,
+        repeats,
+    )
+    base = found.pop("plain")
+    rows = {
+        name: Added(name, "no results file, no cache", slope, base) for name, slope in found.items()
+    }
+    small = (counts[0] // 10, counts[1] // 10)
+    disk = slopes(
+        ws,
+        {
+            "plain": plain,
+            "cache, memory + disk tiers (--cache-dir, empty)": lambda n: [
+                *plain(n),
+                "--cache-dir",
+                ws.fresh_dir(),
+            ],
+        },
+        small,
+        repeats,
+    )
+    base = disk.pop("plain")
+    rows.update(
+        {
+            f"{name}, {small[0]:,} -> {small[1]:,} inputs": Added(
+                name, "no results file, no cache", slope, base
+            )
+            for name, slope in disk.items()
+        }
+    )
+    return rows
+
+
+@dataclass
+class Startup:
+    """Median wall time of a command, next to ``agentperf --help``'s in the same run."""
+
+    label: str
+    times: list[float]
+    help_times: list[float]
+
+    @property
+    def ratio(self) -> float:
+        return statistics.median(self.times) / statistics.median(self.help_times)
+
+
+def startups(ws: Workspace, modes: Sequence[str], repeats: int) -> list[Startup]:
+    """A one-input run-batch in each explicit mode against ``agentperf --help``, alternated."""
+    help_argv = ws.agentperf("--help")
+    runs = {
+        mode: ws.agentperf(
+            "run-batch", f"apbench_agents:{AGENTS.get(mode, 'noop')}", "-i", "1", "-m", mode, "-q"
+        )
+        for mode in modes
+    }
+    help_times: list[float] = []
+    times: dict[str, list[float]] = {mode: [] for mode in modes}
+    ws.run(help_argv)  # warm the file cache and the bytecode
+    for _ in range(repeats):
+        for mode, argv in runs.items():
+            help_times.append(ws.run(help_argv))
+            times[mode].append(ws.run(argv))
+    return [Startup(mode, times[mode], help_times) for mode in modes]

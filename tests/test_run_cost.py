@@ -1,0 +1,104 @@
+"""What a plain run-batch pays for at start-up: nothing it does not use.
+
+A one-input run-batch with no cache and no report file must not import the cache's
+decorator and tiers, any report renderer or the progress bar; asking for them still
+loads them. (The time itself is measured by ``benchmarks/executor.py --whole``.)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+TESTS = Path(__file__).resolve().parent
+UNUSED = (
+    "agentperf.cache.decorator",
+    "agentperf.cache.tiered",
+    "agentperf.report.html",
+    "agentperf.report.junit",
+    "agentperf.report.markdown",
+    "rich.progress",
+)
+
+
+def loaded_after(tmp_path: Path, *args: str) -> list[str]:
+    probe = (
+        "import sys, json\n"
+        "from typer.testing import CliRunner\n"
+        "from agentperf.cli.app import app\n"
+        f"result = CliRunner().invoke(app, {list(args)!r})\n"
+        "assert result.exit_code == 0, result.output\n"
+        f"print(json.dumps([m for m in {UNUSED!r} if m in sys.modules]))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(TESTS)])}
+    proc = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_a_plain_run_imports_no_cache_renderer_or_progress_bar(tmp_path: Path) -> None:
+    args = ["run-batch", "agents_for_tests:noop", "-i", "1", "-m", "sequential", "-q"]
+    assert loaded_after(tmp_path, *args) == []
+
+
+def test_asking_for_reports_still_loads_their_renderers(tmp_path: Path) -> None:
+    html, junit = tmp_path / "r.html", tmp_path / "r.xml"
+    args = [
+        "run-batch",
+        "agents_for_tests:noop",
+        "-i",
+        "1",
+        "-m",
+        "sequential",
+        "-q",
+        "--report-html",
+        str(html),
+        "--junit-xml",
+        str(junit),
+    ]
+    loaded = loaded_after(tmp_path, *args)
+    assert {"agentperf.report.html", "agentperf.report.junit"} <= set(loaded), loaded
+    assert "<html" in html.read_text() and "<testsuite" in junit.read_text()
+
+
+def test_the_cache_package_resolves_its_names_on_first_use(tmp_path: Path) -> None:
+    probe = (
+        "import sys\n"
+        "import agentperf.cache.config\n"
+        "assert 'agentperf.cache.decorator' not in sys.modules\n"
+        "from agentperf.cache import cached, CacheStats, make_key\n"
+        "import agentperf.cache as cache\n"
+        "print(cached.__module__, CacheStats.__module__, make_key.__module__)\n"
+        "try:\n"
+        "    cache.nothing_here\n"
+        "except AttributeError as exc:\n"
+        "    print(exc)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    first, second = proc.stdout.strip().splitlines()
+    assert first.split() == [
+        "agentperf.cache.decorator",
+        "agentperf.cache.stats",
+        "agentperf.cache.keys",
+    ]
+    assert "no attribute 'nothing_here'" in second
