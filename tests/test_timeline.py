@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from report_schema import validate_report
 
-from agentperf.measure.timeline import CoarseSketch, TimelineRecorder
+from agentperf.measure.timeline import CoarseSketch, TaskWindow, TimelineRecorder
 
 REPO = Path(__file__).resolve().parents[1]
 TESTS = Path(__file__).resolve().parent
@@ -40,6 +40,42 @@ def test_sketch_quantiles_within_the_bucket_width_of_the_exact_ones() -> None:
         exact = values[int(q * len(values)) - 1]
         assert got is not None and abs(got - exact) / exact < 0.05, (q, got, exact)
     assert sketch.nbytes < 4096
+
+
+def test_adding_in_bulk_fills_the_same_buckets_as_one_by_one() -> None:
+    rng = random.Random(11)
+    values = [rng.lognormvariate(-6, 2.0) for _ in range(5_000)] + [3e-7] * 500
+    one, bulk = CoarseSketch(), CoarseSketch()
+    for v in values:
+        one.add(v)
+    bulk.add_many(values)
+    qs = (0.01, 0.1, 0.5, 0.9, 0.99)
+    assert bulk.count == one.count
+    for got, want in zip(bulk.quantiles(*qs), one.quantiles(*qs), strict=True):
+        assert got == pytest.approx(want, rel=0.051)  # at most one 5 % bucket apart
+
+
+def test_a_task_window_hands_over_what_the_tally_counted_since_the_last_flush() -> None:
+    class Tally:
+        done = failed = cache_hits = 0
+
+    clock, tally = FakeClock(), Tally()
+    recorder = TimelineRecorder(interval_s=1.0, clock=clock)
+    window = TaskWindow(recorder, tally, clock.now)
+    assert window.next_at == clock.now + 1.0
+    for second in range(3):
+        tally.done += 10
+        tally.failed += second
+        tally.cache_hits += 2
+        window.latencies.extend([0.01] * 8)
+        clock.now += 1.0
+        window.flush(clock.now, in_flight=4)
+    timeline = recorder.snapshot()
+    assert timeline.column("completed") == [10, 10, 10]
+    assert timeline.column("failed") == [0, 1, 2]
+    assert timeline.column("cache_hits") == [2, 2, 2]
+    assert timeline.column("in_flight") == [4, 4, 4]
+    assert all(p50 == pytest.approx(0.01, rel=0.05) for p50 in timeline.column("p50_s"))
 
 
 def test_empty_sketch_answers_none_not_zero() -> None:

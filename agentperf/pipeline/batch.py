@@ -32,7 +32,7 @@ from agentperf.execution.base import Task, TaskResult
 from agentperf.execution.lifecycle import Shutdown
 from agentperf.measure.histogram import LatencyHistogram
 from agentperf.measure.tally import MESSAGE_CHARS, TaskTally
-from agentperf.measure.timeline import TimelineRecorder
+from agentperf.measure.timeline import TaskWindow, TimelineRecorder
 from agentperf.measure.usage_tally import UsageTally
 from agentperf.pipeline.execution import (
     create_workload_executor,
@@ -150,6 +150,7 @@ def run_batch(spec: WorkloadSpec, options: BatchOptions,
     cache = None
     shutdown = options.shutdown or Shutdown()
     results: Iterator[TaskResult] | None = None
+    window: TaskWindow | None = None
     sampler: Any = None
     start: float | None = None
     timeline = TimelineRecorder()
@@ -179,12 +180,14 @@ def run_batch(spec: WorkloadSpec, options: BatchOptions,
                 # Once per task: names bound here, the usual (successful) task takes
                 # the shortest path; a failed one is also listed for the reports.
                 shielded, take, count = shutdown.shielded(), pending.pop, tally.add
-                clock, add_usage, add_to_timeline = (time.perf_counter, tally.usage.add,
-                                                     timeline.add_task)
+                clock, add_usage = time.perf_counter, tally.usage.add
+                window = TaskWindow(timeline, tally, start)
+                add_latency = window.latencies.append
                 for result in results:
                     if gate is not None:
                         gate.settle(result, clock())
-                    worker_waits.add(result)
+                    if result.limiter_wait_s:
+                        worker_waits.add(result)
                     with shielded:  # counted and written, or neither
                         input_value = take(result.index, None)
                         count(result)
@@ -192,15 +195,15 @@ def run_batch(spec: WorkloadSpec, options: BatchOptions,
                             tally.keep_failed(result, input_value)
                         if result.usage is not None:
                             add_usage(result, input_value)
-                        add_to_timeline(
-                            result.latency_s if result.called_agent else None, ok=result.ok,
-                            cache_hit=result.cache_hit,
-                            in_flight=len(pending) + 1)  # this one was in flight until now
+                        if result.called_agent:
+                            add_latency(result.latency_s)
                         if writer:
                             writer.write(result, input_value)
                     if shutdown.requested:
                         break
                     now = clock()
+                    if now >= window.next_at:
+                        window.flush(now, len(pending) + 1)  # the last one was in flight
                     if now - last_progress >= PROGRESS_EVERY_S:
                         last_progress = now
                         snapshot = Progress.of(tally, total, now - start, duration_s, earlier)
@@ -212,6 +215,8 @@ def run_batch(spec: WorkloadSpec, options: BatchOptions,
         except KeyboardInterrupt:
             interrupted = True
         finally:
+            if window is not None:
+                window.flush(time.perf_counter(), None)
             if results is not None:
                 _close(results)
             # not the pools' or cluster's shutdown
