@@ -131,7 +131,7 @@ class _Interval:
     completed: int = 0
     failed: int = 0
     cache_hits: int = 0
-    in_flight: int | None = None  # the most seen in the interval
+    in_flight: int | None = None  # the most seen in the interval (run-batch: read once an interval)
     cpu_sum: float = 0.0
     cpu_n: int = 0
     rss_max: int | None = None

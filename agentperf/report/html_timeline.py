@@ -75,7 +75,7 @@ def timeline_sections(
             line_chart(
                 "In flight and failures",
                 [
-                    Series("in flight (most)", _points(s, "in_flight")),
+                    Series("in flight", _points(s, "in_flight")),
                     Series("failed", _points(s, "failed"), color="#cf222e"),
                     Series("cache hits", _points(s, "cache_hits"), color="#1e9e50"),
                 ],
