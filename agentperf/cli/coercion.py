@@ -2,12 +2,12 @@
 
 Typer 0.29 turns every option's value into its annotated type through a pydantic
 ``TypeAdapter`` built on first use: importing pydantic and building the adapters for
-run-batch's 25 options took ~0.15 s of a one-input run's ~0.45 s. agentperf's options
+run-batch's 25 options took ~0.1 s of a one-input run's ~0.45 s. agentperf's options
 are all ``str``, ``int``, ``float``, ``bool``, ``Path`` or ``list[str]`` with at most a
-``min``/``max``, which a few lines of Python check exactly as pydantic's lax mode does
-(``" 3 "``, ``"3.0"`` and ``"1_000"`` are integers; ``"3.5"`` is not). Any other
-annotation or path check (``exists=``, ``Enum``, ``parser=``...) keeps Typer's own
-coercion, so nothing here is a second copy of it for cases it does not cover.
+``min``/``max``, which a few lines of Python check as pydantic's lax mode does
+(``" 3 "``, ``"3.0"`` and ``"1_000"`` are integers; ``"3.5"`` is not). A ``Path`` goes
+through Typer's own path checks (``exists=``, readable...); any other annotation
+(``Enum``, ``parser=``, ``clamp``, tuples, files) keeps Typer's own coercion.
 
 Errors carry the words :mod:`agentperf.cli.usage_errors` gives pydantic's errors, so
 ``--workers 0`` reads ``error: --workers: must be at least 1, got 0`` either way.
