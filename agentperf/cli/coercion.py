@@ -105,9 +105,9 @@ class PlainRuntimeParam(RuntimeParam):
         assert self.convert is not None
         result = self.convert(value)
         low, high = self.parameter_info.min, self.parameter_info.max
-        if low is not None and result < low:
+        if low is not None and not result >= low:  # NaN too, as pydantic refuses it
             words = RANGE_WORDS["greater_than_equal"][1].format(low)
-        elif high is not None and result > high:
+        elif high is not None and not result <= high:
             words = RANGE_WORDS["less_than_equal"][1].format(high)
         else:
             return result
