@@ -10,7 +10,6 @@ creates nothing, so a run that fails after the check has nothing to clean up.
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -83,4 +82,6 @@ def write_atomic_lines(path: Path, lines: Iterable[bytes]) -> None:
 def _temp_name(path: Path) -> str:
     """A hidden sibling name, unique per process and call, as long as the target's plus a
     few characters (so a name too long for the file system fails the check too)."""
+    import secrets  # here: only a report file needs a temporary name
+
     return f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"

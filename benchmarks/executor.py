@@ -158,8 +158,8 @@ def whole(quick: bool) -> None:
     """Whole ``run-batch`` processes against raw scripts (see ``whole_run.py``)."""
     import whole_run
 
-    # The smaller run must outlast the sampler's shortest span (0.1 s): a run shorter than
-    # that waits out the rest, which would flatten the slope. 75,000 tasks at 1.5 us: 0.11 s.
+    # Both runs outlast the sampler's shortest span (0.1 s), so both read the machine's CPU
+    # (a shorter run no longer waits for it, it just reads no CPU). 75,000 tasks: ~0.15 s.
     counts = (75_000, 150_000) if quick else (100_000, 300_000)
     repeats = 3 if quick else 5
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")

@@ -2,7 +2,9 @@
 
 A one-input run-batch with no cache and no report file must not import the cache's
 decorator and tiers, any report renderer or the progress bar; asking for them still
-loads them. (The time itself is measured by ``benchmarks/executor.py --whole``.)
+loads them. Nor, with a sync agent given by dotted path, pydantic (Typer's coercion),
+YAML, asyncio, importlib.metadata or hashlib: together about half of such a run's
+start-up. (The time itself is measured by ``benchmarks/executor.py --whole``.)
 """
 
 from __future__ import annotations
@@ -25,16 +27,23 @@ UNUSED = (
 )
 
 
-def loaded_after(tmp_path: Path, *args: str) -> list[str]:
+#: Imported by Typer's per-option coercion, a YAML spec, an async agent, the pricing
+#: database's version and a digest: none of which a plain dotted-path run uses.
+HEAVY = ("pydantic", "typer._adapters", "yaml", "asyncio", "importlib.metadata", "hashlib")
+PLAIN_AGENT = "def echo(x):\n    return x\n\n\nasync def async_echo(x):\n    return x\n"
+
+
+def loaded_after(tmp_path: Path, *args: str, modules: tuple[str, ...] = UNUSED) -> list[str]:
     probe = (
         "import sys, json\n"
         "from typer.testing import CliRunner\n"
         "from agentperf.cli.app import app\n"
         f"result = CliRunner().invoke(app, {list(args)!r})\n"
         "assert result.exit_code == 0, result.output\n"
-        f"print(json.dumps([m for m in {UNUSED!r} if m in sys.modules]))\n"
+        f"print(json.dumps([m for m in {modules!r} if m in sys.modules]))\n"
     )
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(TESTS)])}
+    paths = [str(REPO), str(TESTS), str(tmp_path)]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
     proc = subprocess.run(
         [sys.executable, "-c", probe],
         cwd=tmp_path,
@@ -50,6 +59,25 @@ def loaded_after(tmp_path: Path, *args: str) -> list[str]:
 def test_a_plain_run_imports_no_cache_renderer_or_progress_bar(tmp_path: Path) -> None:
     args = ["run-batch", "agents_for_tests:noop", "-i", "1", "-m", "sequential", "-q"]
     assert loaded_after(tmp_path, *args) == []
+
+
+def test_a_plain_one_input_run_imports_no_pydantic_yaml_or_asyncio(tmp_path: Path) -> None:
+    (tmp_path / "plain_agent.py").write_text(PLAIN_AGENT)
+    for mode in ("sequential", "threads"):
+        args = ["run-batch", "plain_agent:echo", "-i", "1", "-m", mode, "-q", "-w", "2"]
+        assert loaded_after(tmp_path, *args, modules=HEAVY) == [], mode
+
+
+def test_what_a_run_asks_for_still_loads_those_modules(tmp_path: Path) -> None:
+    """The must-fire side: a YAML spec, an async agent and a results file load theirs."""
+    (tmp_path / "plain_agent.py").write_text(PLAIN_AGENT)
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("agent: plain_agent:async_echo\ninputs: [1]\nexecution: {mode: asyncio}\n")
+    out = tmp_path / "rows.jsonl"
+    loaded = loaded_after(tmp_path, "run-batch", str(spec), "-q", "-o", str(out), modules=HEAVY)
+    assert {"yaml", "asyncio", "hashlib"} <= set(loaded), loaded
+    assert "pydantic" not in loaded and "typer._adapters" not in loaded
+    assert json.loads(out.read_text())["input_digest"]
 
 
 def test_asking_for_reports_still_loads_their_renderers(tmp_path: Path) -> None:

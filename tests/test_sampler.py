@@ -174,3 +174,33 @@ def test_series_set_window_and_summary() -> None:
     summary = SamplerSummary.from_series(series, interval_s=1.0, cores=os.cpu_count() or 1)
     assert summary.samples == 20 and summary.cpu_percent_max == 69
     assert summary.process_samples == 0 and system_input(summary).process_cpu_percent_mean is None
+
+
+def test_a_run_shorter_than_the_shortest_span_is_not_judged_on_cpu() -> None:
+    """A one-input run ends in milliseconds: its lone sample comes at once (no wait) and
+    reads memory, swap and load, but no CPU percent, which 10 ms ticks make random there.
+    Limits that any CPU reading would break show the warning fires only when measured."""
+    from agentperf.analysis.health import HealthLimits, machine_warnings
+
+    eager = HealthLimits(others_cpu_percent=-1.0, memory_percent=(0.0, 0.0, 0.0))
+    started = time.monotonic()
+    short = BackgroundSampler(5.0)
+    short.start()
+    summary = short.stop()
+    assert time.monotonic() - started < 0.09  # MIN_SPAN_S (0.1 s) was not waited out
+    assert summary.samples == 1 and summary.cpu_samples == 0 and "too short" in summary.note
+    assert "cpu_percent" not in short.series and "memory_percent" in short.series
+    assert summary.process_samples == 1 and summary.process_rss_peak_bytes > 0
+    health = system_input(summary)
+    assert not health.cpu_measured and health.process_cpu_percent_mean is None
+    codes = {w.code for w in machine_warnings(health, eager)}
+    assert "machine_cpu_busy" not in codes and "machine_memory_high" in codes
+
+    long = BackgroundSampler(5.0)
+    long.start()
+    time.sleep(0.15)
+    measured = long.stop()
+    assert measured.samples == measured.cpu_samples == 1 and measured.note == ""
+    health = system_input(measured)
+    assert health.cpu_measured and health.process_cpu_percent_mean is not None
+    assert "machine_cpu_busy" in {w.code for w in machine_warnings(health, eager)}

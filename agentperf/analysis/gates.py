@@ -277,7 +277,7 @@ def monitor_values(*, tasks: Any, system: Any) -> dict[str, Any]:
     values: dict[str, Any] = {
         "rss": system.process_rss_peak_bytes if process else None,
         "cpu": (system.process_cpu_percent_mean if process else system.cpu_percent_mean)
-        if system is not None and system.samples else None,
+        if system is not None and system.cpu_samples else None,
         "latency": None, "error_rate": None, "throughput": None,
     }
     if tasks is not None:

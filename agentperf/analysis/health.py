@@ -131,7 +131,10 @@ def _is_number(value: Any) -> bool:
 
 def system_input(summary: Any) -> SystemHealthInput:
     """What the rules read from a :class:`~agentperf.measure.sampler.SamplerSummary`."""
+    # A run shorter than the sampler's shortest span has memory, swap and load, no CPU.
+    cpu_measured = getattr(summary, "cpu_samples", summary.samples) > 0
     return SystemHealthInput(
+        cpu_measured=cpu_measured,
         samples=summary.samples, cpu_percent_mean=summary.cpu_percent_mean,
         cpu_percent_max=summary.cpu_percent_max,
         busiest_core_percent_mean=summary.busiest_core_percent_mean,
@@ -142,7 +145,7 @@ def system_input(summary: Any) -> SystemHealthInput:
         memory_growth_verdict=summary.memory_growth_verdict,
         memory_growth_rule=summary.memory_growth_rule, cores=summary.cores,
         process_cpu_percent_mean=(summary.process_cpu_percent_mean
-                                  if summary.process_samples else None),
+                                  if summary.process_samples and cpu_measured else None),
         process_rss_peak_bytes=summary.process_rss_peak_bytes if summary.process_samples
         else None,
         memory_total_bytes=summary.memory_total_bytes, load_1m_max=summary.load_1m_max,

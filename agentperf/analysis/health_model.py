@@ -64,6 +64,7 @@ class SystemHealthInput:
     memory_total_bytes: int = 0  # the machine's RAM
     load_1m_max: float | None = None
     growth_of_process: bool = False  # memory growth measured on the process tree's RSS
+    cpu_measured: bool = True  # False: the run was too short for a CPU reading
 
     @property
     def own_cpu_percent(self) -> float | None:

@@ -45,7 +45,9 @@ def cpu_rule(data: HealthInput, limits: HealthLimits) -> Finding | None:
     if (system := _sampled(data)) is None:
         return None
     value = system.cpu_percent_mean if data.subject == "machine" else system.own_cpu_percent
-    if value is None or (hit := _tiered(value, limits.cpu_percent, (5, 10, 20))) is None:
+    if value is None or not system.cpu_measured:
+        return None
+    if (hit := _tiered(value, limits.cpu_percent, (5, 10, 20))) is None:
         return None
     points, limit = hit
     if data.subject == "machine":

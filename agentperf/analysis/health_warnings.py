@@ -27,6 +27,8 @@ def _evidence(**figures: float | None) -> dict[str, float]:
 
 def cpu_warning(system: SystemHealthInput, limits: HealthLimits) -> RunWarning | None:
     """Other processes kept more than ``others_cpu_percent`` of all cores busy."""
+    if not system.cpu_measured:
+        return None
     machine, own = system.cpu_percent_mean, system.own_cpu_percent
     others = max(machine - own, 0.0) if own is not None else machine
     if others <= limits.others_cpu_percent:

@@ -22,6 +22,7 @@ from typing import Any, NoReturn
 from typer.core import TyperCommand, TyperGroup
 
 from agentperf.cli import common
+from agentperf.cli.coercion import use_plain_coercion
 from agentperf.errors import AgentperfError, ExitCode
 
 #: Panels in reading order; a panel not listed here follows them, then "Options".
@@ -255,6 +256,7 @@ class _AgentperfHelp:
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         _plain_metavars(self.params)
+        use_plain_coercion(self.params)
 
     def collect_usage_pieces(self, ctx: Any) -> list[str]:
         return _usage_pieces(self, ctx).split(" ")

@@ -13,13 +13,13 @@ from agentperf.cli.common import SHORT_FLAGS
 from agentperf.errors import did_you_mean
 
 #: Pydantic-style error types Typer's coercion reports, in words a CLI user expects.
-_RANGE_WORDS = {
+RANGE_WORDS = {
     "greater_than_equal": ("ge", "must be at least {}"),
     "greater_than": ("gt", "must be more than {}"),
     "less_than_equal": ("le", "must be at most {}"),
     "less_than": ("lt", "must be less than {}"),
 }
-_PARSE_WORDS = {
+PARSE_WORDS = {
     "int_parsing": "expected an integer",
     "int_from_float": "expected an integer",
     "float_parsing": "expected a number",
@@ -90,19 +90,19 @@ def _bad_value(exc: Any) -> str:
     if not errors:
         return _sentence(exc.message)
     first = errors[0]
-    got = f", got {_shown(first['input'])}" if "input" in first else ""
+    got = f", got {shown(first['input'])}" if "input" in first else ""
     kind = first.get("type", "")
-    if kind in _RANGE_WORDS:
-        key, words = _RANGE_WORDS[kind]
+    if kind in RANGE_WORDS:
+        key, words = RANGE_WORDS[kind]
         limit = (first.get("ctx") or {}).get(key)
         if limit is not None:
             return words.format(limit) + got
-    if kind in _PARSE_WORDS:
-        return _PARSE_WORDS[kind] + got
+    if kind in PARSE_WORDS:
+        return PARSE_WORDS[kind] + got
     return _sentence(str(first.get("msg", exc.message))) + got
 
 
-def _shown(value: object) -> str:
+def shown(value: object) -> str:
     """``0`` for a number, ``'abc'`` for anything else."""
     text = str(value)
     try:

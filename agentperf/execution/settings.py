@@ -112,10 +112,11 @@ class ExecutionSettings:
             found.append(("build_timeout_s",
                           f"must be a positive number of seconds, got {build!r}"))
         found.extend(self._load_problems())
-        from agentperf.execution.memory import budget_problem
+        if self.memory_budget is not None:  # its module (psutil's readings) only then
+            from agentperf.execution.memory import budget_problem
 
-        if (problem := budget_problem(self.memory_budget)) is not None:
-            found.append(("memory_budget", problem))
+            if (problem := budget_problem(self.memory_budget)) is not None:
+                found.append(("memory_budget", problem))
         return found
 
     def _load_problems(self) -> list[tuple[str, str]]:

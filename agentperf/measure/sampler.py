@@ -235,9 +235,29 @@ class SystemSampler:
             return None
 
 
-def record(series: SeriesSet, sample: Sample) -> None:
-    """Append one sample's metrics to a history, timed by its elapsed seconds."""
-    series.record(sample.elapsed_s, sample.metrics())
+#: Metrics read as a delta over the sample's span (CPU times, I/O and switch counters).
+RATE_METRICS = frozenset({
+    "cpu_percent", "cpu_busiest_core_percent", "process_cpu_percent",
+    "process_ctx_switches_per_s", *(name for name in UNITS if name.endswith("_per_s")),
+})
+
+
+def is_rate(metric: str) -> bool:
+    return metric in RATE_METRICS or metric.startswith("cpu_core")
+
+
+def record(series: SeriesSet, sample: Sample, *, lone: bool = False) -> None:
+    """Append one sample's metrics to a history, timed by its elapsed seconds.
+
+    A ``lone`` sample (the only one of a run, taken at its end) over less than
+    :data:`MIN_SPAN_S` keeps only what is read at an instant (memory, swap, load, RSS,
+    threads): the kernel counts CPU time in 10 ms ticks, so a few milliseconds' CPU
+    percent is 0 or 100 by chance and would raise or hide a machine warning at random.
+    """
+    metrics = sample.metrics()
+    if lone and sample.interval_s < MIN_SPAN_S:
+        metrics = {name: value for name, value in metrics.items() if not is_rate(name)}
+    series.record(sample.elapsed_s, metrics)
 
 
 _SUMMARY_METRICS = (
@@ -279,6 +299,10 @@ class SamplerSummary:
     memory_growth_low: float | None = None
     memory_growth_high: float | None = None
     memory_growth_rule: str = ""
+    # Samples whose span was long enough for CPU percents and rates (see record()); the
+    # others read memory, swap, load and RSS only. ``note`` says why when none was.
+    cpu_samples: int = 0
+    note: str = ""
 
     @classmethod
     def from_series(cls, series: SeriesSet, *, interval_s: float, cores: int,
@@ -304,11 +328,13 @@ class SamplerSummary:
             return s.max if s else default
 
         cpu = stats.get("cpu_percent")
-        cpu_series = series.get("cpu_percent")
-        span = cpu_series.span_s if cpu_series is not None else 0.0
+        used = series.get("memory_used_bytes")
+        count = max(cpu.count if cpu else 0, len(used) if used is not None else 0)
+        span = used.span_s if used is not None else 0.0
+        rss = series.get("process_rss_bytes")
         return cls(
-            samples=cpu.count if cpu else 0, interval_s=interval_s,
-            duration_s=round(span + interval_s if cpu else 0.0, 3), cores=cores,
+            samples=count, interval_s=interval_s,
+            duration_s=round(span + interval_s if count else 0.0, 3), cores=cores,
             cpu_percent_mean=cpu.mean if cpu else 0.0, cpu_percent_max=top("cpu_percent"),
             busiest_core_percent_mean=mean("cpu_busiest_core_percent") or 0.0,
             memory_percent_max=top("memory_percent"),
@@ -318,8 +344,7 @@ class SamplerSummary:
             swap_used_max_bytes=int(top("swap_used_bytes")),
             process_rss_peak_bytes=int(top("process_rss_bytes")),
             process_cpu_percent_mean=mean("process_cpu_percent") or 0.0,
-            process_samples=stats["process_cpu_percent"].count
-            if "process_cpu_percent" in stats else 0,
+            process_samples=len(rss) if rss is not None else 0,
             disk_read_bytes_per_s_mean=mean("disk_read_bytes_per_s"),
             disk_write_bytes_per_s_mean=mean("disk_write_bytes_per_s"),
             net_sent_bytes_per_s_mean=mean("net_sent_bytes_per_s"),
@@ -332,7 +357,13 @@ class SamplerSummary:
             memory_growth_low=judged.low if judged.verdict != growth.NOT_ENOUGH else None,
             memory_growth_high=judged.high if judged.verdict != growth.NOT_ENOUGH else None,
             memory_growth_rule=judged.rule,
+            cpu_samples=cpu.count if cpu else 0,
+            note="" if cpu or not count else _TOO_SHORT,
         )
+
+
+_TOO_SHORT = (f"the run took under {MIN_SPAN_S:g} s, too short for a CPU reading (CPU time "
+              "is counted in 10 ms ticks); memory, swap and load were read")
 
 
 class TickSchedule:
@@ -392,11 +423,11 @@ class BackgroundSampler:
             self._take()
             schedule.advance()
 
-    def _take(self) -> None:
+    def _take(self, *, lone: bool = False) -> None:
         assert self._sampler is not None
         sample = self._sampler.sample()
         with self._lock:
-            record(self.series, sample)
+            record(self.series, sample, lone=lone)
             self._count += 1
             self.latest = sample
         if self._on_sample is not None:
@@ -408,11 +439,9 @@ class BackgroundSampler:
         self._stop.set()
         self._thread.join()
         if self._count == 0:
-            # CPU times tick every 10 ms: a lone sample needs a span long enough to mean
-            # something, so a very short run waits out the rest of MIN_SPAN_S.
-            assert self._sampler is not None
-            time.sleep(max(0.0, MIN_SPAN_S - self._sampler.elapsed_s()))
-            self._take()
+            # One sample over the whole run, whatever its length: under MIN_SPAN_S it
+            # reads no CPU (see record()) rather than make the run wait for one.
+            self._take(lone=True)
         return self.summary()
 
     def summary(self) -> SamplerSummary:
@@ -442,10 +471,9 @@ class SpanSampler:
                                       include_children=include_children)
 
     def stop(self) -> SamplerSummary:
-        # CPU times tick every 10 ms: a very short span waits out the rest of MIN_SPAN_S.
-        time.sleep(max(0.0, MIN_SPAN_S - self._sampler.elapsed_s()))
+        # A span under MIN_SPAN_S reads no CPU (see record()) rather than wait for one.
         sample = self._sampler.sample()
         series = SeriesSet(2, unit_of)
-        record(series, sample)
+        record(series, sample, lone=True)
         return SamplerSummary.from_series(series, interval_s=round(sample.interval_s, 3),
                                           cores=self._sampler.cores)

@@ -9,7 +9,6 @@ jobs upload, and an agent's error, traceback or output may repeat its API key.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import IO, Any
@@ -23,6 +22,8 @@ from agentperf.redact import Redactor
 def input_digest(value: Any) -> str:
     """A short, stable digest of an input (sorted keys, so dict order does not matter)."""
     encoded = json.dumps(value, sort_keys=True, separators=(",", ":"), default=repr)
+    import hashlib  # here: only a results file's rows carry a digest (~5 ms to load)
+
     return hashlib.sha256(encoded.encode("utf-8")).hexdigest()[:16]
 
 

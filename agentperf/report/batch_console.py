@@ -330,13 +330,17 @@ def system_summary(doc: Doc) -> Table | None:
     table.show_header = False
     table.add_row("samples", f"{system['samples']} every "
                   f"{format_duration(system['interval_s'])}")
-    table.add_row("CPU", f"mean {system['cpu_percent_mean']:.0f}%, max "
-                  f"{system['cpu_percent_max']:.0f}%, busiest core "
-                  f"{system['busiest_core_percent_mean']:.0f}% ({system['cores']} cores)")
+    cpu = system.get("cpu_samples", system["samples"])
+    own_cpu = f", CPU mean {system['process_cpu_percent_mean']:.0f}%" if cpu else ""
+    if cpu:
+        table.add_row("CPU", f"mean {system['cpu_percent_mean']:.0f}%, max "
+                      f"{system['cpu_percent_max']:.0f}%, busiest core "
+                      f"{system['busiest_core_percent_mean']:.0f}% ({system['cores']} cores)")
+    else:
+        table.add_row("CPU", Text(f"not measured: {system.get('note', '')}"))
     table.add_row("memory", f"max {system['memory_percent_max']:.0f}% used")
     table.add_row("this process tree", "RSS peak "
-                  f"{format_bytes(system['process_rss_peak_bytes'])}, CPU mean "
-                  f"{system['process_cpu_percent_mean']:.0f}%")
+                  f"{format_bytes(system['process_rss_peak_bytes'])}{own_cpu}")
     return table
 
 

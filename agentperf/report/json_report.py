@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from importlib import resources
 from typing import Any
 
 from agentperf.analysis.thresholds import MetricKind, format_value
@@ -27,6 +26,8 @@ _LATENCY_FIELDS = ("count", "min", "mean", "p50", "p90", "p95", "p99", "max")
 
 def schema_text() -> str:
     """The JSON Schema shipped in the package (agentperf/schemas/batch-report.schema.json)."""
+    from importlib import resources  # here: only validation reads the schema
+
     return resources.files("agentperf").joinpath("schemas", SCHEMA_FILE).read_text("utf-8")
 
 

@@ -99,23 +99,34 @@ class Pricer:
     estimate: bool
     problems: dict[str, str] = field(default_factory=dict)  # model -> why it has no cost
     error: str | None = None  # a missing explicit price: a spec error for the run
+    _pending: bool = field(default=False, repr=False)  # the database not looked up yet
 
     @classmethod
     def create(cls, pricing: Pricing | None) -> Pricer:
         if pricing is not None:
             return cls(pricing, "spec pricing", estimate=False)
+        # The database is looked up when the first task reports usage: importlib.metadata
+        # costs ~15 ms of every run's start-up, and most runs make no LLM call.
+        pricer = cls(None, "genai-prices (estimate)", estimate=True)
+        pricer._pending = True
+        return pricer
+
+    def _look_up_database(self) -> None:
+        self._pending = False
         version = database_version()
         if version is None:
-            pricer = cls(None, "none", estimate=False)
-            pricer.problems["*"] = (
+            self.priced_by, self.estimate = "none", False
+            self.problems["*"] = (
                 "no pricing: in the spec and genai-prices is not installed "
                 "(pip install 'agentperf[pricing]'): no cost computed"
             )
-            return pricer
-        return cls(None, f"genai-prices {version} (estimate)", estimate=True)
+        else:
+            self.priced_by = f"genai-prices {version} (estimate)"
 
     def cost(self, usage: Usage) -> float | None:
         """The task's cost in USD, or None when some part of it cannot be priced."""
+        if self._pending:
+            self._look_up_database()
         if not usage.parts or self.error is not None:
             return None
         total = 0.0

@@ -8,19 +8,21 @@ is detected once, here.
 
 from __future__ import annotations
 
-import asyncio
 import collections.abc
 import inspect
 import threading
 import typing
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agentperf.errors import SpecError
 from agentperf.usage.metering import meter_async, meter_sync
 from agentperf.workload.calling import NO_INPUT, Binding, parameters, positional_arity
 from agentperf.workload.loader import resolve
+
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = ["NO_INPUT", "AgentAdapter", "AgentRef", "build_adapter", "takes_input"]
 
@@ -99,6 +101,8 @@ class AgentAdapter:
     async def acall(self, input_data: Any = NO_INPUT) -> Any:
         if self.is_async:
             return await self._fn(input_data)
+        import asyncio  # here: a sync agent outside asyncio mode never needs it (~20 ms)
+
         return await asyncio.to_thread(self._fn, input_data)
 
     @property
@@ -113,6 +117,8 @@ class AgentAdapter:
     def _thread_loop(self) -> asyncio.AbstractEventLoop:
         loop = getattr(self._local, "loop", None)
         if loop is None or loop.is_closed():
+            import asyncio
+
             loop = asyncio.new_event_loop()
             self._local.loop = loop
         return loop

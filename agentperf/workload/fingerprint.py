@@ -10,7 +10,6 @@ relative to the spec, never absolute paths, so two checkouts of the same code ag
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import inspect
 import re
@@ -84,6 +83,8 @@ def module_fingerprint(module_name: str) -> CodeFingerprint:
 
 
 def _digest(files: Iterable[tuple[str, Path | None]]) -> CodeFingerprint:
+    import hashlib  # here: OpenSSL's start-up is ~6 ms, and a plain run hashes nothing
+
     digest = hashlib.sha256(FINGERPRINT_VERSION)
     labels: list[str] = []
     for label, path in sorted(set(files), key=lambda item: item[0]):
@@ -191,6 +192,8 @@ def code_digest(code: Any) -> str:
     lambdas) but different code get different digests; the same code gets the same
     digest in every process. Bytecode differs between Python versions, and so does this.
     """
+    import hashlib
+
     digest = hashlib.sha256(b"agentperf-code-v1\x00")
     _feed_code(code, digest)
     return digest.hexdigest()
