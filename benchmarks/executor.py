@@ -1,6 +1,6 @@
 """Dispatch throughput of each executor mode against its raw equivalent, in one run.
 
-    python benchmarks/executor.py [--quick] [--in-process | --whole]
+    python benchmarks/executor.py [--quick] [--in-process | --whole [--against CHECKOUT]]
 
 Each row runs a no-op agent through agentperf (every task timed, one TaskResult per
 task, sliding window, timeouts and retries available) and through the plain stdlib way
@@ -13,6 +13,9 @@ The whole-process part (``--whole``, see ``whole_run.py``) runs ``agentperf run-
 and the raw scripts as subprocesses at two input counts and reports the slope: at most
 3 us added per task in every mode, start-up excluded; a one-input run-batch within 2x of
 ``agentperf --help``; the results file's cost per row and the cache's per task beside it.
+``--against CHECKOUT`` also runs another checkout's agentperf (e.g. ``git worktree add
+/tmp/base main``) in the same repeats, for a before and after in one session, and
+stops after the per-mode table.
 """
 
 from __future__ import annotations
@@ -168,14 +171,21 @@ def whole(quick: bool) -> None:
           f"repeats; load average {load:.1f} at start")
     print(f"{'mode':<12}{'agentperf us':>14}{'raw us':>8}{'added us':>10}{'spread':>15}"
           f"{'added CPU us':>14}  target (wall) / raw equivalent")
+    against = _against()
     ws = whole_run.Workspace()
     try:
-        for row in whole_run.modes_added(ws, list(whole_run.WORKERS), counts, repeats):
+        for row in whole_run.modes_added(ws, list(whole_run.WORKERS), counts, repeats, against):
             ok = "PASS" if row.added_median <= ADDED_US_TARGET else "FAIL"
             print(f"{row.mode:<12}{row.ours.median:>14.2f}{row.raw.median:>8.2f}"
                   f"{row.added_median:>+10.2f}{row.added_spread:>15}"
                   f"{row.added_cpu_median:>+14.2f}  {ok} (<= {ADDED_US_TARGET} us) / "
                   f"{row.raw_name}")
+            if row.before is not None:
+                print(f"{'  before':<12}{row.before.median:>14.2f}{'':>8}"
+                      f"{row.before_added():>+10.2f}{'':>15}{row.before_added(cpu=True):>+14.2f}"
+                      f"  ({against})")
+        if against is not None:
+            return
         extra_counts = (counts[0] // 2, counts[1] // 2)
         print(f"Beside it, sequential, slope between {extra_counts[0]:,} and "
               f"{extra_counts[1]:,} inputs, {max(repeats - 2, 3)} alternated repeats:")
@@ -190,6 +200,16 @@ def whole(quick: bool) -> None:
                   f"({ok}, target <= {STARTUP_TARGET}x)")
     finally:
         ws.close()
+
+
+def _against() -> Path | None:
+    """The checkout given with ``--against``, if any."""
+    if "--against" not in sys.argv:
+        return None
+    index = sys.argv.index("--against") + 1
+    if index >= len(sys.argv) or not (Path(sys.argv[index]) / "agentperf").is_dir():
+        sys.exit("error: --against: give a checkout of agentperf (a directory holding agentperf/)")
+    return Path(sys.argv[index])
 
 
 def in_process(quick: bool) -> None:

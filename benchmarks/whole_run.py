@@ -120,6 +120,8 @@ class Added:
     raw_name: str
     ours: Slope
     raw: Slope
+    #: The same agentperf command run from another checkout (``--against``), if asked.
+    before: Slope | None = None
 
     @property
     def added(self) -> list[float]:
@@ -137,6 +139,13 @@ class Added:
     def added_cpu_median(self) -> float:
         pairs = zip(self.ours.cpu_us, self.raw.cpu_us, strict=True)
         return statistics.median(o - r for o, r in pairs)
+
+    def before_added(self, cpu: bool = False) -> float:
+        """The other checkout's added cost, paired with the same repeats' raw runs."""
+        assert self.before is not None
+        theirs = self.before.cpu_us if cpu else self.before.per_task_us
+        raw = self.raw.cpu_us if cpu else self.raw.per_task_us
+        return statistics.median(b - r for b, r in zip(theirs, raw, strict=True))
 
 
 class Workspace:
@@ -189,6 +198,13 @@ class Workspace:
     def agentperf(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "agentperf", *args]
 
+    def agentperf_at(self, checkout: Path, *args: str) -> list[str]:
+        """agentperf from another checkout (its package first on the path), same Python.
+
+        The ``env`` exec costs the same at both input counts, so the slope drops it."""
+        path = os.pathsep.join([str(self.root), str(checkout.resolve())])
+        return ["env", f"PYTHONPATH={path}", *self.agentperf(*args)]
+
     def run(self, argv: Sequence[str]) -> float:
         """Wall time of one subprocess, which must exit 0."""
         return self.measure(argv)[0]
@@ -235,21 +251,31 @@ def slopes(
     return result
 
 
-def mode_commands(ws: Workspace, mode: str) -> dict[str, Command]:
+def mode_commands(ws: Workspace, mode: str, against: Path | None = None) -> dict[str, Command]:
     raw = ws.raw_script(mode)
-    return {
+    commands: dict[str, Command] = {
         "agentperf": lambda n: ws.agentperf("run-batch", str(ws.spec(mode, n)), "-q"),
         "raw": lambda n: [sys.executable, str(raw), str(n)],
     }
+    if against is not None:
+        commands["before"] = lambda n: ws.agentperf_at(
+            against, "run-batch", str(ws.spec(mode, n)), "-q"
+        )
+    return commands
 
 
 def modes_added(
-    ws: Workspace, modes: Sequence[str], counts: tuple[int, int], repeats: int
+    ws: Workspace,
+    modes: Sequence[str],
+    counts: tuple[int, int],
+    repeats: int,
+    against: Path | None = None,
 ) -> list[Added]:
-    """Every mode's agentperf and raw commands, all alternated within each repeat."""
+    """Every mode's agentperf and raw commands (and ``against``'s agentperf: a before and
+    after in one session), all alternated within each repeat."""
     commands: dict[str, Command] = {}
     for mode in modes:
-        for side, command in mode_commands(ws, mode).items():
+        for side, command in mode_commands(ws, mode, against).items():
             commands[f"{mode}/{side}"] = command
     found = slopes(ws, commands, counts, repeats)
     return [
@@ -258,6 +284,7 @@ def modes_added(
             RAW_NAMES[mode].format(workers=WORKERS[mode]),
             found[f"{mode}/agentperf"],
             found[f"{mode}/raw"],
+            found.get(f"{mode}/before"),
         )
         for mode in modes
     ]

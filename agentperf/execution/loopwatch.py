@@ -26,6 +26,10 @@ from typing import Any
 BLOCK_THRESHOLD_S = 0.1
 
 
+#: No step is waiting to be handed to the loop (see :class:`Stepped`).
+_NOTHING: Any = object()
+
+
 class Stepped:
     """An awaitable that awaits ``awaitable`` exactly as ``await`` would, timing each step.
 
@@ -36,12 +40,18 @@ class Stepped:
     (0.0 between steps), so another thread can see a call blocking its loop before the
     call returns, if ever. About 0.5 us per call, most of it the ``StopIteration`` that a
     Python-level ``send`` costs.
+
+    A caller that ran a coroutine's first step itself (the asyncio backend does, so a
+    call that never suspends needs no ``Stepped``) passes what that step yielded as
+    ``pending`` and its time to :meth:`note`; the await then hands ``pending`` to the
+    loop first. :meth:`then` steps a second awaitable on the same clock.
     """
 
-    __slots__ = ("_awaitable", "held_s", "longest_s", "step_started")
+    __slots__ = ("_awaitable", "_pending", "held_s", "longest_s", "step_started")
 
-    def __init__(self, awaitable: Awaitable[Any]) -> None:
+    def __init__(self, awaitable: Awaitable[Any] | None, pending: Any = _NOTHING) -> None:
         self._awaitable = awaitable
+        self._pending = pending
         self.longest_s = 0.0
         self.held_s = 0.0
         self.step_started = 0.0
@@ -50,6 +60,17 @@ class Stepped:
     def blocked(self) -> bool:
         return self.longest_s > BLOCK_THRESHOLD_S
 
+    def note(self, step_s: float) -> None:
+        """Count a step of this call that ran outside the clock."""
+        self.held_s += step_s
+        if step_s > self.longest_s:
+            self.longest_s = step_s
+
+    def then(self, awaitable: Awaitable[Any]) -> Stepped:
+        """This clock, stepping ``awaitable`` next (its steps add to the call's)."""
+        self._awaitable = awaitable
+        return self
+
     def longest_so_far(self) -> float:
         """The longest step, counting the one still running (read from another thread)."""
         started = self.step_started
@@ -57,21 +78,26 @@ class Stepped:
         return max(self.longest_s, running)
 
     def __await__(self) -> Generator[Any, Any, Any]:
+        assert self._awaitable is not None
         inner = self._awaitable.__await__()
         value: Any = None
         error: BaseException | None = None
+        yielded, self._pending = self._pending, _NOTHING
+        sending = yielded is _NOTHING  # else the first step ran already: hand on its yield
         while True:
-            self.step_started = t0 = perf_counter()
-            try:
-                yielded = inner.send(value) if error is None else inner.throw(error)
-            except StopIteration as stop:
-                return stop.value
-            finally:
-                step = perf_counter() - t0
-                self.step_started = 0.0
-                self.held_s += step
-                if step > self.longest_s:
-                    self.longest_s = step
+            if sending:
+                self.step_started = t0 = perf_counter()
+                try:
+                    yielded = inner.send(value) if error is None else inner.throw(error)
+                except StopIteration as stop:
+                    return stop.value
+                finally:
+                    step = perf_counter() - t0
+                    self.step_started = 0.0
+                    self.held_s += step
+                    if step > self.longest_s:
+                        self.longest_s = step
+            sending = True
             error = None
             try:
                 value = yield yielded
@@ -94,10 +120,17 @@ class LoopBlocking:
 
     def add(self, clock: Stepped) -> None:
         self.calls += 1
-        if clock.blocked:
+        self.held(clock.longest_s, clock.held_s)
+
+    def held(self, longest_s: float, held_s: float) -> None:
+        """The steps of a call counted in :attr:`calls` already: its longest and all together.
+
+        The asyncio backend counts a call as it starts it and, for one that finished in
+        its first step, needs no :class:`Stepped`: that step is both figures."""
+        if longest_s > BLOCK_THRESHOLD_S:
             self.blocking_calls += 1
-            self.held_s += clock.held_s
-            self.longest_s = max(self.longest_s, clock.longest_s)
+            self.held_s += held_s
+            self.longest_s = max(self.longest_s, longest_s)
 
     def as_extra(self) -> dict[str, Any]:
         """The figures for ``ExecutorInfo.extra["event_loop_blocking"]``."""

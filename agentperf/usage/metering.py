@@ -122,6 +122,7 @@ def meter_async(
     """The async form of :func:`meter_sync`: awaits a coroutine, consumes an async
     generator or async iterator (or a sync one) to its end."""
     set_slot, reset_slot = _CURRENT.set, _CURRENT.reset
+    parts = AsyncMetering(fn, extractor)
 
     async def metered(data: Any) -> Any:
         slot: list[Usage] = []
@@ -129,22 +130,58 @@ def meter_async(
         try:
             start = perf_counter()
             output = fn(data)
-            if type(output) is CoroutineType or (
-                inspect.isawaitable(output) and not hasattr(type(output), "__anext__")
-            ):
+            awaited = type(output) is CoroutineType
+            if awaited:
                 output = await output
             if type(output) in _PLAIN and not slot and extractor is None:
                 return output
-            stream = None
-            if hasattr(type(output), "__anext__"):
-                output, stream = await _adrain(output, start)
-            elif _is_stream(output):
-                output, stream = _drain(output, start)
+            output, stream = await parts.settle(output, start, awaited)
         finally:
             reset_slot(token)
         return _finish(output, data, slot, stream, extractor)
 
     return metered
+
+
+class AsyncMetering:
+    """:func:`meter_async` in parts, for a caller that meters inside its own coroutine.
+
+    The asyncio backend runs every call in its worker coroutine: the extra coroutine
+    frame of ``meter_async`` costs ~0.4 us per call, a sixth of a no-op task's budget.
+    The caller opens the call's slot (:meth:`enter`), calls :attr:`fn` and runs its
+    coroutine, and needs no more when :meth:`plain` says so; otherwise it awaits
+    :meth:`settle` and wraps the output with :meth:`finish` after closing the slot
+    (:meth:`leave`). ``meter_async`` is built from the same parts.
+    """
+
+    __slots__ = ("extractor", "fn")
+
+    enter = staticmethod(_CURRENT.set)
+    leave = staticmethod(_CURRENT.reset)
+
+    def __init__(self, fn: Callable[[Any], Any], extractor: Extractor | None = None) -> None:
+        self.fn = fn
+        self.extractor = extractor
+
+    def plain(self, output: Any, slot: list[Usage]) -> bool:
+        """Whether a call's output is final as it is: a plain value and no usage to add."""
+        return type(output) in _PLAIN and not slot and self.extractor is None
+
+    async def settle(self, output: Any, start: float, awaited: bool) -> tuple[Any, Usage | None]:
+        """The call's output and its stream's usage: awaited unless it was (``awaited``),
+        then an async or sync stream consumed and timed from ``start``. Runs inside the
+        call's slot, so the agent's ``record_usage`` calls while streaming count."""
+        if not awaited and inspect.isawaitable(output) and not hasattr(type(output), "__anext__"):
+            output = await output
+        if hasattr(type(output), "__anext__"):
+            return await _adrain(output, start)
+        if _is_stream(output):
+            return _drain(output, start)
+        return output, None
+
+    def finish(self, output: Any, data: Any, slot: list[Usage], stream: Usage | None) -> Any:
+        """The output, wrapped in :class:`Metered` with its usage when it reported any."""
+        return _finish(output, data, slot, stream, self.extractor)
 
 
 def _is_stream(output: Any) -> bool:
