@@ -25,9 +25,15 @@ def _tests_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_open_model_on_dask_follows_the_arrival_rate(tmp_path: Path, cluster: Any) -> None:
     address = cluster.scheduler.address
+    # Warm the workers first: their first task imports agentperf and builds the agent
+    # (seconds in a fresh virtualenv), and the calls held back meanwhile start together
+    # once it is built, as an open model must, which no window of a short run can hide.
+    warm = tmp_path / "warm"
+    warm.mkdir()
+    run_spec(warm, spec_text("stamp", f"mode: dask, scheduler: '{address}', iterations: 20"))
     result, rows = run_spec(tmp_path, spec_text(
-        "stamp", f"mode: dask, scheduler: '{address}', arrival_rate: 50/s, iterations: 40"))
-    assert len(rows) == 40 and result.load.dropped == 0
+        "stamp", f"mode: dask, scheduler: '{address}', arrival_rate: 50/s, iterations: 60"))
+    assert len(rows) == 60 and result.load.dropped == 0
     assert call_rate(rows, trim=0.2) == pytest.approx(50.0, rel=0.15)
     assert result.service_time is not None and result.service_time.p50 < 0.05
 
