@@ -42,6 +42,22 @@ def _highest(key: int) -> int:
     return key | ((1 << shift) - 1) if shift > 0 else key
 
 
+def _cumulative_of(counts: dict[int, int]) -> tuple[list[int], list[int]]:
+    """The buckets' keys in order, and the running total of samples up to each."""
+    keys = sorted(counts)
+    return keys, list(accumulate(counts[key] for key in keys))
+
+
+def _value_at(cumulative: tuple[list[int], list[int]], count: int, pct: float) -> int:
+    """HDR's rule: the highest value of the first bucket whose running total reaches
+    ``pct`` of the ``count`` samples (rounded to the nearest sample, at least one); the
+    lowest value of the first bucket for ``pct`` 0."""
+    keys, running = cumulative
+    target = max(int(min(pct, 100.0) * count / 100 + 0.5), 1)
+    key = keys[min(bisect_left(running, target), len(keys) - 1)]
+    return _highest(key) if pct else key
+
+
 @dataclass(frozen=True)
 class LatencySummary:
     """Latency percentiles in seconds. With ``count`` 0 nothing was observed: the zeros
@@ -139,17 +155,11 @@ class LatencyHistogram:
     def _cumulative(self) -> tuple[list[int], list[int]]:
         self._fold()
         if self._sorted is None:
-            keys = sorted(self._counts)
-            self._sorted = keys, list(accumulate(self._counts[key] for key in keys))
+            self._sorted = _cumulative_of(self._counts)
         return self._sorted
 
     def _percentile(self, pct: float) -> float:
-        """HDR's rule: the highest value of the first bucket whose running total reaches
-        ``pct`` of the samples (rounded to the nearest sample, at least one)."""
-        keys, running = self._cumulative()
-        target = max(int(min(pct, 100.0) * self._count / 100 + 0.5), 1)
-        key = keys[min(bisect_left(running, target), len(keys) - 1)]
-        value = _highest(key) if pct else key
+        value = _value_at(self._cumulative(), self._count, pct)
         return min(max(value, self._min_us or 0), self._max_us) / 1_000_000
 
     def summary(self) -> LatencySummary:
@@ -252,11 +262,7 @@ class AmountHistogram:
         """HDR's rule, as :meth:`LatencyHistogram.percentile`; None when empty."""
         if self.count == 0:
             return None
-        keys = sorted(self._counts)
-        running = list(accumulate(self._counts[key] for key in keys))
-        target = max(int(min(pct, 100.0) * self.count / 100 + 0.5), 1)
-        key = keys[min(bisect_left(running, target), len(keys) - 1)]
-        value = (_highest(key) if pct else key) * self._resolution
+        value = _value_at(_cumulative_of(self._counts), self.count, pct) * self._resolution
         return min(max(value, self._min or 0.0), self._max)
 
     def summary(self) -> AmountSummary:

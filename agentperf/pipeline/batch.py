@@ -254,9 +254,9 @@ class _WorkerWaits:
         self.count = 0
 
     def add(self, result: TaskResult) -> None:
-        if result.limiter_wait_s > 0:
-            self.seconds += result.limiter_wait_s
-            self.count += 1
+        """A task the limiter held back (the loop calls this only for those)."""
+        self.seconds += result.limiter_wait_s
+        self.count += 1
 
 
 def _writer(options: BatchOptions, spec: WorkloadSpec, stack: ExitStack) -> ResultsWriter:
