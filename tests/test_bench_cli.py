@@ -103,6 +103,24 @@ def test_fail_if_slower_against_a_baseline_sets_the_exit_code(tmp_path: Path) ->
     assert "faster" in passed.stdout
 
 
+def test_run_noise_decides_what_a_single_run_baseline_calls(tmp_path: Path) -> None:
+    base, new = tmp_path / "base.json", tmp_path / "new.json"
+    _synthetic(base, "k", 1e-4)
+    _synthetic(new, "k", 1.03e-4)  # 3 % slower, each side within +-0.4 %
+    verdicts = {}
+    for noise in ("5%", "0", "2%"):
+        done = agentperf("compare", str(base), str(new), "--json", "--run-noise", noise,
+                         "--fail-if-slower", "1%")
+        report = json.loads(done.stdout)
+        [pair] = report["comparison"]["benchmarks"]
+        verdicts[noise] = (pair["time"]["verdict"], done.returncode,
+                           report["comparison"]["run_noise"])
+    assert verdicts == {"5%": ("no significant change", 0, 0.05), "0": ("slower", 1, 0.0),
+                        "2%": ("slower", 1, 0.02)}
+    shown = agentperf("compare", str(base), str(new))
+    assert "changes within +-5% are not called (--run-noise)" in " ".join(shown.stdout.split())
+
+
 def test_save_append_keeps_runs_apart_and_compare_uses_their_spread(tmp_path: Path) -> None:
     baseline = tmp_path / "base.json"
     for _ in range(3):

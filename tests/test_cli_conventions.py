@@ -139,6 +139,7 @@ def bad_invocations(tmp_path: Path) -> list[tuple[list[str], str]]:
         (["bench", "compare", "a.json"], "missing argument NEW.json"),
         (["bench", "compare", "a.json", "b.json"], "a.json: baseline file not found"),
         (["bench", AGENT, "--fail-if-slower", "5%"], "--fail-if-slower/--fail-if-more-memory:"),
+        (["bench", AGENT, "--run-noise", "lots"], "--run-noise: expected a percentage"),
         (["profile"], "missing argument WORKLOAD"),
         (["profile", AGENT, "--max-peak", "lots"], "--max-peak:"),
         (["profile", AGENT, "-n", "0"], "--iterations: must be at least 1"),

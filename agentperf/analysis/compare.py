@@ -9,14 +9,17 @@ and the p-value from one estimate and one standard error, so the verdict and the
 can never contradict each other. With one process per side (``--processes 0``) the
 samples are the observations and the comparison says the verdict rests on one
 process; a baseline that holds several runs (``--save FILE --append``) adds their
-run-to-run spread as a floor under the standard error. An interleaved pair is
-paired: per worker, or per round, log ratios.
+run-to-run spread as a floor under the standard error, and a single-run baseline,
+which cannot know that spread, does not call a change whose interval reaches within
+``run_noise`` (5 %). An interleaved pair is paired: per worker, or per round, log
+ratios, and needs neither.
 
 Many benchmarks at once are judged with Benjamini-Hochberg at false-discovery rate
 ``alpha``, with intervals at the matching level. A gate asks for more than
 significance: ``--fail-if-slower 5%`` fails only when the run is called slower *and*
 the whole interval lies above +5 %. A significant change in a run or baseline that
-is itself unstable is "inconclusive", never "faster" or "slower", unless its whole
+is itself unstable in a way the test does not count (drift, a busy machine, or a
+noisy single process) is "inconclusive", never "faster" or "slower", unless its whole
 interval lies beyond that run's own spread.
 """
 
@@ -29,7 +32,7 @@ from dataclasses import dataclass, field
 
 from agentperf.bench.environment import environment_differences
 from agentperf.bench.model import BenchmarkResult, BenchSuite, BenchWarning, Sample
-from agentperf.bench.warnings import comparison_warnings, environment_warning
+from agentperf.bench.warnings import comparison_warnings, drift_of, environment_warning
 from agentperf.measure.stats import (
     LogRatio,
     benjamini_hochberg,
@@ -39,6 +42,9 @@ from agentperf.measure.stats import (
 )
 
 DEFAULT_ALPHA = 0.05
+#: Changes a single-run baseline does not call: separate runs of unchanged code on the
+#: machine of benchmarks/README.md differed by up to 8 % (baseline_aa.py, idle).
+DEFAULT_RUN_NOISE = 0.05
 SAME = "no significant change"
 INCONCLUSIVE = "inconclusive"
 TIME_VERDICTS = ("faster", "slower")
@@ -93,6 +99,7 @@ class SuiteComparison:
     warnings: list[BenchWarning] = field(default_factory=list)
     base_source: str | None = None
     new_source: str | None = None
+    run_noise: float = 0.0  # the allowance a single-run baseline used (0 when none applies)
 
 
 @dataclass(frozen=True)
@@ -119,19 +126,28 @@ class GateResult:
         if self.verdict == INCONCLUSIVE:
             return (f"{self.benchmark}: {self.change_pct:+.1f}% (inconclusive: "
                     f"{self.reason}) - the {self.threshold_pct:g}% gate cannot judge it")
+        why = f": {self.reason}" if self.reason else ""
         return (f"{self.benchmark}: {self.change_pct:+.1f}% ({self.verdict}, {level} CI "
-                f"from {self.lower_bound_pct:+.1f}%) - within the {self.threshold_pct:g}% gate")
+                f"from {self.lower_bound_pct:+.1f}%{why}) - within the "
+                f"{self.threshold_pct:g}% gate")
 
 
 @dataclass(frozen=True)
 class _Test:
-    """One metric's test before the false-discovery step: how to redo it at a level."""
+    """One metric's test before the false-discovery step: how to redo it at a level.
+
+    ``unit`` says what one observation is ("paired", "process" or "sample"), which
+    decides what a run's own noise can still explain; ``single_run`` is an unpaired
+    test whose run-to-run spread is unknown (a baseline of one run).
+    """
 
     base: list[float]
     new: list[float]
     run: Callable[[float], LogRatio]
     method: str
     verdicts: tuple[str, str]
+    unit: str = "sample"
+    single_run: bool = False
 
 
 def compare_samples(base: Sequence[float], new: Sequence[float], *, alpha: float = DEFAULT_ALPHA,
@@ -140,7 +156,7 @@ def compare_samples(base: Sequence[float], new: Sequence[float], *, alpha: float
     test = _unpaired(list(base), list(new), [0] * len(base), [0] * len(new), verdicts,
                      "values")
     return _decide(test, rejected=test.run(1 - alpha).p_value < alpha,
-                   confidence=1 - alpha, unstable=("", 0.0))
+                   confidence=1 - alpha, unstable=("", 0.0), run_noise=0.0)
 
 
 def _logs(values: Sequence[float]) -> list[float]:
@@ -169,10 +185,12 @@ def _unpaired(base: list[float], new: list[float], base_runs: Sequence[int],
         new_obs = [statistics.fmean(g) for g in new_groups.values()]
         method = (f"{len(base_obs)} vs {len(new_obs)} processes, each one observation "
                   f"(Welch t on mean log {what})")
+        unit = "process"
     else:
         base_obs, new_obs = base_logs, new_logs
         method = (f"{len(base_obs)} vs {len(new_obs)} samples of one process per side "
                   f"(Welch t on log {what})")
+        unit = "sample"
     floor = _run_floor(base_groups, new_groups)
     if floor is not None:
         method += "; the baseline's run-to-run spread is the floor of its error"
@@ -183,7 +201,7 @@ def _unpaired(base: list[float], new: list[float], base_runs: Sequence[int],
                                confidence)
         return log_ratio_test(base_obs, new_obs, confidence=confidence, floor=floor)
 
-    return _Test(base, new, run, method, verdicts)
+    return _Test(base, new, run, method, verdicts, unit=unit, single_run=floor is None)
 
 
 def _run_floor(base_groups: dict[tuple[int, int], list[float]],
@@ -234,7 +252,7 @@ def _paired(base: Sequence[Sample], new: Sequence[Sample], values: Callable[[Sam
             return _untestable(statistics.fmean(diffs), confidence)
         return paired_log_ratio_test(diffs, confidence=confidence)
 
-    return _Test(base_v, new_v, run, method, verdicts)
+    return _Test(base_v, new_v, run, method, verdicts, unit="paired")
 
 
 def _untestable(diff: float, confidence: float) -> LogRatio:
@@ -244,12 +262,16 @@ def _untestable(diff: float, confidence: float) -> LogRatio:
 
 
 def _decide(test: _Test, *, rejected: bool, confidence: float,
-            unstable: tuple[str, float]) -> MetricComparison:
-    """The verdict at ``confidence``; a run's own noise can overrule it, never reverse it.
+            unstable: tuple[str, float], run_noise: float) -> MetricComparison:
+    """The verdict at ``confidence``; noise the test cannot see can overrule it, never
+    reverse it.
 
-    When a run is unstable (CV above 10 %, or its speed drifted), a change is only
-    called when its whole interval lies beyond that run's own spread; otherwise the
-    verdict is inconclusive, with the reason.
+    When a run is unstable in a way the test does not already count (see
+    :func:`_unstable`), a change is only called when its whole interval lies beyond
+    that run's own spread; otherwise the verdict is inconclusive, with the reason. A
+    single-run baseline cannot know how far a separate run of unchanged code moves, so
+    a change whose interval reaches within ``run_noise`` is not called (as criterion's
+    noise threshold); a baseline of several runs measures that spread instead.
     """
     result = test.run(confidence)
     verdict = SAME
@@ -259,15 +281,25 @@ def _decide(test: _Test, *, rejected: bool, confidence: float,
     elif rejected and result.ratio != 1:
         verdict = test.verdicts[1] if result.ratio > 1 else test.verdicts[0]
         why, spread = unstable
-        beyond = result.ci_low > 1 + spread or result.ci_high < 1 / (1 + spread)
-        if why and not beyond:
+        allowance = run_noise if test.single_run and test.unit != "paired" else 0.0
+        if why and not _beyond(result, spread):
             verdict = INCONCLUSIVE
             reason = f"{why}, and the change's interval reaches within that spread"
+        elif allowance and not _beyond(result, allowance):
+            verdict = SAME
+            reason = (f"the interval reaches within +-{allowance * 100:.3g}%, which separate "
+                      "runs of unchanged code can differ by; a single-run baseline cannot "
+                      "tell that from a change (--run-noise)")
     return MetricComparison(
         base_median=percentile(test.base, 50), new_median=percentile(test.new, 50),
         ratio=result.ratio, ci_low=result.ci_low, ci_high=result.ci_high,
         p_value=result.p_value, verdict=verdict, confidence=confidence, method=test.method,
         reason=reason)
+
+
+def _beyond(result: LogRatio, spread: float) -> bool:
+    """The whole interval lies outside [1 / (1 + spread), 1 + spread]."""
+    return result.ci_low > 1 + spread or result.ci_high < 1 / (1 + spread)
 
 
 def _time(sample: Sample) -> float:
@@ -293,22 +325,29 @@ def _tests(base: BenchmarkResult, new: BenchmarkResult,
     return time_test, memory_test
 
 
-def _unstable(base: BenchmarkResult, new: BenchmarkResult) -> tuple[str, float]:
-    """Why these runs' own noise could explain a difference, and how large that noise is.
+def _unstable(base: BenchmarkResult, new: BenchmarkResult, unit: str) -> tuple[str, float]:
+    """Why these runs' own noise could explain a difference the test does not already
+    count, and how large that noise is.
 
-    The spread is the larger CV of an unstable run, or for a busy machine the
-    slowdown its load allows: sharing C CPUs with load L leaves a run C/L of the CPU
-    it needs, L/C - 1 slower. A drifted run counts as fully unreliable (infinite
-    spread), since its samples come from two machine states.
+    A paired test counts all of it (what disturbs a round or a worker disturbs both
+    sides). A test on worker means counts the spread between workers, which is most
+    of an ``unstable`` run's CV, but not a machine that changed speed mid-run or was
+    busy in one run only. A test on one process's samples counts none of it. The
+    spread is the larger CV of an unstable run, or for a busy machine the slowdown
+    its load allows: sharing C CPUs with load L leaves a run C/L of the CPU it
+    needs, L/C - 1 slower; for a drifted run, the shift between its halves.
     """
+    if unit == "paired":
+        return "", 0.0
     reasons: list[str] = []
     spread = 0.0
     for side, result in (("the baseline", base), ("this run", new)):
         codes = {w.code for w in result.warnings}
         if "drift" in codes:
-            reasons.append(f"{side} drifted")
-            spread = math.inf
-        if "unstable" in codes:
+            shift = _drift_size(result)
+            reasons.append(f"{side} drifted ({shift:.0%})")
+            spread = max(spread, shift)
+        if "unstable" in codes and unit == "sample":
             reasons.append(f"{side} is unstable (CV {result.stats.cv:.0%})")
             spread = max(spread, result.stats.cv)
         if "busy" in codes and result.load_average and result.cpu_count:
@@ -319,6 +358,15 @@ def _unstable(base: BenchmarkResult, new: BenchmarkResult) -> tuple[str, float]:
     return "; ".join(reasons), spread
 
 
+def _drift_size(result: BenchmarkResult) -> float:
+    """The largest shift between the halves of any of the result's runs."""
+    runs: dict[int, list[Sample]] = {}
+    for sample in result.samples:
+        runs.setdefault(sample.run, []).append(sample)
+    found = [drift_of(samples) for samples in runs.values()]
+    return max((abs(d.shift) for d in found if d is not None), default=0.0)
+
+
 def _carried(base: BenchmarkResult, new: BenchmarkResult, *, paired: bool) -> list[BenchWarning]:
     """Both runs' own warnings, each saying which side it is about."""
     sides = (("A", base), ("B", new)) if paired else (("baseline", base), ("this run", new))
@@ -327,12 +375,15 @@ def _carried(base: BenchmarkResult, new: BenchmarkResult, *, paired: bool) -> li
 
 
 def _compare_many(pairs: Sequence[tuple[str, BenchmarkResult, BenchmarkResult]], *,
-                  alpha: float, paired: bool) -> list[BenchmarkComparison]:
+                  alpha: float, paired: bool,
+                  run_noise: float = DEFAULT_RUN_NOISE) -> list[BenchmarkComparison]:
     tests = [_tests(base, new, paired) for _, base, new in pairs]
-    time_results = _judge([t for t, _ in tests], [(b, n) for _, b, n in pairs], alpha)
+    time_results = _judge([t for t, _ in tests], [(b, n) for _, b, n in pairs], alpha,
+                          run_noise)
     memory_index = [i for i, (_, m) in enumerate(tests) if m is not None]
+    # A traced peak is the same bytes on any occasion: no run-to-run allowance.
     memory_results = _judge([tests[i][1] for i in memory_index],  # type: ignore[misc]
-                            [(pairs[i][1], pairs[i][2]) for i in memory_index], alpha)
+                            [(pairs[i][1], pairs[i][2]) for i in memory_index], alpha, 0.0)
     memory_of = dict(zip(memory_index, memory_results, strict=True))
     out = []
     for i, (label, base, new) in enumerate(pairs):
@@ -350,11 +401,12 @@ def _p_or_one(p_value: float) -> float:
 
 
 def _judge(tests: Sequence[_Test], runs: Sequence[tuple[BenchmarkResult, BenchmarkResult]],
-           alpha: float) -> list[MetricComparison]:
+           alpha: float, run_noise: float) -> list[MetricComparison]:
     """Benjamini-Hochberg over the tests, then each verdict and CI at the matching level."""
     p_values = [_p_or_one(t.run(1 - alpha).p_value) for t in tests]
     rejected, confidence = benjamini_hochberg(p_values, alpha)
-    return [_decide(t, rejected=r, confidence=confidence, unstable=_unstable(b, n))
+    return [_decide(t, rejected=r, confidence=confidence, unstable=_unstable(b, n, t.unit),
+                    run_noise=run_noise)
             for t, r, (b, n) in zip(tests, rejected, runs, strict=True)]
 
 
@@ -372,8 +424,9 @@ def _method_warnings(base: BenchmarkResult, new: BenchmarkResult,
     if not paired and len({s.run for s in base.samples}) < 2:
         found.append(BenchWarning(
             "single-run-baseline", "the baseline holds one run, so run-to-run variation "
-            "(the machine on another occasion) is not accounted for and cannot be "
-            "estimated from one run against one; add runs with --save FILE --append"))
+            "(the machine on another occasion) cannot be estimated from one run against "
+            "one: changes within --run-noise are not called; add runs with --save FILE "
+            "--append to measure it instead"))
     base_loops, new_loops = {s.loops for s in base.samples}, {s.loops for s in new.samples}
     if base_loops != new_loops:
         found.append(BenchWarning(
@@ -389,18 +442,24 @@ def _loops_text(loops: set[int]) -> str:
 
 def compare_results(base: BenchmarkResult, new: BenchmarkResult, *,
                     alpha: float = DEFAULT_ALPHA, name: str | None = None,
-                    paired: bool = False) -> BenchmarkComparison:
+                    paired: bool = False,
+                    run_noise: float = DEFAULT_RUN_NOISE) -> BenchmarkComparison:
     label = name or (base.name if base.name == new.name else f"{base.name} -> {new.name}")
-    return _compare_many([(label, base, new)], alpha=alpha, paired=paired)[0]
+    return _compare_many([(label, base, new)], alpha=alpha, paired=paired,
+                         run_noise=run_noise)[0]
 
 
-def compare_suites(base: BenchSuite, new: BenchSuite, *,
-                   alpha: float = DEFAULT_ALPHA) -> SuiteComparison:
-    """Pair benchmarks by name; report the ones only one side has."""
+def compare_suites(base: BenchSuite, new: BenchSuite, *, alpha: float = DEFAULT_ALPHA,
+                   run_noise: float = DEFAULT_RUN_NOISE) -> SuiteComparison:
+    """Pair benchmarks by name; report the ones only one side has.
+
+    ``run_noise`` is the change a single-run baseline does not call (0 judges on
+    this run's precision alone, as a within-run test would).
+    """
     base_by_name, new_by_name = base.by_name(), new.by_name()
     pairs = _compare_many([(n, base_by_name[n], new_by_name[n])
                            for n in base_by_name if n in new_by_name], alpha=alpha,
-                          paired=False)
+                          paired=False, run_noise=run_noise)
     differences = environment_differences(base.environment, new.environment)
     return SuiteComparison(
         alpha=alpha, benchmarks=pairs,
@@ -408,7 +467,12 @@ def compare_suites(base: BenchSuite, new: BenchSuite, *,
         only_in_new=[n for n in new_by_name if n not in base_by_name],
         environment_differences=differences,
         warnings=_suite_warnings(pairs, differences),
-        base_source=base.source, new_source=new.source)
+        base_source=base.source, new_source=new.source,
+        run_noise=run_noise if any(_single_run(pair) for pair in pairs) else 0.0)
+
+
+def _single_run(pair: BenchmarkComparison) -> bool:
+    return any(w.code == "single-run-baseline" for w in pair.warnings)
 
 
 def compare_pair(base: BenchmarkResult, new: BenchmarkResult, *,

@@ -6,12 +6,14 @@ spirit of pyperf's "the benchmark result may be unstable".
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from agentperf.bench.model import BenchWarning, Sample
-from agentperf.measure.stats import Summary, mann_whitney_u
+from agentperf.measure.stats import Summary, log_ratio_test, mann_whitney_u
 
 CV_LIMIT = 0.10
 SHORT_SAMPLE_S = 1e-3
@@ -22,6 +24,7 @@ BUSY_SHARE = 0.5  # other runnable work above half the CPUs counts as a busy mac
 DRIFT_LIMIT = 0.03  # a shift between the halves of a run smaller than this is not reported
 DRIFT_ALPHA = 0.01
 MIN_DRIFT_SAMPLES = 10  # 5 against 5 is the smallest split that can reach p < 0.01
+MIN_DRIFT_PROCESSES = 4  # 2 worker means against 2: fewer cannot be tested
 
 
 def timer_resolution_s() -> float:
@@ -76,30 +79,60 @@ def _duration_warnings(samples: Sequence[Sample]) -> list[BenchWarning]:
 
 
 def _drift_warning(samples: Sequence[Sample]) -> BenchWarning | None:
-    """The first and the second half of the run, in the order taken, disagree.
-
-    A shared or virtual machine changes speed for seconds at a time, which the load
-    average does not show; a run that straddles such a change mixes two states, and
-    its median lands in one of them depending on where the change fell.
-    """
-    if len(samples) < MIN_DRIFT_SAMPLES:
-        return None
-    times = [s.seconds_per_call for s in samples]
-    half = len(times) // 2
-    first, second = times[:half], times[-half:]
-    shift = statistics.median(second) / statistics.median(first) - 1
-    if abs(shift) <= DRIFT_LIMIT:
-        return None
-    p_value = mann_whitney_u(first, second).p_value
-    if p_value >= DRIFT_ALPHA:
+    found = drift_of(samples)
+    if found is None:
         return None
     return BenchWarning(
-        "drift", f"the timings shifted during the run: the second half's median is "
-        f"{shift:+.0%} against the first half's (Mann-Whitney p = {p_value:.2g}); the "
-        "machine changed speed (another program, CPU frequency, a busy neighbour on a "
+        "drift", f"the timings shifted during the run: the second half is "
+        f"{found.shift:+.0%} against the first ({found.method}, p = {found.p_value:.2g}); "
+        "the machine changed speed (another program, CPU frequency, a busy neighbour on a "
         "shared VM), the worker processes of the two halves differ, or the agent was "
         "still warming up (raise --warmup). Rerun, and compare with --interleave so both "
         "sides see the same machine")
+
+
+@dataclass(frozen=True)
+class Drift:
+    shift: float  # second half / first half - 1
+    p_value: float
+    method: str
+
+
+def drift_of(samples: Sequence[Sample]) -> Drift | None:
+    """The first and the second half of one run, in the order taken, disagree.
+
+    A shared or virtual machine changes speed for seconds at a time, which the load
+    average does not show; a run that straddles such a change mixes two states, and
+    its median lands in one of them depending on where the change fell. With worker
+    processes the halves are compared process by process (each worker's mean log
+    time is one observation), since workers differ from each other anyway and their
+    samples are not independent: a sample-level test would call that spread drift.
+    """
+    if len(samples) < MIN_DRIFT_SAMPLES:
+        return None
+    groups = _process_means(samples)
+    if len(groups) >= MIN_DRIFT_PROCESSES:
+        half = len(groups) // 2
+        test = log_ratio_test(groups[:half], groups[-half:])
+        found = Drift(test.ratio - 1, test.p_value, "Welch t on worker means")
+    else:
+        times = [s.seconds_per_call for s in samples]
+        half = len(times) // 2
+        first, second = times[:half], times[-half:]
+        shift = statistics.median(second) / statistics.median(first) - 1
+        if abs(shift) <= DRIFT_LIMIT:
+            return None
+        found = Drift(shift, mann_whitney_u(first, second).p_value, "Mann-Whitney")
+    return found if abs(found.shift) > DRIFT_LIMIT and found.p_value < DRIFT_ALPHA else None
+
+
+def _process_means(samples: Sequence[Sample]) -> list[float]:
+    """Each worker process's mean log time per call, in the order the workers ran."""
+    groups: dict[tuple[int, int], list[float]] = {}
+    for sample in samples:
+        groups.setdefault((sample.run, sample.process), []).append(
+            math.log(max(sample.seconds_per_call, 1e-12)))
+    return [statistics.fmean(v) for v in groups.values()]
 
 
 def _busy_warning(load_average: float | None, cpu_count: int | None) -> BenchWarning | None:

@@ -121,6 +121,12 @@ AlphaOpt = Annotated[float, typer.Option(
     "--alpha", rich_help_panel=PANEL_GATES,
         help="Significance level; with several benchmarks, the false-discovery "
                     "rate (Benjamini-Hochberg).")]
+RunNoiseOpt = Annotated[str, typer.Option(
+    "--run-noise", metavar=METAVAR_PCT, rich_help_panel=PANEL_GATES,
+    help="Against a baseline of one run: do not call a change whose interval reaches "
+         "within +-PCT, which separate runs of unchanged code can differ by (0: judge on "
+         "this run's precision alone). A baseline of several runs (--append) measures it "
+         "instead.")]
 MdOpt = Annotated[bool, typer.Option("--md", rich_help_panel=PANEL_OUTPUT,
                                      help="Print Markdown tables on stdout instead.")]
 OutputOpt = Annotated[Path | None, typer.Option(
@@ -168,6 +174,7 @@ def run_command(
     fail_if_slower: FailSlowerOpt = None,
     fail_if_more_memory: FailMemoryOpt = None,
     alpha: AlphaOpt = 0.05,
+    run_noise: RunNoiseOpt = "5%",
     json_: bool = JSON_OPTION,
     md: MdOpt = False,
     output: OutputOpt = None,
@@ -187,6 +194,7 @@ def run_command(
         processes=_processes(processes), no_gc=no_gc, memory=memory)
     options.validate()
     gates = _gate_settings(fail_if_slower, fail_if_more_memory, alpha)
+    noise = _run_noise(run_noise)
     _check_output_flags(json_, md)
     recipes = _recipes(workload, type_, input_ or [], inputs_file, interleave)
     if any(v is not None for v in gates.values()) and not (compare or interleave):
@@ -214,7 +222,7 @@ def run_command(
     if baseline is not None:
         from agentperf.analysis.compare import compare_suites
 
-        comparison = compare_suites(baseline, suite, alpha=alpha)
+        comparison = compare_suites(baseline, suite, alpha=alpha, run_noise=noise)
         comparison.warnings[:0] = notes
     if earlier is not None:
         from agentperf.bench.baseline import append_run
@@ -237,6 +245,7 @@ def compare_command(
     fail_if_slower: FailSlowerOpt = None,
     fail_if_more_memory: FailMemoryOpt = None,
     alpha: AlphaOpt = 0.05,
+    run_noise: RunNoiseOpt = "5%",
     output: OutputOpt = None,
     json_: bool = JSON_OPTION,
     md: MdOpt = False,
@@ -251,11 +260,12 @@ def compare_command(
     from agentperf.bench.baseline import load_suite
 
     gates = _gate_settings(fail_if_slower, fail_if_more_memory, alpha)
+    noise = _run_noise(run_noise)
     _check_output_flags(json_, md)
     check_writable(report_html, "--report-html")
     check_writable(output, "--output")
     base_suite, new_suite = load_suite(base), load_suite(new)
-    comparison = compare_suites(base_suite, new_suite, alpha=alpha)
+    comparison = compare_suites(base_suite, new_suite, alpha=alpha, run_noise=noise)
     if not comparison.benchmarks:
         raise AgentperfError(f"{base} and {new} have no benchmark in common ("
                              f"{_names(base_suite.by_name())} vs {_names(new_suite.by_name())})")
@@ -454,6 +464,12 @@ def _gate_settings(slower: str | None, more_memory: str | None,
         raise AgentperfError(f"--alpha: must be between 0 and 1, got {alpha:g}")
     return {"fail_if_slower_pct": parse_percent(slower, "--fail-if-slower"),
             "fail_if_more_memory_pct": parse_percent(more_memory, "--fail-if-more-memory")}
+
+
+def _run_noise(text: str) -> float:
+    value = parse_percent(text, "--run-noise")
+    assert value is not None
+    return value / 100
 
 
 def _check_output_flags(json_: bool, md: bool) -> None:

@@ -90,10 +90,12 @@ def render_comparison(console: Console, comparison: SuiteComparison,
             row.append(memory)
         table.add_row(*row)
     console.print(table)
+    noise = (f"; against a one-run baseline, changes within +-{comparison.run_noise:.0%} "
+             "are not called (--run-noise)" if comparison.run_noise else "")
     console.print(f"[dim]n.s. = {SAME} at alpha {comparison.alpha:g}; base/new are "
-                  "medians per call[/]")
+                  f"medians per call{noise}[/]")
     for pair in comparison.benchmarks:
-        reason = f"; inconclusive: {pair.time.reason}" if pair.time.reason else ""
+        reason = f"; {pair.time.verdict}: {pair.time.reason}" if pair.time.reason else ""
         console.print(f"[dim]{escape(pair.name)}: {escape(pair.time.method)}"
                       f"{escape(reason)}[/]")
     if comparison.only_in_base:
