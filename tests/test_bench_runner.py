@@ -195,3 +195,35 @@ def _live_workers() -> list[object]:
 
     return [c for c in psutil.Process().children(recursive=True)
             if "agentperf.bench.worker" in " ".join(c.cmdline())]
+
+
+def test_others_cpu_counts_other_programs_and_not_this_process_or_its_workers() -> None:
+    import subprocess
+    import sys
+    import time
+
+    from agentperf.bench.environment import OthersCpu
+
+    def spin(seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            pass
+
+    alone = OthersCpu()
+    spin(0.3)
+    worker = subprocess.run([sys.executable, "-c", "import time\nend = time.monotonic() + 0.5"
+                             "\nwhile time.monotonic() < end: pass"], check=True)
+    assert worker.returncode == 0
+    mine = alone.cpus()
+    competitor = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)  # started and spinning
+        watched = OthersCpu()
+        time.sleep(1.0)
+        others = watched.cpus()
+    finally:
+        competitor.kill()
+        competitor.wait()
+    assert mine is not None and others is not None
+    # this process's spin and its reaped child are its own; the live competitor is not
+    assert others > 0.6 and others - mine > 0.4, (mine, others)

@@ -9,6 +9,7 @@ import math
 import random
 import statistics
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -22,7 +23,7 @@ from agentperf.analysis.compare import (
     compare_suites,
     evaluate_gates,
 )
-from agentperf.bench.baseline import append_run
+from agentperf.bench.baseline import append_run, load_suite, save_suite
 from agentperf.bench.calibrate import find_loops
 from agentperf.bench.model import BenchmarkResult, BenchSuite, Sample, TargetRecipe
 from agentperf.bench.results import build_result
@@ -584,3 +585,32 @@ def test_run_noise_is_what_a_single_run_baseline_does_not_call() -> None:
                     [[s.seconds_per_call for s in a.samples if s.process == p]
                      for p in range(10)]], "b")
     assert compare_pair(a, b).benchmarks[0].time.verdict == "slower"
+
+
+def test_other_programs_cpu_makes_a_run_busy_whatever_the_load_average_says(
+        tmp_path: Path) -> None:
+    steady = [1e-4 * (1 + 0.002 * (i % 5)) for i in range(20)]
+    recipe = TargetRecipe(name="k", kind="agent", reference="x:y")
+
+    def run(others: float | None, load: float = 1.0) -> BenchmarkResult:
+        return build_result(recipe, _samples(steady), loops=1000, load_average=load,
+                            cpu_count=2, others_cpu=others)
+
+    # one program on the other vCPU at load 1.2: the load rule saw nothing
+    assert "busy" not in _codes(run(None, load=1.2))
+    busy = run(0.9, load=1.2)
+    message = next(w.message for w in busy.warnings if w.code == "busy")
+    assert "other programs used 0.9 of 2 CPUs: up to 90% slower" in message
+    # measured and quiet overrules a high load average (the load lags by a minute)
+    assert "busy" not in _codes(run(0.1, load=4.0))
+    slower = compare_results(run(0.0), build_result(
+        recipe, _samples([x * 1.3 for x in steady]), loops=1000, load_average=1.2,
+        cpu_count=2, others_cpu=0.9)).time
+    assert slower.verdict == INCONCLUSIVE and "other programs used 0.9" in slower.reason
+    assert compare_results(run(0.0), build_result(
+        recipe, _samples([x * 2.5 for x in steady]), loops=1000, load_average=1.2,
+        cpu_count=2, others_cpu=0.9)).time.verdict == "slower"
+    # a saved baseline keeps the reading, and with it the warning
+    save_suite(_suite_of(busy), tmp_path / "busy.json")
+    loaded = load_suite(tmp_path / "busy.json").benchmarks[0]
+    assert loaded.others_cpu == 0.9 and "busy" in _codes(loaded)

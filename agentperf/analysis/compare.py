@@ -32,7 +32,13 @@ from dataclasses import dataclass, field
 
 from agentperf.bench.environment import environment_differences
 from agentperf.bench.model import BenchmarkResult, BenchSuite, BenchWarning, Sample
-from agentperf.bench.warnings import comparison_warnings, drift_of, environment_warning
+from agentperf.bench.warnings import (
+    busy_seen,
+    busy_share,
+    comparison_warnings,
+    drift_of,
+    environment_warning,
+)
 from agentperf.measure.stats import (
     LogRatio,
     benjamini_hochberg,
@@ -334,8 +340,8 @@ def _unstable(base: BenchmarkResult, new: BenchmarkResult, unit: str) -> tuple[s
     of an ``unstable`` run's CV, but not a machine that changed speed mid-run or was
     busy in one run only. A test on one process's samples counts none of it. The
     spread is the larger CV of an unstable run, or for a busy machine the slowdown
-    its load allows: sharing C CPUs with load L leaves a run C/L of the CPU it
-    needs, L/C - 1 slower; for a drifted run, the shift between its halves.
+    other programs' CPU allows (:func:`busy_share`); for a drifted run, the shift
+    between its halves.
     """
     if unit == "paired":
         return "", 0.0
@@ -350,10 +356,10 @@ def _unstable(base: BenchmarkResult, new: BenchmarkResult, unit: str) -> tuple[s
         if "unstable" in codes and unit == "sample":
             reasons.append(f"{side} is unstable (CV {result.stats.cv:.0%})")
             spread = max(spread, result.stats.cv)
-        if "busy" in codes and result.load_average and result.cpu_count:
-            share = result.load_average / result.cpu_count - 1
-            reasons.append(f"{side} ran on a busy machine (load {result.load_average:.1f} "
-                           f"on {result.cpu_count} CPUs: up to {share:.0%} slower)")
+        machine = (result.load_average, result.cpu_count, result.others_cpu)
+        share = busy_share(*machine)
+        if "busy" in codes and share is not None:
+            reasons.append(f"{side} ran on a busy machine ({busy_seen(*machine)})")
             spread = max(spread, share)
     return "; ".join(reasons), spread
 

@@ -49,6 +49,7 @@ def _benchmark_to_dict(result: BenchmarkResult) -> dict[str, Any]:
         "recipe": result.recipe.to_dict(),
         "loops": result.loops,
         "load_average": result.load_average,
+        "others_cpu": result.others_cpu,
         "stopped_early": result.stopped_early,
         "samples": [asdict(s) for s in result.samples],
         "memory_per_call": {k: v for k, v in result.figures.items() if k in MEMORY_FIGURES},
@@ -95,7 +96,8 @@ def append_run(existing: BenchSuite, suite: BenchSuite) -> BenchSuite:
         merged.append(build_result(result.recipe, samples, loops=result.loops,
                                    load_average=result.load_average,
                                    cpu_count=suite.environment.get("cpu_count"),
-                                   stopped_early=result.stopped_early))
+                                   stopped_early=result.stopped_early,
+                                   others_cpu=result.others_cpu))
     merged.extend(by_name.values())
     return replace(suite, benchmarks=merged)
 
@@ -171,10 +173,11 @@ def _benchmark_from_dict(reader: _Reader, item: Any, where: str,
     if not raw:
         raise reader.error(f"{where}.samples", "no samples")
     samples = [_sample(reader, s, f"{where}.samples[{j}]") for j, s in enumerate(raw)]
-    loads = item.get("load_average")
+    loads, others = item.get("load_average"), item.get("others_cpu")
     result = build_result(recipe, samples, loops=samples[0].loops,
                           load_average=float(loads) if isinstance(loads, (int, float)) else None,
-                          cpu_count=cpu_count, stopped_early=bool(item.get("stopped_early")))
+                          cpu_count=cpu_count, stopped_early=bool(item.get("stopped_early")),
+                          others_cpu=float(others) if isinstance(others, (int, float)) else None)
     memory = item.get("memory_per_call") or {}
     if not isinstance(memory, dict):
         raise reader.error(f"{where}.memory_per_call", "expected a mapping")

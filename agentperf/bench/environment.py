@@ -64,6 +64,43 @@ def _git(cwd: Path, *args: str) -> str | None:
     return done.stdout.strip() if done.returncode == 0 else None
 
 
+class OthersCpu:
+    """CPUs that other programs used while a benchmark ran, on average.
+
+    The load average lags by a minute and counts runnable processes, not CPU used: a
+    single program on the other vCPU of a 2-vCPU VM (often a hyperthread of the same
+    core) slowed a run by 10 % at load 1.15, which the load rule called quiet. This
+    counts the machine's busy CPU time (steal included: a neighbour VM running on our
+    vCPUs) minus this process's and its reaped workers' own, over the wall time.
+    """
+
+    def __init__(self) -> None:
+        self._start = self._reading()
+
+    @staticmethod
+    def _reading() -> tuple[float, float, float] | None:
+        try:
+            import psutil
+
+            times = psutil.cpu_times()
+        except (ImportError, OSError, RuntimeError):
+            return None
+        idle = times.idle + getattr(times, "iowait", 0.0)
+        busy = sum(times) - idle - getattr(times, "guest", 0.0) - getattr(
+            times, "guest_nice", 0.0)  # guest time is counted in user already
+        own = os.times()
+        return (time.monotonic(), busy,
+                own.user + own.system + own.children_user + own.children_system)
+
+    def cpus(self) -> float | None:
+        """Other programs' average CPUs since construction; None when unreadable."""
+        end = self._reading()
+        if self._start is None or end is None or end[0] - self._start[0] <= 0:
+            return None
+        others = (end[1] - self._start[1]) - (end[2] - self._start[2])
+        return max(others, 0.0) / (end[0] - self._start[0])
+
+
 def load_average() -> float | None:
     try:
         return os.getloadavg()[0]

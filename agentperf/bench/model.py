@@ -141,6 +141,7 @@ class BenchmarkResult:
     #: Per-call figures of --type cpu, memory or io on a workload, by name (see README).
     figures: dict[str, float] = field(default_factory=dict)
     cpu_count: int | None = None  # of the machine it ran on, to read load_average against
+    others_cpu: float | None = None  # CPUs other programs used during the run, on average
 
     @property
     def name(self) -> str:

@@ -13,7 +13,8 @@ from agentperf.measure.stats import bootstrap_ci, outlier_indices, summarize
 
 def build_result(recipe: TargetRecipe, samples: Sequence[Sample], *, loops: int,
                  load_average: float | None, cpu_count: int | None,
-                 stopped_early: bool = False, requested: int | None = None) -> BenchmarkResult:
+                 stopped_early: bool = False, requested: int | None = None,
+                 others_cpu: float | None = None) -> BenchmarkResult:
     if not samples:
         raise ValueError(f"{recipe.name}: no samples")
     times = [s.seconds_per_call for s in samples]
@@ -32,9 +33,10 @@ def build_result(recipe: TargetRecipe, samples: Sequence[Sample], *, loops: int,
         ops_per_s=recipe.ops_per_call / median if median > 0 else math.inf,
         bytes_per_s=bytes_per_op / median if bytes_per_op and median > 0 else None,
         peak_bytes=peak_stats, max_rss_bytes=max(rss) if rss else None,
-        figures=sample_figures(samples), cpu_count=cpu_count,
+        figures=sample_figures(samples), cpu_count=cpu_count, others_cpu=others_cpu,
         warnings=_warnings_per_run(samples, load_average=load_average, cpu_count=cpu_count,
-                                   stopped_early=stopped_early, requested=requested),
+                                   stopped_early=stopped_early, requested=requested,
+                                   others_cpu=others_cpu),
     )
 
 
@@ -107,7 +109,7 @@ def usage_figures(samples: Sequence[Sample]) -> dict[str, float]:
 
 def _warnings_per_run(samples: Sequence[Sample], *, load_average: float | None,
                       cpu_count: int | None, stopped_early: bool,
-                      requested: int | None) -> list[BenchWarning]:
+                      requested: int | None, others_cpu: float | None) -> list[BenchWarning]:
     """Each run's own warnings: the spread between appended runs is not instability."""
     runs: dict[int, list[Sample]] = {}
     for sample in samples:
@@ -119,6 +121,7 @@ def _warnings_per_run(samples: Sequence[Sample], *, load_average: float | None,
         for warning in benchmark_warnings(
                 summarize(times), run, outlier_indices(times) if len(times) >= 3 else [],
                 load_average=load_average if last else None, cpu_count=cpu_count,
-                stopped_early=stopped_early and last, requested=requested or len(run)):
+                stopped_early=stopped_early and last, requested=requested or len(run),
+                others_cpu=others_cpu if last else None):
             found.setdefault(warning.code, warning)
     return list(found.values())

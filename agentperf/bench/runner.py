@@ -27,7 +27,7 @@ from datetime import datetime, timezone
 from typing import Protocol
 
 from agentperf import __version__
-from agentperf.bench.environment import collect_environment, load_average
+from agentperf.bench.environment import OthersCpu, collect_environment, load_average
 from agentperf.bench.model import BenchmarkResult, BenchOptions, BenchSuite, Sample, TargetRecipe
 from agentperf.bench.results import build_result, memory_figures
 from agentperf.bench.target import Target
@@ -82,17 +82,19 @@ def measure(recipes: Sequence[TargetRecipe], options: BenchOptions, *,
         counts = counts if any(n is not None for n in fixed) else _shared_loops(counts)
         processes = resolve_processes(options.processes, counts)
         schedule = _Schedule(recipes, options, counts, progress)
+        others = OthersCpu()
         if processes == 0:
             schedule.run_in_process(local)
         else:
             local_targets.close()  # calibration only: samples come from fresh interpreters
             schedule.run_in_workers(processes)
+        others_cpu = others.cpus()
         loads.append(load_average())
     measured_load = max((x for x in loads if x is not None), default=None)
     cpus = cpu_count or os.cpu_count()
     results = [build_result(recipe, samples, loops=n, load_average=measured_load,
                             cpu_count=cpus, stopped_early=schedule.stopped,
-                            requested=options.samples)
+                            requested=options.samples, others_cpu=others_cpu)
                for recipe, samples, n in zip(recipes, schedule.taken, counts, strict=True)]
     for result in results:
         if result.recipe.measure == "memory":

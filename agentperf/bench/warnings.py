@@ -21,6 +21,8 @@ RESOLUTION_FACTOR = 1_000
 FEW_SAMPLES = 5
 MIN_COMPARE_SAMPLES = 10
 BUSY_SHARE = 0.5  # other runnable work above half the CPUs counts as a busy machine
+#: Other programs using more than this share of the CPUs a benchmark leaves free.
+BUSY_OTHERS_SHARE = 0.25
 DRIFT_LIMIT = 0.03  # a shift between the halves of a run smaller than this is not reported
 DRIFT_ALPHA = 0.01
 MIN_DRIFT_SAMPLES = 10  # 5 against 5 is the smallest split that can reach p < 0.01
@@ -33,7 +35,8 @@ def timer_resolution_s() -> float:
 
 def benchmark_warnings(stats: Summary, samples: Sequence[Sample], outliers: Sequence[int], *,
                        load_average: float | None, cpu_count: int | None,
-                       stopped_early: bool, requested: int) -> list[BenchWarning]:
+                       stopped_early: bool, requested: int,
+                       others_cpu: float | None = None) -> list[BenchWarning]:
     found: list[BenchWarning] = []
     if stats.count >= 2 and stats.cv > CV_LIMIT:
         found.append(BenchWarning(
@@ -46,7 +49,7 @@ def benchmark_warnings(stats: Summary, samples: Sequence[Sample], outliers: Sequ
             "Z-score above 3.5), usually interference from other programs; the median and "
             "its CI resist them, but a quieter machine gives a cleaner result"))
     found.extend(_duration_warnings(samples))
-    for extra in (_drift_warning(samples), _busy_warning(load_average, cpu_count)):
+    for extra in (_drift_warning(samples), _busy_warning(load_average, cpu_count, others_cpu)):
         if extra:
             found.append(extra)
     if stopped_early:
@@ -135,16 +138,45 @@ def _process_means(samples: Sequence[Sample]) -> list[float]:
     return [statistics.fmean(v) for v in groups.values()]
 
 
-def _busy_warning(load_average: float | None, cpu_count: int | None) -> BenchWarning | None:
-    if load_average is None or not cpu_count:
+def busy_share(load_average: float | None, cpu_count: int | None,
+               others_cpu: float | None) -> float | None:
+    """How much slower other programs could have made the run, as a fraction.
+
+    Measured: the CPUs other programs used, over the CPUs the benchmark left free
+    (one CPU on a 2-CPU machine, where a program on the sibling vCPU slows a run that
+    has a core to itself). Otherwise, from the load average: sharing C CPUs with load
+    L leaves a run C/L of the CPU it needs, L/C - 1 slower. None when neither says
+    the machine was busy.
+    """
+    if not cpu_count:
         return None
-    others = load_average - 1  # the benchmark itself keeps one CPU busy
-    if others <= BUSY_SHARE * cpu_count:
+    if others_cpu is not None:
+        share = others_cpu / max(1, cpu_count - 1)
+        return share if share > BUSY_OTHERS_SHARE else None
+    if load_average is None or load_average - 1 <= BUSY_SHARE * cpu_count:
+        return None  # the benchmark itself keeps one CPU busy
+    return load_average / cpu_count - 1
+
+
+def busy_seen(load_average: float | None, cpu_count: int | None,
+              others_cpu: float | None) -> str:
+    """What made the machine busy, and how much slower that allows: for one line."""
+    share = busy_share(load_average, cpu_count, others_cpu) or 0.0
+    if others_cpu is not None:
+        return (f"other programs used {others_cpu:.2g} of {cpu_count} CPUs: up to "
+                f"{share:.0%} slower")
+    return f"load {load_average or 0:.1f} on {cpu_count} CPUs: up to {share:.0%} slower"
+
+
+def _busy_warning(load_average: float | None, cpu_count: int | None,
+                  others_cpu: float | None) -> BenchWarning | None:
+    if busy_share(load_average, cpu_count, others_cpu) is None:
         return None
     return BenchWarning(
-        "busy", f"the machine was busy while measuring (load average {load_average:.1f} on "
-        f"{cpu_count} CPUs); close other programs, or use short samples that preemption "
-        "rarely hits (--min-time 1ms --samples 50) and compare with --interleave")
+        "busy", f"the machine was busy while measuring ("
+        f"{busy_seen(load_average, cpu_count, others_cpu)}); "
+        "close other programs, or use short samples that preemption rarely hits "
+        "(--min-time 1ms --samples 50) and compare with --interleave")
 
 
 def comparison_warnings(n_base: int, n_new: int) -> list[BenchWarning]:
