@@ -54,6 +54,10 @@ def join_words() -> str:
     return "-".join(_WORDS)
 
 
+def empty() -> None:
+    """Nothing: what each tool's timing loop itself costs per call."""
+
+
 def _spin(n: int) -> int:
     total = 0
     for i in range(n):

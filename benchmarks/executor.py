@@ -1,6 +1,7 @@
 """Dispatch throughput of each executor mode against its raw equivalent, in one run.
 
     python benchmarks/executor.py [--quick] [--in-process | --whole [--against CHECKOUT]]
+    python benchmarks/executor.py --startup [--quick] [--against CHECKOUT]
 
 Each row runs a no-op agent through agentperf (every task timed, one TaskResult per
 task, sliding window, timeouts and retries available) and through the plain stdlib way
@@ -151,6 +152,9 @@ def paired(ours: Callable[[], float], raw: Callable[[], float]) -> tuple[float, 
 
 def main() -> None:
     quick = "--quick" in sys.argv
+    if "--startup" in sys.argv:
+        startup_only(quick)
+        return
     if "--whole" not in sys.argv:
         in_process(quick)
     if "--in-process" not in sys.argv:
@@ -200,6 +204,31 @@ def whole(quick: bool) -> None:
                   f"({ok}, target <= {STARTUP_TARGET}x)")
     finally:
         ws.close()
+
+
+def startup_only(quick: bool) -> None:
+    """Only the one-input start-up figures (``--startup``), ``--against`` a checkout."""
+    import whole_run
+
+    against = _against()
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    repeats = 5 if quick else 9
+    print(f"One-input run-batch -m MODE against agentperf --help, medians of {repeats}, "
+          f"alternated; load average {load:.1f} at start")
+    ws = whole_run.Workspace()
+    try:
+        for start in whole_run.startups(ws, list(whole_run.WORKERS), repeats, against):
+            ok = "PASS" if start.ratio <= STARTUP_TARGET else "FAIL"
+            print(f"  {start.label:<19}{statistics.median(start.times) * 1000:>7.0f} ms "
+                  f"(range {_spread_ms(start.times)}) vs "
+                  f"{statistics.median(start.help_times) * 1000:.0f} ms = {start.ratio:.2f}x "
+                  f"({ok}, target <= {STARTUP_TARGET}x)")
+    finally:
+        ws.close()
+
+
+def _spread_ms(times: list[float]) -> str:
+    return f"{min(times) * 1000:.0f}-{max(times) * 1000:.0f} ms"
 
 
 def _against() -> Path | None:

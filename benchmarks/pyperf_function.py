@@ -20,7 +20,7 @@ def _pass_function(cmd: list[str], args: object) -> None:
 
 def main() -> None:
     runner = pyperf.Runner(add_cmdline_args=_pass_function)
-    runner.argparser.add_argument("function", choices=bench_accuracy.FUNCTIONS)
+    runner.argparser.add_argument("function", choices=(*bench_accuracy.FUNCTIONS, "empty"))
     args = runner.parse_args()
     runner.bench_func(args.function, getattr(bench_accuracy, args.function))
 

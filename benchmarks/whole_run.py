@@ -354,20 +354,27 @@ class Startup:
         return statistics.median(self.times) / statistics.median(self.help_times)
 
 
-def startups(ws: Workspace, modes: Sequence[str], repeats: int) -> list[Startup]:
-    """A one-input run-batch in each explicit mode against ``agentperf --help``, alternated."""
+def startups(ws: Workspace, modes: Sequence[str], repeats: int,
+             against: Path | None = None) -> list[Startup]:
+    """A one-input run-batch in each explicit mode against ``agentperf --help``, alternated;
+    with ``against``, the same run from that checkout too (label ``MODE before``)."""
     help_argv = ws.agentperf("--help")
-    runs = {
-        mode: ws.agentperf(
-            "run-batch", f"apbench_agents:{AGENTS.get(mode, 'noop')}", "-i", "1", "-m", mode, "-q"
-        )
-        for mode in modes
-    }
+
+    def one_input(mode: str, checkout: Path | None) -> list[str]:
+        args = ("run-batch", f"apbench_agents:{AGENTS.get(mode, 'noop')}", "-i", "1",
+                "-m", mode, "-q")
+        return ws.agentperf_at(checkout, *args) if checkout else ws.agentperf(*args)
+
+    runs = {mode: one_input(mode, None) for mode in modes}
+    if against is not None:
+        runs.update({f"{mode} before": one_input(mode, against) for mode in modes})
     help_times: list[float] = []
-    times: dict[str, list[float]] = {mode: [] for mode in modes}
+    times: dict[str, list[float]] = {label: [] for label in runs}
     ws.run(help_argv)  # warm the file cache and the bytecode
+    for argv in runs.values():
+        ws.run(argv)
     for _ in range(repeats):
-        for mode, argv in runs.items():
+        for label, argv in runs.items():
             help_times.append(ws.run(help_argv))
-            times[mode].append(ws.run(argv))
-    return [Startup(mode, times[mode], help_times) for mode in modes]
+            times[label].append(ws.run(argv))
+    return [Startup(label, values, help_times) for label, values in times.items()]
