@@ -102,6 +102,23 @@ def test_threshold_option_and_spec_thresholds_gate_a_soak(tmp_path: Path) -> Non
     ]
 
 
+def test_a_soak_that_fails_exits_3_unless_max_error_rate_allows_it(tmp_path: Path) -> None:
+    """As in run-batch: with no max_error_rate set, a failed call fails the soak."""
+    spec = tmp_path / "failing.yaml"
+    spec.write_text("name: one-in-five\nagent: monitor_helpers:soak_agent\n"
+                    "inputs: [1, 2, 3, 4, 5]\nexecution: {mode: threads, workers: 2}\n")
+    code, doc = _json([str(spec)])
+    assert code == 3 and doc["tasks"]["failed"] > 0
+    assert "no failure is allowed" in doc["verdict"]["detail"]
+    gate = next(g for g in doc["gates"] if g["kind"] == "max_error_rate")
+    assert not gate["passed"] and gate["label"] == "max_error_rate: 0%"
+    code, doc = _json([str(spec), "--max-error-rate", "0.5"])
+    assert code == 0, doc["verdict"]
+    code, doc = _json([_spec(tmp_path, "latency: ['p(95) < 5s']")])  # never fails
+    assert code == 0 and next(g for g in doc["gates"] if g["kind"] == "max_error_rate")[
+        "passed"]
+
+
 @pytest.mark.timeout(120)
 def test_quiet_keeps_the_whole_summary_and_run_batch_only_thresholds_are_said(
     tmp_path: Path,

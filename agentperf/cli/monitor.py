@@ -148,7 +148,8 @@ def monitor_command(
         help="Soak latency in seconds above which agents are slow."),
     max_error_rate: float | None = typer.Option(
         None, "--max-error-rate", min=0, max=1, rich_help_panel=PANEL_GATES,
-        help="Soak error rate above which exit is 3."),
+        help="Soak error rate above which exit is 3 (default: the spec's; none set, no "
+             "failure is allowed, as in run-batch)."),
     json_: bool = JSON_OPTION,
     quiet: bool = QUIET_OPTION,
     debug: bool = DEBUG_OPTION,

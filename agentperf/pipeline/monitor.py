@@ -63,7 +63,7 @@ class MonitorConfig:
     history: int = DEFAULT_HISTORY
     window_s: float | None = None  # statistics and health over the last N seconds only
     limits: HealthLimits = field(default_factory=HealthLimits)
-    max_error_rate: float | None = None  # a soak whose error rate exceeds it exits 3
+    max_error_rate: float | None = None  # a soak above it exits 3; None allows no failure
     thresholds: tuple[Any, ...] = ()  # analysis.thresholds.Threshold over MONITOR_METRICS
     threshold_notes: tuple[str, ...] = ()  # spec thresholds monitor cannot measure
 
@@ -313,10 +313,8 @@ class MonitorSession:
             message = f"the workload stopped: {soak.error}"
             return message, [Gate(GateKind.WORKLOAD, "workload kept running", False, None,
                                   "stopped", message)]
-        limit = self.config.max_error_rate
-        if limit is None:
-            return "", []
-        gate = error_rate_gate(soak.failed, soak.total, limit)
+        # As in run-batch: without max_error_rate, no failure is allowed.
+        gate = error_rate_gate(soak.failed, soak.total, self.config.max_error_rate)
         return ("" if gate.passed else gate.message), [gate]
 
     def _stop_command(self) -> int | None:
