@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 import os
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -83,8 +85,10 @@ def test_a_baseline_saved_by_one_run_is_compared_by_another(tmp_path: Path) -> N
     codes = [w["code"] for w in pair["warnings"]]
     assert "one-process" in codes and "single-run-baseline" in codes
     assert "loops-differ" not in codes
-    assert pair["time"]["base_median"] == pytest.approx(load_suite(baseline).benchmarks[0]
-                                                        .stats.median)
+    # one process per side: base is the geometric mean of the baseline's samples
+    base_times = load_suite(baseline).benchmarks[0].times
+    assert pair["time"]["base_value"] == pytest.approx(
+        math.exp(statistics.fmean(math.log(t) for t in base_times)))
     assert report["comparison"]["environment_differences"] == []
 
 
@@ -241,9 +245,9 @@ def test_output_formats_md_csv_gab_json_and_histogram(tmp_path: Path) -> None:
     result = invoke("bench_agents:one_us", *FAST, "--md", "--csv", str(csv_file),
                     "--export-gab", str(gab))
     assert result.exit_code == 0, result.output
-    assert result.stdout.startswith("| Benchmark | Median")
+    assert result.stdout.startswith("| Benchmark | Time | 95% CI | Median")
     assert "`one_us`" in result.stdout
-    assert csv_file.read_text().splitlines()[0].startswith("name,kind,samples,loops,median_s")
+    assert csv_file.read_text().splitlines()[0].startswith("name,kind,samples,loops,time_s,time_of,median_s")
     entries = json.loads(gab.read_text())
     assert entries[0]["name"] == "one_us" and entries[0]["unit"] == "us"
     assert 0 < entries[0]["value"] < 100

@@ -240,7 +240,7 @@ def _suite() -> BenchSuite:
 def test_markdown_csv_gab_and_histogram() -> None:
     suite = _suite()
     md = bench_formats.to_markdown(suite)
-    assert md.splitlines()[0].startswith("| Benchmark | Median")
+    assert md.splitlines()[0].startswith("| Benchmark | Time | 95% CI | Median")
     assert "| `alpha` | 100 us |" in md
     rows = list(csv.DictReader(io.StringIO(bench_formats.to_csv(suite))))
     assert [r["name"] for r in rows] == ["alpha", "beta"]
@@ -614,3 +614,33 @@ def test_other_programs_cpu_makes_a_run_busy_whatever_the_load_average_says(
     save_suite(_suite_of(busy), tmp_path / "busy.json")
     loaded = load_suite(tmp_path / "busy.json").benchmarks[0]
     assert loaded.others_cpu == 0.9 and "busy" in _codes(loaded)
+
+
+def test_a_run_of_workers_reports_the_geometric_mean_of_worker_means_and_its_t_interval(
+        ) -> None:
+    # ten workers in three speed modes, as workers of a 0.7 us function drew them
+    modes = [690e-9] * 3 + [770e-9] * 4 + [990e-9] * 3
+    workers = [[m * (1 + 0.002 * i) for i in range(2)] for m in modes]
+    result = _clustered(workers)
+    logs = [statistics.fmean(math.log(x) for x in w) for w in workers]
+    half = 2.2622 * statistics.stdev(logs) / math.sqrt(10)  # t(0.975, 9 df) = 2.2622
+    mean = statistics.fmean(logs)
+    assert result.center == pytest.approx(math.exp(mean))
+    assert result.ci == pytest.approx((math.exp(mean - half), math.exp(mean + half)), rel=1e-4)
+    assert result.center_method == "geometric mean of 10 worker means"
+    assert result.ops_per_s == pytest.approx(1 / result.center)
+    # the comparison's base and new values are the same centres, and the ratio theirs
+    slower = _clustered([[x * 1.1 for x in w] for w in workers])
+    compared = compare_results(result, slower, run_noise=0).time
+    assert (compared.base_value, compared.new_value) == pytest.approx(
+        (result.center, slower.center))
+    assert compared.ratio == pytest.approx(slower.center / result.center)
+    # one process: the median and its bootstrap interval, said so everywhere
+    alone = _result([x * 1e-6 for x in BASE])
+    assert alone.center == pytest.approx(statistics.median(BASE) * 1e-6)
+    assert alone.center_method == "median"
+    row = next(csv.DictReader(io.StringIO(bench_formats.to_csv(_suite_of(result)))))
+    assert float(row["time_s"]) == pytest.approx(result.center)
+    assert row["time_of"] == "geometric mean of 10 worker means"
+    assert "Time: geometric mean of 10 worker means." in bench_formats.to_markdown(
+        _suite_of(result))

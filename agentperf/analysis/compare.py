@@ -44,7 +44,6 @@ from agentperf.measure.stats import (
     benjamini_hochberg,
     log_ratio_test,
     paired_log_ratio_test,
-    percentile,
 )
 
 DEFAULT_ALPHA = 0.05
@@ -59,10 +58,15 @@ MEMORY_VERDICTS = ("less memory", "more memory")
 
 @dataclass(frozen=True)
 class MetricComparison:
-    """New against base for one metric; ``ratio`` is new/base of the medians."""
+    """New against base for one metric.
 
-    base_median: float
-    new_median: float
+    ``base_value`` and ``new_value`` are each side's geometric mean over the test's
+    observations (worker means, or one process's samples), so ``ratio`` is exactly
+    new/base of them.
+    """
+
+    base_value: float
+    new_value: float
     ratio: float
     ci_low: float
     ci_high: float
@@ -152,6 +156,8 @@ class _Test:
     run: Callable[[float], LogRatio]
     method: str
     verdicts: tuple[str, str]
+    base_value: float
+    new_value: float
     unit: str = "sample"
     single_run: bool = False
 
@@ -207,7 +213,8 @@ def _unpaired(base: list[float], new: list[float], base_runs: Sequence[int],
                                confidence)
         return log_ratio_test(base_obs, new_obs, confidence=confidence, floor=floor)
 
-    return _Test(base, new, run, method, verdicts, unit=unit, single_run=floor is None)
+    return _Test(base, new, run, method, verdicts, _geomean(base_obs), _geomean(new_obs),
+                 unit=unit, single_run=floor is None)
 
 
 def _run_floor(base_groups: dict[tuple[int, int], list[float]],
@@ -243,22 +250,29 @@ def _paired(base: Sequence[Sample], new: Sequence[Sample], values: Callable[[Sam
     base_logs, new_logs = _logs(base_v), _logs(new_v)
     processes = sorted({s.process for s in base} & {s.process for s in new})
     if len(processes) >= 2:
-        diffs = [statistics.fmean([x for s, x in zip(new, new_logs, strict=True)
-                                   if s.process == p])
-                 - statistics.fmean([x for s, x in zip(base, base_logs, strict=True)
-                                     if s.process == p]) for p in processes]
-        method = f"{len(diffs)} worker processes, paired (t test on per-worker log ratios)"
-    else:
-        diffs = [n - b for b, n in zip(base_logs, new_logs, strict=False)]
-        method = (f"{len(diffs)} rounds in one process, paired (t test on per-round log "
+        base_side = [statistics.fmean([x for s, x in zip(base, base_logs, strict=True)
+                                       if s.process == p]) for p in processes]
+        new_side = [statistics.fmean([x for s, x in zip(new, new_logs, strict=True)
+                                      if s.process == p]) for p in processes]
+        method = (f"{len(processes)} worker processes, paired (t test on per-worker log "
                   "ratios)")
+    else:
+        rounds = min(len(base_logs), len(new_logs))
+        base_side, new_side = base_logs[:rounds], new_logs[:rounds]
+        method = f"{rounds} rounds in one process, paired (t test on per-round log ratios)"
+    diffs = [n - b for b, n in zip(base_side, new_side, strict=True)]
 
     def run(confidence: float) -> LogRatio:
         if len(diffs) < 2:
             return _untestable(statistics.fmean(diffs), confidence)
         return paired_log_ratio_test(diffs, confidence=confidence)
 
-    return _Test(base_v, new_v, run, method, verdicts, unit="paired")
+    return _Test(base_v, new_v, run, method, verdicts, _geomean(base_side),
+                 _geomean(new_side), unit="paired")
+
+
+def _geomean(logs: Sequence[float]) -> float:
+    return math.exp(statistics.fmean(logs)) if logs else math.nan
 
 
 def _untestable(diff: float, confidence: float) -> LogRatio:
@@ -297,7 +311,7 @@ def _decide(test: _Test, *, rejected: bool, confidence: float,
                       "runs of unchanged code can differ by; a single-run baseline cannot "
                       "tell that from a change (--run-noise)")
     return MetricComparison(
-        base_median=percentile(test.base, 50), new_median=percentile(test.new, 50),
+        base_value=test.base_value, new_value=test.new_value,
         ratio=result.ratio, ci_low=result.ci_low, ci_high=result.ci_high,
         p_value=result.p_value, verdict=verdict, confidence=confidence, method=test.method,
         reason=reason)

@@ -56,7 +56,9 @@ def _benchmark_to_dict(result: BenchmarkResult) -> dict[str, Any]:
         "derived": {
             "unit": "seconds per call",
             "stats": stats,
-            "median_ci95": list(result.ci),
+            "time_s": result.center,
+            "time_of": result.center_method,
+            "time_ci95": list(result.ci),
             "outliers": result.outliers,
             "ops_per_s": result.ops_per_s,
             "bytes_per_s": result.bytes_per_s,

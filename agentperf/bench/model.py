@@ -6,6 +6,8 @@ reporter reads these.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -138,6 +140,11 @@ class BenchmarkResult:
     peak_bytes: Summary | None
     max_rss_bytes: int | None
     warnings: list[BenchWarning] = field(default_factory=list)
+    #: The time per call the run reports (``ci`` is its interval): with worker processes
+    #: the geometric mean of each worker's mean, every worker one observation, as its
+    #: comparison uses; with one process, the median of the samples.
+    center: float = math.nan
+    center_method: str = "median"
     #: Per-call figures of --type cpu, memory or io on a workload, by name (see README).
     figures: dict[str, float] = field(default_factory=dict)
     cpu_count: int | None = None  # of the machine it ran on, to read load_average against
@@ -170,3 +177,16 @@ class BenchSuite:
 
     def by_name(self) -> dict[str, BenchmarkResult]:
         return {b.name: b for b in self.benchmarks}
+
+
+def process_log_means(samples: Sequence[Sample]) -> list[float]:
+    """Each worker process's mean log time per call, in the order the workers ran.
+
+    A process is the unit of independence: its samples share its speed (memory
+    layout, hash seed), so one process is one observation.
+    """
+    groups: dict[tuple[int, int], list[float]] = {}
+    for sample in samples:
+        groups.setdefault((sample.run, sample.process), []).append(
+            math.log(max(sample.seconds_per_call, 1e-12)))
+    return [sum(v) / len(v) for v in groups.values()]

@@ -6,13 +6,12 @@ spirit of pyperf's "the benchmark result may be unstable".
 
 from __future__ import annotations
 
-import math
 import statistics
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from agentperf.bench.model import BenchWarning, Sample
+from agentperf.bench.model import BenchWarning, Sample, process_log_means
 from agentperf.measure.stats import Summary, log_ratio_test, mann_whitney_u
 
 CV_LIMIT = 0.10
@@ -113,7 +112,7 @@ def drift_of(samples: Sequence[Sample]) -> Drift | None:
     """
     if len(samples) < MIN_DRIFT_SAMPLES:
         return None
-    groups = _process_means(samples)
+    groups = process_log_means(samples)
     if len(groups) >= MIN_DRIFT_PROCESSES:
         half = len(groups) // 2
         test = log_ratio_test(groups[:half], groups[-half:])
@@ -127,15 +126,6 @@ def drift_of(samples: Sequence[Sample]) -> Drift | None:
             return None
         found = Drift(shift, mann_whitney_u(first, second).p_value, "Mann-Whitney")
     return found if abs(found.shift) > DRIFT_LIMIT and found.p_value < DRIFT_ALPHA else None
-
-
-def _process_means(samples: Sequence[Sample]) -> list[float]:
-    """Each worker process's mean log time per call, in the order the workers ran."""
-    groups: dict[tuple[int, int], list[float]] = {}
-    for sample in samples:
-        groups.setdefault((sample.run, sample.process), []).append(
-            math.log(max(sample.seconds_per_call, 1e-12)))
-    return [statistics.fmean(v) for v in groups.values()]
 
 
 def busy_share(load_average: float | None, cpu_count: int | None,

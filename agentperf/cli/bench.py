@@ -55,7 +55,8 @@ _SHORT_HELP = (
 _RUN_HELP = (
     "Benchmark a workload (WORKLOAD: dotted path or YAML spec) or a built-in kernel set "
     "(--type cpu, memory, io or all): warm-up, loop calibration to --min-time per sample, "
-    "--samples samples, median with a bootstrap 95% CI, memory per sample, and warnings "
+    "--samples samples, a time per call with its 95% CI (each worker process one "
+    "observation), memory per sample, and warnings "
     "when the result is noisy.\n\n"
     "Compare with a saved run (--compare FILE, reusing its loop count and settings) or a "
     "candidate in the same invocation (--interleave CANDIDATE: one sample of each per "

@@ -145,6 +145,21 @@ def log_ratio_test(base: Sequence[float], new: Sequence[float], *, confidence: f
     return _t_result(diff, se, df, confidence)
 
 
+def geometric_mean_ci(logs: Sequence[float], *,
+                      confidence: float = 0.95) -> tuple[float, float, float]:
+    """(geometric mean, CI low, CI high) of independent log values, by Student's t.
+
+    The one-sample counterpart of :func:`log_ratio_test`: a run's own time and
+    interval come from the same per-process observations as its comparison.
+    """
+    if len(logs) < 2:
+        raise ValueError("geometric_mean_ci needs at least two observations")
+    mean = statistics.fmean(logs)
+    half = t_quantile(1 - (1 - confidence) / 2, len(logs) - 1) * statistics.stdev(logs) \
+        / math.sqrt(len(logs))
+    return math.exp(mean), math.exp(mean - half), math.exp(mean + half)
+
+
 def paired_log_ratio_test(differences: Sequence[float], *,
                           confidence: float = 0.95) -> LogRatio:
     """One-sample t test on paired log differences (new - base per round or per worker)."""

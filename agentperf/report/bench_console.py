@@ -30,20 +30,21 @@ def render_suite(console: Console, suite: BenchSuite, *, hist: bool = False,
                  show_warnings: bool = True) -> None:
     table = Table(title="agentperf bench (time per call)", title_justify="left")
     table.add_column("Benchmark", no_wrap=True)
-    for column in ("Median", "95% CI", "CV", "Rate", "Peak mem", "Samples"):
+    for column in ("Time", "95% CI", "CV", "Rate", "Peak mem", "Samples"):
         table.add_column(column, justify="right")
     for b in suite.benchmarks:
         s = b.stats
         cv_style = "yellow" if any(w.code == "unstable" for w in b.warnings) else ""
         table.add_row(
-            escape(b.name), format_time(s.median), format_interval(*b.ci),
+            escape(b.name), format_time(b.center), format_interval(*b.ci),
             f"[{cv_style}]{s.cv:.1%}[/]" if cv_style else f"{s.cv:.1%}",
             rate_text(b), peak_text(b), f"{s.count}x{b.loops:,}")
     console.print(table)
+    console.print(f"[dim]time: {escape(_center_text(suite))}; samples are count x loops[/]")
     rss = [b.max_rss_bytes for b in suite.benchmarks if b.max_rss_bytes]
     if rss:
         console.print(f"[dim]max RSS {format_bytes(max(rss))}; peak mem is the tracemalloc "
-                      "peak of one call; samples are count x loops[/]")
+                      "peak of one call[/]")
     for b in suite.benchmarks:
         if b.figures:
             console.print(f"{escape(b.name)}: {escape(figures_text(b))}")
@@ -54,6 +55,12 @@ def render_suite(console: Console, suite: BenchSuite, *, hist: bool = False,
         if show_warnings:
             for w in b.warnings:
                 console.print(f"[yellow]⚠[/] {escape(b.name)}: {escape(w.message)}")
+
+
+def _center_text(suite: BenchSuite) -> str:
+    """What the Time column is, once per distinct method (one process: the median)."""
+    methods = dict.fromkeys(b.center_method for b in suite.benchmarks)
+    return "; ".join(methods) + " (95% CI beside it)"
 
 
 def _short(verdict: str) -> str:
@@ -78,7 +85,7 @@ def render_comparison(console: Console, comparison: SuiteComparison,
     for pair in comparison.benchmarks:
         t = pair.time
         style = _VERDICT_STYLE.get(t.verdict, "")
-        row = [escape(pair.name), format_time(t.base_median), format_time(t.new_median),
+        row = [escape(pair.name), format_time(t.base_value), format_time(t.new_value),
                f"{t.ratio:.3f}x ({t.change_pct:+.1f}%)\n[{t.ci_low:.3f}-{t.ci_high:.3f}]",
                format_p(t.p_value), f"[{style}]{_short(t.verdict)}[/]"]
         if with_memory:
@@ -93,7 +100,7 @@ def render_comparison(console: Console, comparison: SuiteComparison,
     noise = (f"; against a one-run baseline, changes within +-{comparison.run_noise:.0%} "
              "are not called (--run-noise)" if comparison.run_noise else "")
     console.print(f"[dim]n.s. = {SAME} at alpha {comparison.alpha:g}; base/new are "
-                  f"medians per call{noise}[/]")
+                  f"geometric means per call over the test's observations{noise}[/]")
     for pair in comparison.benchmarks:
         reason = f"; {pair.time.verdict}: {pair.time.reason}" if pair.time.reason else ""
         console.print(f"[dim]{escape(pair.name)}: {escape(pair.time.method)}"

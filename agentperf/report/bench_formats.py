@@ -135,14 +135,16 @@ def to_json(suite: BenchSuite, comparison: SuiteComparison | None = None,
 
 def to_markdown(suite: BenchSuite, comparison: SuiteComparison | None = None,
                 gates: Sequence[GateResult] = ()) -> str:
-    lines = ["| Benchmark | Median | 95% CI of median | Mean ± sd | CV | Rate | Peak memory |",
-             "|:---|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| Benchmark | Time | 95% CI | Median | Mean ± sd | CV | Rate | Peak memory |",
+             "|:---|---:|---:|---:|---:|---:|---:|---:|"]
     for b in suite.benchmarks:
         s = b.stats
         lines.append(
-            f"| `{b.name}` | {format_time(s.median)} | {format_interval(*b.ci)} | "
-            f"{format_time(s.mean)} ± {format_time(s.stdev)} | {s.cv:.1%} | {rate_text(b)} | "
-            f"{peak_text(b)} |")
+            f"| `{b.name}` | {format_time(b.center)} | {format_interval(*b.ci)} | "
+            f"{format_time(s.median)} | {format_time(s.mean)} ± {format_time(s.stdev)} | "
+            f"{s.cv:.1%} | {rate_text(b)} | {peak_text(b)} |")
+    methods = dict.fromkeys(b.center_method for b in suite.benchmarks)
+    lines.append(f"\nTime: {'; '.join(methods)}.")
     lines += [f"\n`{b.name}`: {figures_text(b)}" for b in suite.benchmarks if b.figures]
     warnings = [f"{b.name}: {w.message}" for b in suite.benchmarks for w in b.warnings]
     lines += ["", *[f"- ⚠ {w}" for w in warnings]] if warnings else []
@@ -164,13 +166,13 @@ def _verdict_text(metric: Any) -> str:
 
 
 def comparison_markdown(comparison: SuiteComparison, gates: Sequence[GateResult] = ()) -> str:
-    lines = ["| Benchmark | Base median | New median | Ratio [CI] | p | Verdict | Memory |",
+    lines = ["| Benchmark | Base | New | Ratio [CI] | p | Verdict | Memory |",
              "|:---|---:|---:|---:|---:|:---|:---|"]
     for pair in comparison.benchmarks:
         t = pair.time
         memory = f"{pair.memory.ratio:.3f}x ({pair.memory.verdict})" if pair.memory else ""
         lines.append(
-            f"| `{pair.name}` | {format_time(t.base_median)} | {format_time(t.new_median)} | "
+            f"| `{pair.name}` | {format_time(t.base_value)} | {format_time(t.new_value)} | "
             f"{format_ratio(t.ratio, t.ci_low, t.ci_high)} | {format_p(t.p_value)} | "
             f"{_verdict_text(t)} | {memory} |")
         lines.append(f"|  | {t.method}; {t.confidence:.2%} CI | | | | | |")
@@ -188,7 +190,8 @@ def comparison_document(comparison: SuiteComparison,
             "gate_failed": any(g.failed for g in gates)}
 
 
-CSV_FIELDS = ("name", "kind", "samples", "loops", "median_s", "mean_s", "stdev_s", "mad_s",
+CSV_FIELDS = ("name", "kind", "samples", "loops", "time_s", "time_of", "median_s", "mean_s",
+              "stdev_s", "mad_s",
               "min_s", "max_s", "p95_s", "p99_s", "cv", "ci_low_s", "ci_high_s", "ops_per_s",
               "op_unit", "bytes_per_s", "peak_bytes_median", "max_rss_bytes", "outliers",
               "warnings")
@@ -202,7 +205,8 @@ def to_csv(suite: BenchSuite) -> str:
     for b in suite.benchmarks:
         s = b.stats
         writer.writerow([
-            b.name, b.recipe.kind, s.count, b.loops, s.median, s.mean, s.stdev, s.mad, s.min,
+            b.name, b.recipe.kind, s.count, b.loops, b.center, b.center_method, s.median,
+            s.mean, s.stdev, s.mad, s.min,
             s.max, s.p95, s.p99, s.cv, b.ci[0], b.ci[1], b.ops_per_s, b.recipe.op_unit,
             b.bytes_per_s if b.bytes_per_s is not None else "",
             b.peak_bytes.median if b.peak_bytes else "",
@@ -215,20 +219,21 @@ def to_github_action_benchmark(suite: BenchSuite) -> str:
     """github-action-benchmark's ``customSmallerIsBetter`` input: a JSON list of entries.
 
     Times are in a fixed unit (microseconds per call) so a chart never jumps when a
-    value crosses a unit boundary. The median's CI is rarely symmetric, and ``range``
+    value crosses a unit boundary. The time's CI is rarely symmetric, and ``range``
     holds one number: it is the larger half-width, so the band never understates the
     uncertainty, and the CI itself is in ``extra``.
     """
     entries: list[dict[str, Any]] = []
     for b in suite.benchmarks:
         low, high = b.ci
-        median = b.stats.median
-        half = max(median - low, high - median) * 1e6
+        center = b.center
+        half = max(center - low, high - center) * 1e6
         entries.append({
-            "name": b.name, "unit": "us", "value": round(median * 1e6, 6),
+            "name": b.name, "unit": "us", "value": round(center * 1e6, 6),
             "range": f"± {significant(half, 4)}",
             "extra": f"95% CI {significant(low * 1e6, 4)}-{significant(high * 1e6, 4)} us; "
-                     f"{b.stats.count} samples x {b.loops} loops; CV {b.stats.cv:.1%}"})
+                     f"{b.center_method}; {b.stats.count} samples x {b.loops} loops; "
+                     f"CV {b.stats.cv:.1%}"})
         if b.peak_bytes:
             entries.append({"name": f"{b.name} - peak memory", "unit": "bytes",
                             "value": b.peak_bytes.median,

@@ -4,7 +4,7 @@ Rendered from the ``--json`` document (``bench_formats.to_json_document``): the 
 first when a comparison was gated, then a forest plot of each benchmark's new/base
 ratio with its confidence interval against the 1x line and the ``--fail-if-slower``
 line, then per benchmark every sample as a dot coloured by the worker process that
-took it, with the median and its CI, and the warnings the statistics raised.
+took it, with its time per call and CI, and the warnings the statistics raised.
 """
 
 from __future__ import annotations
@@ -126,15 +126,15 @@ def _comparison(comparison: Doc | None, gates: Sequence[Doc]) -> str:
         table_rows.append(
             [
                 b["name"],
-                Cell(format_duration(t["base_median"]), t["base_median"]),
-                Cell(format_duration(t["new_median"]), t["new_median"]),
+                Cell(format_duration(t["base_value"]), t["base_value"]),
+                Cell(format_duration(t["new_value"]), t["new_value"]),
                 Cell(f"{t['ratio']:.3f}x [{t['ci_low']:.3f}, {t['ci_high']:.3f}]", t["ratio"]),
                 Cell(f"{t['p_value']:.3g}", t["p_value"]),
                 t["verdict"],
                 t.get("method", ""),
             ]
         )
-    headers = ["benchmark", "base median", "new median", "ratio [CI]", "p", "verdict", "method"]
+    headers = ["benchmark", "base", "new", "ratio [CI]", "p", "verdict", "method"]
     return "\n".join(
         [chart_grid(parts), table(headers, table_rows, numeric=(1, 2, 3, 4), id="comparisons")]
     )
@@ -152,14 +152,15 @@ def _strips(benchmarks: Sequence[Doc]) -> str:
             b["name"],
             [_seconds(s) for s in b["samples"]],
             [int(s.get("process", 0)) for s in b["samples"]],
-            derived["stats"]["median"],
-            tuple(derived["median_ci95"]),
+            derived["time_s"],
+            tuple(derived["time_ci95"]),
         )
         charts.append(
             strip_chart(
                 "seconds per call",
                 [strip],
-                caption="each dot a sample, coloured by worker process; bar: median and its 95% CI",
+                caption=f"each dot a sample, coloured by worker process; bar: "
+                f"{derived['time_of']} and its 95% CI",
             )
         )
     return chart_grid(charts)
@@ -169,13 +170,13 @@ def _table(benchmarks: Sequence[Doc]) -> str:
     rows = []
     for b in benchmarks:
         d = b["derived"]
-        stats, (low, high) = d["stats"], d["median_ci95"]
+        stats, (low, high) = d["stats"], d["time_ci95"]
         peak = (d.get("peak_bytes") or {}).get("median")
         rows.append(
             [
                 b["name"],
                 Cell(str(len(b["samples"])), len(b["samples"])),
-                Cell(format_duration(stats["median"]), stats["median"]),
+                Cell(format_duration(d["time_s"]), d["time_s"]),
                 f"{format_duration(low)} - {format_duration(high)}",
                 Cell(f"{stats.get('cv', 0):.1%}", stats.get("cv")),
                 Cell(f"{d['ops_per_s']:,.0f}/s", d["ops_per_s"]),
@@ -183,7 +184,7 @@ def _table(benchmarks: Sequence[Doc]) -> str:
                 str(len(d.get("warnings") or [])),
             ]
         )
-    headers = ["benchmark", "samples", "median", "95% CI", "cv", "ops/s", "peak", "warnings"]
+    headers = ["benchmark", "samples", "time", "95% CI", "cv", "ops/s", "peak", "warnings"]
     return table(headers, rows, numeric=(1, 2, 4, 5, 6, 7), id="benchmark-table")
 
 
