@@ -34,16 +34,18 @@ def _agentperf(*args: str, scale: float = 1.0) -> subprocess.CompletedProcess[st
                           env=env, cwd=HERE, capture_output=True, text=True)
 
 
-def _verdict(done: subprocess.CompletedProcess[str]) -> tuple[float, str, bool]:
+def _verdict(done: subprocess.CompletedProcess[str]) -> tuple[float, str, bool, str]:
+    """(ratio, verdict, gate failed, the verdict's reason or "")."""
     if done.returncode not in (0, 1):
         raise SystemExit(f"agentperf failed ({done.returncode}): {done.stderr[-2000:]}")
     result = json.loads(done.stdout)
     time = result["comparison"]["benchmarks"][0]["time"]
-    return time["ratio"], time["verdict"], bool(result["gate_failed"])
+    return time["ratio"], time["verdict"], bool(result["gate_failed"]), time["reason"]
 
 
 def trial(function: str, extra: list[str], slowdown: float, tmp: Path,
-          baseline_runs: int = 1) -> tuple[tuple[float, str, bool], tuple[float, str, bool]]:
+          baseline_runs: int = 1) -> tuple[tuple[float, str, bool, str],
+                                           tuple[float, str, bool, str]]:
     """(A/A, A/B) results of one baseline (``baseline_runs`` runs appended) and two runs
     compared with it."""
     base = str(tmp / "base.json")
@@ -83,14 +85,17 @@ def main() -> None:
                 print(f"  A/A {a[0]:.3f} {a[1]:<22} gate {'FAIL' if a[2] else 'ok':<4}   "
                       f"A/B {b[0]:.3f} {b[1]:<22} gate {'FAIL' if b[2] else 'ok'}   "
                       f"load {loads[-1]:.2f}", flush=True)
+                for label, (_, verdict, failed, reason) in (("A/A", a), ("A/B", b)):
+                    if reason and (label == "A/B") != failed:
+                        print(f"      {label} {verdict}: {reason}", flush=True)
         significant = sum(v not in ("no significant change", "inconclusive")
-                          for _, v, _ in same)
-        inconclusive = sum(v == "inconclusive" for _, v, _ in same + slow)
+                          for _, v, _, _ in same)
+        inconclusive = sum(v == "inconclusive" for _, v, _, _ in same + slow)
         print(f"\nconfiguration: {' '.join(extra) or '(defaults)'}, baseline of "
               f"{args.baseline_runs} run(s)")
         print(f"  A/A called significant: {significant}/{args.pairs}")
-        print(f"  A/A gate failures:      {sum(g for _, _, g in same)}/{args.pairs}")
-        print(f"  A/B gate caught it:     {sum(g for _, _, g in slow)}/{args.pairs}")
+        print(f"  A/A gate failures:      {sum(g for _, _, g, _ in same)}/{args.pairs}")
+        print(f"  A/B gate caught it:     {sum(g for _, _, g, _ in slow)}/{args.pairs}")
         print(f"  inconclusive verdicts:  {inconclusive}/{2 * args.pairs}")
         print(f"  load average (1 min) during the runs: min {min(loads):.2f}, "
               f"max {max(loads):.2f} on {os.cpu_count()} CPUs")

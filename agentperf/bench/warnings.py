@@ -45,8 +45,8 @@ def benchmark_warnings(stats: Summary, samples: Sequence[Sample], outliers: Sequ
     if outliers:
         found.append(BenchWarning(
             "outliers", f"{len(outliers)} of {stats.count} samples are outliers (modified "
-            "Z-score above 3.5), usually interference from other programs; the median and "
-            "its CI resist them, but a quieter machine gives a cleaner result"))
+            "Z-score above 3.5), usually interference from other programs; they widen the "
+            "time's interval, and a quieter machine gives a cleaner result"))
     found.extend(_duration_warnings(samples))
     for extra in (_drift_warning(samples), _busy_warning(load_average, cpu_count, others_cpu)):
         if extra:
