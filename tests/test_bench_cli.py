@@ -310,13 +310,15 @@ def test_a_yaml_spec_is_benchmarked_with_its_inputs(tmp_path: Path) -> None:
     assert bad.exit_code == 2 and "broken.yaml:" in bad.stderr and "invalid YAML" in bad.stderr
 
 
-def test_by_default_short_calls_are_sampled_in_ten_worker_processes() -> None:
+def test_by_default_short_calls_are_sampled_in_worker_processes_one_sample_each() -> None:
+    # auto means 20 workers; with 12 samples, 12 workers (never a worker without one)
     result = agentperf("bench_agents:spin_base", "--samples", "12", "--min-time", "1ms",
                        "--json")
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
     [bench] = document["benchmarks"]
-    assert sorted({s["process"] for s in bench["samples"]}) == list(range(10))
+    assert sorted(s["process"] for s in bench["samples"]) == list(range(12))
+    assert bench["derived"]["time_of"] == "geometric mean of 12 worker means"
     assert document["options"]["processes"] == "auto"
     single = agentperf("bench_agents:spin_base", "--samples", "4", "--min-time", "1ms",
                        "--processes", "1", "--json")

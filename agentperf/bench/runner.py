@@ -36,8 +36,11 @@ from agentperf.bench.target import Target
 Progress = Callable[[Sequence[str], int, int], None]
 MIN_SAMPLES_BEFORE_STOP = 2
 SHARED_LOOPS_SPREAD = 4
-#: Worker processes ``--processes auto`` uses for calls shorter than --min-time.
-AUTO_PROCESSES = 10
+#: Worker processes ``--processes auto`` uses for calls shorter than --min-time, as
+#: pyperf does: the verdict's power grows with the number of workers, not of samples
+#: (their spread is most of the variance). With 10, separate runs caught a 20 %
+#: slowdown in 34-40 of 40 pairs (benchmarks/README.md).
+AUTO_PROCESSES = 20
 
 
 class Sampler(Protocol):

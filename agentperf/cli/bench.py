@@ -96,7 +96,7 @@ MaxTimeOpt = Annotated[str | None, typer.Option(
 ProcessesOpt = Annotated[str, typer.Option(
     "--processes", metavar="K|auto", rich_help_panel=PANEL_MEASURE,
     help="Take samples in K fresh worker interpreters, one after another (0: this "
-         "process; auto: 10 when a call is shorter than --min-time, else 0).")]
+         "process; auto: 20 when a call is shorter than --min-time, else 0).")]
 NoGcOpt = Annotated[bool, typer.Option(
     "--no-gc", rich_help_panel=PANEL_MEASURE, help="Disable the garbage collector while timing.")]
 MemoryOpt = Annotated[bool, typer.Option(
