@@ -53,6 +53,8 @@ __all__ = ["DEFAULT_ALPHA", "DEFAULT_RUN_NOISE", "INCONCLUSIVE", "MEMORY_VERDICT
            "TIME_VERDICTS", "BenchmarkComparison", "GateResult", "MetricComparison",
            "SuiteComparison", "compare_pair", "compare_results", "compare_samples",
            "compare_suites", "evaluate_gates"]
+
+
 @dataclass
 class BenchmarkComparison:
     name: str
@@ -171,8 +173,8 @@ def _judge(tests: Sequence[MetricTest], runs: Sequence[tuple[BenchmarkResult, Be
     """Benjamini-Hochberg over the tests, then each verdict and CI at the matching level."""
     p_values = [_p_or_one(t.run(1 - alpha).p_value) for t in tests]
     rejected, confidence = benjamini_hochberg(p_values, alpha)
-    return [decide(t, rejected=r, confidence=confidence, unstable=unstable_reason(b, n, t.unit),
-                    run_noise=run_noise)
+    return [decide(t, rejected=r, confidence=confidence,
+                   unstable=unstable_reason(b, n, t.unit), run_noise=run_noise)
             for t, r, (b, n) in zip(tests, rejected, runs, strict=True)]
 
 

@@ -83,9 +83,9 @@ def compare_samples(base: Sequence[float], new: Sequence[float], *, alpha: float
                     verdicts: tuple[str, str] = TIME_VERDICTS) -> MetricComparison:
     """Compare two sets of independent values (one per process), alone at level ``alpha``."""
     test = unpaired_test(list(base), list(new), [0] * len(base), [0] * len(new), verdicts,
-                     "values")
+                         "values")
     return decide(test, rejected=test.run(1 - alpha).p_value < alpha,
-                   confidence=1 - alpha, unstable=("", 0.0), run_noise=0.0)
+                  confidence=1 - alpha, unstable=("", 0.0), run_noise=0.0)
 
 
 def _logs(values: Sequence[float]) -> list[float]:
@@ -102,9 +102,9 @@ def _clusters(keys: Sequence[tuple[int, int]], logs: Sequence[float]) -> dict[tu
 
 
 def unpaired_test(base: list[float], new: list[float], base_runs: Sequence[int],
-              new_runs: Sequence[int], verdicts: tuple[str, str], what: str,
-              base_keys: Sequence[tuple[int, int]] | None = None,
-              new_keys: Sequence[tuple[int, int]] | None = None) -> MetricTest:
+                  new_runs: Sequence[int], verdicts: tuple[str, str], what: str,
+                  base_keys: Sequence[tuple[int, int]] | None = None,
+                  new_keys: Sequence[tuple[int, int]] | None = None) -> MetricTest:
     """Per-process means when both sides have several processes, else the samples."""
     base_logs, new_logs = _logs(base), _logs(new)
     base_groups = _clusters(base_keys or [(r, 0) for r in base_runs], base_logs)
@@ -131,7 +131,7 @@ def unpaired_test(base: list[float], new: list[float], base_runs: Sequence[int],
         return log_ratio_test(base_obs, new_obs, confidence=confidence, floor=floor)
 
     return MetricTest(base, new, run, method, verdicts, _geomean(base_obs), _geomean(new_obs),
-                 unit=unit, single_run=floor is None)
+                      unit=unit, single_run=floor is None)
 
 
 def _run_floor(base_groups: dict[tuple[int, int], list[float]],
@@ -160,8 +160,9 @@ def _run_means(groups: dict[tuple[int, int], list[float]]) -> list[float]:
     return [statistics.fmean(v) for v in by_run.values()]
 
 
-def paired_test(base: Sequence[Sample], new: Sequence[Sample], values: Callable[[Sample], float],
-            verdicts: tuple[str, str], what: str) -> MetricTest:
+def paired_test(base: Sequence[Sample], new: Sequence[Sample],
+                values: Callable[[Sample], float], verdicts: tuple[str, str],
+                what: str) -> MetricTest:
     """Interleaved samples: per worker (several processes) or per round log ratios."""
     base_v, new_v = [values(s) for s in base], [values(s) for s in new]
     base_logs, new_logs = _logs(base_v), _logs(new_v)
@@ -185,7 +186,7 @@ def paired_test(base: Sequence[Sample], new: Sequence[Sample], values: Callable[
         return paired_log_ratio_test(diffs, confidence=confidence)
 
     return MetricTest(base_v, new_v, run, method, verdicts, _geomean(base_side),
-                 _geomean(new_side), unit="paired")
+                      _geomean(new_side), unit="paired")
 
 
 def _geomean(logs: Sequence[float]) -> float:
@@ -199,7 +200,7 @@ def _untestable(diff: float, confidence: float) -> LogRatio:
 
 
 def decide(test: MetricTest, *, rejected: bool, confidence: float,
-            unstable: tuple[str, float], run_noise: float) -> MetricComparison:
+           unstable: tuple[str, float], run_noise: float) -> MetricComparison:
     """The verdict at ``confidence``; noise the test cannot see can overrule it, never
     reverse it.
 
@@ -239,7 +240,8 @@ def _beyond(result: LogRatio, spread: float) -> bool:
     return result.ci_low > 1 + spread or result.ci_high < 1 / (1 + spread)
 
 
-def unstable_reason(base: BenchmarkResult, new: BenchmarkResult, unit: str) -> tuple[str, float]:
+def unstable_reason(base: BenchmarkResult, new: BenchmarkResult,
+                    unit: str) -> tuple[str, float]:
     """Why these runs' own noise could explain a difference the test does not already
     count, and how large that noise is.
 
