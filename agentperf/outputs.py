@@ -10,8 +10,10 @@ creates nothing, so a run that fails after the check has nothing to clean up.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import IO, Any
 
 from agentperf.errors import AgentperfError, ExitCode
 
@@ -50,27 +52,26 @@ def write_atomic(path: Path, text: str) -> None:
     The file gets the mode a plain ``open(path, "w")`` would give (0666 less the umask).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.parent / _temp_name(path)
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
+    with _replacing(path, "w", encoding="utf-8") as handle:
+        handle.write(text)
 
 
 def write_atomic_lines(path: Path, lines: Iterable[bytes]) -> None:
     """:func:`write_atomic` for a stream of encoded lines, never all held in memory."""
+    with _replacing(path, "wb") as handle:
+        for line in lines:
+            handle.write(line)
+
+
+@contextmanager
+def _replacing(path: Path, mode: str, **options: Any) -> Iterator[IO[Any]]:
+    """A new temporary sibling of ``path``, flushed to disk and renamed over ``path``
+    when the block ends; removed, leaving ``path`` as it was, if the block raises."""
     temp = path.parent / _temp_name(path)
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            for line in lines:
-                handle.write(line)
+        with os.fdopen(fd, mode, **options) as handle:
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temp, path)
