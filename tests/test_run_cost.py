@@ -42,18 +42,18 @@ def loaded_after(tmp_path: Path, *args: str, modules: tuple[str, ...] = UNUSED) 
         "assert result.exit_code == 0, result.output\n"
         f"print(json.dumps([m for m in {modules!r} if m in sys.modules]))\n"
     )
-    paths = [str(REPO), str(TESTS), str(tmp_path)]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
-    proc = subprocess.run(
-        [sys.executable, "-c", probe],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr
+    proc = run_probe(probe, tmp_path, [REPO, TESTS, tmp_path], timeout=120)
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def run_probe(probe: str, cwd: Path, path: list[Path],
+              timeout: float) -> subprocess.CompletedProcess[str]:
+    """``python -c probe`` in a fresh interpreter with ``path`` importable; it must exit 0."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(p) for p in path)}
+    proc = subprocess.run([sys.executable, "-c", probe], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stderr
+    return proc
 
 
 def test_a_plain_run_imports_no_cache_renderer_or_progress_bar(tmp_path: Path) -> None:
@@ -113,16 +113,7 @@ def test_the_cache_package_resolves_its_names_on_first_use(tmp_path: Path) -> No
         "except AttributeError as exc:\n"
         "    print(exc)\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.run(
-        [sys.executable, "-c", probe],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert proc.returncode == 0, proc.stderr
+    proc = run_probe(probe, tmp_path, [REPO], timeout=60)
     first, second = proc.stdout.strip().splitlines()
     assert first.split() == [
         "agentperf.cache.decorator",
