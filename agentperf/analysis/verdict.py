@@ -219,7 +219,7 @@ def decide(test: MetricTest, *, rejected: bool, confidence: float,
     elif rejected and result.ratio != 1:
         verdict = test.verdicts[1] if result.ratio > 1 else test.verdicts[0]
         why, spread = unstable
-        allowance = run_noise if test.single_run and test.unit != "paired" else 0.0
+        allowance = run_noise if test.single_run else 0.0  # a paired test is never single_run
         if why and not _beyond(result, spread):
             verdict = INCONCLUSIVE
             reason = f"{why}, and the change's interval reaches within that spread"
