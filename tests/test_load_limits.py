@@ -34,7 +34,7 @@ def test_a_limit_holds_eight_threads_to_its_rate(tmp_path: Path) -> None:
 
 
 def _rows(result: object) -> list[tuple[str, object]]:
-    from agentperf.report.batch_console import load_rows
+    from agentperf.report.batch_summary import load_rows
     from agentperf.report.json_report import batch_document
 
     return load_rows(batch_document(result)["load"])

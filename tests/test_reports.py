@@ -34,6 +34,7 @@ from agentperf.outputs import write_atomic
 from agentperf.pipeline.results import BatchResult, FailureGroup
 from agentperf.redact import Redactor, environment_secrets, is_secret_key
 from agentperf.report.batch_console import render_batch
+from agentperf.report.batch_summary import plain_summary
 from agentperf.report.exporters import STEP_SUMMARY_ENV, open_exporters
 from agentperf.report.html import render_html
 from agentperf.report.json_report import SCHEMA_VERSION, batch_document, load_schema, render_json
@@ -442,6 +443,47 @@ def test_console_view_and_quiet_view() -> None:
     render_batch(quiet, make_result(), quiet=True)
     short = quiet.export_text()
     assert "FAILED (exit 1)" in short and "Gates" not in short
+
+
+
+def quiet_variants() -> list[dict[str, Any]]:
+    """Report documents whose summary has every optional row: load, rate limit, retries,
+    chunks, results file, resume, an interrupted and an aborted verdict."""
+    base = batch_document(make_result())
+    open_load = {"model": "open", "target_rate": 50.0, "achieved_rate": 48.2, "started": 480,
+                 "scheduled": 500, "dropped": 20, "max_in_flight": 64, "rate_limit": 40.0,
+                 "rate_limit_shared": True, "limiter_waits": 12, "limiter_wait_s": 0.8,
+                 "duration_s": 10.0, "iterations": None}
+    retries = {"tasks_retried": 8, "retries": 12, "by_cause": {"Timeout": 2, "RateLimitError": 10},
+               "wait_s": 14.2, "recovered": 7, "not_retried": 3}
+    resume = {"rows_from_earlier_run": 300, "failed_rerun": 4, "anyway": True,
+              "replaced_other_inputs": 2, "dropped_beyond_inputs": 0, "code_changed": True}
+    return [
+        base,
+        {**base, "load": open_load, "tasks": {**base["tasks"], "retries": retries},
+         "executor": {**base["executor"], "chunk_size": 8}, "output_path": "rows.jsonl",
+         "resume": resume},
+        {**base, "verdict": {**base["verdict"], "interrupted": True, "aborted": "p95 > 1s"}},
+    ]
+
+
+@pytest.mark.parametrize("index", range(3))
+def test_the_plain_quiet_summary_says_what_the_terminal_table_says(index: int) -> None:
+    """``-q`` to a pipe writes plain lines; they are the Rich view's lines, unpadded."""
+    doc = quiet_variants()[index]
+    console = Console(record=True, width=400, file=io.StringIO())
+    render_batch(console, doc, quiet=True)
+    rich_lines = [line.rstrip() for line in console.export_text().splitlines()]
+    plain = plain_summary(doc)
+    assert plain.splitlines() == rich_lines
+    assert all(line == line.rstrip() for line in plain.splitlines())
+    if index == 1:
+        assert "20 dropped" in plain and "12 retries of 8 tasks" in plain
+        assert any(line.split() == ["results", "file", "rows.jsonl"] for line in plain.splitlines())
+    if index == 2:
+        assert plain.splitlines()[-2:] == [
+            f"INTERRUPTED (exit {doc['verdict']['exit_code']}): {doc['verdict']['reason']}",
+            "stopped early: p95 > 1s"]
 
 
 # --- redaction ------------------------------------------------------------------------

@@ -68,6 +68,14 @@ def test_a_plain_one_input_run_imports_no_pydantic_yaml_or_asyncio(tmp_path: Pat
         assert loaded_after(tmp_path, *args, modules=HEAVY) == [], mode
 
 
+def test_a_quiet_run_to_a_pipe_prints_plain_lines_without_rich(tmp_path: Path) -> None:
+    """``-q`` to a log writes the summary as plain text (about 25 ms of Rich a run saved);
+    the full report still uses Rich."""
+    args = ["run-batch", "agents_for_tests:noop", "-i", "1", "-m", "sequential"]
+    assert loaded_after(tmp_path, *args, "-q", modules=("rich", "rich.console")) == []
+    assert loaded_after(tmp_path, *args, modules=("rich.console",)) == ["rich.console"]
+
+
 def test_what_a_run_asks_for_still_loads_those_modules(tmp_path: Path) -> None:
     """The must-fire side: a YAML spec, an async agent and a results file load theirs."""
     (tmp_path / "plain_agent.py").write_text(PLAIN_AGENT)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -134,8 +135,7 @@ def run_batch_command(
         reports=dict(json=report_json, markdown=report_md, junit=junit_xml, html=report_html),
         resume=resume, resume_anyway=resume_anyway,
     )
-    err = stderr_console()
-    view = _progress(err, plan.spec.name, quiet or json_)
+    view = _progress(plan.spec.name, quiet or json_)
     plan.options.on_progress = view.update
     shutdown = plan.options.shutdown = Shutdown()
     # Installed for the whole command: a signal during the reports below is not lost.
@@ -144,34 +144,41 @@ def run_batch_command(
             result = run_batch(plan.spec, plan.options, adapter=plan.adapter)
         finally:
             view.close()
-        _finish(plan, result, err, json_=json_, quiet=quiet)
+        _finish(plan, result, json_=json_, quiet=quiet)
     raise typer.Exit(130 if shutdown.requested else int(result.exit_code))
 
 
-def _finish(plan: Any, result: Any, err: Any, *, json_: bool, quiet: bool) -> None:
+def _finish(plan: Any, result: Any, *, json_: bool, quiet: bool) -> None:
     """Write the report files and print the summary."""
     # Report files are complete or absent: one of a run that ended on a usage error
     # (exit 2) would be a verdict on inputs that never all ran.
     if result.exit_code != ExitCode.USAGE:
         plan.exporters.write(result)
-    for warning in plan.exporters.warnings:
-        err.print(f"[yellow]warning:[/] {warning}", highlight=False)
+    if plan.exporters.warnings:
+        err = stderr_console()
+        for warning in plan.exporters.warnings:
+            err.print(f"[yellow]warning:[/] {warning}", highlight=False)
     _render(result, json_=json_, quiet=quiet)
 
 
-def _progress(console: Any, name: str, quiet: bool) -> Any:
-    from agentperf.report.progress import progress_view
+def _progress(name: str, quiet: bool) -> Any:
+    from agentperf.report.progress import NullProgressView, progress_view
 
-    return progress_view(console, name, quiet=quiet)
+    return NullProgressView() if quiet else progress_view(stderr_console(), name, quiet=False)
 
 
 def _render(result: Any, *, json_: bool, quiet: bool) -> None:
-    out = stdout_console()
     if json_:
         from agentperf.report.json_report import render_json
 
         typer.echo(render_json(result))
         return
+    if quiet and not sys.stdout.isatty():
+        # To a log or a pipe: plain lines, no Rich to import, nothing wrapped at 80 columns.
+        from agentperf.report.batch_summary import as_document, plain_summary
+
+        typer.echo(plain_summary(as_document(result)))
+        return
     from agentperf.report.batch_console import render_batch
 
-    render_batch(out, result, quiet=quiet)
+    render_batch(stdout_console(), result, quiet=quiet)

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from agentperf.measure.units import format_duration
-from agentperf.report.batch_console import as_document
+from agentperf.report.batch_summary import as_document
 from agentperf.report.html_page import (
     Cell,
     Section,

@@ -16,7 +16,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from typing import Any
 
-from agentperf.report.batch_console import as_document
+from agentperf.report.batch_summary import as_document
 
 #: Failed inputs listed in the max_error_rate testcase's output; the results file has all.
 MAX_FAILED_INPUTS = 1000

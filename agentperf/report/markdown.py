@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from agentperf.measure.units import format_duration
-from agentperf.report.batch_console import as_document, load_rows
+from agentperf.report.batch_summary import as_document, load_rows
 from agentperf.report.serialize import format_field, nested_tables, scalar_rows
 from agentperf.report.usage_view import (
     STREAM_STATS,

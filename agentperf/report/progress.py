@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from rich.console import Console
+if TYPE_CHECKING:  # a quiet run's NullProgressView needs no Rich
+    from rich.console import Console
 
 PLAIN_EVERY_S = 5.0
 
