@@ -119,8 +119,6 @@ def run_batch_command(
     quiet: bool = QUIET_OPTION,
     debug: bool = DEBUG_OPTION,
 ) -> None:
-    from agentperf.execution.lifecycle import Shutdown
-    from agentperf.pipeline.batch import run_batch
     from agentperf.pipeline.batch_setup import prepare_batch
 
     execution = dict(mode=mode, workers=workers, max_in_flight=max_in_flight,
@@ -135,6 +133,9 @@ def run_batch_command(
         reports=dict(json=report_json, markdown=report_md, junit=junit_xml, html=report_html),
         resume=resume, resume_anyway=resume_anyway,
     )
+    from agentperf.execution.lifecycle import Shutdown
+    from agentperf.pipeline.batch import run_batch
+
     view = _progress(plan.spec.name, quiet or json_)
     plan.options.on_progress = view.update
     shutdown = plan.options.shutdown = Shutdown()

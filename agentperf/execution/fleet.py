@@ -14,7 +14,6 @@ goes only to an idle worker (every result collected, so it is blocked in ``recv`
 from __future__ import annotations
 
 import contextlib
-import multiprocessing as mp
 import os
 import socket
 import time
@@ -33,6 +32,7 @@ from agentperf.execution.proc_worker import (
     STARTED,
     worker_main,
 )
+from agentperf.execution.worker_start import worker_context
 from agentperf.workload.adapters import AgentRef
 
 #: How long a worker that was asked to stop may take before it is killed.
@@ -43,13 +43,6 @@ SEND_BUFFER = 256 * 1024
 #: Unread bytes the parent lets pile up in one worker's pipe (a quarter of the buffer
 #: at most: the kernel charges its own bookkeeping against the buffer too).
 PIPE_BUDGET = 64 * 1024
-
-
-def start_method() -> str:
-    """``forkserver`` where it exists: ``fork`` copies the parent's threads' locks (a
-    sampler or a live display may hold one), and ``spawn`` re-imports everything for
-    each replacement worker."""
-    return "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
 
 
 class Worker:
@@ -151,9 +144,7 @@ class Fleet:
     """``size`` live workers; a dead or killed one is replaced by :meth:`replace`."""
 
     def __init__(self, agent: AgentRef, size: int, method: str) -> None:
-        self._ctx = mp.get_context(method)
-        if method == "forkserver":
-            self._ctx.set_forkserver_preload(["agentperf.execution.proc_worker"])
+        self._ctx = worker_context(method)
         self._agent = agent
         self.workers: list[Worker] = [Worker(self._ctx, agent) for _ in range(size)]
 

@@ -48,11 +48,12 @@ from agentperf.execution.base import (
 )
 from agentperf.execution.chunking import MAX_CHUNK, ChunkSizer
 from agentperf.execution.feed import Item, TaskFeed
-from agentperf.execution.fleet import Fleet, Worker, is_connection, start_method
+from agentperf.execution.fleet import Fleet, Worker, is_connection
 from agentperf.execution.gate import StartGate
 from agentperf.execution.lifecycle import GeneratorExecutor
 from agentperf.execution.memory import memory_budget, reported
 from agentperf.execution.proc_worker import BASELINE, PEAK, RUN_QUEUE
+from agentperf.execution.worker_start import start_method
 from agentperf.workload.adapters import AgentRef
 
 _INF = float("inf")

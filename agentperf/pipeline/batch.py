@@ -159,13 +159,15 @@ def run_batch(spec: WorkloadSpec, options: BatchOptions,
         executor = create_workload_executor(spec, adapter, options.cache_config,
                                             settings=settings, gate=gate)
         try:
+            # Imported before processes' workers start up, which it then overlaps.
+            sampler_type = _sampler_type(options.sample_interval_s)
             with shutdown.armed():  # a stop during start-up is an interrupted run too
                 stack.enter_context(executor)
                 cache = open_workload_cache(spec, options.cache_config, stack,
                                             clear=options.cache_clear)
                 # The clock starts once workers and caches are up: a LocalCluster's
                 # seconds of start-up are not the workload's throughput.
-                sampler = _start_sampler(options.sample_interval_s, timeline)
+                sampler = _start_sampler(sampler_type, options.sample_interval_s, timeline)
                 start = time.perf_counter()
                 if gate is not None:
                     gate.begin(start)
@@ -300,12 +302,18 @@ def _close(results: Iterator[TaskResult]) -> None:
         close()
 
 
-def _start_sampler(interval_s: float, timeline: TimelineRecorder) -> Any:
+def _sampler_type(interval_s: float) -> Any:
     if interval_s <= 0:
         return None
     from agentperf.measure.sampler import BackgroundSampler
 
-    sampler = BackgroundSampler(interval_s, on_sample=timeline.add_sample)
+    return BackgroundSampler
+
+
+def _start_sampler(sampler_type: Any, interval_s: float, timeline: TimelineRecorder) -> Any:
+    if sampler_type is None:
+        return None
+    sampler = sampler_type(interval_s, on_sample=timeline.add_sample)
     sampler.start()
     return sampler
 

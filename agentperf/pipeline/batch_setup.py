@@ -10,13 +10,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from agentperf.analysis.health import limits_from_mapping
 from agentperf.errors import AgentperfError
-from agentperf.pipeline.batch import BatchOptions
-from agentperf.workload.adapters import AgentAdapter
 from agentperf.workload.spec import WorkloadSpec, load_workload
+
+if TYPE_CHECKING:
+    from agentperf.pipeline.batch import BatchOptions
+    from agentperf.workload.adapters import AgentAdapter
 
 #: Modes that call the agent in this process, so the CLI builds it here (and a bad
 #: ``init:`` fails before anything runs). auto's probe calls run here too.
@@ -40,6 +41,10 @@ def prepare_batch(reference: str, *, inputs: Sequence[str] = (), inputs_file: st
                   resume: bool = False, resume_anyway: bool = False) -> BatchPlan:
     spec = load_workload(reference, inputs=inputs, inputs_file=inputs_file)
     spec = replace(spec, execution=spec.execution.with_overrides(**(execution or {})))
+    _prestart_workers(spec.execution.mode)
+    from agentperf.analysis.health import limits_from_mapping
+    from agentperf.pipeline.batch import BatchOptions
+
     if max_error_rate is not None:
         spec = replace(spec, max_error_rate=max_error_rate)
     threshold_list = _thresholds(spec, thresholds)
@@ -64,6 +69,15 @@ def prepare_batch(reference: str, *, inputs: Sequence[str] = (), inputs_file: st
         else None,
     )
     return BatchPlan(spec=spec, adapter=adapter, options=options, exporters=exporters)
+
+
+def _prestart_workers(mode: str | None) -> None:
+    """Processes mode's worker server starts as soon as the mode is known, so it starts
+    up while this process imports the run's modules."""
+    if mode == "processes":
+        from agentperf.execution.worker_start import prestart_workers
+
+        prestart_workers()
 
 
 def _code_fingerprint(spec: WorkloadSpec) -> str:
