@@ -129,3 +129,41 @@ def test_the_cache_package_resolves_its_names_on_first_use(tmp_path: Path) -> No
         "agentperf.cache.keys",
     ]
     assert "no attribute 'nothing_here'" in second
+
+
+def main_loaded(tmp_path: Path, *argv: str) -> list[str]:
+    """Command modules loaded by ``agentperf ARGV`` through the console script's ``main``."""
+    modules = ("agentperf.cli.run_batch", "agentperf.cli.bench", "agentperf.cli.profile",
+               "agentperf.cli.monitor", "agentperf.cli.cache")
+    probe = (
+        "import contextlib, io, json, sys\n"
+        f"sys.argv = ['agentperf', *{list(argv)!r}]\n"
+        "from agentperf.cli.app import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+        "    main()\n"
+        f"print(json.dumps([m for m in {modules!r} if m in sys.modules]))\n"
+    )
+    proc = run_probe(probe, tmp_path, [REPO, TESTS], timeout=120)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_a_command_run_builds_only_that_command(tmp_path: Path) -> None:
+    run = ["run-batch", "agents_for_tests:noop", "-i", "1", "-m", "sequential", "-q"]
+    assert main_loaded(tmp_path, *run) == ["agentperf.cli.run_batch"]
+    # Help and the command list need every command.
+    assert len(main_loaded(tmp_path, "run-batch", "--help")) == 5
+    assert len(main_loaded(tmp_path, "--help")) == 5
+
+
+def test_processes_mode_starts_its_worker_server_while_the_run_prepares(tmp_path: Path) -> None:
+    """The forkserver is up when ``prepare_batch`` returns, before the executor is built,
+    so its start-up overlaps the run's own imports; other modes start none."""
+    probe = (
+        "from multiprocessing import forkserver\n"
+        "from agentperf.pipeline.batch_setup import prepare_batch\n"
+        "for mode in ('sequential', 'processes'):\n"
+        "    prepare_batch('agents_for_tests:noop', inputs=['1'], execution={'mode': mode})\n"
+        "    print(mode, forkserver._forkserver._forkserver_pid is not None)\n"
+    )
+    proc = run_probe(probe, tmp_path, [REPO, TESTS], timeout=60)
+    assert proc.stdout.split() == ["sequential", "False", "processes", "True"]

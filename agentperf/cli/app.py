@@ -7,7 +7,11 @@ psutil.
 
 from __future__ import annotations
 
+import functools
 import importlib
+import sys
+from collections.abc import Iterable
+from typing import Any
 
 import typer
 
@@ -15,18 +19,9 @@ from agentperf import __version__
 from agentperf.cli.common import EXIT_CODES_HELP, PANEL_OUTPUT
 from agentperf.cli.help import AgentperfGroup
 
-app = typer.Typer(
-    name="agentperf",
-    cls=AgentperfGroup,
-    help="Benchmark, profile and monitor AI-agent workloads.\n\n" + EXIT_CODES_HELP,
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode="rich",
-)
-
-#: Every command module registers itself with ``register(app)``.
-COMMAND_MODULES = ("run_batch", "bench", "profile", "monitor", "cache")
+#: Every command module registers itself with ``register(app)``; keyed by command name.
+COMMAND_MODULES = {"run-batch": "run_batch", "bench": "bench", "profile": "profile",
+                   "monitor": "monitor", "cache": "cache"}
 
 
 def _version(value: bool) -> None:
@@ -35,7 +30,6 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
 def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                  help="Show the version and exit.",
@@ -44,20 +38,44 @@ def _root(
     """Benchmark, profile and monitor AI-agent workloads."""
 
 
-def _register_commands() -> None:
-    for name in COMMAND_MODULES:
-        qualified = f"agentperf.cli.{name}"
-        try:
-            module = importlib.import_module(qualified)
-        except ModuleNotFoundError as exc:
-            if exc.name == qualified:
-                continue  # not built yet: a command appears in --help only when it works
-            raise
-        module.register(app)
+def build_app(commands: Iterable[str] = COMMAND_MODULES) -> typer.Typer:
+    """The Typer app with ``commands`` (by command name) registered."""
+    app = typer.Typer(
+        name="agentperf",
+        cls=AgentperfGroup,
+        help="Benchmark, profile and monitor AI-agent workloads.\n\n" + EXIT_CODES_HELP,
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        rich_markup_mode="rich",
+    )
+    app.callback()(_root)
+    for command in commands:
+        importlib.import_module(f"agentperf.cli.{COMMAND_MODULES[command]}").register(app)
+    return app
 
 
-_register_commands()
+@functools.cache
+def full_app() -> typer.Typer:
+    return build_app()
+
+
+def __getattr__(name: str) -> Any:
+    """``app``, every command registered, built on first use (``main`` may not need it)."""
+    if name == "app":
+        return full_app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main() -> None:
-    app()
+    """Run the command line; a command's own run builds only that command.
+
+    Typer turns every registered command's signature into Click options each time the
+    app is called (about 7 ms for all five), and ``agentperf run-batch ...`` needs one.
+    Help, a bad command name and ``--version`` get the whole app (:func:`full_app`).
+    """
+    args = sys.argv[1:]
+    if args and args[0] in COMMAND_MODULES and "--help" not in args:
+        build_app([args[0]])()
+    else:
+        full_app()()
