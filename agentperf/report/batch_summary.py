@@ -1,9 +1,10 @@
 """The run-batch summary and verdict in words, with no Rich.
 
-The terminal's summary table (:mod:`agentperf.report.batch_console`), the Markdown report
-and the plain lines ``run-batch -q`` writes to a pipe or a file all take their rows from
-here, so they say the same thing. Importing no Rich keeps that quiet run, the usual CI
-step, from paying for it (~25 ms a run, ``benchmarks/executor.py --startup``).
+The terminal's summary table (:mod:`agentperf.report.batch_console`) and the plain lines
+``run-batch -q`` writes to a pipe or a file take their rows from here, so they say the
+same thing; the Markdown report takes its load rows. Importing no Rich keeps that quiet
+run, the usual CI step, from paying for it (~25 ms a run, ``benchmarks/executor.py
+--startup``).
 """
 
 from __future__ import annotations
