@@ -191,6 +191,7 @@ def test_a_run_shorter_than_the_shortest_span_is_not_judged_on_cpu() -> None:
     summary = short.stop()
     assert time.monotonic() - started < 0.09  # MIN_SPAN_S (0.1 s) was not waited out
     assert summary.samples == 1 and summary.cpu_samples == 0 and "too short" in summary.note
+    assert summary.duration_s < 0.09  # what was read, not the 5 s interval
     assert "cpu_percent" not in short.series and "memory_percent" in short.series
     assert summary.process_samples == 1 and summary.process_rss_peak_bytes > 0
     health = system_input(summary)
@@ -203,6 +204,7 @@ def test_a_run_shorter_than_the_shortest_span_is_not_judged_on_cpu() -> None:
     time.sleep(0.15)
     measured = long.stop()
     assert measured.samples == measured.cpu_samples == 1 and measured.note == ""
+    assert 0.15 <= measured.duration_s < 1.0
     health = system_input(measured)
     assert health.cpu_measured and health.process_cpu_percent_mean is not None
     assert "machine_cpu_busy" in {w.code for w in machine_warnings(health, eager)}

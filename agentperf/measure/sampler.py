@@ -330,11 +330,10 @@ class SamplerSummary:
         cpu = stats.get("cpu_percent")
         used = series.get("memory_used_bytes")
         count = max(cpu.count if cpu else 0, len(used) if used is not None else 0)
-        span = used.span_s if used is not None else 0.0
         rss = series.get("process_rss_bytes")
         return cls(
             samples=count, interval_s=interval_s,
-            duration_s=round(span + interval_s if count else 0.0, 3), cores=cores,
+            duration_s=round(_sampled_s(used, count, interval_s), 3), cores=cores,
             cpu_percent_mean=cpu.mean if cpu else 0.0, cpu_percent_max=top("cpu_percent"),
             busiest_core_percent_mean=mean("cpu_busiest_core_percent") or 0.0,
             memory_percent_max=top("memory_percent"),
@@ -360,6 +359,16 @@ class SamplerSummary:
             cpu_samples=cpu.count if cpu else 0,
             note="" if cpu or not count else _TOO_SHORT,
         )
+
+
+def _sampled_s(used: Any, count: int, interval_s: float) -> float:
+    """The span the readings cover: a lone reading (a run shorter than one interval, read
+    when it ended) covers the run up to it, not a whole interval."""
+    if not count or used is None:
+        return 0.0
+    if count == 1:
+        return used.window()[-1][0]
+    return used.span_s + interval_s
 
 
 _TOO_SHORT = (f"the run took under {MIN_SPAN_S:g} s, too short for a CPU reading (CPU time "
