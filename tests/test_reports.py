@@ -445,7 +445,6 @@ def test_console_view_and_quiet_view() -> None:
     assert "FAILED (exit 1)" in short and "Gates" not in short
 
 
-
 def quiet_variants() -> list[dict[str, Any]]:
     """Report documents whose summary has every optional row: load, rate limit, retries,
     chunks, results file, resume, an interrupted and an aborted verdict."""
