@@ -167,3 +167,46 @@ def test_processes_mode_starts_its_worker_server_while_the_run_prepares(tmp_path
     )
     proc = run_probe(probe, tmp_path, [REPO, TESTS], timeout=60)
     assert proc.stdout.split() == ["sequential", "False", "processes", "True"]
+
+
+FREEZE_AGENT = "import gc\n\n\ndef frozen(x):\n    return gc.get_freeze_count()\n"
+
+
+def test_the_command_freezes_its_start_up_before_the_clock_when_it_is_the_process(
+        tmp_path: Path) -> None:
+    """Through ``main`` (the console script, ``python -m agentperf``) the run's agent sees
+    agentperf's start-up frozen; the agent runs after the freeze, so it is before the clock."""
+    (tmp_path / "freeze_agent.py").write_text(FREEZE_AGENT)
+    out = tmp_path / "rows.jsonl"
+    probe = (
+        "import sys\n"
+        f"sys.argv = ['agentperf', 'run-batch', 'freeze_agent:frozen', '-i', '1', '-m',"
+        f" 'sequential', '-q', '-o', {str(out)!r}]\n"
+        "from agentperf.cli.app import main\n"
+        "main()\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(tmp_path)])}
+    proc = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    frozen = json.loads(out.read_text().splitlines()[0])["output"]
+    assert frozen > 5000  # agentperf's modules, the spec and the executor
+
+
+def test_an_in_process_caller_keeps_its_collector_as_it_was(tmp_path: Path) -> None:
+    """Typer's test runner (or a notebook) is not a process that ends with the run: nothing
+    of its is frozen, during the run or after."""
+    (tmp_path / "freeze_agent_inproc.py").write_text(FREEZE_AGENT)
+    out = tmp_path / "rows.jsonl"
+    probe = (
+        "import gc\n"
+        "from typer.testing import CliRunner\n"
+        "from agentperf.cli.app import app\n"
+        f"args = ['run-batch', 'freeze_agent_inproc:frozen', '-i', '1', '-q', '-o', {str(out)!r}]\n"
+        "result = CliRunner().invoke(app, args)\n"
+        "assert result.exit_code == 0, result.output\n"
+        "print(gc.get_freeze_count())\n"
+    )
+    proc = run_probe(probe, tmp_path, [REPO, tmp_path], timeout=60)
+    assert json.loads(out.read_text().splitlines()[0])["output"] == 0
+    assert proc.stdout.split()[-1] == "0"

@@ -16,7 +16,7 @@ from typing import Any
 import typer
 
 from agentperf import __version__
-from agentperf.cli.common import EXIT_CODES_HELP, PANEL_OUTPUT
+from agentperf.cli.common import EXIT_CODES_HELP, PANEL_OUTPUT, claim_process
 from agentperf.cli.help import AgentperfGroup
 
 #: Every command module registers itself with ``register(app)``; keyed by command name.
@@ -75,6 +75,7 @@ def main() -> None:
     command modules' imports, about 10 ms of every run).
     Help, a bad command name and ``--version`` get the whole app (:func:`full_app`).
     """
+    claim_process()
     args = sys.argv[1:]
     if args and args[0] in COMMAND_MODULES and "--help" not in args:
         build_app([args[0]])()

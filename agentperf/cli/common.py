@@ -96,6 +96,23 @@ def check_execution_options(overrides: dict[str, Any]) -> None:
         raise AgentperfError(f"{EXECUTION_OPTIONS.get(key, key)}: {problem}")
 
 
+_owns_process = False
+
+
+def claim_process() -> None:
+    """Called by :func:`agentperf.cli.app.main`: the command is the whole process, which
+    ends when the command does."""
+    global _owns_process
+    _owns_process = True
+
+
+def owns_process() -> bool:
+    """Whether a command may change process-wide state for good (it freezes the garbage
+    collector's view, :mod:`agentperf.measure.collector`); False for an in-process caller
+    (Typer's test runner, a notebook), whose process is left as it was."""
+    return _owns_process
+
+
 def stdout_console() -> Any:
     """A Rich console on stdout (imported here: ``--help`` needs no Rich)."""
     from rich.console import Console

@@ -27,6 +27,7 @@ from agentperf.cli.common import (
     QUIET_OPTION,
     check_execution_options,
     handle_errors,
+    owns_process,
     positive_seconds,
     stderr_console,
     stdout_console,
@@ -138,6 +139,7 @@ def run_batch_command(
 
     view = _progress(plan.spec.name, quiet or json_)
     plan.options.on_progress = view.update
+    plan.options.freeze_startup = owns_process()
     shutdown = plan.options.shutdown = Shutdown()
     # Installed for the whole command: a signal during the reports below is not lost.
     with shutdown.installed():

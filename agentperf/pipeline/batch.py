@@ -30,6 +30,7 @@ from agentperf.analysis.health import (
 from agentperf.errors import ExitCode
 from agentperf.execution.base import Task, TaskResult
 from agentperf.execution.lifecycle import Shutdown
+from agentperf.measure.collector import freeze_startup
 from agentperf.measure.histogram import LatencyHistogram
 from agentperf.measure.tally import MESSAGE_CHARS, TaskTally
 from agentperf.measure.timeline import TaskWindow, TimelineRecorder
@@ -110,6 +111,9 @@ class BatchOptions:
     code_fingerprint: str | None = None
     #: ``--resume``: an :class:`~agentperf.pipeline.resume.ResumePlan` for ``output``.
     resume: Any = None
+    #: Freeze the start-up's objects as the clock starts (:mod:`agentperf.measure.collector`):
+    #: only for a process that ends with the run, as the CLI's does.
+    freeze_startup: bool = False
 
 
 class _Tally(TaskTally):
@@ -167,6 +171,8 @@ def run_batch(spec: WorkloadSpec, options: BatchOptions,
                                             clear=options.cache_clear)
                 # The clock starts once workers and caches are up: a LocalCluster's
                 # seconds of start-up are not the workload's throughput.
+                if options.freeze_startup:
+                    freeze_startup()
                 sampler = _start_sampler(sampler_type, options.sample_interval_s, timeline)
                 start = time.perf_counter()
                 if gate is not None:
