@@ -38,6 +38,13 @@ def numbers(count):
     return iter(range(count))
 """
 
+#: What pip writes for ``[project.scripts] agentperf = "agentperf.cli.app:main"``.
+CONSOLE_SCRIPT = """import sys
+from agentperf.cli.app import main
+if __name__ == "__main__":
+    sys.exit(main())
+"""
+
 RAW_SCRIPTS = {
     "sequential": """
 import sys
@@ -155,6 +162,8 @@ class Workspace:
         self._tmp = tempfile.TemporaryDirectory(prefix="apbench-")
         self.root = Path(self._tmp.name)
         (self.root / "apbench_agents.py").write_text(AGENT_MODULE)
+        self.script = self.root / "agentperf"
+        self.script.write_text(CONSOLE_SCRIPT)
         # Bytecode is written (and reused) as for an installed package: with
         # PYTHONDONTWRITEBYTECODE set, every run would compile agentperf's sources again.
         environ = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
@@ -196,7 +205,9 @@ class Workspace:
         return path
 
     def agentperf(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "agentperf", *args]
+        """``agentperf ARGS`` as a user runs it: through the console script, which every
+        worker process runs again (``python -m`` spares them that)."""
+        return [sys.executable, str(self.script), *args]
 
     def agentperf_at(self, checkout: Path, *args: str) -> list[str]:
         """agentperf from another checkout (its package first on the path), same Python.

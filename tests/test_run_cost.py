@@ -210,3 +210,36 @@ def test_an_in_process_caller_keeps_its_collector_as_it_was(tmp_path: Path) -> N
     proc = run_probe(probe, tmp_path, [REPO, tmp_path], timeout=60)
     assert json.loads(out.read_text().splitlines()[0])["output"] == 0
     assert proc.stdout.split()[-1] == "0"
+
+
+MODULES_AGENT = (
+    "import sys\n\n\n"
+    "def cli_modules(x):\n"
+    "    return sorted(m for m in ('typer', 'agentperf.cli.application', 'rich')"
+    " if m in sys.modules)\n"
+)
+#: What pip writes for ``[project.scripts] agentperf = "agentperf.cli.app:main"``.
+CONSOLE_SCRIPT = (
+    "import sys\n"
+    "from agentperf.cli.app import main\n"
+    "if __name__ == '__main__':\n"
+    "    sys.exit(main())\n"
+)
+
+
+def test_worker_processes_do_not_import_the_command_line_again(tmp_path: Path) -> None:
+    """Started from the console script, every worker re-runs it as ``__mp_main__``: it must
+    not bring Typer and the app with it (the parent, which runs the command, has them)."""
+    (tmp_path / "modules_agent.py").write_text(MODULES_AGENT)
+    script = tmp_path / "agentperf_script.py"
+    script.write_text(CONSOLE_SCRIPT)
+    out = tmp_path / "rows.jsonl"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(tmp_path)])}
+    proc = subprocess.run(
+        [sys.executable, str(script), "run-batch", "modules_agent:cli_modules", "-i", "1",
+         "-m", "processes", "-w", "1", "-q", "-o", str(out)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    row = json.loads(out.read_text().splitlines()[0])
+    assert row["worker"].startswith("pid:")
+    assert row["output"] == []

@@ -1,83 +1,30 @@
-"""The ``agentperf`` Typer app; each command lives in its own module.
+"""The ``agentperf`` entry point: :func:`main`, and ``app`` for tests and docs.
 
-Command modules import their heavy dependencies inside the command function, so
-``agentperf --help`` stays fast and imports neither Redis, Dask, memory-profiler nor
-psutil.
+It imports nothing but the standard library. ``multiprocessing`` runs the script that
+started agentperf again in every worker process it starts (as ``__mp_main__``, for
+``processes`` mode, auto's probes and spawned Dask workers), and the ``agentperf``
+console script imports :func:`main` from here: whatever this module imports, each worker
+imports again. With Typer and the app that was about 2 MB a worker and 20 ms of a
+one-input run in processes mode. The app itself is in :mod:`agentperf.cli.application`.
 """
 
 from __future__ import annotations
 
-import functools
-import importlib
 import sys
-from collections.abc import Iterable
 from typing import Any
-
-import typer
-
-from agentperf import __version__
-from agentperf.cli.common import EXIT_CODES_HELP, PANEL_OUTPUT, claim_process
-from agentperf.cli.help import AgentperfGroup
-
-#: Every command module registers itself with ``register(app)``; keyed by command name.
-COMMAND_MODULES = {"run-batch": "run_batch", "bench": "bench", "profile": "profile",
-                   "monitor": "monitor", "cache": "cache"}
-
-
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"agentperf {__version__}")
-        raise typer.Exit()
-
-
-def _root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                 help="Show the version and exit.",
-                                 rich_help_panel=PANEL_OUTPUT),
-) -> None:
-    """Benchmark, profile and monitor AI-agent workloads."""
-
-
-def build_app(commands: Iterable[str] = COMMAND_MODULES) -> typer.Typer:
-    """The Typer app with ``commands`` (by command name) registered."""
-    app = typer.Typer(
-        name="agentperf",
-        cls=AgentperfGroup,
-        help="Benchmark, profile and monitor AI-agent workloads.\n\n" + EXIT_CODES_HELP,
-        no_args_is_help=True,
-        add_completion=False,
-        pretty_exceptions_enable=False,
-        rich_markup_mode="rich",
-    )
-    app.callback()(_root)
-    for command in commands:
-        importlib.import_module(f"agentperf.cli.{COMMAND_MODULES[command]}").register(app)
-    return app
-
-
-@functools.cache
-def full_app() -> typer.Typer:
-    return build_app()
-
-
-def __getattr__(name: str) -> Any:
-    """``app``, every command registered, built on first use (``main`` may not need it)."""
-    if name == "app":
-        return full_app()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main() -> None:
-    """Run the command line; a command's own run builds only that command.
+    """Run the command line (the console script and ``python -m agentperf``)."""
+    from agentperf.cli.application import run
 
-    Typer turns every registered command's signature into Click options each time the
-    app is called, and ``agentperf run-batch ...`` needs one (with the other four
-    command modules' imports, about 10 ms of every run).
-    Help, a bad command name and ``--version`` get the whole app (:func:`full_app`).
-    """
-    claim_process()
-    args = sys.argv[1:]
-    if args and args[0] in COMMAND_MODULES and "--help" not in args:
-        build_app([args[0]])()
-    else:
-        full_app()()
+    run(sys.argv[1:])
+
+
+def __getattr__(name: str) -> Any:
+    """``app``, every command registered, built on first use (PEP 562)."""
+    if name == "app":
+        from agentperf.cli.application import full_app
+
+        return full_app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
