@@ -9,8 +9,9 @@ from __future__ import annotations
 import multiprocessing as mp
 from multiprocessing.context import BaseContext
 
-#: Imported once by the forkserver, so every worker it forks starts with it loaded.
-PRELOAD = ["agentperf.execution.proc_worker"]
+#: Imported once by the forkserver, so every worker it forks starts with them loaded:
+#: the worker's loop, and the RSS reader its call-peak meter imports before it is ready.
+PRELOAD = ["agentperf.execution.proc_worker", "agentperf.measure.rss"]
 
 
 def start_method() -> str:
