@@ -45,6 +45,17 @@ if __name__ == "__main__":
     sys.exit(main())
 """
 
+#: One task through a bare forkserver pool: what processes mode's start-up cannot avoid.
+RAW_POOL_START = """
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from apbench_agents import noop
+if __name__ == "__main__":
+    context = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor({workers}, mp_context=context) as pool:
+        pool.submit(noop, 1).result()
+"""
+
 RAW_SCRIPTS = {
     "sequential": """
 import sys
@@ -220,6 +231,26 @@ class Workspace:
         """Wall time of one subprocess, which must exit 0."""
         return self.measure(argv)[0]
 
+    def run_together(self, argvs: Sequence[Sequence[str]]) -> float:
+        """Wall time of several subprocesses started at once, until the last has exited
+        (and closed its output); each must exit 0."""
+        start = time.perf_counter()
+        procs = [subprocess.Popen(argv, cwd=self.root, env=self.env, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE, text=True) for argv in argvs]
+        for argv, proc in zip(argvs, procs, strict=True):
+            assert proc.stderr is not None
+            stderr = proc.stderr.read()
+            if proc.wait() != 0:
+                raise RuntimeError(f"{' '.join(argv)} exited {proc.returncode}: {stderr}")
+            proc.stderr.close()
+        return time.perf_counter() - start
+
+    def raw_pool_start(self) -> list[str]:
+        path = self.root / "raw_pool_start.py"
+        if not path.exists():
+            path.write_text(RAW_POOL_START.format(workers=WORKERS["processes"]))
+        return [sys.executable, str(path)]
+
     def measure(self, argv: Sequence[str]) -> tuple[float, float]:
         """Wall time and CPU time (user + system, its reaped children included) of one
         subprocess, which must exit 0. CPU time barely moves with the machine's load, so
@@ -365,10 +396,21 @@ class Startup:
         return statistics.median(self.times) / statistics.median(self.help_times)
 
 
+#: Labels of the rows :func:`startups` adds for processes mode's floor (no target).
+RAW_POOL = "raw forkserver pool"
+FLOOR = "sequential || raw pool"
+
+
 def startups(ws: Workspace, modes: Sequence[str], repeats: int,
              against: Path | None = None) -> list[Startup]:
     """A one-input run-batch in each explicit mode against ``agentperf --help``, alternated;
-    with ``against``, the same run from that checkout too (label ``MODE before``)."""
+    with ``against``, the same run from that checkout too (label ``MODE before``).
+
+    With processes among ``modes``, two rows for its floor: one task through a bare
+    forkserver pool (:data:`RAW_POOL`), and that pool and a one-input sequential run
+    started at the same moment (:data:`FLOOR`). A processes run does at least the work
+    of both, and cannot start its pool before it has read the mode, so the second row is
+    as fast as it could ever be on this machine."""
     help_argv = ws.agentperf("--help")
 
     def one_input(mode: str, checkout: Path | None) -> list[str]:
@@ -376,16 +418,19 @@ def startups(ws: Workspace, modes: Sequence[str], repeats: int,
                 "-m", mode, "-q")
         return ws.agentperf_at(checkout, *args) if checkout else ws.agentperf(*args)
 
-    runs = {mode: one_input(mode, None) for mode in modes}
+    runs = {mode: [one_input(mode, None)] for mode in modes}
     if against is not None:
-        runs.update({f"{mode} before": one_input(mode, against) for mode in modes})
+        runs.update({f"{mode} before": [one_input(mode, against)] for mode in modes})
+    if "processes" in modes:
+        runs[RAW_POOL] = [ws.raw_pool_start()]
+        runs[FLOOR] = [one_input("sequential", None), ws.raw_pool_start()]
     help_times: list[float] = []
     times: dict[str, list[float]] = {label: [] for label in runs}
     ws.run(help_argv)  # warm the file cache and the bytecode
-    for argv in runs.values():
-        ws.run(argv)
+    for argvs in runs.values():
+        ws.run_together(argvs)
     for _ in range(repeats):
-        for label, argv in runs.items():
+        for label, argvs in runs.items():
             help_times.append(ws.run(help_argv))
-            times[label].append(ws.run(argv))
+            times[label].append(ws.run_together(argvs))
     return [Startup(label, values, help_times) for label, values in times.items()]
