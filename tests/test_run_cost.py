@@ -202,7 +202,8 @@ def test_an_in_process_caller_keeps_its_collector_as_it_was(tmp_path: Path) -> N
         "import gc\n"
         "from typer.testing import CliRunner\n"
         "from agentperf.cli.app import app\n"
-        f"args = ['run-batch', 'freeze_agent_inproc:frozen', '-i', '1', '-q', '-o', {str(out)!r}]\n"
+        f"args = ['run-batch', 'freeze_agent_inproc:frozen', '-i', '1', '-m', 'sequential',"
+        f" '-q', '-o', {str(out)!r}]\n"
         "result = CliRunner().invoke(app, args)\n"
         "assert result.exit_code == 0, result.output\n"
         "print(gc.get_freeze_count())\n"
@@ -243,3 +244,24 @@ def test_worker_processes_do_not_import_the_command_line_again(tmp_path: Path) -
     row = json.loads(out.read_text().splitlines()[0])
     assert row["worker"].startswith("pid:")
     assert row["output"] == []
+
+
+def test_processes_workers_start_with_the_forkserver_s_imports_frozen(tmp_path: Path) -> None:
+    """The forkserver freezes what it preloaded before it forks a worker, so a worker's
+    collections (inside its agent's calls) never walk agentperf's modules."""
+    (tmp_path / "freeze_agent_workers.py").write_text(FREEZE_AGENT)
+    out = tmp_path / "rows.jsonl"
+    probe = (
+        "import sys\n"
+        f"sys.argv = ['agentperf', 'run-batch', 'freeze_agent_workers:frozen', '-i', '1',"
+        f" '-m', 'processes', '-w', '1', '-q', '-o', {str(out)!r}]\n"
+        "from agentperf.cli.app import main\n"
+        "main()\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(tmp_path)])}
+    proc = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    row = json.loads(out.read_text().splitlines()[0])
+    assert row["worker"].startswith("pid:")
+    assert row["output"] > 5000

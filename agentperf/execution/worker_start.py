@@ -10,8 +10,10 @@ import multiprocessing as mp
 from multiprocessing.context import BaseContext
 
 #: Imported once by the forkserver, so every worker it forks starts with them loaded:
-#: the worker's loop, and the RSS reader its call-peak meter imports before it is ready.
-PRELOAD = ["agentperf.execution.proc_worker", "agentperf.measure.rss"]
+#: the worker's loop, the RSS reader its call-peak meter imports before it is ready,
+#: and last the module that freezes all of it (:mod:`.forkserver_freeze`).
+PRELOAD = ["agentperf.execution.proc_worker", "agentperf.measure.rss",
+           "agentperf.execution.forkserver_freeze"]
 
 
 def start_method() -> str:
