@@ -18,6 +18,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 TESTS = Path(__file__).resolve().parent
 UNUSED = (
+    "agentperf.cache.config",
     "agentperf.cache.decorator",
     "agentperf.cache.tiered",
     "agentperf.report.html",
