@@ -4,8 +4,8 @@ It imports nothing but the standard library. ``multiprocessing`` runs the script
 started agentperf again in every worker process it starts (as ``__mp_main__``, for
 ``processes`` mode, auto's probes and spawned Dask workers), and the ``agentperf``
 console script imports :func:`main` from here: whatever this module imports, each worker
-imports again. With Typer and the app that was about 2 MB a worker and 20 ms of a
-one-input run in processes mode. The app itself is in :mod:`agentperf.cli.application`.
+imports again. When it imported Typer and the app, that was about 2 MB a worker and
+20 ms of a one-input run in processes mode. The app is in :mod:`agentperf.cli.application`.
 """
 
 from __future__ import annotations

@@ -100,8 +100,8 @@ _owns_process = False
 
 
 def claim_process() -> None:
-    """Called by :func:`agentperf.cli.app.main`: the command is the whole process, which
-    ends when the command does."""
+    """Called when the command line runs as the program (:func:`agentperf.cli.app.main`):
+    the command is the whole process, which ends when the command does."""
     global _owns_process
     _owns_process = True
 
