@@ -1,10 +1,13 @@
 """What a plain run-batch pays for at start-up: nothing it does not use.
 
 A one-input run-batch with no cache and no report file must not import the cache's
-decorator and tiers, any report renderer or the progress bar; asking for them still
-loads them. Nor, with a sync agent given by dotted path, pydantic (Typer's coercion),
-YAML, asyncio, importlib.metadata or hashlib: together about half of such a run's
-start-up. (The time itself is measured by ``benchmarks/executor.py --whole``.)
+config, decorator and tiers, any report renderer or the progress bar; asking for them
+still loads them. Nor, with a sync agent given by dotted path, pydantic (Typer's
+coercion), YAML, asyncio, importlib.metadata or hashlib: together about half of such a
+run's start-up. Worker processes do not import the command line again, and what lives
+until the process exits is frozen out of the garbage collector's view (and so out of
+the interpreter's clean-up at exit). (The time itself is measured by
+``benchmarks/executor.py --startup``.)
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 TESTS = Path(__file__).resolve().parent
@@ -173,25 +177,23 @@ def test_processes_mode_starts_its_worker_server_while_the_run_prepares(tmp_path
 FREEZE_AGENT = "import gc\n\n\ndef frozen(x):\n    return gc.get_freeze_count()\n"
 
 
-def test_the_command_freezes_its_start_up_before_the_clock_when_it_is_the_process(
-        tmp_path: Path) -> None:
-    """Through ``main`` (the console script, ``python -m agentperf``) the run's agent sees
-    agentperf's start-up frozen; the agent runs after the freeze, so it is before the clock."""
-    (tmp_path / "freeze_agent.py").write_text(FREEZE_AGENT)
+def first_row_through_main(tmp_path: Path, agent: str, *options: str) -> dict[str, Any]:
+    """The results file's first row of ``agentperf run-batch AGENT -i 1 OPTIONS`` run as
+    the program does (``main``, in a fresh interpreter), ``tmp_path`` importable."""
     out = tmp_path / "rows.jsonl"
-    probe = (
-        "import sys\n"
-        f"sys.argv = ['agentperf', 'run-batch', 'freeze_agent:frozen', '-i', '1', '-m',"
-        f" 'sequential', '-q', '-o', {str(out)!r}]\n"
-        "from agentperf.cli.app import main\n"
-        "main()\n"
-    )
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(tmp_path)])}
-    proc = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, proc.stderr
-    frozen = json.loads(out.read_text().splitlines()[0])["output"]
-    assert frozen > 5000  # agentperf's modules, the spec and the executor
+    argv = ["agentperf", "run-batch", agent, "-i", "1", "-q", "-o", str(out), *options]
+    probe = f"import sys\nsys.argv = {argv!r}\nfrom agentperf.cli.app import main\nmain()\n"
+    run_probe(probe, tmp_path, [REPO, tmp_path], timeout=60)
+    return dict(json.loads(out.read_text().splitlines()[0]))
+
+
+def test_the_command_freezes_its_start_up_before_the_first_task_when_it_is_the_process(
+        tmp_path: Path) -> None:
+    """Through ``main`` (the console script, ``python -m agentperf``) the agent's first call
+    already finds agentperf's start-up frozen: the freeze came before the clock started."""
+    (tmp_path / "freeze_agent.py").write_text(FREEZE_AGENT)
+    row = first_row_through_main(tmp_path, "freeze_agent:frozen", "-m", "sequential")
+    assert row["output"] > 5000  # agentperf's modules, the spec and the executor
 
 
 def test_an_in_process_caller_keeps_its_collector_as_it_was(tmp_path: Path) -> None:
@@ -251,18 +253,7 @@ def test_processes_workers_start_with_the_forkserver_s_imports_frozen(tmp_path: 
     """The forkserver freezes what it preloaded before it forks a worker, so a worker's
     collections (inside its agent's calls) never walk agentperf's modules."""
     (tmp_path / "freeze_agent_workers.py").write_text(FREEZE_AGENT)
-    out = tmp_path / "rows.jsonl"
-    probe = (
-        "import sys\n"
-        f"sys.argv = ['agentperf', 'run-batch', 'freeze_agent_workers:frozen', '-i', '1',"
-        f" '-m', 'processes', '-w', '1', '-q', '-o', {str(out)!r}]\n"
-        "from agentperf.cli.app import main\n"
-        "main()\n"
-    )
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(tmp_path)])}
-    proc = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, proc.stderr
-    row = json.loads(out.read_text().splitlines()[0])
+    row = first_row_through_main(tmp_path, "freeze_agent_workers:frozen", "-m", "processes",
+                                 "-w", "1")
     assert row["worker"].startswith("pid:")
     assert row["output"] > 5000
