@@ -20,6 +20,7 @@ from agentperf.report.bench_formats import (
     histogram_lines,
     peak_text,
     rate_text,
+    time_methods,
 )
 
 _VERDICT_STYLE = {"faster": "green", "less memory": "green", "slower": "red",
@@ -40,7 +41,8 @@ def render_suite(console: Console, suite: BenchSuite, *, hist: bool = False,
             f"[{cv_style}]{s.cv:.1%}[/]" if cv_style else f"{s.cv:.1%}",
             rate_text(b), peak_text(b), f"{s.count}x{b.loops:,}")
     console.print(table)
-    console.print(f"[dim]time: {escape(_center_text(suite))}; samples are count x loops[/]")
+    console.print(f"[dim]time: {escape(time_methods(suite))} (95% CI beside it); samples "
+                  "are count x loops[/]")
     rss = [b.max_rss_bytes for b in suite.benchmarks if b.max_rss_bytes]
     if rss:
         console.print(f"[dim]max RSS {format_bytes(max(rss))}; peak mem is the tracemalloc "
@@ -55,12 +57,6 @@ def render_suite(console: Console, suite: BenchSuite, *, hist: bool = False,
         if show_warnings:
             for w in b.warnings:
                 console.print(f"[yellow]⚠[/] {escape(b.name)}: {escape(w.message)}")
-
-
-def _center_text(suite: BenchSuite) -> str:
-    """What the Time column is, once per distinct method (one process: the median)."""
-    methods = dict.fromkeys(b.center_method for b in suite.benchmarks)
-    return "; ".join(methods) + " (95% CI beside it)"
 
 
 def _short(verdict: str) -> str:

@@ -119,6 +119,11 @@ def peak_text(result: BenchmarkResult) -> str:
     return format_bytes(result.peak_bytes.median) if result.peak_bytes else ""
 
 
+def time_methods(suite: BenchSuite) -> str:
+    """What the time column is, once per distinct method (one process: the median)."""
+    return "; ".join(dict.fromkeys(b.center_method for b in suite.benchmarks))
+
+
 def to_json_document(suite: BenchSuite, comparison: SuiteComparison | None = None,
                      gates: Sequence[GateResult] = ()) -> dict[str, Any]:
     """The saved-baseline document, plus the comparison and gates when there are any."""
@@ -143,8 +148,7 @@ def to_markdown(suite: BenchSuite, comparison: SuiteComparison | None = None,
             f"| `{b.name}` | {format_time(b.center)} | {format_interval(*b.ci)} | "
             f"{format_time(s.median)} | {format_time(s.mean)} ± {format_time(s.stdev)} | "
             f"{s.cv:.1%} | {rate_text(b)} | {peak_text(b)} |")
-    methods = dict.fromkeys(b.center_method for b in suite.benchmarks)
-    lines.append(f"\nTime: {'; '.join(methods)}.")
+    lines.append(f"\nTime: {time_methods(suite)}.")
     lines += [f"\n`{b.name}`: {figures_text(b)}" for b in suite.benchmarks if b.figures]
     warnings = [f"{b.name}: {w.message}" for b in suite.benchmarks for w in b.warnings]
     lines += ["", *[f"- ⚠ {w}" for w in warnings]] if warnings else []
