@@ -3,9 +3,9 @@
 ``@cached`` caches a user's own functions; run-batch puts :class:`BatchCache` in front
 of its executor. Redis is imported only when a Redis tier is built.
 
-The names below are imported on first use (PEP 562): every run-batch reads
-``agentperf.cache.config`` to learn whether the cache is on, and a run without one
-should not pay for importing the decorator, the keys and the tiers.
+The names below are imported on first use (PEP 562), and :func:`requested` needs none
+of them: a run that asks for no cache loads none of it, not even
+``agentperf.cache.config``.
 """
 
 from __future__ import annotations
@@ -39,7 +39,16 @@ __all__ = [
     "cached",
     "make_key",
     "redact_url",
+    "requested",
 ]
+
+
+def requested(section: Any, *, cache: bool | None = None, dir: Any = None,
+              redis_url: str | None = None) -> bool:
+    """Whether a run asks for the cache at all: a spec ``cache:`` section (None when there
+    is none), ``--cache``, ``--cache-dir`` or ``--redis-url``. When it does,
+    :func:`agentperf.cache.config.requested_cache` validates and decides the rest."""
+    return section is not None or bool(cache or dir or redis_url)
 
 
 def __getattr__(name: str) -> Any:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from agentperf.cache import requested
 from agentperf.errors import did_you_mean
 
 #: TTL strategies from the performance guide, in seconds.
@@ -124,11 +125,9 @@ def requested_cache(raw: Mapping[str, Any] | None, *, error: ErrorFactory,
     """
     config = CacheConfig.from_mapping(raw, error=error,
                                       overrides={"dir": dir, "redis_url": redis_url})
-    if cache is False:
+    if cache is False or not requested(raw, cache=cache, dir=dir, redis_url=redis_url):
         return None
     asked = bool(cache or dir or redis_url)
-    if raw is None and not asked:
-        return None
     if raw is None or "tiers" not in raw:
         named = ["memory"]
         if raw is not None or cache or dir:

@@ -105,8 +105,11 @@ def _thresholds(spec: WorkloadSpec, cli: Sequence[str]) -> list[Any]:
 
 def _cache_config(spec: WorkloadSpec, cli: Mapping[str, Any]) -> Any:
     """The cache only when the spec's ``cache:`` section or the command line asks for it."""
-    if spec.cache is None and not any(cli.get(key) for key in ("enabled", "dir", "redis_url")):
-        return None  # nothing asks and nothing to validate: the config module stays unloaded
+    from agentperf.cache import requested
+
+    if not requested(spec.cache, cache=cli.get("enabled"), dir=cli.get("dir"),
+                     redis_url=cli.get("redis_url")):
+        return None  # nothing to turn on or validate: the config module stays unloaded
     from agentperf.cache.config import cache_for_workload
 
     return cache_for_workload(spec, cache=cli.get("enabled"), dir=cli.get("dir"),
