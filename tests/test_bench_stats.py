@@ -522,6 +522,16 @@ def test_drift_is_judged_worker_by_worker() -> None:
     assert "Welch t on worker means" in message
 
 
+def _rescaled(result: BenchmarkResult, factor: float, name: str,
+              load: float = 0.0) -> BenchmarkResult:
+    """``result``'s workers with every sample ``factor`` times slower: the B side of an
+    interleaved pair, each worker's samples taken beside A's."""
+    workers: dict[int, list[float]] = {}
+    for sample in result.samples:
+        workers.setdefault(sample.process, []).append(sample.seconds_per_call * factor)
+    return _clustered(list(workers.values()), name, load=load)
+
+
 def _sample_drift(times: list[float]) -> bool:
     half = len(times) // 2
     first, second = times[:half], times[-half:]
@@ -539,9 +549,7 @@ def test_what_the_test_already_counts_does_not_make_a_verdict_inconclusive() -> 
     assert compared.verdict == "slower" and not compared.reason
     # a paired comparison sees through a drifted, busy run: both sides lived through it
     a = _clustered(_workers(rng, step=0.15, worker_sd=0.01), "a")
-    b = _clustered([[x * 1.10 for x in w] for w in
-                    [[s.seconds_per_call for s in a.samples if s.process == p]
-                     for p in range(10)]], "b", load=5.0)
+    b = _rescaled(a, 1.10, "b", load=5.0)
     assert {"drift", "busy"} <= {w.code for w in b.warnings}
     assert compare_pair(a, b).benchmarks[0].time.verdict == "slower"
     # unpaired, the same drift and load are what the test cannot see
@@ -581,9 +589,7 @@ def test_run_noise_is_what_a_single_run_baseline_does_not_call() -> None:
     assert single.run_noise == 0.07
     # an interleaved pair shares one run: no allowance
     a = _clustered(_workers(rng, worker_sd=0.01), "a")
-    b = _clustered([[x * 1.03 for x in w] for w in
-                    [[s.seconds_per_call for s in a.samples if s.process == p]
-                     for p in range(10)]], "b")
+    b = _rescaled(a, 1.03, "b")
     assert compare_pair(a, b).benchmarks[0].time.verdict == "slower"
 
 
